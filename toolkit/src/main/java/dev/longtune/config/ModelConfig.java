@@ -1,0 +1,156 @@
+package dev.longtune.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The architecture of a decoder-only transformer as Hugging Face describes it in {@code config.json}
+ * (Llama 3.x and Qwen2/2.5), with exact parameter counts.
+ *
+ * <p>Parameter counts follow the modules of {@code LlamaForCausalLM} / {@code Qwen2ForCausalLM}: embedding
+ * (V·h), per layer q/k/v/o projections (+ biases: Llama's {@code attention_bias} puts one on all four,
+ * Qwen2 always has q/k/v biases and none on o), gate/up/down projections (+ {@code mlp_bias}), two RMSNorm
+ * weights, then the final norm and the LM head (absent when embeddings are tied).
+ */
+public record ModelConfig(
+        String name,
+        String modelType,
+        int hiddenSize,
+        int intermediateSize,
+        int numLayers,
+        int numHeads,
+        int numKvHeads,
+        int headDim,
+        int vocabSize,
+        boolean tieWordEmbeddings,
+        boolean qkvBias,
+        boolean outputProjectionBias,
+        boolean mlpBias,
+        int maxPositionEmbeddings,
+        double ropeTheta,
+        double rmsNormEps) {
+
+    private static final List<String> SUPPORTED_TYPES = List.of("llama", "qwen2");
+
+    public ModelConfig {
+        requirePositive(name, "hidden_size", hiddenSize);
+        requirePositive(name, "intermediate_size", intermediateSize);
+        requirePositive(name, "num_hidden_layers", numLayers);
+        requirePositive(name, "num_attention_heads", numHeads);
+        requirePositive(name, "num_key_value_heads", numKvHeads);
+        requirePositive(name, "head_dim", headDim);
+        requirePositive(name, "vocab_size", vocabSize);
+        if (numHeads % numKvHeads != 0) {
+            throw new IllegalArgumentException(name + ": num_attention_heads (" + numHeads
+                    + ") must be a multiple of num_key_value_heads (" + numKvHeads + ")");
+        }
+    }
+
+    /** Reads a Hugging Face {@code config.json}; {@code name} labels the model in tables and errors. */
+    public static ModelConfig read(Path configJson) throws IOException {
+        try (InputStream in = Files.newInputStream(configJson)) {
+            String name = configJson.getParent() != null && configJson.getFileName().toString().equals("config.json")
+                    ? configJson.getParent().getFileName().toString()
+                    : configJson.getFileName().toString().replaceFirst("\\.json$", "");
+            return parse(name, in, configJson.toString());
+        }
+    }
+
+    public static ModelConfig parse(String name, InputStream json, String source) throws IOException {
+        JsonNode root = new ObjectMapper().readTree(json);
+        if (root == null || !root.isObject()) {
+            throw new IllegalArgumentException(source + ": not a JSON object");
+        }
+        String type = text(root, "model_type", source);
+        if (!SUPPORTED_TYPES.contains(type)) {
+            throw new IllegalArgumentException(source + ": model_type '" + type + "' is not supported; supported: "
+                    + SUPPORTED_TYPES);
+        }
+        int hidden = integer(root, "hidden_size", source);
+        int heads = integer(root, "num_attention_heads", source);
+        int kvHeads = root.has("num_key_value_heads") ? integer(root, "num_key_value_heads", source) : heads;
+        int headDim = root.hasNonNull("head_dim") ? integer(root, "head_dim", source) : hidden / heads;
+        boolean qwen = type.equals("qwen2");
+        boolean attentionBias = root.path("attention_bias").asBoolean(false);
+        return new ModelConfig(name, type, hidden,
+                integer(root, "intermediate_size", source),
+                integer(root, "num_hidden_layers", source),
+                heads, kvHeads, headDim,
+                integer(root, "vocab_size", source),
+                root.path("tie_word_embeddings").asBoolean(false),
+                qwen || attentionBias,
+                !qwen && attentionBias,
+                root.path("mlp_bias").asBoolean(false),
+                root.path("max_position_embeddings").asInt(0),
+                root.path("rope_theta").asDouble(10000.0),
+                root.path("rms_norm_eps").asDouble(1e-6));
+    }
+
+    private static String text(JsonNode root, String field, String source) {
+        JsonNode n = root.get(field);
+        if (n == null || !n.isTextual()) {
+            throw new IllegalArgumentException(source + ": missing text field '" + field + "'");
+        }
+        return n.asText();
+    }
+
+    private static int integer(JsonNode root, String field, String source) {
+        JsonNode n = root.get(field);
+        if (n == null || !n.canConvertToInt()) {
+            throw new IllegalArgumentException(source + ": missing integer field '" + field + "'");
+        }
+        return n.asInt();
+    }
+
+    private static void requirePositive(String name, String field, int value) {
+        if (value <= 0) {
+            throw new IllegalArgumentException(name + ": " + field + " must be positive, was " + value);
+        }
+    }
+
+    /** Query width: heads × head dim (equals hidden size for every shipped model). */
+    public long queryDim() { return (long) numHeads * headDim; }
+
+    /** Key/value width: KV heads × head dim. */
+    public long kvDim() { return (long) numKvHeads * headDim; }
+
+    public long embeddingParameters() { return (long) vocabSize * hiddenSize; }
+
+    public long lmHeadParameters() { return tieWordEmbeddings ? 0 : embeddingParameters(); }
+
+    public long attentionParameters() {
+        long weights = hiddenSize * queryDim() + 2 * hiddenSize * kvDim() + queryDim() * hiddenSize;
+        long biases = (qkvBias ? queryDim() + 2 * kvDim() : 0) + (outputProjectionBias ? hiddenSize : 0);
+        return weights + biases;
+    }
+
+    public long mlpParameters() {
+        return 3L * hiddenSize * intermediateSize + (mlpBias ? 2L * intermediateSize + hiddenSize : 0);
+    }
+
+    /** One decoder layer: attention, MLP and its two RMSNorm weights. */
+    public long layerParameters() { return attentionParameters() + mlpParameters() + 2L * hiddenSize; }
+
+    public long totalParameters() {
+        return embeddingParameters() + numLayers * layerParameters() + hiddenSize + lmHeadParameters();
+    }
+
+    /**
+     * The largest single module's own parameters, as DeepSpeed counts it for ZeRO-3 estimates
+     * ({@code max(sum(p.numel() for p in m.parameters(recurse=False)))}): the embedding or LM head for
+     * every shipped model, otherwise the largest MLP projection.
+     */
+    public long largestModuleParameters() {
+        long projection = (long) hiddenSize * intermediateSize + (mlpBias ? intermediateSize : 0);
+        return Math.max(embeddingParameters(), projection);
+    }
+
+    /** Query heads per KV head (GQA group size). */
+    public int queryGroups() { return numHeads / numKvHeads; }
+}

@@ -1,0 +1,116 @@
+package dev.longtune.config;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * Everything about how a model is trained that changes memory or speed. Immutable; the {@code with…}
+ * methods return changed copies, so a named stack can be refined flag by flag.
+ *
+ * @param zeroStage          ZeRO stage 0 (data parallel) to 3 (parameters partitioned)
+ * @param offloadOptimizer   FP32 master weights, Adam moments and FP32 gradients live in host memory
+ * @param offloadParameters  the compute-precision weights live in host memory, gathered layer by layer
+ * @param gpus               data-parallel GPUs used on each node; 0 means all of the node's GPUs
+ * @param sequenceTile       tokens per tile for the MLP and the loss (0: untiled)
+ */
+public record TechniqueSet(
+        Precision precision,
+        Checkpointing checkpointing,
+        Attention attention,
+        Set<LigerOp> liger,
+        int zeroStage,
+        boolean offloadOptimizer,
+        boolean offloadParameters,
+        PinnedMemory pinnedMemory,
+        int microBatch,
+        int gradientAccumulation,
+        int gpus,
+        int nodes,
+        int sequenceTile) {
+
+    public TechniqueSet {
+        liger = liger.isEmpty() ? Collections.unmodifiableSet(EnumSet.noneOf(LigerOp.class))
+                : Collections.unmodifiableSet(EnumSet.copyOf(liger));
+    }
+
+    public boolean uses(LigerOp op) { return liger.contains(op); }
+
+    /** Problems with this set on this node under this engine profile; empty when it is valid. */
+    public List<String> problems(NodeProfile node, EngineProfile profile) {
+        List<String> out = new ArrayList<>();
+        GpuProfile gpu = node.gpu();
+        if (precision == Precision.BF16 && !gpu.supportsBf16()) {
+            out.add("BF16 needs compute capability 8.0 or newer, and " + gpu.name() + " is sm_"
+                    + gpu.computeCapability() + ": use --precision fp16 (dynamic loss scaling)");
+        }
+        if (attention == Attention.FLASH_ATTENTION_2 && profile == EngineProfile.HF_DEEPSPEED
+                && !gpu.supportsOfficialFlashAttention2()) {
+            out.add("the official FlashAttention-2 of the hf-deepspeed stack needs sm_80 or newer, and "
+                    + gpu.name() + " is sm_" + gpu.computeCapability()
+                    + ": use --attention sdpa, or --profile longtune whose FlashAttention-2 runs on Volta");
+        }
+        if (zeroStage < 0 || zeroStage > 3) {
+            out.add("ZeRO stage must be 0, 1, 2 or 3, was " + zeroStage);
+        }
+        if (offloadParameters && zeroStage != 3) {
+            out.add("parameter offload needs ZeRO stage 3 (parameters partitioned), but the stage is "
+                    + zeroStage + ": add --zero 3 or drop --offload-parameters");
+        }
+        if (offloadOptimizer && zeroStage == 0) {
+            out.add("optimizer offload needs ZeRO stage 1 or higher: add --zero 1 (or 2, 3)");
+        }
+        positive(out, "micro-batch", microBatch);
+        positive(out, "gradient accumulation", gradientAccumulation);
+        positive(out, "nodes", nodes);
+        if (gpus < 0 || gpus > node.gpus()) {
+            out.add("GPUs per node must be between 1 and " + node.gpus() + " on " + node.name() + ", was " + gpus);
+        }
+        if (sequenceTile < 0) {
+            out.add("sequence tile must be 0 (untiled) or positive, was " + sequenceTile);
+        }
+        return out;
+    }
+
+    public void requireValid(NodeProfile node, EngineProfile profile) {
+        List<String> p = problems(node, profile);
+        if (!p.isEmpty()) {
+            throw new InvalidTechniqueException(p);
+        }
+    }
+
+    private static void positive(List<String> out, String what, int value) {
+        if (value <= 0) {
+            out.add(what + " must be positive, was " + value);
+        }
+    }
+
+    /** GPUs per node in use on {@code node}. */
+    public int gpusOn(NodeProfile node) { return gpus == 0 ? node.gpus() : gpus; }
+
+    /** Short human description, e.g. {@code bf16 ckpt=offload attn=fa2 liger=all zero3+opt+param mb=1}. */
+    public String describe() {
+        String ligerText = liger.size() == LigerOp.values().length ? "all"
+                : liger.isEmpty() ? "none" : liger.stream().map(o -> o.id).collect(Collectors.joining(","));
+        return precision.id + " ckpt=" + checkpointing.id + " attn=" + attention.id + " liger=" + ligerText
+                + " zero" + zeroStage + (offloadOptimizer ? "+opt" : "") + (offloadParameters ? "+param" : "")
+                + " pinned=" + pinnedMemory.id + " mb=" + microBatch
+                + (gradientAccumulation > 1 ? " ga=" + gradientAccumulation : "")
+                + (sequenceTile > 0 ? " tile=" + sequenceTile : "");
+    }
+
+    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile); }
+    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile); }
+    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile); }
+    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile); }
+    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile); }
+    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile); }
+    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile); }
+    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile); }
+    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile); }
+    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile); }
+    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v); }
+}

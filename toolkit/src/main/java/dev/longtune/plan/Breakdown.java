@@ -1,0 +1,38 @@
+package dev.longtune.plan;
+
+import dev.longtune.tensor.MemoryCategory;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/** Bytes by category for one place (a GPU or the host) at one moment, with the terms behind them. */
+public final class Breakdown {
+    private final List<Term> terms = new ArrayList<>();
+
+    Breakdown add(MemoryCategory category, String name, long bytes, String formula) {
+        if (bytes > 0) {
+            terms.add(new Term(category, name, bytes, formula));
+        }
+        return this;
+    }
+
+    public List<Term> terms() { return Collections.unmodifiableList(terms); }
+
+    public long total() { return terms.stream().mapToLong(Term::bytes).sum(); }
+
+    public long bytes(MemoryCategory category) {
+        return terms.stream().filter(t -> t.category() == category).mapToLong(Term::bytes).sum();
+    }
+
+    /** Every category, zero where nothing is held, in DESIGN.md order. */
+    public Map<MemoryCategory, Long> byCategory() {
+        Map<MemoryCategory, Long> out = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            out.put(c, bytes(c));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,263 @@
+package dev.longtune.plan;
+
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.EngineProfile;
+import dev.longtune.config.LigerOp;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.NodeProfile;
+import dev.longtune.config.PinnedMemory;
+import dev.longtune.config.TechniqueSet;
+
+import java.util.EnumMap;
+import java.util.Map;
+
+import static dev.longtune.plan.Units.count;
+import static dev.longtune.tensor.MemoryCategory.ACTIVATIONS;
+import static dev.longtune.tensor.MemoryCategory.CHECKPOINTS;
+import static dev.longtune.tensor.MemoryCategory.COMM;
+import static dev.longtune.tensor.MemoryCategory.GRADS;
+import static dev.longtune.tensor.MemoryCategory.LOGITS;
+import static dev.longtune.tensor.MemoryCategory.OPTIMIZER;
+import static dev.longtune.tensor.MemoryCategory.OTHER;
+import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
+import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
+
+/**
+ * Predicts memory per GPU and per node's host, by category and phase, for one training step of a model
+ * at a context length under a technique set. Every term is derived from the architecture and from what
+ * the engine's code allocates; docs/memory-model.md gives each formula and its source.
+ *
+ * <p>Symbols used in the formulas: N parameters, Lp parameters of one decoder layer, L layers, h hidden,
+ * f MLP width, V vocabulary, e bytes per compute element, T = micro-batch × context tokens per GPU, P
+ * data-parallel GPUs in all, G GPUs on this node.
+ */
+public final class MemoryPlanner {
+    private final EngineProfile profile;
+
+    public MemoryPlanner(EngineProfile profile) { this.profile = profile; }
+
+    public MemoryPlan plan(ModelConfig model, NodeProfile node, TechniqueSet stack, long context) {
+        if (context <= 0) {
+            throw new IllegalArgumentException("context must be a positive number of tokens, was " + context);
+        }
+        stack.requireValid(node, profile);
+        Map<Phase, Breakdown> gpu = new EnumMap<>(Phase.class);
+        Map<Phase, Breakdown> host = new EnumMap<>(Phase.class);
+        Step step = new Step(model, node, stack, context);
+        for (Phase phase : Phase.values()) {
+            gpu.put(phase, step.gpu(phase));
+            host.put(phase, step.host(phase));
+        }
+        return new MemoryPlan(model, node, stack, profile, context, gpu, host);
+    }
+
+    public EngineProfile profile() { return profile; }
+
+    /** The quantities of one step and the terms built from them. */
+    private final class Step {
+        final ModelConfig m;
+        final TechniqueSet s;
+        final ActivationModel act;
+        final long N, Lp, L, h, V, T, tokens, context, microBatch;
+        final int e, P, G;
+
+        Step(ModelConfig m, NodeProfile node, TechniqueSet s, long context) {
+            this.m = m;
+            this.s = s;
+            this.act = new ActivationModel(m, s, profile);
+            this.N = m.totalParameters();
+            this.Lp = m.layerParameters();
+            this.L = m.numLayers();
+            this.h = m.hiddenSize();
+            this.V = m.vocabSize();
+            this.e = s.precision().bytes;
+            this.G = s.gpusOn(node);
+            this.P = G * s.nodes();
+            this.context = context;
+            this.microBatch = s.microBatch();
+            this.T = microBatch * context;
+            this.tokens = T;
+        }
+
+        int optimizerBytesPerParameter() { return s.precision().mixed() ? 12 : 8; }
+
+        boolean zero3() { return s.zeroStage() == 3; }
+
+        // ---------------------------------------------------------------- GPU
+
+        Breakdown gpu(Phase phase) {
+            Breakdown b = new Breakdown();
+            residentModelStates(b);
+            switch (phase) {
+                case FORWARD -> forward(b);
+                case LOSS -> loss(b);
+                case BACKWARD -> backward(b);
+                case OPTIMIZER -> { }
+            }
+            if (phase != Phase.OPTIMIZER) {
+                communication(b);
+            }
+            b.add(WORKSPACE, "cuBLAS workspace", 32L << 20, "32 MiB (one handle's default on sm_90; less before)");
+            return b;
+        }
+
+        /** Model states that stay on each GPU for the whole step. */
+        void residentModelStates(Breakdown b) {
+            if (s.offloadParameters()) {
+                // all compute-precision weights live on the host; only gathered layers come to the GPU
+            } else if (zero3()) {
+                b.add(WEIGHTS, "weight partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
+            } else {
+                b.add(WEIGHTS, "weights", e * N, "e·N = " + e + " × " + count(N));
+            }
+            if (s.offloadOptimizer()) {
+                // gradients are reduced straight into FP32 partitions on the host
+            } else if (s.zeroStage() >= 2) {
+                b.add(GRADS, "gradient partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
+            } else {
+                b.add(GRADS, "gradients", e * N, "e·N = " + e + " × " + count(N));
+            }
+            if (!s.offloadOptimizer()) {
+                int k = optimizerBytesPerParameter();
+                int parts = s.zeroStage() >= 1 ? P : 1;
+                b.add(OPTIMIZER, "optimizer states" + (s.precision().mixed() ? " (FP32 master, m, v)" : " (m, v)"),
+                        k * N / parts, k + "·N/" + parts + " = " + k + " × " + count(N) + " / " + parts);
+            }
+        }
+
+        /** ZeRO-3 gathers the layer being computed and prefetches the next one. */
+        void gatheredLayers(Breakdown b) {
+            if (zero3()) {
+                b.add(WEIGHTS, "gathered layers (current + prefetched)", 2L * e * Lp,
+                        "2·e·Lp = 2 × " + e + " × " + count(Lp));
+            }
+        }
+
+        /** Layer inputs held on the GPU. */
+        void checkpointsOnGpu(Breakdown b) {
+            long one = T * h * e;
+            switch (s.checkpointing()) {
+                case NONE -> { }
+                case DEVICE -> b.add(CHECKPOINTS, "layer inputs on the GPU", L * one,
+                        "L·T·h·e = " + L + " × " + count(T) + " × " + h + " × " + e);
+                case OFFLOAD -> b.add(CHECKPOINTS, "layer inputs in flight (current + prefetched)", 2 * one,
+                        "2·T·h·e = 2 × " + count(T) + " × " + h + " × " + e);
+            }
+        }
+
+        /** Every layer's saved activations, when nothing is checkpointed. */
+        void allLayerActivations(Breakdown b) {
+            long perLayer = act.layerSavedBytes(microBatch, context) + T * h * e;
+            b.add(ACTIVATIONS, "saved activations of all layers", L * perLayer,
+                    "L × (layer saved + input) = " + L + " × " + count(perLayer) + " B");
+        }
+
+        void forward(Breakdown b) {
+            gatheredLayers(b);
+            if (act.checkpointing()) {
+                checkpointsOnGpu(b);
+                long wide = act.mlpTokens(T) * 3 * m.intermediateSize() * e;
+                b.add(ACTIVATIONS, "one layer's forward without saving (residual, norm, gate, up, product)",
+                        2 * T * h * e + wide, "(2·T·h + T'·3f)·e with T' = " + count(act.mlpTokens(T)));
+                b.add(WORKSPACE, "eager attention scores being computed",
+                        act.eagerScoresForwardBytes(microBatch, context), "b·H·s²·(3e+4)");
+            } else {
+                allLayerActivations(b);
+            }
+        }
+
+        void loss(Breakdown b) {
+            if (act.checkpointing()) {
+                checkpointsOnGpu(b);
+            } else {
+                allLayerActivations(b);
+            }
+            if (zero3()) {
+                b.add(WEIGHTS, "gathered LM head", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
+            }
+            b.add(ACTIVATIONS, "final hidden state and its norm", 2 * T * h * e, "2·T·h·e");
+            boolean separateHeadGrad = zero3() || s.offloadOptimizer();
+            if (s.uses(LigerOp.FUSED_LINEAR_CROSS_ENTROPY)) {
+                long chunk = flceChunkTokens();
+                b.add(LOGITS, "logits of one token chunk", chunk * V * e,
+                        "chunk·V·e with chunk = " + chunk + " tokens");
+                b.add(ACTIVATIONS, "gradient of the hidden states (computed in forward)", T * h * e, "T·h·e");
+                if (separateHeadGrad) {
+                    b.add(GRADS, "LM head gradient (computed in forward)", e * V * h, "e·V·h");
+                }
+            } else {
+                long rows = s.sequenceTile() > 0 ? Math.min(T, s.sequenceTile()) : T;
+                b.add(LOGITS, "logits, their FP32 upcast and FP32 log-softmax", rows * V * (e + 8L),
+                        count(rows) + " × V × (e + 4 + 4)");
+                if (separateHeadGrad) {
+                    b.add(GRADS, "LM head gradient", e * V * h, "e·V·h");
+                }
+            }
+        }
+
+        /**
+         * Liger's chunking: {@code chunk = next_pow2(ceil(T / ceil(V / h)))}, so a chunk of logits is about as
+         * large as the hidden states. longtune uses the same rule.
+         */
+        long flceChunkTokens() {
+            long factor = (V + h - 1) / h;
+            long chunk = Units.powerOfTwoCeil((T + factor - 1) / factor);
+            return s.sequenceTile() > 0 ? Math.min(chunk, Units.powerOfTwoCeil(s.sequenceTile())) : chunk;
+        }
+
+        void backward(Breakdown b) {
+            gatheredLayers(b);
+            if (zero3() || s.offloadOptimizer()) {
+                b.add(GRADS, "one layer's gradients before reduce-scatter", e * Lp, "e·Lp = " + e + " × " + count(Lp));
+            }
+            if (act.checkpointing()) {
+                checkpointsOnGpu(b);
+                long saved = act.layerSavedBytes(microBatch, context);
+                b.add(ACTIVATIONS, "one recomputed layer's saved tensors", saved, "see ActivationModel, "
+                        + (act.attentionSaved() + h) + " elements/token + MLP "
+                        + act.mlpWideSaved() + "/token over " + count(act.mlpTokens(T)) + " tokens");
+            } else {
+                allLayerActivations(b);
+            }
+            long transient_ = T * h * e
+                    + act.mlpTokens(T) * (act.backwardTransient() - h) * e;
+            b.add(ACTIVATIONS, "gradients inside the layer's backward", transient_,
+                    "(T·h + T'·" + (act.backwardTransient() - h) / m.intermediateSize() + "f)·e");
+        }
+
+        void communication(Breakdown b) {
+            if (P > 1 && s.zeroStage() >= 1 || s.offloadOptimizer()) {
+                // Hugging Face sets reduce_bucket_size = h² for ZeRO ("auto")
+                b.add(COMM, "reduce-scatter bucket", h * h * e, "h²·e");
+            }
+        }
+
+        // --------------------------------------------------------------- host
+
+        Breakdown host(Phase phase) {
+            Breakdown b = new Breakdown();
+            long share = G;  // this node holds G of the P partitions
+            if (s.offloadParameters()) {
+                b.add(WEIGHTS, "compute-precision weight partitions (pinned)", e * N / P * share,
+                        "G·e·N/P = " + G + " × " + e + " × " + count(N) + " / " + P);
+            }
+            if (s.offloadOptimizer()) {
+                int k = optimizerBytesPerParameter();
+                b.add(OPTIMIZER, "optimizer states (FP32 master, m, v)", k * N / P * share,
+                        "G·" + k + "·N/P = " + G + " × " + k + " × " + count(N) + " / " + P);
+                b.add(GRADS, "FP32 gradient partitions (pinned)", 4 * N / P * share,
+                        "G·4·N/P = " + G + " × 4 × " + count(N) + " / " + P);
+            }
+            if (s.checkpointing() == Checkpointing.OFFLOAD
+                    && (phase != Phase.OPTIMIZER || s.pinnedMemory() != PinnedMemory.PAGEABLE)) {
+                long one = T * h * e;
+                long held = s.pinnedMemory() == PinnedMemory.CACHING ? Units.powerOfTwoCeil(one) : one;
+                String rounding = held == one ? "" : ", each rounded up to a power of two: " + count(held);
+                b.add(CHECKPOINTS, "offloaded layer inputs", G * L * held,
+                        "G·L·T·h·e = " + G + " × " + L + " × " + count(one) + rounding);
+            }
+            HostRuntime.add(b, profile, s, m, G, P, phase);
+            return b;
+        }
+    }
+}
