@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -149,6 +150,40 @@ public record ModelConfig(
     public long largestModuleParameters() {
         long projection = (long) hiddenSize * intermediateSize + (mlpBias ? intermediateSize : 0);
         return Math.max(embeddingParameters(), projection);
+    }
+
+    /** One named parameter tensor, Hugging Face naming, with its element count. */
+    public record ParameterTensor(String name, long elements) {}
+
+    /** Every parameter tensor of the causal LM in Hugging Face order and naming. */
+    public List<ParameterTensor> parameterTensors() {
+        List<ParameterTensor> out = new ArrayList<>();
+        long h = hiddenSize, f = intermediateSize;
+        out.add(new ParameterTensor("model.embed_tokens.weight", embeddingParameters()));
+        for (int i = 0; i < numLayers; i++) {
+            String p = "model.layers." + i + ".";
+            out.add(new ParameterTensor(p + "input_layernorm.weight", h));
+            addLinear(out, p + "self_attn.q_proj", h, queryDim(), qkvBias);
+            addLinear(out, p + "self_attn.k_proj", h, kvDim(), qkvBias);
+            addLinear(out, p + "self_attn.v_proj", h, kvDim(), qkvBias);
+            addLinear(out, p + "self_attn.o_proj", queryDim(), h, outputProjectionBias);
+            out.add(new ParameterTensor(p + "post_attention_layernorm.weight", h));
+            addLinear(out, p + "mlp.gate_proj", h, f, mlpBias);
+            addLinear(out, p + "mlp.up_proj", h, f, mlpBias);
+            addLinear(out, p + "mlp.down_proj", f, h, mlpBias);
+        }
+        out.add(new ParameterTensor("model.norm.weight", h));
+        if (!tieWordEmbeddings) {
+            out.add(new ParameterTensor("lm_head.weight", embeddingParameters()));
+        }
+        return out;
+    }
+
+    private static void addLinear(List<ParameterTensor> out, String name, long in, long outDim, boolean bias) {
+        out.add(new ParameterTensor(name + ".weight", in * outDim));
+        if (bias) {
+            out.add(new ParameterTensor(name + ".bias", outDim));
+        }
     }
 
     /** Query heads per KV head (GQA group size). */

@@ -8,103 +8,135 @@ import dev.longtune.config.ModelConfig;
 import dev.longtune.config.TechniqueSet;
 
 /**
- * What one decoder layer keeps for backward, per token, counted tensor by tensor from the layer's code
- * (Hugging Face {@code LlamaDecoderLayer} for {@code hf-deepspeed}, longtune's own layer for
- * {@code longtune}); docs/memory-model.md walks through the list. Sizes are in elements of the compute
- * dtype unless the name says bytes.
+ * What one decoder layer keeps for backward, counted tensor by tensor from the layer's code (Hugging Face
+ * {@code LlamaDecoderLayer} for {@code hf-deepspeed}, longtune's own layer for {@code longtune}).
+ * docs/memory-model.md walks through the list; bench/results/hf-layer-memory-h200.json checks it against
+ * PyTorch on an H200 (a test reads it). Sizes are bytes unless a name says elements.
+ *
+ * <p>A layer's backward has two worst moments: inside the MLP's backward, when everything the layer saved
+ * is still held; and inside attention's backward, when the MLP half is already freed but attention's own
+ * gradients (for eager attention, the b·heads·s² score gradients) are being made. The peak is the larger.
  */
 final class ActivationModel {
     final ModelConfig m;
     final TechniqueSet s;
-    final EngineProfile profile;
     final int e;
-    final long h, f, q, kv;
+    final long h, f, q, kv, heads;
+    /** Whether K and V are expanded to every query head before attention. */
+    final boolean repeatKv;
 
     ActivationModel(ModelConfig m, TechniqueSet s, EngineProfile profile) {
+        // Hugging Face expands K and V ({@code repeat_kv}) for eager attention always and for SDPA up to
+        // transformers 4.53, the versions of the study's time; FlashAttention-2 and longtune's kernels read
+        // the shared KV heads directly.
+        this(m, s, profile == EngineProfile.HF_DEEPSPEED && s.attention() != Attention.FLASH_ATTENTION_2);
+    }
+
+    ActivationModel(ModelConfig m, TechniqueSet s, boolean repeatKv) {
         this.m = m;
         this.s = s;
-        this.profile = profile;
         this.e = s.precision().bytes;
         this.h = m.hiddenSize();
         this.f = m.intermediateSize();
         this.q = m.queryDim();
         this.kv = m.kvDim();
+        this.heads = m.numHeads();
+        this.repeatKv = repeatKv;
     }
 
-    /**
-     * Hugging Face expands K and V to every query head ({@code repeat_kv}) before eager and SDPA
-     * attention; FlashAttention-2 and longtune's kernels read the shared KV heads directly.
-     */
-    boolean repeatsKv() {
-        return profile == EngineProfile.HF_DEEPSPEED && s.attention() != Attention.FLASH_ATTENTION_2;
-    }
+    boolean checkpointing() { return s.checkpointing() != Checkpointing.NONE; }
 
-    /**
-     * Eager and SDPA return (b, heads, s, d); Hugging Face transposes and makes it contiguous for o_proj,
-     * a second copy of the output. FlashAttention-2 returns (b, s, heads, d) already.
-     */
-    boolean copiesAttentionOutput() {
-        return profile == EngineProfile.HF_DEEPSPEED && s.attention() != Attention.FLASH_ATTENTION_2;
-    }
-
-    /** Tensors saved for backward by the attention half, excluding the layer input (elements/token). */
-    long attentionSaved() {
-        long norm = h;                                  // input_layernorm output, saved by q/k/v projections
-        long queries = q;                               // rotated queries, saved by attention
-        long keysValues = repeatsKv() ? 2 * q : 2 * kv; // rotated keys and values (expanded under repeat_kv)
-        long output = copiesAttentionOutput() ? 2 * q : q; // attention output (+ contiguous copy for o_proj)
-        long residual = h;                              // h1 = x + o_proj(...), saved by post-attention norm
-        return norm + queries + keysValues + output + residual;
-    }
-
-    /** Extra bytes/token an unfused RMSNorm saves: its FP32 upcast input and FP32 normalised value. */
-    long unfusedNormBytesPerNorm() { return s.uses(LigerOp.RMS_NORM) ? 0 : 2 * 4 * h; }
-
-    /** MLP half: post-attention norm output plus the f-wide tensors (elements/token, untiled). */
-    long mlpWideSaved() {
-        // gate and up outputs plus their product; unfused SwiGLU also keeps silu(gate).
-        return (s.uses(LigerOp.SWIGLU) ? 3 : 4) * f;
-    }
-
-    /** Gradients alive at the worst moment of one layer's backward: dh, d(act) and, unfused, d(gate), d(up). */
-    long backwardTransient() {
-        return h + f + (s.uses(LigerOp.SWIGLU) ? 0 : 2 * f);
-    }
-
-    /** Small per-token FP32 values: softmax log-sum-exp per head and two RMSNorm inverse RMS values. */
-    long smallBytesPerToken() {
-        long lse = s.attention() == Attention.EAGER ? 0 : 4L * m.numHeads();
-        return lse + 2 * 4;
-    }
-
-    /** Bytes eager attention saves per layer: FP32 softmax and its compute-dtype cast, b·heads·s² each. */
-    long eagerScoresBytes(long microBatch, long context) {
-        if (s.attention() != Attention.EAGER) {
-            return 0;
-        }
-        return microBatch * m.numHeads() * context * context * (4L + e);
-    }
-
-    /** Bytes eager attention needs while computing one layer: raw and masked scores, FP32 softmax, cast. */
-    long eagerScoresForwardBytes(long microBatch, long context) {
-        if (s.attention() != Attention.EAGER) {
-            return 0;
-        }
-        return microBatch * m.numHeads() * context * context * (2L * e + 4 + e);
-    }
-
-    /** Tokens whose f-wide MLP tensors exist at once: all of them, or one tile. */
+    /** Tokens whose MLP-wide tensors exist at once: all of them, or one sequence tile. */
     long mlpTokens(long tokens) {
         return s.sequenceTile() > 0 ? Math.min(tokens, s.sequenceTile()) : tokens;
     }
 
-    /** Bytes one layer saves for backward (excluding its input), at {@code tokens} = b·s tokens. */
-    long layerSavedBytes(long microBatch, long context) {
-        long tokens = microBatch * context;
-        long perToken = (attentionSaved() + h) * e + 2 * unfusedNormBytesPerNorm() + smallBytesPerToken();
-        long mlp = mlpTokens(tokens) * mlpWideSaved() * e;
-        return tokens * perToken + mlp + eagerScoresBytes(microBatch, context);
+    /** Extra bytes/token an unfused RMSNorm saves: its FP32 upcast input (4h) and its normalised value cast back (e·h). */
+    long unfusedNormBytes() { return s.uses(LigerOp.RMS_NORM) ? 0 : (4 + e) * h; }
+
+    /**
+     * Attention half, bytes/token: input_layernorm output (saved by q/k/v projections), rotated queries,
+     * keys and values (expanded under repeat_kv), the attention output, and for eager attention the
+     * contiguous copy Hugging Face makes for o_proj; plus the unfused norm's extras and two FP32 scalars
+     * per token (the norm's inverse RMS and, for SDPA/FlashAttention, one log-sum-exp per head).
+     */
+    long attentionSavedPerToken() {
+        long keysValues = repeatKv ? 2 * q : 2 * kv;
+        long output = s.attention() == Attention.EAGER ? 2 * q : q;
+        long lse = s.attention() == Attention.EAGER ? 0 : 4 * heads;
+        return (h + q + keysValues + output) * e + unfusedNormBytes() + 4 + lse;
     }
 
-    boolean checkpointing() { return s.checkpointing() != Checkpointing.NONE; }
+    /**
+     * MLP half, bytes/token outside the wide tensors: the residual h1 = x + attention (saved by the
+     * post-attention norm), that norm's output (saved by gate/up projections), its extras and inverse RMS.
+     */
+    long mlpNarrowSavedPerToken() { return 2 * h * e + unfusedNormBytes() + 4; }
+
+    /** Wide MLP tensors, bytes/token: gate, up and their product; unfused SwiGLU also keeps silu(gate). */
+    long mlpWideSavedPerToken() { return (s.uses(LigerOp.SWIGLU) ? 3 : 4) * f * e; }
+
+    /** Bytes eager attention saves per layer: the FP32 softmax and its cast to the compute dtype. */
+    long eagerScoresSaved(long microBatch, long context) {
+        return s.attention() == Attention.EAGER ? microBatch * heads * context * context * (4L + e) : 0;
+    }
+
+    /** Score gradients in eager attention's backward: d(probabilities), its FP32 cast, d(softmax input). */
+    long eagerScoresBackward(long microBatch, long context) {
+        return s.attention() == Attention.EAGER ? microBatch * heads * context * context * (e + 4L + 4L) : 0;
+    }
+
+    /** Scores in eager attention's forward: raw scores, scaled, FP32 softmax, cast (peak of the sequence). */
+    long eagerScoresForward(long microBatch, long context) {
+        return s.attention() == Attention.EAGER ? microBatch * heads * context * context * (2L * e + 4 + e) : 0;
+    }
+
+    /** Everything one layer saves for backward, excluding its input (the checkpoint). */
+    long layerSaved(long microBatch, long context) {
+        long tokens = microBatch * context;
+        return tokens * (attentionSavedPerToken() + mlpNarrowSavedPerToken())
+                + mlpTokens(tokens) * mlpWideSavedPerToken() + eagerScoresSaved(microBatch, context);
+    }
+
+    /**
+     * Gradients alive at the MLP moment beyond the saved tensors: the incoming dh, d(product) from
+     * down_proj, and for unfused SwiGLU d(silu) and d(up) while d(product) is still held. Liger's SwiGLU
+     * writes its gradients into the saved gate/up buffers.
+     */
+    long mlpMomentGradients(long tokens) {
+        long wide = (s.uses(LigerOp.SWIGLU) ? 1 : 2) * f * e;
+        return tokens * h * e + mlpTokens(tokens) * wide;
+    }
+
+    /** The worst moment of one layer's backward: what is still saved and what gradients are alive. */
+    record BackwardMoment(String where, long saved, long gradients) {
+        long total() { return saved + gradients; }
+    }
+
+    BackwardMoment mlpMoment(long microBatch, long context) {
+        return new BackwardMoment("MLP", layerSaved(microBatch, context), mlpMomentGradients(microBatch * context));
+    }
+
+    /**
+     * The attention moment: the attention half still saved, the incoming gradient, and either eager
+     * attention's score gradients or the q/k/v gradients being produced, whichever is larger.
+     */
+    BackwardMoment attentionMoment(long microBatch, long context) {
+        long tokens = microBatch * context;
+        long qkvGradients = tokens * (q + (repeatKv ? 2 * q : 2 * kv)) * e;
+        return new BackwardMoment("attention", tokens * attentionSavedPerToken() + eagerScoresSaved(microBatch, context),
+                tokens * h * e + Math.max(eagerScoresBackward(microBatch, context), qkvGradients));
+    }
+
+    /** The larger of the two moments (excluding the layer's input). */
+    BackwardMoment backwardPeak(long microBatch, long context) {
+        BackwardMoment mlp = mlpMoment(microBatch, context), attention = attentionMoment(microBatch, context);
+        return attention.total() > mlp.total() ? attention : mlp;
+    }
+
+    /** One layer's forward under no_grad (checkpointing): residual, norm output, gate, up and product. */
+    long forwardTransient(long microBatch, long context) {
+        long tokens = microBatch * context;
+        return 2 * tokens * h * e + mlpTokens(tokens) * 3 * f * e + eagerScoresForward(microBatch, context);
+    }
 }

@@ -5,7 +5,6 @@ import dev.longtune.config.EngineProfile;
 import dev.longtune.config.LigerOp;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.NodeProfile;
-import dev.longtune.config.PinnedMemory;
 import dev.longtune.config.TechniqueSet;
 
 import java.util.EnumMap;
@@ -18,7 +17,6 @@ import static dev.longtune.tensor.MemoryCategory.COMM;
 import static dev.longtune.tensor.MemoryCategory.GRADS;
 import static dev.longtune.tensor.MemoryCategory.LOGITS;
 import static dev.longtune.tensor.MemoryCategory.OPTIMIZER;
-import static dev.longtune.tensor.MemoryCategory.OTHER;
 import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
 
@@ -125,9 +123,21 @@ public final class MemoryPlanner {
             }
         }
 
-        /** ZeRO-3 gathers the layer being computed and prefetches the next one. */
+        /**
+         * ZeRO-3 working set. DeepSpeed gathers module by module and keeps a parameter until its next use is
+         * farther than max_reuse_distance (1e9 elements), so the layer being recomputed and back-propagated
+         * stays gathered, plus the prefetch bucket (Hugging Face's "auto": 0.9·h² elements). longtune's
+         * engine double-buffers whole layers: the current one and the next, prefetched.
+         */
         void gatheredLayers(Breakdown b) {
-            if (zero3()) {
+            if (!zero3()) {
+                return;
+            }
+            if (profile == EngineProfile.HF_DEEPSPEED) {
+                b.add(WEIGHTS, "gathered layer", e * Lp, "e·Lp = " + e + " × " + count(Lp));
+                long bucket = 9 * h * h / 10;
+                b.add(WEIGHTS, "prefetch bucket", e * bucket, "e·0.9·h² = " + e + " × " + count(bucket));
+            } else {
                 b.add(WEIGHTS, "gathered layers (current + prefetched)", 2L * e * Lp,
                         "2·e·Lp = 2 × " + e + " × " + count(Lp));
             }
@@ -147,7 +157,7 @@ public final class MemoryPlanner {
 
         /** Every layer's saved activations, when nothing is checkpointed. */
         void allLayerActivations(Breakdown b) {
-            long perLayer = act.layerSavedBytes(microBatch, context) + T * h * e;
+            long perLayer = act.layerSaved(microBatch, context) + T * h * e;
             b.add(ACTIVATIONS, "saved activations of all layers", L * perLayer,
                     "L × (layer saved + input) = " + L + " × " + count(perLayer) + " B");
         }
@@ -156,11 +166,11 @@ public final class MemoryPlanner {
             gatheredLayers(b);
             if (act.checkpointing()) {
                 checkpointsOnGpu(b);
-                long wide = act.mlpTokens(T) * 3 * m.intermediateSize() * e;
                 b.add(ACTIVATIONS, "one layer's forward without saving (residual, norm, gate, up, product)",
-                        2 * T * h * e + wide, "(2·T·h + T'·3f)·e with T' = " + count(act.mlpTokens(T)));
+                        act.forwardTransient(microBatch, context) - act.eagerScoresForward(microBatch, context),
+                        "(2·T·h + T'·3f)·e with T' = " + count(act.mlpTokens(T)));
                 b.add(WORKSPACE, "eager attention scores being computed",
-                        act.eagerScoresForwardBytes(microBatch, context), "b·H·s²·(3e+4)");
+                        act.eagerScoresForward(microBatch, context), "b·H·s²·(3e+4)");
             } else {
                 allLayerActivations(b);
             }
@@ -210,19 +220,25 @@ public final class MemoryPlanner {
             if (zero3() || s.offloadOptimizer()) {
                 b.add(GRADS, "one layer's gradients before reduce-scatter", e * Lp, "e·Lp = " + e + " × " + count(Lp));
             }
+            ActivationModel.BackwardMoment worst = act.backwardPeak(microBatch, context);
             if (act.checkpointing()) {
                 checkpointsOnGpu(b);
-                long saved = act.layerSavedBytes(microBatch, context);
-                b.add(ACTIVATIONS, "one recomputed layer's saved tensors", saved, "see ActivationModel, "
-                        + (act.attentionSaved() + h) + " elements/token + MLP "
-                        + act.mlpWideSaved() + "/token over " + count(act.mlpTokens(T)) + " tokens");
+                b.add(ACTIVATIONS, "recomputed layer's saved tensors (at its " + worst.where() + " backward)",
+                        worst.saved(), perTokenFormula(worst.saved()));
             } else {
-                allLayerActivations(b);
+                // every other layer still holds all it saved, plus this layer's input and its worst moment
+                long others = (L - 1) * (act.layerSaved(microBatch, context) + T * h * e);
+                b.add(ACTIVATIONS, "saved tensors of the other layers", others,
+                        "(L−1) × (layer saved + input) = " + (L - 1) + " × " + count(others / Math.max(1, L - 1)));
+                b.add(ACTIVATIONS, "this layer's input and saved tensors (at its " + worst.where() + " backward)",
+                        worst.saved() + T * h * e, perTokenFormula(worst.saved() + T * h * e));
             }
-            long transient_ = T * h * e
-                    + act.mlpTokens(T) * (act.backwardTransient() - h) * e;
-            b.add(ACTIVATIONS, "gradients inside the layer's backward", transient_,
-                    "(T·h + T'·" + (act.backwardTransient() - h) / m.intermediateSize() + "f)·e");
+            b.add(ACTIVATIONS, "gradients at the worst moment of the layer's backward", worst.gradients(),
+                    perTokenFormula(worst.gradients()));
+        }
+
+        private String perTokenFormula(long bytes) {
+            return String.format(java.util.Locale.ROOT, "%,.1f B/token × %s tokens", bytes / (double) T, count(T));
         }
 
         void communication(Breakdown b) {
@@ -232,32 +248,8 @@ public final class MemoryPlanner {
             }
         }
 
-        // --------------------------------------------------------------- host
-
         Breakdown host(Phase phase) {
-            Breakdown b = new Breakdown();
-            long share = G;  // this node holds G of the P partitions
-            if (s.offloadParameters()) {
-                b.add(WEIGHTS, "compute-precision weight partitions (pinned)", e * N / P * share,
-                        "G·e·N/P = " + G + " × " + e + " × " + count(N) + " / " + P);
-            }
-            if (s.offloadOptimizer()) {
-                int k = optimizerBytesPerParameter();
-                b.add(OPTIMIZER, "optimizer states (FP32 master, m, v)", k * N / P * share,
-                        "G·" + k + "·N/P = " + G + " × " + k + " × " + count(N) + " / " + P);
-                b.add(GRADS, "FP32 gradient partitions (pinned)", 4 * N / P * share,
-                        "G·4·N/P = " + G + " × 4 × " + count(N) + " / " + P);
-            }
-            if (s.checkpointing() == Checkpointing.OFFLOAD
-                    && (phase != Phase.OPTIMIZER || s.pinnedMemory() != PinnedMemory.PAGEABLE)) {
-                long one = T * h * e;
-                long held = s.pinnedMemory() == PinnedMemory.CACHING ? Units.powerOfTwoCeil(one) : one;
-                String rounding = held == one ? "" : ", each rounded up to a power of two: " + count(held);
-                b.add(CHECKPOINTS, "offloaded layer inputs", G * L * held,
-                        "G·L·T·h·e = " + G + " × " + L + " × " + count(one) + rounding);
-            }
-            HostRuntime.add(b, profile, s, m, G, P, phase);
-            return b;
+            return new HostMemory(profile, m, s, G, P, context).at(phase);
         }
     }
 }

@@ -55,6 +55,9 @@ public final class ThroughputModel {
         double matmulParams = m.totalParameters() - m.embeddingParameters()
                 + (m.tieWordEmbeddings() ? m.embeddingParameters() : 0);
         double gemmFlops = 6 * matmulParams * tokens * recompute;
+        if (s.sequenceTile() > 0 && tokens > s.sequenceTile()) {
+            gemmFlops += 2.0 * 3 * m.hiddenSize() * m.intermediateSize() * m.numLayers() * tokens; // tiled MLP recomputes its forward
+        }
         double attnFlops = 6.0 * m.numLayers() * m.queryDim() * context * tokens * recompute;
         double attnEfficiency = switch (s.attention()) {
             case FLASH_ATTENTION_2 -> FLASH_EFFICIENCY;

@@ -1,0 +1,121 @@
+package dev.longtune.plan;
+
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.EngineProfile;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.PinnedMemory;
+import dev.longtune.config.TechniqueSet;
+
+import static dev.longtune.plan.Units.count;
+import static dev.longtune.plan.Units.powerOfTwoCeil;
+import static dev.longtune.tensor.MemoryCategory.CHECKPOINTS;
+import static dev.longtune.tensor.MemoryCategory.GRADS;
+import static dev.longtune.tensor.MemoryCategory.OPTIMIZER;
+import static dev.longtune.tensor.MemoryCategory.OTHER;
+import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
+
+/**
+ * Host memory of one node: the offloaded model states, the offloaded checkpoints and the training
+ * processes themselves. Host buffers live for the whole run (pinned memory is allocated once and PyTorch's
+ * pinned cache never returns it), so every phase holds the same terms except where noted.
+ *
+ * <p>{@code hf-deepspeed} follows DeepSpeed's ZeRO-3 offload code (stage3.py, partition_parameters.py,
+ * cpu_adam.py) buffer by buffer, each pinned one rounded up to a power of two by PyTorch's caching host
+ * allocator. {@code longtune} holds the same states at exact sizes in one pinned pool, with no
+ * compute-precision gradient copy and no cache left over from start-up.
+ */
+final class HostMemory {
+    /** DeepSpeed's ZeRO-3 {@code sub_group_size} default: the FP32 gradients are pinned per sub-group. */
+    static final long SUB_GROUP_ELEMENTS = 1_000_000_000L;
+    /**
+     * Host memory of one training process besides the tensors counted above. A bare PyTorch 2.11 process
+     * with a CUDA context, cuBLAS and SDPA loaded and transformers imported holds 0.85 GiB
+     * (bench/results/process-rss-h200.json; PyTorch selects lazy CUDA module loading; eager loading would
+     * hold 5.16 GiB). A training process adds DeepSpeed with its JIT-built CPU Adam, NCCL, the Trainer and
+     * the tokenised dataset, which no machine here can measure: this is the model's one allowance, 3 GiB
+     * per process in all (docs/memory-model.md, "Per-process runtime").
+     */
+    static final long PROCESS_RUNTIME_HF = 3L << 30;
+    /**
+     * longtune's process: the measured CUDA context and libraries (0.85 GiB, as above) and a JVM with the
+     * toolkit loaded and a 1 GiB heap cap; tensors live off-heap and are counted above.
+     */
+    static final long PROCESS_RUNTIME_LONGTUNE = 2L << 30;
+
+    private final EngineProfile profile;
+    private final ModelConfig m;
+    private final TechniqueSet s;
+    private final int G, P, e;
+    private final long N, contextTokens;
+
+    HostMemory(EngineProfile profile, ModelConfig m, TechniqueSet s, int gpusOnNode, int worldSize, long context) {
+        this.contextTokens = context;
+        this.profile = profile;
+        this.m = m;
+        this.s = s;
+        this.G = gpusOnNode;
+        this.P = worldSize;
+        this.e = s.precision().bytes;
+        this.N = m.totalParameters();
+    }
+
+    private boolean caching() { return s.pinnedMemory() == PinnedMemory.CACHING; }
+
+    /** What the pinned allocator really holds for a request of {@code bytes}. */
+    private long pinned(long bytes) { return caching() ? powerOfTwoCeil(bytes) : bytes; }
+
+    private String roundingNote() { return caching() ? ", rounded up to a power of two" : ""; }
+
+    Breakdown at(Phase phase) {
+        Breakdown b = new Breakdown();
+        long partition = ceilDiv(N, P);
+        if (s.offloadParameters()) {
+            b.add(WEIGHTS, "compute-precision weight partitions (pinned)", G * pinned(e * partition),
+                    "G·e·⌈N/P⌉ = " + G + " × " + e + " × " + count(partition) + roundingNote());
+            if (profile == EngineProfile.HF_DEEPSPEED && caching()) {
+                long cached = zeroInitCache();
+                b.add(WEIGHTS, "zero.Init's per-tensor partitions, freed into PyTorch's pinned cache", G * cached,
+                        "G·Σ pow2(e·⌈numel/P⌉) over " + m.parameterTensors().size() + " tensors");
+            }
+        }
+        if (s.offloadOptimizer()) {
+            int k = s.precision().mixed() ? 12 : 8;
+            b.add(OPTIMIZER, "optimizer states: FP32 master, m, v (pageable)", G * k * partition,
+                    "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
+            b.add(GRADS, "FP32 gradient partitions (pinned, per sub-group)", G * fp32GradientBuffers(partition),
+                    "G·Σ 4·sub-group, sub-groups of " + count(SUB_GROUP_ELEMENTS) + " elements" + roundingNote());
+            if (profile == EngineProfile.HF_DEEPSPEED && s.precision().mixed()) {
+                b.add(GRADS, "compute-precision gradient partition (pinned grad_partitions_flat_buffer)",
+                        G * pinned(e * partition), "G·e·⌈N/P⌉" + roundingNote());
+            }
+        }
+        if (s.checkpointing() == Checkpointing.OFFLOAD
+                && (phase == Phase.FORWARD || phase == Phase.LOSS || phase == Phase.BACKWARD
+                    || s.pinnedMemory() != PinnedMemory.PAGEABLE)) {
+            long one = (long) s.microBatch() * contextTokens * m.hiddenSize() * e;
+            b.add(CHECKPOINTS, "offloaded layer inputs", (long) G * m.numLayers() * pinned(one),
+                    "G·L·T·h·e = " + G + " × " + m.numLayers() + " × " + count(one) + roundingNote());
+        }
+        long runtime = profile == EngineProfile.HF_DEEPSPEED ? PROCESS_RUNTIME_HF : PROCESS_RUNTIME_LONGTUNE;
+        b.add(OTHER, "training processes (CUDA context, libraries, interpreter)", G * runtime,
+                "G × " + Units.human(runtime));
+        return b;
+    }
+
+    /** FP32 gradient buffers: one per sub-group of at most {@link #SUB_GROUP_ELEMENTS} elements. */
+    private long fp32GradientBuffers(long partition) {
+        long full = partition / SUB_GROUP_ELEMENTS, rest = partition % SUB_GROUP_ELEMENTS;
+        return full * pinned(4 * SUB_GROUP_ELEMENTS) + (rest > 0 ? pinned(4 * rest) : 0);
+    }
+
+    /** zero.Init pins each parameter's partition separately; they return to the cache, not to the OS. */
+    private long zeroInitCache() {
+        long sum = 0;
+        for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
+            sum += powerOfTwoCeil(e * ceilDiv(t.elements(), P));
+        }
+        return sum;
+    }
+
+    private static long ceilDiv(long a, long b) { return (a + b - 1) / b; }
+}

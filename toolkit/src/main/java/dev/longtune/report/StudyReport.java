@@ -1,0 +1,274 @@
+package dev.longtune.report;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.longtune.config.EngineProfile;
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.NodeCatalog;
+import dev.longtune.config.NodeProfile;
+import dev.longtune.config.Stacks;
+import dev.longtune.config.TechniqueSet;
+import dev.longtune.plan.ContextSearch;
+import dev.longtune.plan.DeepSpeedEstimate;
+import dev.longtune.plan.MemoryPlan;
+import dev.longtune.plan.MemoryPlanner;
+import dev.longtune.plan.ThroughputModel;
+import dev.longtune.plan.Units;
+import dev.longtune.tensor.MemoryCategory;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import tech.tablesaw.api.BooleanColumn;
+import tech.tablesaw.api.DoubleColumn;
+import tech.tablesaw.api.IntColumn;
+import tech.tablesaw.api.LongColumn;
+import tech.tablesaw.api.StringColumn;
+import tech.tablesaw.api.Table;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * The planner study: memory by category against context length for the V100 and A6000 nodes under each
+ * technique stack and engine profile, charts, the max-context table, the validation against the published
+ * study, DeepSpeed's estimate, and a manifest. Everything is a pure function of the code, so a re-run
+ * writes identical CSVs.
+ */
+public final class StudyReport {
+    public static final String MODEL = "llama-3.1-8b";
+    public static final List<String> NODES = List.of("study-8xV100", "study-4xA6000");
+    public static final List<String> STACKS = List.of(
+            "baseline", "ckpt", "ckpt-offload", "liger", "fa2", "zero-offload", "all", "all-tiled", "study");
+    /** The stack whose categories the stacked charts show. */
+    public static final String CHART_STACK = "all";
+
+    private final Path out;
+    private final Consumer<String> progress;
+    private final List<String> written = new ArrayList<>();
+
+    /** @param progress told the name of each unit of work as it finishes */
+    public StudyReport(Path out, Consumer<String> progress) {
+        this.out = out;
+        this.progress = progress;
+    }
+
+    /** Context lengths from 1K to 512K in half-octave steps: 1K, 1.5K, 2K, 3K, …, 384K, 512K. */
+    public static long[] contexts() {
+        List<Long> c = new ArrayList<>();
+        for (long p = 1024; p <= 512 * 1024; p *= 2) {
+            c.add(p);
+            if (p * 3 / 2 < 512 * 1024) {
+                c.add(p * 3 / 2);
+            }
+        }
+        return c.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** Units of work, for a progress bar. */
+    public static int workUnits() { return NODES.size() * EngineProfile.values().length * 2 + 4; }
+
+    public List<String> write(String command) throws IOException {
+        Files.createDirectories(out);
+        ModelConfig model = ModelCatalog.get(MODEL);
+        Table memory = memorySweep(model);
+        save(memory, "memory-by-context.csv");
+        Table max = maxContextTable(model);
+        save(max, "max-context.csv");
+        html(max, "max-context.html", "Max context (tokens) per technique stack, Llama 3.1 8B");
+        progress.accept("max-context table");
+
+        ValidationTable validation = new ValidationTable();
+        save(validation.table(), "validation.csv");
+        html(validation.table(), "validation.html", "hf-deepspeed profile against the published study");
+        text("validation.txt", validation.text());
+        progress.accept("validation");
+
+        String estimate = new DeepSpeedEstimate(model, 8, 1).table() + "\n" + new DeepSpeedEstimate(model, 4, 1).table();
+        text("deepspeed-estimate.txt", estimate);
+        progress.accept("DeepSpeed estimate");
+
+        Table cheapest = cheapestTable(model);
+        save(cheapest, "cheapest-stack.csv");
+        html(cheapest, "cheapest-stack.html", "Cheapest technique set per node and target context");
+        progress.accept("cheapest stacks");
+
+        index(max, validation);
+        written.add("manifest.json");
+        Map<String, Object> manifest = Manifest.of(command, Path.of("").toAbsolutePath(), List.copyOf(written));
+        new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("manifest.json").toFile(), manifest);
+        return List.copyOf(written);
+    }
+
+    /** One row per node, profile, stack and context, with every category on the GPU and the host. */
+    Table memorySweep(ModelConfig model) throws IOException {
+        long[] contexts = contexts();
+        StringColumn node = StringColumn.create("node"), profile = StringColumn.create("profile"),
+                stack = StringColumn.create("stack"), techniques = StringColumn.create("techniques"),
+                peakPhase = StringColumn.create("gpu_peak_phase");
+        LongColumn context = LongColumn.create("context");
+        Map<MemoryCategory, LongColumn> gpu = new EnumMap<>(MemoryCategory.class), host = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            gpu.put(c, LongColumn.create("gpu_" + c.id));
+            host.put(c, LongColumn.create("host_" + c.id));
+        }
+        LongColumn gpuTotal = LongColumn.create("gpu_peak_bytes"), gpuCap = LongColumn.create("gpu_capacity_bytes"),
+                hostTotal = LongColumn.create("host_peak_bytes"), hostCap = LongColumn.create("host_capacity_bytes");
+        BooleanColumn fits = BooleanColumn.create("fits");
+        DoubleColumn tokens = DoubleColumn.create("tokens_per_s");
+        for (String nodeName : NODES) {
+            NodeProfile n = NodeCatalog.get(nodeName);
+            for (EngineProfile p : EngineProfile.values()) {
+                MemoryPlanner planner = new MemoryPlanner(p);
+                ThroughputModel speed = new ThroughputModel(p);
+                Map<String, double[]> totalsByStack = new LinkedHashMap<>();
+                Map<MemoryCategory, double[]> chartGib = new EnumMap<>(MemoryCategory.class);
+                Map<MemoryCategory, double[]> chartHostGib = new EnumMap<>(MemoryCategory.class);
+                for (String stackName : STACKS) {
+                    TechniqueSet t = Stacks.named(stackName, n, p);
+                    double[] totals = new double[contexts.length];
+                    for (int i = 0; i < contexts.length; i++) {
+                        MemoryPlan plan = planner.plan(model, n, t, contexts[i]);
+                        node.append(nodeName);
+                        profile.append(p.id);
+                        stack.append(stackName);
+                        techniques.append(t.describe());
+                        context.append(contexts[i]);
+                        peakPhase.append(plan.gpuPeakPhase().id);
+                        Map<MemoryCategory, Long> g = plan.gpuAtPeak().byCategory(), h = plan.hostAtPeak().byCategory();
+                        for (MemoryCategory c : MemoryCategory.values()) {
+                            gpu.get(c).append(g.get(c));
+                            host.get(c).append(h.get(c));
+                            if (stackName.equals(CHART_STACK)) {
+                                chartGib.computeIfAbsent(c, k -> new double[contexts.length])[i] = Units.gib(g.get(c));
+                                chartHostGib.computeIfAbsent(c, k -> new double[contexts.length])[i] = Units.gib(h.get(c));
+                            }
+                        }
+                        gpuTotal.append(plan.gpuPeakBytes());
+                        gpuCap.append(n.gpu().memoryBytes());
+                        hostTotal.append(plan.hostPeakBytes());
+                        hostCap.append(n.hostRamBytes());
+                        fits.append(plan.fits());
+                        tokens.append(Math.round(speed.estimate(model, n, t, contexts[i]).tokensPerSecond() * 10) / 10.0);
+                        totals[i] = Units.gib(plan.gpuPeakBytes());
+                    }
+                    totalsByStack.put(stackName, totals);
+                }
+                double[] x = java.util.Arrays.stream(contexts).asDoubleStream().toArray();
+                String label = n.gpus() + "×" + n.gpu().name() + ", " + p.id;
+                chart(Charts.stacked("GPU memory per GPU by category, stack '" + CHART_STACK + "' (" + label + ")", x,
+                        chartGib, n.gpu().memoryGiB(), "GPU capacity"), "gpu-by-category-" + nodeName + "-" + p.id);
+                chart(Charts.stacked("Host memory of the node by category, stack '" + CHART_STACK + "' (" + label + ")", x,
+                        chartHostGib, n.hostRamGiB(), "host RAM"), "host-by-category-" + nodeName + "-" + p.id);
+                progress.accept(nodeName + " " + p.id + " categories");
+                chart(Charts.lines("GPU peak per technique stack (" + label + ")", x, totalsByStack,
+                        n.gpu().memoryGiB(), "GPU capacity"), "gpu-by-stack-" + nodeName + "-" + p.id);
+                progress.accept(nodeName + " " + p.id + " stacks");
+            }
+        }
+        Table t = Table.create("memory by context").addColumns(node, profile, stack, techniques, context, peakPhase);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            t.addColumns(gpu.get(c));
+        }
+        t.addColumns(gpuTotal, gpuCap);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            t.addColumns(host.get(c));
+        }
+        return t.addColumns(hostTotal, hostCap, fits, tokens);
+    }
+
+    /** Max context per stack (rows) for each node and profile (columns). */
+    Table maxContextTable(ModelConfig model) {
+        Table t = Table.create("max context");
+        StringColumn stack = StringColumn.create("stack");
+        STACKS.forEach(stack::append);
+        t.addColumns(stack);
+        for (String nodeName : NODES) {
+            NodeProfile n = NodeCatalog.get(nodeName);
+            for (EngineProfile p : EngineProfile.values()) {
+                ContextSearch search = new ContextSearch(p);
+                IntColumn col = IntColumn.create(nodeName + " " + p.id);
+                for (String s : STACKS) {
+                    col.append((int) search.maxContext(model, n, Stacks.named(s, n, p)));
+                }
+                t.addColumns(col);
+            }
+        }
+        return t;
+    }
+
+    /** For 32K, 64K, 128K and 256K on each node: the cheapest set that fits under each profile. */
+    Table cheapestTable(ModelConfig model) {
+        StringColumn node = StringColumn.create("node"), profile = StringColumn.create("profile"),
+                stack = StringColumn.create("cheapest techniques");
+        IntColumn context = IntColumn.create("context"), offloads = IntColumn.create("offloads");
+        DoubleColumn gpu = DoubleColumn.create("gpu peak GiB"), tok = DoubleColumn.create("tokens/s");
+        for (String nodeName : NODES) {
+            NodeProfile n = NodeCatalog.get(nodeName);
+            for (EngineProfile p : EngineProfile.values()) {
+                for (long c : new long[] {32768, 65536, 131072, 262144}) {
+                    var found = new ContextSearch(p).cheapest(model, n, c);
+                    node.append(nodeName);
+                    profile.append(p.id);
+                    context.append((int) c);
+                    if (found.isEmpty()) {
+                        stack.append("nothing fits");
+                        offloads.appendMissing();
+                        gpu.appendMissing();
+                        tok.appendMissing();
+                    } else {
+                        var best = found.get(0);
+                        stack.append(best.stack().describe());
+                        offloads.append(best.offloads());
+                        gpu.append(Math.round(Units.gib(best.plan().gpuPeakBytes()) * 100) / 100.0);
+                        tok.append(Math.round(best.throughput().tokensPerSecond()));
+                    }
+                }
+            }
+        }
+        return Table.create("cheapest").addColumns(node, profile, context, stack, offloads, gpu, tok);
+    }
+
+    private void chart(XYChart chart, String name) throws IOException {
+        BitmapEncoder.saveBitmap(chart, out.resolve(name).toString(), BitmapEncoder.BitmapFormat.PNG);
+        written.add(name + ".png");
+    }
+
+    private void save(Table t, String name) throws IOException {
+        t.write().csv(out.resolve(name).toFile());
+        written.add(name);
+    }
+
+    private void html(Table t, String name, String title) throws IOException {
+        text(name, "<!doctype html><meta charset=\"utf-8\"><title>" + title + "</title>\n<h2>" + title + "</h2>\n"
+                + Html.table(t));
+    }
+
+    private void text(String name, String content) throws IOException {
+        Files.writeString(out.resolve(name), content);
+        written.add(name);
+    }
+
+    private void index(Table max, ValidationTable validation) throws IOException {
+        StringBuilder sb = new StringBuilder("<!doctype html><meta charset=\"utf-8\"><title>longtune planner study</title>\n");
+        sb.append("<h1>Memory planner study: Llama 3.1 8B on 8×V100 16GB and 4×A6000 48GB</h1>\n");
+        sb.append("<h2>Validation against the published study</h2>\n").append(Html.table(validation.table()));
+        sb.append("<h2>Max context per technique stack</h2>\n").append(Html.table(max));
+        for (String nodeName : NODES) {
+            for (EngineProfile p : EngineProfile.values()) {
+                sb.append(String.format(Locale.ROOT, "<h3>%s, %s</h3>%n", nodeName, p.id));
+                for (String kind : List.of("gpu-by-category", "gpu-by-stack", "host-by-category")) {
+                    sb.append(String.format(Locale.ROOT, "<img src=\"%s-%s-%s.png\" width=\"600\">%n", kind, nodeName, p.id));
+                }
+            }
+        }
+        text("index.html", sb.toString());
+    }
+}
