@@ -16,6 +16,10 @@ import java.util.concurrent.Callable;
 @Command(name = "cheapest", mixinStandardHelpOptions = true,
         description = "Technique sets that fit a target context, cheapest first (fewest offloads, then fastest).")
 public class CheapestCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    private java.io.PrintWriter out() { return spec.commandLine().getOut(); }
+
     @Mixin PlanOptions options;
 
     @Option(names = "--context", required = true, description = "target tokens per sequence, e.g. 131072 or 128K")
@@ -41,15 +45,15 @@ public class CheapestCommand implements Callable<Integer> {
                 row.put("tokens_per_s", Math.round(c.throughput().tokensPerSecond()));
                 rows.add(row);
             }
-            System.out.println(Json.write(Map.of("context", tokens, "candidates", rows)));
+            out().println(Json.write(Map.of("context", tokens, "candidates", rows)));
         } else if (found.isEmpty()) {
-            System.out.printf(Locale.ROOT, "nothing fits %,d tokens of %s on %s: try more GPUs or a smaller model%n",
+            out().printf(Locale.ROOT, "nothing fits %,d tokens of %s on %s: try more GPUs or a smaller model%n",
                     tokens, options.model().name(), options.node().name());
         } else {
-            System.out.printf(Locale.ROOT, "%s on %s at %,d tokens (%s), cheapest first:%n", options.model().name(),
+            out().printf(Locale.ROOT, "%s on %s at %,d tokens (%s), cheapest first:%n", options.model().name(),
                     options.node().name(), tokens, options.profile().id);
             for (var c : found.subList(0, Math.min(top, found.size()))) {
-                System.out.printf(Locale.ROOT, "  %d offloads  GPU %s  host %s  %,.0f tok/s  %s%n", c.offloads(),
+                out().printf(Locale.ROOT, "  %d offloads  GPU %s  host %s  %,.0f tok/s  %s%n", c.offloads(),
                         Units.human(c.plan().gpuPeakBytes()), Units.human(c.plan().hostPeakBytes()),
                         c.throughput().tokensPerSecond(), c.stack().describe());
             }

@@ -10,6 +10,10 @@ import java.util.concurrent.Callable;
 @Command(name = "deepspeed-estimate", mixinStandardHelpOptions = true,
         description = "DeepSpeed's estimate_zero3_model_states_mem_needs_all_live table, reproduced.")
 public class DeepSpeedEstimateCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    private java.io.PrintWriter out() { return spec.commandLine().getOut(); }
+
     @Option(names = "--model", defaultValue = "llama-3.1-8b", description = "model preset or config.json; default ${DEFAULT-VALUE}")
     String model;
 
@@ -21,7 +25,7 @@ public class DeepSpeedEstimateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        System.out.print(new DeepSpeedEstimate(ModelCatalog.get(model), gpusPerNode, nodes).table());
+        out().print(new DeepSpeedEstimate(ModelCatalog.get(model), gpusPerNode, nodes).table());
         return 0;
     }
 }

@@ -16,7 +16,11 @@ public class LongtuneCommand implements Runnable {
     public void run() { spec.commandLine().usage(System.out); }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        CommandLine cli = commandLine();
+        int code = cli.execute(args);
+        cli.getOut().flush();
+        cli.getErr().flush();
+        System.exit(code);
     }
 
     public static CommandLine commandLine() {

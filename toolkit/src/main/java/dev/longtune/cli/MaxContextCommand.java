@@ -13,6 +13,10 @@ import java.util.concurrent.Callable;
 @Command(name = "max-context", mixinStandardHelpOptions = true,
         description = "The longest context that fits the node's GPUs and host RAM with a technique set.")
 public class MaxContextCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    private java.io.PrintWriter out() { return spec.commandLine().getOut(); }
+
     @Mixin PlanOptions options;
 
     @Option(names = "--json", description = "print JSON") boolean json;
@@ -28,9 +32,9 @@ public class MaxContextCommand implements Callable<Integer> {
             out.put("profile", options.profile().id);
             out.put("stack", t.describe());
             out.put("max_context", max);
-            System.out.println(Json.write(out));
+            out().println(Json.write(out));
         } else {
-            System.out.printf(Locale.ROOT, "%s on %s (%s, %s): max context %,d tokens%n", options.model().name(),
+            out().printf(Locale.ROOT, "%s on %s (%s, %s): max context %,d tokens%n", options.model().name(),
                     options.node().name(), options.profile().id, t.describe(), max);
         }
         return 0;

@@ -15,6 +15,10 @@ import java.util.concurrent.Callable;
 @Command(name = "plan", mixinStandardHelpOptions = true,
         description = "Predicts GPU and host memory by category and phase, and tokens/s, for one context length.")
 public class PlanCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    private java.io.PrintWriter out() { return spec.commandLine().getOut(); }
+
     @Mixin PlanOptions options;
 
     @Option(names = "--context", required = true, description = "tokens per sequence, e.g. 65536 or 64K")
@@ -30,10 +34,10 @@ public class PlanCommand implements Callable<Integer> {
         MemoryPlan plan = new MemoryPlanner(options.profile()).plan(options.model(), options.node(), techniques, tokens);
         Throughput speed = new ThroughputModel(options.profile()).estimate(options.model(), options.node(), techniques, tokens);
         if (json) {
-            System.out.println(Json.write(plan.toJson(speed)));
+            out().println(Json.write(plan.toJson(speed)));
         } else {
-            System.out.print(plan.describe());
-            System.out.printf(Locale.ROOT, "Throughput: %,.0f tokens/s (%.3g FLOPs/token; per step %.2f s compute, "
+            out().print(plan.describe());
+            out().printf(Locale.ROOT, "Throughput: %,.0f tokens/s (%.3g FLOPs/token; per step %.2f s compute, "
                             + "%.2f s exposed transfers, %.2f s optimizer)%n", speed.tokensPerSecond(),
                     speed.flopsPerToken(), speed.computeSeconds(), speed.exposedSeconds(), speed.optimizerSeconds());
         }

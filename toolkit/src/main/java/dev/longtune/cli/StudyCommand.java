@@ -13,6 +13,10 @@ import java.util.concurrent.Callable;
 @Command(name = "study", mixinStandardHelpOptions = true,
         description = "Runs the planner study and writes results/<study>/: CSV, PNG charts, HTML tables, manifest.json.")
 public class StudyCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    private java.io.PrintWriter out() { return spec.commandLine().getOut(); }
+
     @Option(names = "--name", defaultValue = "memory-planner", description = "study name, the folder under --out; default ${DEFAULT-VALUE}")
     String name;
 
@@ -31,8 +35,8 @@ public class StudyCommand implements Callable<Integer> {
                 bar.step();
             }).write("longtune study --name " + name + " --out " + out);
         }
-        System.out.printf("wrote %d files to %s in %.1f s%n", files.size(), dir, (System.nanoTime() - start) / 1e9);
-        files.forEach(f -> System.out.println("  " + f));
+        out().printf("wrote %d files to %s in %.1f s%n", files.size(), dir, (System.nanoTime() - start) / 1e9);
+        files.forEach(f -> out().println("  " + f));
         return 0;
     }
 }

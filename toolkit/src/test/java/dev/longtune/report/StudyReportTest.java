@@ -1,0 +1,56 @@
+package dev.longtune.report;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class StudyReportTest {
+    @Test
+    void writesEveryFileAndARerunReproducesTheTables(@TempDir Path dir) throws Exception {
+        List<String> steps = new ArrayList<>();
+        List<String> files = new StudyReport(dir.resolve("a"), steps::add).write("test");
+        assertThat(steps).hasSize(StudyReport.workUnits());
+        assertThat(files).contains("memory-by-context.csv", "max-context.csv", "max-context.html", "validation.csv",
+                "validation.html", "deepspeed-estimate.txt", "cheapest-stack.csv", "index.html", "manifest.json",
+                "gpu-by-category-study-8xV100-hf-deepspeed.png", "host-by-category-study-4xA6000-longtune.png",
+                "gpu-by-stack-study-4xA6000-hf-deepspeed.png");
+        for (String f : files) {
+            assertThat(dir.resolve("a").resolve(f)).isNotEmptyFile();
+        }
+
+        List<String> csv = Files.readAllLines(dir.resolve("a/memory-by-context.csv"));
+        int contexts = StudyReport.contexts().length;
+        assertThat(StudyReport.contexts()[0]).isEqualTo(1024);
+        assertThat(StudyReport.contexts()[contexts - 1]).isEqualTo(512 * 1024);
+        assertThat(csv).hasSize(1 + StudyReport.NODES.size() * 2 * StudyReport.STACKS.size() * contexts);
+        assertThat(csv.get(0)).contains("gpu_weights", "gpu_activations", "gpu_checkpoints", "host_optimizer",
+                "gpu_peak_bytes", "host_peak_bytes", "fits", "tokens_per_s");
+
+        BufferedImage png = ImageIO.read(dir.resolve("a/gpu-by-category-study-8xV100-hf-deepspeed.png").toFile());
+        assertThat(png.getWidth()).isEqualTo(900);
+        assertThat(png.getHeight()).isEqualTo(540);
+
+        assertThat(Files.readString(dir.resolve("a/validation.html"))).contains("<table").contains("4×A6000 48GB, BF16");
+        JsonNode manifest = new ObjectMapper().readTree(dir.resolve("a/manifest.json").toFile());
+        for (String key : List.of("toolkit_version", "git_commit", "java", "os", "command", "date", "files")) {
+            assertThat(manifest.has(key)).as(key).isTrue();
+        }
+        assertThat(manifest.get("command").asText()).isEqualTo("test");
+
+        new StudyReport(dir.resolve("b"), s -> { }).write("test");
+        for (String f : List.of("memory-by-context.csv", "max-context.csv", "validation.csv", "cheapest-stack.csv")) {
+            assertThat(Files.readString(dir.resolve("b").resolve(f))).as(f)
+                    .isEqualTo(Files.readString(dir.resolve("a").resolve(f)));
+        }
+    }
+}
