@@ -6,7 +6,8 @@ public enum Attention {
     EAGER("eager"),
     /**
      * PyTorch's scaled_dot_product_attention (Hugging Face's default): a memory-efficient kernel that keeps
-     * only the output and the log-sum-exp; runs on V100. In Hugging Face it repeats K/V to all query heads.
+     * only the output and the log-sum-exp; runs on V100. Hugging Face repeats K/V to all query heads for it
+     * up to transformers 4.53 (the study's time), and passes GQA through from 4.54 when there is no mask.
      */
     SDPA("sdpa"),
     /** FlashAttention-2: tiled, GQA-native, output and log-sum-exp saved. */

@@ -56,22 +56,26 @@ final class ActivationModel {
 
     /**
      * Attention half, bytes/token: input_layernorm output (saved by q/k/v projections), rotated queries,
-     * keys and values (expanded under repeat_kv), the attention output, and for eager attention the
-     * contiguous copy Hugging Face makes for o_proj; plus the unfused norm's extras and two FP32 scalars
-     * per token (the norm's inverse RMS and, for SDPA/FlashAttention, one log-sum-exp per head).
+     * keys and values (expanded under repeat_kv), the attention output in the layout o_proj reads (saved
+     * once: eager's (b, heads, s, d) result is only transposed into a contiguous copy), the unfused norm's
+     * extras, and FP32 scalars per token (the norm's inverse RMS and, for SDPA/FlashAttention, one
+     * log-sum-exp per head). The layer input itself is the checkpoint, counted apart.
      */
     long attentionSavedPerToken() {
         long keysValues = repeatKv ? 2 * q : 2 * kv;
-        long output = s.attention() == Attention.EAGER ? 2 * q : q;
         long lse = s.attention() == Attention.EAGER ? 0 : 4 * heads;
-        return (h + q + keysValues + output) * e + unfusedNormBytes() + 4 + lse;
+        return (h + q + keysValues + q) * e + unfusedNormBytes() + 4 + lse;
     }
 
     /**
-     * MLP half, bytes/token outside the wide tensors: the residual h1 = x + attention (saved by the
-     * post-attention norm), that norm's output (saved by gate/up projections), its extras and inverse RMS.
+     * MLP half, bytes/token outside the wide tensors: the post-attention norm's output (saved by gate/up)
+     * and inverse RMS, and what the norm keeps of its input h1 = x + attention: Liger's norm saves h1
+     * itself, the unfused one its FP32 upcast (in {@link #unfusedNormBytes}).
      */
-    long mlpNarrowSavedPerToken() { return 2 * h * e + unfusedNormBytes() + 4; }
+    long mlpNarrowSavedPerToken() {
+        long residual = s.uses(LigerOp.RMS_NORM) ? h * e : 0;
+        return residual + h * e + unfusedNormBytes() + 4;
+    }
 
     /** Wide MLP tensors, bytes/token: gate, up and their product; unfused SwiGLU also keeps silu(gate). */
     long mlpWideSavedPerToken() { return (s.uses(LigerOp.SWIGLU) ? 3 : 4) * f * e; }
@@ -99,9 +103,10 @@ final class ActivationModel {
     }
 
     /**
-     * Gradients alive at the MLP moment beyond the saved tensors: the incoming dh, d(product) from
-     * down_proj, and for unfused SwiGLU d(silu) and d(up) while d(product) is still held. Liger's SwiGLU
-     * writes its gradients into the saved gate/up buffers.
+     * Gradients alive at the MLP moment beyond the saved tensors: the incoming dh and d(product) from
+     * down_proj; unfused SwiGLU then makes d(silu) and d(up) while d(product) is still held, but the saved
+     * product is freed by then, so two wide gradients net. Liger's SwiGLU writes its gradients into the
+     * saved gate/up buffers.
      */
     long mlpMomentGradients(long tokens) {
         long wide = (s.uses(LigerOp.SWIGLU) ? 1 : 2) * f * e;

@@ -1,6 +1,7 @@
 package dev.longtune.plan;
 
 import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.MemoryLocation;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -11,12 +12,23 @@ import java.util.Map;
 /** Bytes by category for one place (a GPU or the host) at one moment, with the terms behind them. */
 public final class Breakdown {
     private final List<Term> terms = new ArrayList<>();
+    private final MemoryLocation defaultLocation;
+
+    Breakdown(MemoryLocation defaultLocation) { this.defaultLocation = defaultLocation; }
 
     Breakdown add(MemoryCategory category, String name, long bytes, String formula) {
+        return add(category, defaultLocation, name, bytes, formula);
+    }
+
+    Breakdown add(MemoryCategory category, MemoryLocation location, String name, long bytes, String formula) {
         if (bytes > 0) {
-            terms.add(new Term(category, name, bytes, formula));
+            terms.add(new Term(category, location, name, bytes, formula));
         }
         return this;
+    }
+
+    public long bytes(MemoryLocation location) {
+        return terms.stream().filter(t -> t.location() == location).mapToLong(Term::bytes).sum();
     }
 
     public List<Term> terms() { return Collections.unmodifiableList(terms); }

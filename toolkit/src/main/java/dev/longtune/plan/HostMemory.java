@@ -5,6 +5,7 @@ import dev.longtune.config.EngineProfile;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.PinnedMemory;
 import dev.longtune.config.TechniqueSet;
+import dev.longtune.tensor.MemoryLocation;
 
 import static dev.longtune.plan.Units.count;
 import static dev.longtune.plan.Units.powerOfTwoCeil;
@@ -66,26 +67,33 @@ final class HostMemory {
 
     private String roundingNote() { return caching() ? ", rounded up to a power of two" : ""; }
 
+    /** Buffers the engine pins, unless the policy is pageable memory. */
+    private MemoryLocation pinnedOrNot() {
+        return s.pinnedMemory() == PinnedMemory.PAGEABLE ? MemoryLocation.HOST_PAGEABLE : MemoryLocation.HOST_PINNED;
+    }
+
     Breakdown at(Phase phase) {
-        Breakdown b = new Breakdown();
+        Breakdown b = new Breakdown(MemoryLocation.HOST_PAGEABLE);
+        MemoryLocation pinnable = pinnedOrNot();
         long partition = ceilDiv(N, P);
         if (s.offloadParameters()) {
-            b.add(WEIGHTS, "compute-precision weight partitions (pinned)", G * pinned(e * partition),
+            b.add(WEIGHTS, pinnable, "compute-precision weight partitions", G * pinned(e * partition),
                     "G·e·⌈N/P⌉ = " + G + " × " + e + " × " + count(partition) + roundingNote());
             if (profile == EngineProfile.HF_DEEPSPEED && caching()) {
                 long cached = zeroInitCache();
-                b.add(WEIGHTS, "zero.Init's per-tensor partitions, freed into PyTorch's pinned cache", G * cached,
+                b.add(WEIGHTS, MemoryLocation.HOST_PINNED, "zero.Init's per-tensor partitions, freed into PyTorch's pinned cache", G * cached,
                         "G·Σ pow2(e·⌈numel/P⌉) over " + m.parameterTensors().size() + " tensors");
             }
         }
         if (s.offloadOptimizer()) {
             int k = s.precision().mixed() ? 12 : 8;
-            b.add(OPTIMIZER, "optimizer states: FP32 master, m, v (pageable)", G * k * partition,
+            b.add(OPTIMIZER, "optimizer states: FP32 master, m, v", G * k * partition,
                     "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
-            b.add(GRADS, "FP32 gradient partitions (pinned, per sub-group)", G * fp32GradientBuffers(partition),
-                    "G·Σ 4·sub-group, sub-groups of " + count(SUB_GROUP_ELEMENTS) + " elements" + roundingNote());
+            b.add(GRADS, pinnable, "FP32 gradient partitions (one per sub-group)", G * fp32GradientBuffers(),
+                    "G·Σ 4·sub-group, sub-groups closed at the parameter reaching " + count(SUB_GROUP_ELEMENTS)
+                            + " elements" + roundingNote());
             if (profile == EngineProfile.HF_DEEPSPEED && s.precision().mixed()) {
-                b.add(GRADS, "compute-precision gradient partition (pinned grad_partitions_flat_buffer)",
+                b.add(GRADS, pinnable, "compute-precision gradient partition (grad_partitions_flat_buffer)",
                         G * pinned(e * partition), "G·e·⌈N/P⌉" + roundingNote());
             }
         }
@@ -93,7 +101,7 @@ final class HostMemory {
                 && (phase == Phase.FORWARD || phase == Phase.LOSS || phase == Phase.BACKWARD
                     || s.pinnedMemory() != PinnedMemory.PAGEABLE)) {
             long one = (long) s.microBatch() * contextTokens * m.hiddenSize() * e;
-            b.add(CHECKPOINTS, "offloaded layer inputs", (long) G * m.numLayers() * pinned(one),
+            b.add(CHECKPOINTS, pinnable, "offloaded layer inputs", (long) G * m.numLayers() * pinned(one),
                     "G·L·T·h·e = " + G + " × " + m.numLayers() + " × " + count(one) + roundingNote());
         }
         long runtime = profile == EngineProfile.HF_DEEPSPEED ? PROCESS_RUNTIME_HF : PROCESS_RUNTIME_LONGTUNE;
@@ -102,10 +110,30 @@ final class HostMemory {
         return b;
     }
 
-    /** FP32 gradient buffers: one per sub-group of at most {@link #SUB_GROUP_ELEMENTS} elements. */
-    private long fp32GradientBuffers(long partition) {
-        long full = partition / SUB_GROUP_ELEMENTS, rest = partition % SUB_GROUP_ELEMENTS;
-        return full * pinned(4 * SUB_GROUP_ELEMENTS) + (rest > 0 ? pinned(4 * rest) : 0);
+    /**
+     * FP32 gradient buffers, one per sub-group. DeepSpeed walks each optimizer parameter group in order,
+     * adding each parameter's partition (⌈numel/P⌉) and closing the sub-group once it reaches
+     * {@link #SUB_GROUP_ELEMENTS} or the group ends. Hugging Face's Trainer makes two groups: weights with
+     * decay, and norm weights and biases without.
+     */
+    private long fp32GradientBuffers() {
+        long total = 0;
+        for (boolean decay : new boolean[] {true, false}) {
+            long open = 0;
+            for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
+                boolean noDecay = t.name().endsWith("norm.weight") || t.name().endsWith(".bias");
+                if (noDecay == decay) {
+                    continue;
+                }
+                open += ceilDiv(t.elements(), P);
+                if (open >= SUB_GROUP_ELEMENTS) {
+                    total += pinned(4 * open);
+                    open = 0;
+                }
+            }
+            total += open > 0 ? pinned(4 * open) : 0;
+        }
+        return total;
     }
 
     /** zero.Init pins each parameter's partition separately; they return to the cache, not to the OS. */

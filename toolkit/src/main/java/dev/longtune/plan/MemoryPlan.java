@@ -5,6 +5,7 @@ import dev.longtune.config.ModelConfig;
 import dev.longtune.config.NodeProfile;
 import dev.longtune.config.TechniqueSet;
 import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.MemoryLocation;
 
 import java.util.Arrays;
 import java.util.Comparator;
@@ -69,6 +70,8 @@ public record MemoryPlan(
         hst.put("peak_bytes", hostPeakBytes());
         hst.put("capacity_bytes", node.hostRamBytes());
         hst.put("by_category", categories(hostAtPeak()));
+        hst.put("pinned_bytes", hostAtPeak().bytes(MemoryLocation.HOST_PINNED));
+        hst.put("pageable_bytes", hostAtPeak().bytes(MemoryLocation.HOST_PAGEABLE));
         out.put("host", hst);
         out.put("fits", fits());
         out.put("tokens_per_s", throughput == null ? null : Math.round(throughput.tokensPerSecond() * 100) / 100.0);
@@ -101,8 +104,8 @@ public record MemoryPlan(
         for (MemoryCategory c : MemoryCategory.values()) {
             for (Term t : b.terms()) {
                 if (t.category() == c) {
-                    sb.append(String.format(Locale.ROOT, "  %-12s %14s  %s  [%s]%n", c.id, Units.human(t.bytes()),
-                            t.name(), t.formula()));
+                    sb.append(String.format(Locale.ROOT, "  %-12s %14s  %s%s  [%s]%n", c.id, Units.human(t.bytes()),
+                            t.name(), t.location() == MemoryLocation.GPU ? "" : " (" + t.location() + ")", t.formula()));
                 }
             }
         }

@@ -6,6 +6,7 @@ import dev.longtune.config.LigerOp;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.NodeProfile;
 import dev.longtune.config.TechniqueSet;
+import dev.longtune.tensor.MemoryLocation;
 
 import java.util.EnumMap;
 import java.util.Map;
@@ -54,6 +55,7 @@ public final class MemoryPlanner {
     /** The quantities of one step and the terms built from them. */
     private final class Step {
         final ModelConfig m;
+        final NodeProfile node;
         final TechniqueSet s;
         final ActivationModel act;
         final long N, Lp, L, h, V, T, tokens, context, microBatch;
@@ -61,6 +63,7 @@ public final class MemoryPlanner {
 
         Step(ModelConfig m, NodeProfile node, TechniqueSet s, long context) {
             this.m = m;
+            this.node = node;
             this.s = s;
             this.act = new ActivationModel(m, s, profile);
             this.N = m.totalParameters();
@@ -84,7 +87,7 @@ public final class MemoryPlanner {
         // ---------------------------------------------------------------- GPU
 
         Breakdown gpu(Phase phase) {
-            Breakdown b = new Breakdown();
+            Breakdown b = new Breakdown(MemoryLocation.GPU);
             residentModelStates(b);
             switch (phase) {
                 case FORWARD -> forward(b);
@@ -95,9 +98,12 @@ public final class MemoryPlanner {
             if (phase != Phase.OPTIMIZER) {
                 communication(b);
             }
-            b.add(WORKSPACE, "cuBLAS workspace", 32L << 20, "32 MiB (one handle's default on sm_90; less before)");
+            b.add(WORKSPACE, "cuBLAS workspace", cublasWorkspace(), (cublasWorkspace() >> 20)
+                    + " MiB (PyTorch's default per handle: 32 MiB on sm_90, 8 MiB before)");
             return b;
         }
+
+        long cublasWorkspace() { return (node.gpu().computeCapability() >= 90 ? 32L : 8L) << 20; }
 
         /** Model states that stay on each GPU for the whole step. */
         void residentModelStates(Breakdown b) {

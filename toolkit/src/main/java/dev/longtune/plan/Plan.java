@@ -62,6 +62,20 @@ public final class Plan {
         return new MemoryPlanner(profile).plan(model, node, techniques(), context);
     }
 
+    /** One plan per context length, e.g. {@code sweep(8192, 32768, 131072)}. */
+    public Sweep sweep(long... contexts) {
+        java.util.List<MemoryPlan> plans = new java.util.ArrayList<>();
+        for (long c : contexts) {
+            plans.add(at(c));
+        }
+        return new Sweep(plans);
+    }
+
+    /** The longest context that fits the node with these techniques. */
+    public long maxContext() {
+        return new ContextSearch(profile).maxContext(model, node, techniques());
+    }
+
     public Throughput throughputAt(long context) {
         return new ThroughputModel(profile).estimate(model, node, techniques(), context);
     }

@@ -27,6 +27,8 @@ public final class ThroughputModel {
     public static final double CPU_ADAM_EFFICIENCY_HF = 0.3, CPU_ADAM_EFFICIENCY_LONGTUNE = 0.8;
     /** Fraction of transfer time hidden behind compute (prefetching). */
     public static final double OVERLAP_HF = 0.5, OVERLAP_LONGTUNE = 0.9;
+    /** Fraction of HBM bandwidth an on-GPU fused AdamW streams at. */
+    public static final double GPU_ADAM_EFFICIENCY = 0.7;
     /** Bytes a mixed-precision AdamW step moves per parameter: read param, m, v, grad, write param, m, v, and the compute copy. */
     public static final int ADAM_BYTES_PER_PARAMETER = 4 * 4 + 3 * 4 + 2;
 
@@ -35,10 +37,25 @@ public final class ThroughputModel {
     public ThroughputModel(EngineProfile profile) { this.profile = profile; }
 
     public static double flopsPerToken(ModelConfig m, TechniqueSet s, long context) {
+        double recompute = s.checkpointing() == Checkpointing.NONE ? 1 : 4.0 / 3;
+        return gemmFlopsPerToken(m, s, context) * recompute + attentionFlopsPerToken(m, context) * recompute
+                + tiledMlpRecomputePerToken(m, s, (long) s.microBatch() * context);
+    }
+
+    static double gemmFlopsPerToken(ModelConfig m, TechniqueSet s, long context) {
         double matmulParams = m.totalParameters() - m.embeddingParameters()
                 + (m.tieWordEmbeddings() ? m.embeddingParameters() : 0);
-        double perToken = 6 * matmulParams + 6.0 * m.numLayers() * m.queryDim() * context;
-        return s.checkpointing() == Checkpointing.NONE ? perToken : perToken * 4 / 3;
+        return 6 * matmulParams;
+    }
+
+    static double attentionFlopsPerToken(ModelConfig m, long context) {
+        return 6.0 * m.numLayers() * m.queryDim() * context;
+    }
+
+    /** A tiled MLP recomputes its forward (2·3·h·f per token per layer) during backward. */
+    static double tiledMlpRecomputePerToken(ModelConfig m, TechniqueSet s, long tokens) {
+        return s.sequenceTile() > 0 && tokens > s.sequenceTile()
+                ? 2.0 * 3 * m.hiddenSize() * m.intermediateSize() * m.numLayers() : 0;
     }
 
     public Throughput estimate(ModelConfig m, NodeProfile node, TechniqueSet s, long context) {
@@ -52,13 +69,8 @@ public final class ThroughputModel {
         int gpusPerNode = s.gpusOn(node);
         int P = gpusPerNode * s.nodes();
         double recompute = s.checkpointing() == Checkpointing.NONE ? 1 : 4.0 / 3;
-        double matmulParams = m.totalParameters() - m.embeddingParameters()
-                + (m.tieWordEmbeddings() ? m.embeddingParameters() : 0);
-        double gemmFlops = 6 * matmulParams * tokens * recompute;
-        if (s.sequenceTile() > 0 && tokens > s.sequenceTile()) {
-            gemmFlops += 2.0 * 3 * m.hiddenSize() * m.intermediateSize() * m.numLayers() * tokens; // tiled MLP recomputes its forward
-        }
-        double attnFlops = 6.0 * m.numLayers() * m.queryDim() * context * tokens * recompute;
+        double gemmFlops = (gemmFlopsPerToken(m, s, context) * recompute + tiledMlpRecomputePerToken(m, s, tokens)) * tokens;
+        double attnFlops = attentionFlopsPerToken(m, context) * recompute * tokens;
         double attnEfficiency = switch (s.attention()) {
             case FLASH_ATTENTION_2 -> FLASH_EFFICIENCY;
             case SDPA -> SDPA_EFFICIENCY;
@@ -95,7 +107,7 @@ public final class ThroughputModel {
             // every node updates its share of the partitions; nodes work in parallel
             optimizer = ADAM_BYTES_PER_PARAMETER * n / s.nodes() / (node.hostMemoryGBps() * 1e9 * efficiency);
         } else {
-            optimizer = ADAM_BYTES_PER_PARAMETER * n / P / (gpu.hbmGBps() * 1e9 * 0.7);
+            optimizer = ADAM_BYTES_PER_PARAMETER * n / P / (gpu.hbmGBps() * 1e9 * GPU_ADAM_EFFICIENCY);
         }
         int ga = s.gradientAccumulation();
         double stepSeconds = ga * (compute + exposed) + optimizer;

@@ -26,6 +26,9 @@ public final class Charts {
 
     private Charts() {}
 
+    /** The fixed colour of a category. */
+    public static Color color(MemoryCategory c) { return COLORS.get(c); }
+
     private static XYChart base(String title, String yTitle) {
         XYChart chart = new XYChartBuilder().width(900).height(540).title(title)
                 .xAxisTitle("context length (tokens, log scale)").yAxisTitle(yTitle).build();

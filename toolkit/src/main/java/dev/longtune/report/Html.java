@@ -24,7 +24,7 @@ public final class Html {
         return sb.append("</table>\n").toString();
     }
 
-    static String escape(String s) {
+    public static String escape(String s) {
         return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
     }
 }

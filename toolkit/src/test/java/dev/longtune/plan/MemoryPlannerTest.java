@@ -68,8 +68,11 @@ class MemoryPlannerTest {
         Breakdown host = plan.hostAtPeak();
         long partition = N / 8; // 1,003,782,656 elements per rank
         assertThat(host.bytes(OPTIMIZER)).isEqualTo(8 * 12 * partition);
-        // pinned FP32 gradients: one 1e9-element sub-group (4e9 B → 4 GiB) and the rest (3,782,657 → 16 MiB)
-        assertThat(term(host, "FP32 gradient partitions")).isEqualTo(8 * (4 * GiB + 16 * MiB));
+        // pinned FP32 gradients per rank, one buffer per sub-group. Weights with decay: embedding and LM head
+        // 65,667,072 each, 32 layers × 27,262,976 → 1,003,749,376 elements, one sub-group (it reaches 1e9
+        // at the last parameter): 4,014,997,504 B → 4 GiB. Norm weights (no decay): 65 × 512 elements
+        // → 133,120 B → 256 KiB.
+        assertThat(term(host, "FP32 gradient partitions")).isEqualTo(8 * (4 * GiB + 256 * 1024));
         // pinned 2-byte weights and gradient buffer: 2,007,565,314 B → 2 GiB each, per rank
         assertThat(term(host, "compute-precision weight partitions")).isEqualTo(8 * 2 * GiB);
         assertThat(term(host, "compute-precision gradient partition")).isEqualTo(8 * 2 * GiB);

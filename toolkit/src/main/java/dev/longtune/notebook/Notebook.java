@@ -1,0 +1,116 @@
+package dev.longtune.notebook;
+
+import io.github.spencerpark.jupyter.kernel.BaseKernel;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.internal.chartpart.IChart;
+import tech.tablesaw.api.Table;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.reflect.Method;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * longtune inside a Jupyter kernel: renderers, displays, progress bars, and where a notebook saves its
+ * figures. Our kernel calls {@link #attach} at start; in a stock IJava kernel one call does the same:
+ * {@code dev.longtune.notebook.Notebook.attachToRunningKernel();}
+ */
+public final class Notebook {
+    /** Environment variable naming the folder where notebooks save their CSV and PNG files. */
+    public static final String OUTPUT_ENV = "LONGTUNE_OUTPUT_DIR";
+
+    private static volatile BaseKernel kernel;
+
+    private Notebook() {}
+
+    /** Registers longtune's renderers with this kernel and routes displays and progress through it. */
+    public static void attach(BaseKernel k) {
+        Renderers.registerAll(k.getRenderer());
+        kernel = k;
+    }
+
+    /**
+     * Finds the running IJava kernel ({@code io.github.spencerpark.ijava.IJava.getKernelInstance()}) and
+     * attaches to it.
+     */
+    public static void attachToRunningKernel() {
+        try {
+            Class<?> ijava = Class.forName("io.github.spencerpark.ijava.IJava");
+            Method get = ijava.getMethod("getKernelInstance");
+            Object k = get.invoke(null);
+            if (k instanceof BaseKernel base) {
+                attach(base);
+                return;
+            }
+        } catch (ReflectiveOperationException | LinkageError e) {
+            // fall through to the error below
+        }
+        throw new IllegalStateException("no basekernel-based Java kernel is running here: use the 'Java (longtune)' "
+                + "kernel, or IJava with the toolkit jar on IJAVA_CLASSPATH");
+    }
+
+    public static boolean isAttached() { return kernel != null; }
+
+    static BaseKernel kernel() { return kernel; }
+
+    /** Shows a value in the cell's output, rendered as the kernel would render a cell's value. */
+    public static void display(Object value) {
+        BaseKernel k = kernel;
+        if (k == null) {
+            System.out.println(value);
+        } else {
+            k.display(k.getRenderer().render(value));
+        }
+    }
+
+    /** A progress bar: in place in a notebook, on the console otherwise. */
+    public static Progress progress(String task, long total) {
+        BaseKernel k = kernel;
+        return k != null && k.getIO().display.isAttached() ? new NotebookProgress(k, task, total)
+                : new ConsoleProgress(task, total);
+    }
+
+    /** Where a notebook saves its files: $LONGTUNE_OUTPUT_DIR, else results/notebooks/&lt;name&gt; in the project. */
+    public static Path outputDir(String notebookName) {
+        String env = System.getenv(OUTPUT_ENV);
+        Path dir = env != null && !env.isBlank() ? Path.of(env) : projectRoot().resolve("results/notebooks").resolve(notebookName);
+        try {
+            return Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The nearest folder at or above the working directory that holds the {@code longtune} launcher. */
+    static Path projectRoot() {
+        Path p = Path.of("").toAbsolutePath();
+        for (Path q = p; q != null; q = q.getParent()) {
+            if (Files.isRegularFile(q.resolve("longtune")) && Files.isDirectory(q.resolve("toolkit"))) {
+                return q;
+            }
+        }
+        return p;
+    }
+
+    /** Saves a table as CSV or a chart as PNG into {@code dir}; returns the file written. */
+    public static Path save(Path dir, String name, Object value) {
+        try {
+            Files.createDirectories(dir);
+            if (value instanceof Table t) {
+                Path f = dir.resolve(name.endsWith(".csv") ? name : name + ".csv");
+                t.write().csv(f.toFile());
+                return f;
+            }
+            if (value instanceof IChart chart) {
+                Path f = dir.resolve(name.endsWith(".png") ? name : name + ".png");
+                BitmapEncoder.saveBitmap(chart, f.toString(), BitmapEncoder.BitmapFormat.PNG);
+                return f;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot save " + name + " in " + dir + ": " + e.getMessage(), e);
+        }
+        throw new IllegalArgumentException("cannot save a " + value.getClass().getSimpleName() + " as '" + name
+                + "': save a Table (CSV) or a chart (PNG)");
+    }
+}
