@@ -30,31 +30,31 @@ public final class Renderers {
 
     public static void registerAll(Renderer renderer) {
         renderer.createRegistration(IChart.class)
-                .preferring(MIMEType.IMAGE_PNG).supporting(MIMEType.IMAGE_SVG, MIMEType.TEXT_PLAIN)
+                .preferring(MIMEType.IMAGE_PNG, MIMEType.TEXT_PLAIN).supporting(MIMEType.IMAGE_SVG)
                 .register(Renderers::chart);
         renderer.createRegistration(RenderedImage.class)
-                .preferring(MIMEType.IMAGE_PNG).supporting(MIMEType.TEXT_PLAIN)
+                .preferring(MIMEType.IMAGE_PNG, MIMEType.TEXT_PLAIN)
                 .register((img, ctx) -> {
                     ctx.renderIfRequested(MIMEType.IMAGE_PNG, () -> base64(png(img)));
                     ctx.renderIfRequested(MIMEType.TEXT_PLAIN, () -> "image " + img.getWidth() + "×" + img.getHeight());
                 });
         renderer.createRegistration(Table.class)
-                .preferring(MIMEType.TEXT_HTML).supporting(MIMEType.TEXT_PLAIN)
+                .preferring(MIMEType.TEXT_HTML, MIMEType.TEXT_PLAIN)
                 .register((table, ctx) -> {
                     ctx.renderIfRequested(MIMEType.TEXT_HTML, () -> Html.table(table));
                     ctx.renderIfRequested(MIMEType.TEXT_PLAIN, () -> table.printAll());
                 });
         renderer.createRegistration(MemoryPlan.class)
-                .preferring(MIMEType.TEXT_HTML).supporting(MIMEType.IMAGE_PNG, MIMEType.TEXT_PLAIN)
+                .preferring(MIMEType.TEXT_HTML, MIMEType.IMAGE_PNG, MIMEType.TEXT_PLAIN)
                 .register((plan, ctx) -> withChart(ctx, PlanViews.html(plan), PlanViews.chart(plan), plan.describe()));
         renderer.createRegistration(RunManifest.class)
-                .preferring(MIMEType.TEXT_HTML).supporting(MIMEType.TEXT_PLAIN)
+                .preferring(MIMEType.TEXT_HTML, MIMEType.TEXT_PLAIN)
                 .register((m, ctx) -> {
                     ctx.renderIfRequested(MIMEType.TEXT_HTML, () -> Html.table(m.table()));
                     ctx.renderIfRequested(MIMEType.TEXT_PLAIN, () -> m.table().printAll());
                 });
         renderer.createRegistration(Sweep.class)
-                .preferring(MIMEType.TEXT_HTML).supporting(MIMEType.IMAGE_PNG, MIMEType.TEXT_PLAIN)
+                .preferring(MIMEType.TEXT_HTML, MIMEType.IMAGE_PNG, MIMEType.TEXT_PLAIN)
                 .register((sweep, ctx) -> withChart(ctx, Html.table(sweep.table()), sweep.chart(),
                         sweep.table().printAll()));
     }

@@ -185,7 +185,7 @@ public final class StudyReport {
     }
 
     /** Max context per stack (rows) for each node and profile (columns). */
-    Table maxContextTable(ModelConfig model) {
+    public static Table maxContextTable(ModelConfig model) {
         Table t = Table.create("max context");
         StringColumn stack = StringColumn.create("stack");
         STACKS.forEach(stack::append);
@@ -205,7 +205,7 @@ public final class StudyReport {
     }
 
     /** For 32K, 64K, 128K and 256K on each node: the cheapest set that fits under each profile. */
-    Table cheapestTable(ModelConfig model) {
+    public static Table cheapestTable(ModelConfig model) {
         StringColumn node = StringColumn.create("node"), profile = StringColumn.create("profile"),
                 stack = StringColumn.create("cheapest techniques");
         IntColumn context = IntColumn.create("context"), offloads = IntColumn.create("offloads");
