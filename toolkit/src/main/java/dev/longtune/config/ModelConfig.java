@@ -155,22 +155,23 @@ public record ModelConfig(
     /** One named parameter tensor, Hugging Face naming, with its element count. */
     public record ParameterTensor(String name, long elements) {}
 
-    /** Every parameter tensor of the causal LM in Hugging Face order and naming. */
+    /** Every parameter tensor of the causal LM in Hugging Face's order ({@code named_parameters()}) and naming. */
     public List<ParameterTensor> parameterTensors() {
         List<ParameterTensor> out = new ArrayList<>();
         long h = hiddenSize, f = intermediateSize;
         out.add(new ParameterTensor("model.embed_tokens.weight", embeddingParameters()));
         for (int i = 0; i < numLayers; i++) {
             String p = "model.layers." + i + ".";
-            out.add(new ParameterTensor(p + "input_layernorm.weight", h));
+            // the order of named_parameters(): modules as LlamaDecoderLayer.__init__ creates them
             addLinear(out, p + "self_attn.q_proj", h, queryDim(), qkvBias);
             addLinear(out, p + "self_attn.k_proj", h, kvDim(), qkvBias);
             addLinear(out, p + "self_attn.v_proj", h, kvDim(), qkvBias);
             addLinear(out, p + "self_attn.o_proj", queryDim(), h, outputProjectionBias);
-            out.add(new ParameterTensor(p + "post_attention_layernorm.weight", h));
             addLinear(out, p + "mlp.gate_proj", h, f, mlpBias);
             addLinear(out, p + "mlp.up_proj", h, f, mlpBias);
             addLinear(out, p + "mlp.down_proj", f, h, mlpBias);
+            out.add(new ParameterTensor(p + "input_layernorm.weight", h));
+            out.add(new ParameterTensor(p + "post_attention_layernorm.weight", h));
         }
         out.add(new ParameterTensor("model.norm.weight", h));
         if (!tieWordEmbeddings) {

@@ -16,7 +16,7 @@ import dev.longtune.config.TechniqueSet;
  * <p>FLOPs per token: {@code 6·N'} for the matmul weights N' (all parameters but the input embedding,
  * a lookup) plus the causal attention term {@code 6·L·(H·d)·s} (QKᵀ and PV, 2·2·s·H·d per token forward
  * for full attention, halved by the causal mask, tripled for forward + backward); checkpointing adds one
- * more forward, ×4/3.
+ * more forward, ×4/3; a tiled MLP recomputes its forward, 2·3·h·f·L more per token.
  */
 public final class ThroughputModel {
     /** Fraction of the dense tensor peak reached by the large GEMMs of a decoder layer. */

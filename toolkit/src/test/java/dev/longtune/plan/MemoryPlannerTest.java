@@ -73,7 +73,7 @@ class MemoryPlannerTest {
         // at the last parameter): 4,014,997,504 B → 4 GiB. Norm weights (no decay): 65 × 512 elements
         // → 133,120 B → 256 KiB.
         assertThat(term(host, "FP32 gradient partitions")).isEqualTo(8 * (4 * GiB + 256 * 1024));
-        // pinned 2-byte weights and gradient buffer: 2,007,565,314 B → 2 GiB each, per rank
+        // pinned 2-byte weights and gradient buffer: 2,007,565,312 B → 2 GiB each, per rank
         assertThat(term(host, "compute-precision weight partitions")).isEqualTo(8 * 2 * GiB);
         assertThat(term(host, "compute-precision gradient partition")).isEqualTo(8 * 2 * GiB);
         // 32 layer inputs of 32768 × 4096 × 2 B = 256 MiB (already a power of two) per rank
