@@ -1,0 +1,8 @@
+package dev.longtune.kernel;
+
+/** The user interrupted the cell (the kernel stopped its code); the kernel itself goes on. */
+public final class CellInterruptedException extends Exception {
+    CellInterruptedException() {
+        super("the cell was interrupted");
+    }
+}

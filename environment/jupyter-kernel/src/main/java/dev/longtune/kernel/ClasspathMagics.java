@@ -1,0 +1,73 @@
+package dev.longtune.kernel;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+import io.github.spencerpark.jupyter.kernel.magic.registry.Magics;
+import io.github.spencerpark.jupyter.kernel.util.GlobFinder;
+
+/**
+ * {@code %classpath <paths…>} and {@code %jars <globs…>}: put jars (or class folders) on the class path
+ * of the cells that follow. Relative paths are taken from the kernel's working directory (the notebook's).
+ */
+final class ClasspathMagics {
+    static final List<String> NAMES = List.of("classpath", "jars");
+
+    private ClasspathMagics() {}
+
+    static void register(Magics magics, Consumer<String> addToClasspath) {
+        magics.registerLineMagic("classpath", args -> {
+            for (Path p : paths(args)) {
+                addToClasspath.accept(p.toString());
+            }
+            return null;
+        });
+        magics.registerLineMagic("jars", args -> {
+            for (Path p : globbed(args)) {
+                addToClasspath.accept(p.toString());
+            }
+            return null;
+        });
+    }
+
+    private static List<Path> paths(List<String> args) throws MagicException {
+        if (args.isEmpty()) {
+            throw new MagicException("%classpath needs one or more paths");
+        }
+        List<Path> paths = new ArrayList<>();
+        for (String arg : args) {
+            for (String entry : arg.split(File.pathSeparator)) {
+                if (entry.isBlank()) {
+                    continue;
+                }
+                Path p = Path.of(entry).toAbsolutePath().normalize();
+                if (!Files.exists(p)) {
+                    throw new MagicException("%classpath: no such file or folder: " + p);
+                }
+                paths.add(p);
+            }
+        }
+        return paths;
+    }
+
+    private static List<Path> globbed(List<String> globs) throws Exception {
+        if (globs.isEmpty()) {
+            throw new MagicException("%jars needs one or more globs, e.g. %jars lib/*.jar");
+        }
+        List<Path> paths = new ArrayList<>();
+        for (String glob : globs) {
+            int before = paths.size();
+            for (Path p : new GlobFinder(glob).computeMatchingFiles()) {
+                paths.add(p.toAbsolutePath().normalize());
+            }
+            if (paths.size() == before) {
+                throw new MagicException("%jars: no file matches " + glob);
+            }
+        }
+        return paths;
+    }
+}

@@ -1,0 +1,131 @@
+package dev.longtune.kernel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import io.github.spencerpark.jupyter.kernel.LanguageInfo;
+import io.github.spencerpark.jupyter.kernel.display.DisplayData;
+import io.github.spencerpark.jupyter.kernel.display.mime.MIMEType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The kernel without a Jupyter connection: rendering, magics, errors, startup imports. */
+class LongtuneKernelTest {
+    private static LongtuneKernel kernel;
+
+    @BeforeAll
+    static void start() {
+        kernel = new LongtuneKernel(Duration.ofMillis(500));
+    }
+
+    @AfterAll
+    static void stop() {
+        kernel.onShutdown(false);
+    }
+
+    private static String plain(DisplayData data) {
+        return (String) data.getData(MIMEType.TEXT_PLAIN);
+    }
+
+    @Test
+    void valuesAreRenderedAndStatementsShowNothing() throws Exception {
+        assertThat(plain(kernel.eval("1 + 1"))).isEqualTo("2");
+        assertThat(plain(kernel.eval("\"text\""))).isEqualTo("text");
+        assertThat(kernel.eval("int quiet = 3;")).isNull();
+        assertThat(kernel.eval("System.out.print(\"\")")).isNull();
+    }
+
+    @Test
+    void aDisplayDataValueIsPassedOnAsItIs() throws Exception {
+        DisplayData data = kernel.eval("var d = new io.github.spencerpark.jupyter.kernel.display.DisplayData(\"plain\");\n"
+                + "d.putHTML(\"<b>rich</b>\");\nd");
+        assertThat(plain(data)).isEqualTo("plain");
+        assertThat(data.getData(MIMEType.TEXT_HTML)).isEqualTo("<b>rich</b>");
+    }
+
+    @Test
+    void anImageRendersAsPng() throws Exception {
+        DisplayData data = kernel.eval("new java.awt.image.BufferedImage(4, 3, java.awt.image.BufferedImage.TYPE_INT_RGB)");
+        assertThat(data.hasDataForType(MIMEType.IMAGE_PNG)).isTrue();
+    }
+
+    @Test
+    void theStartupScriptImportsTheToolkitAndTheJdkBasics() throws Exception {
+        assertThat(plain(kernel.eval("Paths.get(\"a\", \"b\").toString()"))).isEqualTo("a/b");
+        assertThat(plain(kernel.eval("new ArrayList<>(List.of(1)).size()"))).isEqualTo("1");
+        assertThat(plain(kernel.eval("Precision.class.getName()"))).isEqualTo("dev.longtune.config.Precision");
+    }
+
+    @Test
+    void classpathMagicAddsAJarBuiltHere(@TempDir Path dir) throws Exception {
+        Path jar = TestJars.jar(dir, "demo.Greeter",
+                "package demo; public class Greeter { public String greet() { return \"hello from a jar\"; } }",
+                dir.resolve("greeter.jar"));
+        DisplayData data = kernel.eval("%classpath " + jar + "\nnew demo.Greeter().greet()");
+        assertThat(plain(data)).isEqualTo("hello from a jar");
+        assertThat(plain(kernel.eval("demo.Greeter.class.getClassLoader().getName()"))).isEqualTo("longtune-snippets");
+    }
+
+    @Test
+    void jarsMagicAddsEveryJarAGlobMatches(@TempDir Path dir) throws Exception {
+        TestJars.jar(dir, "one.First", "package one; public class First { public static int n() { return 1; } }",
+                dir.resolve("lib/first.jar"));
+        TestJars.jar(dir, "two.Second", "package two; public class Second { public static int n() { return 2; } }",
+                dir.resolve("lib/second.jar"));
+        DisplayData data = kernel.eval("%jars " + dir.resolve("lib") + "/*.jar\none.First.n() + two.Second.n()");
+        assertThat(plain(data)).isEqualTo("3");
+    }
+
+    @Test
+    void magicErrorsAreClear(@TempDir Path dir) {
+        Throwable unknown = catchThrowable(() -> kernel.eval("%nosuchmagic x\n1"));
+        assertThat(unknown).isInstanceOf(MagicException.class)
+                .hasMessageContaining("%nosuchmagic").hasMessageContaining("%classpath").hasMessageContaining("%jars");
+        assertThat(kernel.errorLines((Exception) unknown)).containsExactly(unknown.getMessage());
+        assertThat(catchThrowable(() -> kernel.eval("%classpath " + dir.resolve("missing.jar"))))
+                .isInstanceOf(MagicException.class).hasMessageContaining("missing.jar");
+        assertThat(catchThrowable(() -> kernel.eval("%jars " + dir + "/*.jar")))
+                .isInstanceOf(MagicException.class).hasMessageContaining("no file matches");
+    }
+
+    @Test
+    void errorsAreFormattedWithTheLineAndTheKernelGoesOn() throws Exception {
+        Exception compile = (Exception) catchThrowable(() -> kernel.eval("int fine = 1;\nString s = 42;"));
+        List<String> lines = kernel.formatError(compile);
+        assertThat(lines.get(0)).contains("incompatible types: int cannot be converted to java.lang.String");
+        assertThat(lines).contains("    String s = 42;", "               ^^");
+
+        Exception runtime = (Exception) catchThrowable(() -> kernel.eval("Object o = null;\no.hashCode()"));
+        assertThat(runtime).isInstanceOf(NullPointerException.class);
+        assertThat(kernel.errorLines(runtime).get(0)).startsWith("java.lang.NullPointerException");
+        assertThat(kernel.errorLines(runtime)).last().asString().endsWith(" line 2");
+
+        assertThat(plain(kernel.eval("fine + 1"))).isEqualTo("2");
+    }
+
+    @Test
+    void isCompleteAndCompletionIgnoreMagicLines() {
+        assertThat(kernel.isComplete("%classpath some.jar\nint a = 1;")).isEqualTo("complete");
+        assertThat(kernel.isComplete("%jars lib/*.jar\nif (true) {")).isEqualTo("   ");
+        String code = "%jars lib/*.jar\n\"abc\".toUpperC";
+        assertThat(kernel.complete(code, code.length()).getReplacements()).contains("toUpperCase(");
+    }
+
+    @Test
+    void languageInfoAndBanner() {
+        LanguageInfo info = kernel.getLanguageInfo();
+        assertThat(info.getName()).isEqualTo("java");
+        assertThat(info.getVersion()).isEqualTo(Runtime.version().toString());
+        assertThat(info.getMimetype()).isEqualTo("text/x-java-source");
+        assertThat(info.getFileExtension()).isEqualTo(".jshell");
+        assertThat(info.getPygmentsLexer()).isEqualTo("java");
+        assertThat(info.getCodemirrorMode()).isEqualTo("java");
+        assertThat(kernel.getBanner()).contains("longtune");
+    }
+}

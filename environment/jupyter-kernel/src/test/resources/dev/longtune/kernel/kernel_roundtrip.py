@@ -1,0 +1,102 @@
+"""Drives the "longtune" kernel through jupyter_client, as a notebook front end would.
+
+Run with Debian's /usr/bin/python3 and JUPYTER_PATH pointing at a data dir holding the kernelspec.
+Prints key=value lines for KernelEndToEndTest; exits non-zero only when the script itself breaks.
+"""
+import sys
+import time
+
+from jupyter_client.manager import KernelManager
+
+TIMEOUT = 30
+
+
+def say(key, value):
+    print(f"{key}={value}".replace("\n", "\\n"), flush=True)
+
+
+def run(kc, code, timeout=TIMEOUT):
+    """Executes code; returns (reply content, [iopub messages of this request])."""
+    msg_id = kc.execute(code)
+    reply = kc.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=timeout)
+    outputs = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return reply["content"], outputs
+        outputs.append(msg)
+
+
+def result_text(outputs):
+    for m in outputs:
+        if m["msg_type"] == "execute_result":
+            return m["content"]["data"].get("text/plain")
+    return None
+
+
+def main():
+    started = time.monotonic()
+    km = KernelManager(kernel_name="longtune")
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        say("start_seconds", f"{time.monotonic() - started:.3f}")
+        say("interrupt_mode", km.kernel_spec.interrupt_mode)
+
+        info = kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]
+        say("language", info["language_info"]["name"])
+        say("banner_mentions_longtune", "longtune" in info.get("banner", ""))
+
+        t = time.monotonic()
+        reply, outputs = run(kc, "1 + 1")
+        say("first_cell_seconds", f"{time.monotonic() - t:.3f}")
+        say("one_plus_one_status", reply["status"])
+        say("one_plus_one", result_text(outputs))
+
+        t = time.monotonic()
+        reply, outputs = run(kc, 'System.out.println("printed from a cell");\n"second"')
+        say("second_cell_seconds", f"{time.monotonic() - t:.3f}")
+        say("stdout", "".join(m["content"]["text"] for m in outputs
+                              if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"))
+
+        reply, outputs = run(kc, 'String id = display("shown");\nupdateDisplay(id, "updated");')
+        say("display_status", reply["status"])
+        say("displayed", [m["content"]["data"].get("text/plain") for m in outputs
+                          if m["msg_type"] in ("display_data", "update_display_data")])
+
+        reply, outputs = run(kc, 'throw new IllegalStateException("boom")')
+        say("error_status", reply["status"])
+        say("error_ename", reply.get("ename"))
+        errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
+        say("error_traceback_has_boom", bool(errors) and any("boom" in line for line in errors[0]["traceback"]))
+
+        msg_id = kc.execute("while (true) { }")
+        time.sleep(1.0)
+        t = time.monotonic()
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=TIMEOUT)
+        say("interrupt_seconds", f"{time.monotonic() - t:.3f}")
+        say("interrupt_status", reply["content"]["status"])
+
+        reply, outputs = run(kc, '"alive"')
+        say("after_interrupt_status", reply["status"])
+        say("after_interrupt", result_text(outputs))
+    finally:
+        kc.stop_channels()
+        t = time.monotonic()
+        km.shutdown_kernel(now=False)
+        say("shutdown_seconds", f"{time.monotonic() - t:.3f}")
+        say("kernel_alive_after_shutdown", km.is_alive())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
