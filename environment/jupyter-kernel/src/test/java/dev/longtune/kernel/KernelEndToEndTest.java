@@ -1,7 +1,6 @@
 package dev.longtune.kernel;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
+import dev.longtune.kernel.JupyterTestSupport.Result;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,21 +21,14 @@ import org.junit.jupiter.api.io.TempDir;
  * this test's, so it runs in Maven's test phase before the jar is packaged.
  */
 class KernelEndToEndTest {
-    private static final Path PYTHON = Path.of("/usr/bin/python3");
-    private static final Path JUPYTER = Path.of("/usr/bin/jupyter");
-
     @Test
     void aNotebookFrontEndCanRunInterruptAndShutDownTheKernel(@TempDir Path dir) throws Exception {
-        assumeTrue(Files.isExecutable(JUPYTER) && Files.isExecutable(PYTHON), "Jupyter is not installed");
-        assumeTrue(run(dir, Map.of(), PYTHON.toString(), "-c", "import jupyter_client").exitCode == 0,
-                "jupyter_client is not installed for /usr/bin/python3");
+        JupyterTestSupport.assumeJupyter(dir);
 
         Path data = dir.resolve("data");
-        String java = ProcessHandle.current().info().command().orElse("java");
-        Result install = run(dir, Map.of("LONGTUNE_KERNEL_CLASSPATH", System.getProperty("java.class.path"),
-                "LONGTUNE_KERNEL_JAVA", java), "bash", installScript().toString(), data.toString());
-        assertThat(install.exitCode).as(install.output).isZero();
-        assertThat(install.output).contains("kernels/longtune/kernel.json");
+        Result install = JupyterTestSupport.installKernel(dir, data);
+        assertThat(install.exitCode()).as(install.output()).isZero();
+        assertThat(install.output()).contains("kernels/longtune/kernel.json");
         String spec = Files.readString(data.resolve("kernels/longtune/kernel.json"));
         assertThat(spec).contains("\"display_name\": \"Java (longtune)\"", "\"interrupt_mode\": \"message\"",
                 "\"-Djava.awt.headless=true\"", "\"dev.longtune.kernel.KernelMain\"", "\"{connection_file}\"");
@@ -44,16 +37,15 @@ class KernelEndToEndTest {
         try (InputStream in = getClass().getResourceAsStream("kernel_roundtrip.py")) {
             Files.copy(in, script);
         }
-        Path runtime = Files.createDirectories(dir.resolve("runtime"));
-        Result roundtrip = run(dir, Map.of("JUPYTER_PATH", data.toString(), "JUPYTER_DATA_DIR", data.toString(),
-                "JUPYTER_RUNTIME_DIR", runtime.toString()), PYTHON.toString(), script.toString());
-        Map<String, String> facts = facts(roundtrip.output);
+        Result roundtrip = JupyterTestSupport.run(dir, JupyterTestSupport.jupyterEnv(dir, data), 180,
+                JupyterTestSupport.PYTHON.toString(), script.toString());
+        Map<String, String> facts = facts(roundtrip.output());
         System.out.println("longtune kernel: start (to kernel_info reply) " + facts.get("start_seconds")
                 + " s, first cell " + facts.get("first_cell_seconds") + " s, next cell "
                 + facts.get("second_cell_seconds") + " s, interrupt " + facts.get("interrupt_seconds") + " s");
 
-        assertThat(roundtrip.exitCode).as(roundtrip.output).isZero();
-        assertThat(facts).as(roundtrip.output)
+        assertThat(roundtrip.exitCode()).as(roundtrip.output()).isZero();
+        assertThat(facts).as(roundtrip.output())
                 .containsEntry("interrupt_mode", "message")
                 .containsEntry("language", "java")
                 .containsEntry("banner_mentions_longtune", "True")
@@ -73,11 +65,6 @@ class KernelEndToEndTest {
         assertThat(Double.parseDouble(facts.get("start_seconds"))).isLessThan(30.0);
     }
 
-    private static Path installScript() {
-        Path module = Path.of(System.getProperty("basedir", System.getProperty("user.dir")));
-        return module.resolve("../install-kernel.sh").normalize();
-    }
-
     private static Map<String, String> facts(String output) {
         Map<String, String> facts = new LinkedHashMap<>();
         for (String line : output.split("\n")) {
@@ -87,21 +74,5 @@ class KernelEndToEndTest {
             }
         }
         return facts;
-    }
-
-    private record Result(int exitCode, String output) {}
-
-    private static Result run(Path dir, Map<String, String> env, String... command)
-            throws IOException, InterruptedException {
-        Path log = Files.createTempFile(dir, "process", ".log");
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        if (!p.waitFor(180, TimeUnit.SECONDS)) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            return new Result(-1, "timed out\n" + Files.readString(log, StandardCharsets.UTF_8));
-        }
-        return new Result(p.exitValue(), Files.readString(log, StandardCharsets.UTF_8));
     }
 }

@@ -1,0 +1,146 @@
+package dev.longtune.kernel;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longtune.config.EngineProfile;
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.NodeCatalog;
+import dev.longtune.config.Stacks;
+import dev.longtune.kernel.JupyterTestSupport.Result;
+import dev.longtune.plan.ContextSearch;
+import dev.longtune.plan.Plan;
+import dev.longtune.plan.Units;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Executes every notebook in notebooks/ headless on the "Java (longtune)" kernel, twice, through Debian's
+ * nbconvert: no error output, plots as image/png and tables as text/html, key figures equal to what the
+ * planner computes here, and the second run writes the same CSV files as the first.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class NotebooksTest {
+    @TempDir static Path dir;
+    Path data;
+    final Map<String, JsonNode> executed = new HashMap<>();
+    final Map<String, Path> outputs = new HashMap<>();
+
+    @BeforeAll
+    void executeEveryNotebookTwice() throws Exception {
+        JupyterTestSupport.assumeJupyter(dir);
+        data = dir.resolve("data");
+        Result install = JupyterTestSupport.installKernel(dir, data);
+        assertThat(install.exitCode()).as(install.output()).isZero();
+        for (String run : List.of("a", "b")) {
+            for (Path nb : notebooks()) {
+                String name = nb.getFileName().toString().replace(".ipynb", "");
+                Path out = Files.createDirectories(dir.resolve(run));
+                Map<String, String> env = new HashMap<>(JupyterTestSupport.jupyterEnv(dir, data));
+                env.put("LONGTUNE_OUTPUT_DIR", out.resolve(name).toString());
+                long start = System.nanoTime();
+                Result r = JupyterTestSupport.run(dir, env, 900, JupyterTestSupport.JUPYTER.toString(), "nbconvert",
+                        "--to", "notebook", "--execute", "--ExecutePreprocessor.kernel_name=longtune",
+                        "--ExecutePreprocessor.timeout=600", "--output-dir", out.toString(), nb.toString());
+                System.out.printf("notebook %s (run %s): %.1f s%n", name, run, (System.nanoTime() - start) / 1e9);
+                assertThat(r.exitCode()).as(name + ":\n" + r.output()).isZero();
+                if (run.equals("a")) {
+                    executed.put(name, new ObjectMapper().readTree(out.resolve(name + ".ipynb").toFile()));
+                    outputs.put(name, out.resolve(name));
+                }
+            }
+        }
+    }
+
+    static List<Path> notebooks() throws IOException {
+        try (Stream<Path> s = Files.list(JupyterTestSupport.notebooksDir())) {
+            return s.filter(p -> p.toString().endsWith(".ipynb")).sorted().toList();
+        }
+    }
+
+    /** Every output of every code cell. */
+    static List<JsonNode> outputs(JsonNode notebook) {
+        List<JsonNode> out = new ArrayList<>();
+        notebook.path("cells").forEach(c -> c.path("outputs").forEach(out::add));
+        return out;
+    }
+
+    static String text(JsonNode notebook) {
+        StringBuilder sb = new StringBuilder();
+        for (JsonNode o : outputs(notebook)) {
+            o.path("text").forEach(t -> sb.append(t.asText()));
+            o.path("data").path("text/plain").forEach(t -> sb.append(t.asText()));
+            o.path("data").path("text/html").forEach(t -> sb.append(t.asText()));
+        }
+        return sb.toString();
+    }
+
+    @Test
+    void everyNotebookRanWithoutErrorsAndShowsPlotsAndTables() throws IOException {
+        assertThat(executed.keySet()).containsAll(List.of("00-quickstart", "01-memory-planner"));
+        for (var e : executed.entrySet()) {
+            JsonNode nb = e.getValue();
+            assertThat(nb.at("/metadata/kernelspec/name").asText()).as(e.getKey()).isEqualTo("longtune");
+            List<JsonNode> outs = outputs(nb);
+            assertThat(outs).as(e.getKey() + " errors").noneMatch(o -> o.path("output_type").asText().equals("error"));
+            assertThat(outs).as(e.getKey() + " stderr").noneMatch(o -> o.path("name").asText().equals("stderr"));
+            assertThat(outs).as(e.getKey() + " image/png").anyMatch(o -> o.path("data").has("image/png"));
+            assertThat(outs).as(e.getKey() + " text/html").anyMatch(o -> o.path("data").has("text/html"));
+            nb.path("cells").forEach(c -> {
+                if (c.path("cell_type").asText().equals("code")) {
+                    assertThat(c.path("execution_count").isInt()).as(e.getKey() + " cell executed").isTrue();
+                }
+            });
+        }
+    }
+
+    @Test
+    void quickstartShowsThePlannersFigures() {
+        var plan = Plan.of("llama-3.1-8b").on("study-8xV100").stack("study").at(32768);
+        assertThat(text(executed.get("00-quickstart")))
+                .contains("GPU peak " + Units.human(plan.gpuPeakBytes()) + " in the backward phase")
+                .contains("toolkit_version");
+    }
+
+    @Test
+    void memoryPlannerNotebookShowsValidationMaxContextAndProgress() {
+        String text = text(executed.get("01-memory-planner"));
+        var llama = ModelCatalog.get("llama-3.1-8b");
+        var v100 = NodeCatalog.get("study-8xV100");
+        long max = new ContextSearch(EngineProfile.HF_DEEPSPEED)
+                .maxContext(llama, v100, Stacks.named("all", v100, EngineProfile.HF_DEEPSPEED));
+        assertThat(text).contains("all rows within tolerance").contains("8×V100 16GB, FP16, no FA2")
+                .contains("7711.63").contains(">" + max + "<")
+                .contains("sweeps 4/4"); // the progress bar was updated in place to its end
+    }
+
+    @Test
+    void aSecondRunWritesTheSameCsvFiles() throws IOException {
+        for (var e : outputs.entrySet()) {
+            Path a = e.getValue(), b = dir.resolve("b").resolve(e.getKey());
+            List<Path> csv;
+            try (Stream<Path> s = Files.list(a)) {
+                csv = s.filter(p -> p.toString().endsWith(".csv")).sorted().toList();
+            }
+            assertThat(csv).as(e.getKey() + " saved CSVs").isNotEmpty();
+            for (Path f : csv) {
+                assertThat(Files.readString(b.resolve(f.getFileName()))).as(f.getFileName().toString())
+                        .isEqualTo(Files.readString(f));
+            }
+            assertThat(b.resolve("manifest.json")).exists();
+        }
+    }
+}
