@@ -74,7 +74,8 @@ public final class Notebook {
     /** Where a notebook saves its files: $LONGTUNE_OUTPUT_DIR, else results/notebooks/&lt;name&gt; in the project. */
     public static Path outputDir(String notebookName) {
         String env = System.getenv(OUTPUT_ENV);
-        Path dir = env != null && !env.isBlank() ? Path.of(env) : projectRoot().resolve("results/notebooks").resolve(notebookName);
+        // relative paths are the project's: a kernel runs in the notebook's folder, not where it was started
+        Path dir = projectRoot().resolve(env != null && !env.isBlank() ? env : "results/notebooks/" + notebookName);
         try {
             return Files.createDirectories(dir);
         } catch (IOException e) {
