@@ -57,6 +57,21 @@ class RenderersTest {
     }
 
     @Test
+    void aStockJJavaKernelGetsTheSameViewsThroughItsExtension() throws Exception {
+        var jjava = new org.dflib.jjava.jupyter.kernel.display.Renderer();
+        var extensions = java.util.ServiceLoader.load(org.dflib.jjava.jupyter.Extension.class).stream().toList();
+        assertThat(extensions).extracting(p -> p.type().getName())
+                .contains("dev.longtune.notebook.jjava.JJavaExtension");
+        dev.longtune.notebook.jjava.JJavaRenderers.registerAll(jjava);
+        MemoryPlan plan = Plan.of("llama-3.1-8b").on("study-4xA6000").stack("all").at(131072);
+        var d = jjava.render(plan);
+        var html = org.dflib.jjava.jupyter.kernel.display.mime.MIMEType.TEXT_HTML;
+        var png = org.dflib.jjava.jupyter.kernel.display.mime.MIMEType.IMAGE_PNG;
+        assertThat((String) d.getData(html)).contains("GPU peak").contains("<img src=\"data:image/png;base64,");
+        assertThat(ImageIO.read(new ByteArrayInputStream(Base64.getDecoder().decode((String) d.getData(png))))).isNotNull();
+    }
+
+    @Test
     void manifestRecordsTheRun(@TempDir Path dir) throws Exception {
         RunManifest m = RunManifest.record("test", Map.of("data", 7L));
         assertThat(m.fields()).containsKeys("toolkit_version", "git_commit", "java", "os", "cpu", "gpu", "seeds");
