@@ -1,0 +1,12 @@
+package dev.longtune.tensor;
+
+/** Allocates CPU tensors, each tagged with its category and counted by one {@link MemoryTracker}. */
+public final class CpuMemory {
+    private final MemoryTracker tracker = new MemoryTracker(MemoryLocation.HOST_PAGEABLE);
+
+    public MemoryTracker tracker() { return tracker; }
+
+    public Tensor allocate(String name, DType dtype, MemoryCategory category, int... shape) {
+        return new Tensor(name, shape, dtype, category, tracker);
+    }
+}

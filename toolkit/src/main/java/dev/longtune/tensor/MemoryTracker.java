@@ -1,0 +1,58 @@
+package dev.longtune.tensor;
+
+import java.util.EnumMap;
+import java.util.Map;
+
+/**
+ * Exact current and peak bytes per category and location, for one device. Every allocation reports here,
+ * so a training step's measured memory uses the planner's vocabulary. Thread-safe.
+ */
+public final class MemoryTracker {
+    private final MemoryLocation location;
+    private final long[] current = new long[MemoryCategory.values().length];
+    private final long[] peak = new long[MemoryCategory.values().length];
+    private long total, totalPeak;
+
+    public MemoryTracker(MemoryLocation location) { this.location = location; }
+
+    public MemoryLocation location() { return location; }
+
+    public synchronized void allocated(MemoryCategory c, long bytes) {
+        current[c.ordinal()] += bytes;
+        peak[c.ordinal()] = Math.max(peak[c.ordinal()], current[c.ordinal()]);
+        total += bytes;
+        totalPeak = Math.max(totalPeak, total);
+    }
+
+    public synchronized void freed(MemoryCategory c, long bytes) {
+        if (bytes > current[c.ordinal()]) {
+            throw new IllegalStateException("freeing " + bytes + " B of " + c + " but only " + current[c.ordinal()]
+                    + " B are held: a tensor was freed twice or under another category");
+        }
+        current[c.ordinal()] -= bytes;
+        total -= bytes;
+    }
+
+    public synchronized long current(MemoryCategory c) { return current[c.ordinal()]; }
+
+    public synchronized long peak(MemoryCategory c) { return peak[c.ordinal()]; }
+
+    public synchronized long currentTotal() { return total; }
+
+    /** The largest total held at any moment (not the sum of per-category peaks). */
+    public synchronized long peakTotal() { return totalPeak; }
+
+    public synchronized Map<MemoryCategory, Long> currentByCategory() {
+        Map<MemoryCategory, Long> m = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            m.put(c, current[c.ordinal()]);
+        }
+        return m;
+    }
+
+    /** Starts a new peak window at the current level (e.g. per training step). */
+    public synchronized void resetPeaks() {
+        System.arraycopy(current, 0, peak, 0, current.length);
+        totalPeak = total;
+    }
+}
