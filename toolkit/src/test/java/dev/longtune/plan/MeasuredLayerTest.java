@@ -47,27 +47,25 @@ class MeasuredLayerTest {
 
     @Test
     void sdpaLayerMatchesTheMeasurement() {
-        ActivationModel model = new ActivationModel(llama, unfused(Attention.SDPA), false);
-        for (JsonNode row : measured.path("layer").path("sdpa")) {
-            long s = row.get("seq").asLong();
-            ActivationModel.BackwardMoment peak = model.backwardPeak(1, s);
-            long predicted = peak.total();
-            assertThat(peak.where()).isEqualTo("MLP");
-            assertThat((double) predicted).as("SDPA layer at %d tokens", s)
-                    .isCloseTo(row.get("backward_peak_extra").asDouble(), within(0.01 * predicted));
-        }
+        checkAgainstMeasurement(Attention.SDPA, false, "MLP", 0.01);
     }
 
     @Test
     void eagerLayerMatchesTheMeasurementWithinFivePercent() {
-        ActivationModel model = new ActivationModel(llama, unfused(Attention.EAGER), true);
-        for (JsonNode row : measured.path("layer").path("eager")) {
+        checkAgainstMeasurement(Attention.EAGER, true, "attention", 0.05);
+    }
+
+    /** Every measured length: the predicted peak, at the expected moment, within the relative tolerance. */
+    void checkAgainstMeasurement(Attention attention, boolean repeatKv, String moment, double tolerance) {
+        ActivationModel model = new ActivationModel(llama, unfused(attention), repeatKv);
+        JsonNode rows = measured.path("layer").path(attention.id);
+        assertThat(rows.size()).as("measured rows for " + attention.id).isPositive();
+        for (JsonNode row : rows) {
             long s = row.get("seq").asLong();
             ActivationModel.BackwardMoment peak = model.backwardPeak(1, s);
-            long predicted = peak.total();
-            assertThat(peak.where()).isEqualTo("attention");
-            assertThat((double) predicted).as("eager layer at %d tokens", s)
-                    .isCloseTo(row.get("backward_peak_extra").asDouble(), within(0.05 * predicted));
+            assertThat(peak.where()).isEqualTo(moment);
+            assertThat((double) peak.total()).as("%s layer at %d tokens", attention.id, s)
+                    .isCloseTo(row.get("backward_peak_extra").asDouble(), within(tolerance * peak.total()));
         }
     }
 
