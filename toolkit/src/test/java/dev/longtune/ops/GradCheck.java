@@ -93,6 +93,16 @@ public final class GradCheck {
         assertThat(relativeError(actual, reference)).as(what + " relative error").isLessThanOrEqualTo(tolerance);
     }
 
+    /** Runs {@code task} in a pool of exactly {@code threads} workers: parallel code must not change its result. */
+    public static <T> T inPool(int threads, java.util.concurrent.Callable<T> task) throws Exception {
+        java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(threads);
+        try {
+            return pool.submit(task).get();
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     public static void assertClose(float[] actual, double[] reference, double tolerance, String what) {
         assertClose(toDouble(actual), reference, tolerance, what);
     }

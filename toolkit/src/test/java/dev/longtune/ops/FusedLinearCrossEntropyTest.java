@@ -1,0 +1,165 @@
+package dev.longtune.ops;
+
+import dev.longtune.ops.reference.CrossEntropyReference;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.Callable;
+
+import static dev.longtune.ops.GradCheck.*;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+class FusedLinearCrossEntropyTest {
+    // odd on purpose: N = 37 tokens, H = 131, V = 97 (not a multiple of the chunk of 7), about a quarter ignored
+    static final int N = 37, H = 131, V = 97, CHUNK = 7;
+    static final int IGNORE = FusedLinearCrossEntropy.IGNORE_INDEX;
+    final float[] hidden = randomFloats(1, N * H, 1f);
+    final float[] weight = randomFloats(2, V * H, 0.3f);
+    final int[] labels = labels(3, N, V, 0.25);
+
+    @Test
+    void lossMatchesReference() {
+        double loss = FusedLinearCrossEntropy.forwardBackward(new float[N * H], new float[V * H], hidden, weight,
+                labels, N, H, V, CHUNK);
+        double ref = CrossEntropyReference.forward(toDouble(hidden), toDouble(weight), labels, N, H, V);
+        assertThat(Math.abs(loss - ref) / ref).as("loss relative error").isLessThanOrEqualTo(1e-6);
+    }
+
+    @Test
+    void gradientsMatchReference() {
+        float[] dh = new float[N * H], dw = new float[V * H];
+        FusedLinearCrossEntropy.forwardBackward(dh, dw, hidden, weight, labels, N, H, V, CHUNK);
+        double[] refDh = new double[N * H], refDw = new double[V * H];
+        CrossEntropyReference.backward(refDh, refDw, toDouble(hidden), toDouble(weight), labels, N, H, V);
+        assertClose(dh, refDh, 1e-5, "dhidden");
+        assertClose(dw, refDw, 1e-5, "dweight");
+        for (int t = 0; t < N; t++) {
+            if (labels[t] == IGNORE) {
+                assertThat(Arrays.copyOfRange(dh, t * H, (t + 1) * H)).containsOnly(0f);
+            }
+        }
+    }
+
+    @Test
+    void backwardAddsIntoGradients() {
+        float[] dh0 = new float[N * H], dw0 = new float[V * H];
+        FusedLinearCrossEntropy.forwardBackward(dh0, dw0, hidden, weight, labels, N, H, V, CHUNK);
+        float[] dh = randomFloats(4, N * H, 1f), dw = randomFloats(5, V * H, 1f);
+        float[] dhBefore = dh.clone(), dwBefore = dw.clone();
+        FusedLinearCrossEntropy.forwardBackward(dh, dw, hidden, weight, labels, N, H, V, CHUNK);
+        for (int i = 0; i < dh.length; i++) {
+            assertThat(dh[i]).isEqualTo(dhBefore[i] + dh0[i]);
+        }
+        // dweight is added chunk by chunk, so with a prefill the rounding differs from prefill + (sum of chunks)
+        double[] expected = new double[dw.length];
+        for (int i = 0; i < dw.length; i++) {
+            expected[i] = (double) dwBefore[i] + dw0[i];
+        }
+        assertClose(dw, expected, 1e-6, "dweight added to a prefilled buffer");
+    }
+
+    @Test
+    void chunkSizeDoesNotChangeTheResult() {
+        float[] dh7 = new float[N * H], dw7 = new float[V * H];
+        double loss7 = FusedLinearCrossEntropy.forwardBackward(dh7, dw7, hidden, weight, labels, N, H, V, 7);
+        for (int chunk : new int[] {1, 4, N, 1000}) {
+            float[] dh = new float[N * H], dw = new float[V * H];
+            double loss = FusedLinearCrossEntropy.forwardBackward(dh, dw, hidden, weight, labels, N, H, V, chunk);
+            assertThat(loss).as("loss with chunk " + chunk).isCloseTo(loss7, within(1e-12));
+            assertThat(dh).as("dhidden with chunk " + chunk).containsExactly(dh7);
+            assertClose(dw, toDouble(dw7), 1e-6, "dweight with chunk " + chunk);
+        }
+    }
+
+    @Test
+    void allLabelsIgnoredGivesZeroLossAndNoGradient() {
+        int[] ignored = new int[N];
+        Arrays.fill(ignored, IGNORE);
+        float[] dh = new float[N * H], dw = new float[V * H];
+        double loss = FusedLinearCrossEntropy.forwardBackward(dh, dw, hidden, weight, ignored, N, H, V, CHUNK);
+        assertThat(loss).isEqualTo(0.0);
+        assertThat(dh).containsOnly(0f);
+        assertThat(dw).containsOnly(0f);
+        assertThat(CrossEntropyReference.forward(toDouble(hidden), toDouble(weight), ignored, N, H, V)).isEqualTo(0.0);
+    }
+
+    @Test
+    void frozenHeadSkipsWeightGradient() {
+        float[] dh = new float[N * H], dhOnly = new float[N * H];
+        double loss = FusedLinearCrossEntropy.forwardBackward(dh, new float[V * H], hidden, weight, labels, N, H, V, CHUNK);
+        double lossOnly = FusedLinearCrossEntropy.forwardBackward(dhOnly, null, hidden, weight, labels, N, H, V, CHUNK);
+        assertThat(lossOnly).isEqualTo(loss);
+        assertThat(dhOnly).containsExactly(dh);
+    }
+
+    @Test
+    void largeLogitsStayFinite() {
+        float[] big = hidden.clone();
+        for (int i = 0; i < big.length; i++) {
+            big[i] *= 400f;
+        }
+        float[] dh = new float[N * H], dw = new float[V * H];
+        double loss = FusedLinearCrossEntropy.forwardBackward(dh, dw, big, weight, labels, N, H, V, CHUNK);
+        double ref = CrossEntropyReference.forward(toDouble(big), toDouble(weight), labels, N, H, V);
+        assertThat(Double.isFinite(loss)).isTrue();
+        assertThat(Math.abs(loss - ref) / ref).isLessThanOrEqualTo(1e-5);
+        for (float g : dh) {
+            assertThat(Float.isFinite(g)).isTrue();
+        }
+    }
+
+    @Test
+    void resultDoesNotDependOnThreadCount() throws Exception {
+        Callable<float[][]> run = () -> {
+            float[] dh = new float[N * H], dw = new float[V * H];
+            double loss = FusedLinearCrossEntropy.forwardBackward(dh, dw, hidden, weight, labels, N, H, V, CHUNK);
+            return new float[][] {dh, dw, {(float) loss}};
+        };
+        float[][] one = GradCheck.inPool(1, run), many = GradCheck.inPool(5, run);
+        for (int i = 0; i < one.length; i++) {
+            assertThat(many[i]).containsExactly(one[i]);
+        }
+    }
+
+    @Test
+    void referenceGradientsMatchFiniteDifferences() {
+        int n = 4, h = 3, v = 5;
+        int[] small = {2, IGNORE, 4, 2};
+        double[] hs = randomDoubles(10, n * h, 1.5), ws = randomDoubles(11, v * h, 1.5);
+        double[] dh = new double[n * h], dw = new double[v * h];
+        CrossEntropyReference.backward(dh, dw, hs, ws, small, n, h, v);
+        double[] numDh = numericGradient(hs, hv -> CrossEntropyReference.forward(hv, ws, small, n, h, v), 1e-6);
+        double[] numDw = numericGradient(ws, wv -> CrossEntropyReference.forward(hs, wv, small, n, h, v), 1e-6);
+        assertClose(dh, numDh, 1e-8, "reference dhidden vs finite differences");
+        assertClose(dw, numDw, 1e-8, "reference dweight vs finite differences");
+    }
+
+    @Test
+    void defaultChunkFollowsLiger() {
+        // Llama 3.1 8B head at 8192 tokens: ceil(128256 / 4096) = 32, 8192 / 32 = 256 rows per chunk
+        assertThat(FusedLinearCrossEntropy.defaultChunkSize(8192, 4096, 128256)).isEqualTo(256);
+        // 37 tokens, ceil(97 / 131) = 1: next power of two of 37
+        assertThat(FusedLinearCrossEntropy.defaultChunkSize(N, H, V)).isEqualTo(64);
+    }
+
+    @Test
+    void rejectsLabelOutsideVocabulary() {
+        int[] bad = labels.clone();
+        bad[3] = V;
+        assertThatThrownBy(() -> FusedLinearCrossEntropy.forwardBackward(null, null, hidden, weight, bad, N, H, V, CHUNK))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token 3");
+    }
+
+    /** Random labels in [0, v), each ignored with the given probability; the first is always valid. */
+    static int[] labels(long seed, int n, int v, double ignoredFraction) {
+        Random r = new Random(seed);
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = i > 0 && r.nextDouble() < ignoredFraction ? IGNORE : r.nextInt(v);
+        }
+        return labels;
+    }
+}
