@@ -152,14 +152,34 @@ public record ModelConfig(
         return Math.max(embeddingParameters(), projection);
     }
 
-    /** One named parameter tensor, Hugging Face naming, with its element count. */
-    public record ParameterTensor(String name, long elements) {}
+    /**
+     * One named parameter tensor, Hugging Face naming, with its shape as PyTorch stores it: Linear weights
+     * (out, in), biases and norms (n), embedding and LM head (V, h).
+     */
+    public record ParameterTensor(String name, long[] shape) {
+        public long elements() {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+
+        public int[] intShape() {
+            int[] s = new int[shape.length];
+            for (int i = 0; i < s.length; i++) {
+                s[i] = Math.toIntExact(shape[i]);
+            }
+            return s;
+        }
+    }
 
     /** Every parameter tensor of the causal LM in Hugging Face's order ({@code named_parameters()}) and naming. */
     public List<ParameterTensor> parameterTensors() {
         List<ParameterTensor> out = new ArrayList<>();
         long h = hiddenSize, f = intermediateSize;
-        out.add(new ParameterTensor("model.embed_tokens.weight", embeddingParameters()));
+        long[] table = {vocabSize, h};
+        out.add(new ParameterTensor("model.embed_tokens.weight", table));
         for (int i = 0; i < numLayers; i++) {
             String p = "model.layers." + i + ".";
             // the order of named_parameters(): modules as LlamaDecoderLayer.__init__ creates them
@@ -170,20 +190,20 @@ public record ModelConfig(
             addLinear(out, p + "mlp.gate_proj", h, f, mlpBias);
             addLinear(out, p + "mlp.up_proj", h, f, mlpBias);
             addLinear(out, p + "mlp.down_proj", f, h, mlpBias);
-            out.add(new ParameterTensor(p + "input_layernorm.weight", h));
-            out.add(new ParameterTensor(p + "post_attention_layernorm.weight", h));
+            out.add(new ParameterTensor(p + "input_layernorm.weight", new long[] {h}));
+            out.add(new ParameterTensor(p + "post_attention_layernorm.weight", new long[] {h}));
         }
-        out.add(new ParameterTensor("model.norm.weight", h));
+        out.add(new ParameterTensor("model.norm.weight", new long[] {h}));
         if (!tieWordEmbeddings) {
-            out.add(new ParameterTensor("lm_head.weight", embeddingParameters()));
+            out.add(new ParameterTensor("lm_head.weight", table));
         }
         return out;
     }
 
     private static void addLinear(List<ParameterTensor> out, String name, long in, long outDim, boolean bias) {
-        out.add(new ParameterTensor(name + ".weight", in * outDim));
+        out.add(new ParameterTensor(name + ".weight", new long[] {outDim, in}));
         if (bias) {
-            out.add(new ParameterTensor(name + ".bias", outDim));
+            out.add(new ParameterTensor(name + ".bias", new long[] {outDim}));
         }
     }
 

@@ -1,0 +1,170 @@
+package dev.longtune.device;
+
+import dev.longtune.ops.Embedding;
+import dev.longtune.ops.FlashAttention;
+import dev.longtune.ops.FusedLinearCrossEntropy;
+import dev.longtune.ops.Gemm;
+import dev.longtune.ops.RmsNorm;
+import dev.longtune.ops.Rope;
+import dev.longtune.ops.SwiGlu;
+import dev.longtune.tensor.CpuMemory;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.MemoryTracker;
+import dev.longtune.tensor.Tensor;
+
+import java.util.stream.IntStream;
+
+/**
+ * The CPU device: tensors are floats rounded to their dtype, GEMM through ND4J, fused ops in plain Java
+ * (FP32 accumulation). Every op result is rounded to its output's dtype, as a GPU kernel writing BF16 or
+ * FP16 would.
+ */
+public final class CpuDevice implements Device {
+    private final CpuMemory memory = new CpuMemory();
+    private final CpuMemory host = new CpuMemory();
+
+    @Override
+    public String name() { return "cpu (" + Runtime.getRuntime().availableProcessors() + " cores)"; }
+
+    @Override
+    public MemoryTracker memory() { return memory.tracker(); }
+
+    @Override
+    public MemoryTracker hostMemory() { return host.tracker(); }
+
+    @Override
+    public Tensor allocate(String name, DType dtype, MemoryCategory category, int... shape) {
+        return memory.allocate(name, dtype, category, shape);
+    }
+
+    @Override
+    public Tensor allocateHost(String name, DType dtype, MemoryCategory category, int... shape) {
+        return host.allocate(name, dtype, category, shape);
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        if (dst.numel() != src.numel()) {
+            throw new IllegalArgumentException("copy " + src + " into " + dst + ": element counts differ");
+        }
+        System.arraycopy(src.floats(), 0, dst.floats(), 0, (int) src.numel());
+        dst.roundToDtype();
+    }
+
+    @Override
+    public void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta) {
+        Gemm.gemm(c.floats(), a.floats(), b.floats(), m, n, k, transposeA, transposeB, 1f, beta);
+        c.roundToDtype();
+    }
+
+    @Override
+    public void add(Tensor out, Tensor a, Tensor b) {
+        float[] o = out.floats(), x = a.floats(), y = b.floats();
+        IntStream.range(0, o.length).parallel().forEach(i -> o[i] = x[i] + y[i]);
+        out.roundToDtype();
+    }
+
+    @Override
+    public void accumulate(Tensor dst, Tensor src) {
+        float[] d = dst.floats(), s = src.floats();
+        IntStream.range(0, d.length).parallel().forEach(i -> d[i] += s[i]);
+        dst.roundToDtype();
+    }
+
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int n, int c, float eps) {
+        RmsNorm.forward(out.floats(), rstd.floats(), inp.floats(), weight.floats(), n, c, eps);
+        out.roundToDtype();
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd, int n, int c) {
+        RmsNorm.backward(dinp.floats(), dweight == null ? null : dweight.floats(), dout.floats(), inp.floats(),
+                weight.floats(), rstd.floats(), n, c);
+        dinp.roundToDtype();
+    }
+
+    @Override
+    public void ropeForward(Tensor q, Tensor k, int[] positions, double[] invFreq, int t, int hq, int hkv, int d) {
+        Rope.forward(q.floats(), k.floats(), positions, invFreq, t, hq, hkv, d);
+        q.roundToDtype();
+        k.roundToDtype();
+    }
+
+    @Override
+    public void ropeBackward(Tensor dq, Tensor dk, int[] positions, double[] invFreq, int t, int hq, int hkv, int d) {
+        Rope.backward(dq.floats(), dk.floats(), positions, invFreq, t, hq, hkv, d);
+        dq.roundToDtype();
+        dk.roundToDtype();
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] cuSeqlens, int t, int hq, int hkv, int d) {
+        FlashAttention.forward(out.floats(), lse.floats(), q.floats(), k.floats(), v.floats(), cuSeqlens, t, hq, hkv, d);
+        out.roundToDtype();
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out,
+                                  Tensor lse, int[] cuSeqlens, int t, int hq, int hkv, int d) {
+        FlashAttention.backward(dq.floats(), dk.floats(), dv.floats(), dout.floats(), q.floats(), k.floats(), v.floats(),
+                out.floats(), lse.floats(), cuSeqlens, t, hq, hkv, d);
+        dq.roundToDtype();
+        dk.roundToDtype();
+        dv.roundToDtype();
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor gate, Tensor up, int n, int f) {
+        SwiGlu.forward(out.floats(), gate.floats(), up.floats(), n, f);
+        out.roundToDtype();
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f) {
+        SwiGlu.backward(dgate.floats(), dup.floats(), dout.floats(), gate.floats(), up.floats(), n, f);
+        dgate.roundToDtype();
+        dup.roundToDtype();
+    }
+
+    @Override
+    public void embeddingForward(Tensor out, int[] ids, Tensor table, int t, int c) {
+        Embedding.forward(out.floats(), ids, table.floats(), t, c);
+        out.roundToDtype();
+    }
+
+    @Override
+    public void embeddingBackward(Tensor dtable, Tensor dout, int[] ids, int t, int c) {
+        Embedding.backward(dtable.floats(), dout.floats(), ids, t, c);
+        dtable.roundToDtype();
+    }
+
+    @Override
+    public double linearCrossEntropy(Tensor dhidden, Tensor dweight, Tensor hidden, Tensor weight, int[] labels,
+                                     int n, int h, int v, float gradientScale) {
+        // FLCE adds mean-loss gradients; scale them (loss scaling, accumulation) through scratch buffers
+        try (Tensor dh = dhidden == null ? null : allocate("flce dhidden", DType.FP32, MemoryCategory.WORKSPACE, n, h);
+             Tensor dw = dweight == null ? null : allocate("flce dweight", DType.FP32, MemoryCategory.WORKSPACE, v, h)) {
+            double loss = FusedLinearCrossEntropy.forwardBackward(dh == null ? null : dh.floats(),
+                    dw == null ? null : dw.floats(), hidden.floats(), weight.floats(), labels, n, h, v,
+                    FusedLinearCrossEntropy.defaultChunkSize(n, h, v));
+            if (dh != null) {
+                addScaled(dhidden, dh, gradientScale);
+            }
+            if (dw != null) {
+                addScaled(dweight, dw, gradientScale);
+            }
+            return loss;
+        }
+    }
+
+    private static void addScaled(Tensor dst, Tensor src, float scale) {
+        float[] d = dst.floats(), s = src.floats();
+        IntStream.range(0, d.length).parallel().forEach(i -> d[i] += scale * s[i]);
+        dst.roundToDtype();
+    }
+
+    @Override
+    public void close() { }
+}

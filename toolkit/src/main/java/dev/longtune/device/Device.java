@@ -1,0 +1,76 @@
+package dev.longtune.device;
+
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.MemoryTracker;
+import dev.longtune.tensor.Tensor;
+
+/**
+ * What the engine needs from a compute device (DESIGN.md, "one engine, two devices"): tagged
+ * allocation, copies, GEMM and the fused ops, each forward/backward pair side by side. Backward methods
+ * add (+=) into gradient tensors. Shapes are passed explicitly, llm.c style, and stated per method.
+ * The model and trainer are written against this interface only.
+ */
+public interface Device extends AutoCloseable {
+    String name();
+
+    /** Memory of the device itself (a GPU's, or the process's for the CPU). */
+    MemoryTracker memory();
+
+    /** Host memory used for offloaded tensors (pinned on a GPU machine). */
+    MemoryTracker hostMemory();
+
+    Tensor allocate(String name, DType dtype, MemoryCategory category, int... shape);
+
+    /** Host-side buffer for offloading (e.g. a layer input under offloaded checkpointing). */
+    Tensor allocateHost(String name, DType dtype, MemoryCategory category, int... shape);
+
+    /** dst = src, element count must match; the copy is rounded to dst's dtype. */
+    void copy(Tensor dst, Tensor src);
+
+    /** c (M, N) = op(a) · op(b) + beta · c; op(b) with transposeB reads b as (N, K) (Linear weights). */
+    void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta);
+
+    /** out = a + b, elementwise (residual connections). */
+    void add(Tensor out, Tensor a, Tensor b);
+
+    /** dst += src, elementwise. */
+    void accumulate(Tensor dst, Tensor src);
+
+    // inp (N, C), weight (C) -> out (N, C), rstd (N)
+    void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int n, int c, float eps);
+
+    void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd, int n, int c);
+
+    // q (T, Hq, D), k (T, Hkv, D) rotated in place; positions (T) restart per packed document
+    void ropeForward(Tensor q, Tensor k, int[] positions, double[] invFreq, int t, int hq, int hkv, int d);
+
+    /** Rotates the incoming gradients back in place (RoPE is linear and orthogonal). */
+    void ropeBackward(Tensor dq, Tensor dk, int[] positions, double[] invFreq, int t, int hq, int hkv, int d);
+
+    // q (T, Hq, D), k and v (T, Hkv, D) -> out (T, Hq, D), lse (Hq, T); causal within each packed document
+    void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] cuSeqlens, int t, int hq, int hkv, int d);
+
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out,
+                           Tensor lse, int[] cuSeqlens, int t, int hq, int hkv, int d);
+
+    // gate, up (N, F) -> out (N, F) = silu(gate) · up
+    void swigluForward(Tensor out, Tensor gate, Tensor up, int n, int f);
+
+    void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f);
+
+    // ids (T), table (V, C) -> out (T, C)
+    void embeddingForward(Tensor out, int[] ids, Tensor table, int t, int c);
+
+    void embeddingBackward(Tensor dtable, Tensor dout, int[] ids, int t, int c);
+
+    /**
+     * Mean cross-entropy of hidden (N, H) · weightᵀ (V, H) against labels, chunked so the logits never
+     * exist whole; adds gradientScale × its gradients into dhidden and dweight (either may be null).
+     */
+    double linearCrossEntropy(Tensor dhidden, Tensor dweight, Tensor hidden, Tensor weight, int[] labels,
+                              int n, int h, int v, float gradientScale);
+
+    @Override
+    void close();
+}
