@@ -35,7 +35,11 @@ public record ModelConfig(
         boolean mlpBias,
         int maxPositionEmbeddings,
         double ropeTheta,
-        double rmsNormEps) {
+        double rmsNormEps,
+        RopeScaling ropeScaling) {
+
+    /** Llama 3 frequency scaling of RoPE ({@code rope_scaling} with {@code rope_type: llama3}). */
+    public record RopeScaling(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {}
 
     private static final List<String> SUPPORTED_TYPES = List.of("llama", "qwen2");
 
@@ -90,7 +94,21 @@ public record ModelConfig(
                 root.path("mlp_bias").asBoolean(false),
                 root.path("max_position_embeddings").asInt(0),
                 root.path("rope_theta").asDouble(10000.0),
-                root.path("rms_norm_eps").asDouble(1e-6));
+                root.path("rms_norm_eps").asDouble(1e-6),
+                ropeScaling(root.path("rope_scaling"), source));
+    }
+
+    private static RopeScaling ropeScaling(JsonNode node, String source) {
+        if (node == null || node.isMissingNode() || node.isNull()) {
+            return null;
+        }
+        String type = node.path("rope_type").asText(node.path("type").asText(""));
+        if (!type.equals("llama3")) {
+            throw new IllegalArgumentException(source + ": rope_scaling type '" + type
+                    + "' is not supported; supported: llama3 (or no rope_scaling)");
+        }
+        return new RopeScaling(node.path("factor").asDouble(), node.path("low_freq_factor").asDouble(),
+                node.path("high_freq_factor").asDouble(), node.path("original_max_position_embeddings").asInt());
     }
 
     private static String text(JsonNode root, String field, String source) {

@@ -1,0 +1,45 @@
+package dev.longtune.model;
+
+/**
+ * One packed micro-batch: T tokens of one or more documents. {@code targets[t]} is the token to predict at
+ * position t (already shifted), or -100 where no loss is taken; positions restart at every document, and
+ * cuSeqlens holds the document boundaries (0, …, T).
+ */
+public record Batch(int[] ids, int[] targets, int[] positions, int[] cuSeqlens) {
+    public Batch {
+        int t = ids.length;
+        if (t == 0) {
+            throw new IllegalArgumentException("a batch needs at least one token");
+        }
+        if (targets.length != t || positions.length != t) {
+            throw new IllegalArgumentException("ids, targets and positions must all have " + t + " entries, have "
+                    + targets.length + " and " + positions.length);
+        }
+        if (cuSeqlens.length < 2 || cuSeqlens[0] != 0 || cuSeqlens[cuSeqlens.length - 1] != t) {
+            throw new IllegalArgumentException("cuSeqlens must run from 0 to " + t + " tokens");
+        }
+    }
+
+    public int tokens() { return ids.length; }
+
+    /** A single document: positions 0…T−1, targets the next token, the last one ignored. */
+    public static Batch ofDocument(int[] ids) {
+        int t = ids.length;
+        int[] targets = new int[t], positions = new int[t];
+        for (int i = 0; i < t; i++) {
+            targets[i] = i + 1 < t ? ids[i + 1] : -100;
+            positions[i] = i;
+        }
+        return new Batch(ids, targets, positions, new int[] {0, t});
+    }
+
+    public int validTargets() {
+        int n = 0;
+        for (int x : targets) {
+            if (x != -100) {
+                n++;
+            }
+        }
+        return n;
+    }
+}

@@ -1,0 +1,39 @@
+package dev.longtune.model;
+
+import dev.longtune.device.Device;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.Tensor;
+
+import static dev.longtune.tensor.MemoryCategory.ACTIVATIONS;
+
+/**
+ * What one decoder layer saves in forward for its backward (the layer input is kept apart, as the
+ * checkpoint): the tensors docs/memory-model.md counts for the longtune profile.
+ */
+final class LayerActivations implements AutoCloseable {
+    // n1, n2 (T, h); q and att (T, q); k, v (T, kv); h1 (T, h); gate, up, act (T, f); rstd (T); lse (Hq, T)
+    final Tensor n1, rstd1, q, k, v, att, lse, h1, n2, rstd2, gate, up, act;
+
+    LayerActivations(Device d, DType e, int t, int h, int q, int kv, int f, int heads) {
+        n1 = d.allocate("n1", e, ACTIVATIONS, t, h);
+        rstd1 = d.allocate("rstd1", DType.FP32, ACTIVATIONS, t);
+        this.q = d.allocate("q", e, ACTIVATIONS, t, q);
+        k = d.allocate("k", e, ACTIVATIONS, t, kv);
+        v = d.allocate("v", e, ACTIVATIONS, t, kv);
+        att = d.allocate("att", e, ACTIVATIONS, t, q);
+        lse = d.allocate("lse", DType.FP32, ACTIVATIONS, heads, t);
+        h1 = d.allocate("h1", e, ACTIVATIONS, t, h);
+        n2 = d.allocate("n2", e, ACTIVATIONS, t, h);
+        rstd2 = d.allocate("rstd2", DType.FP32, ACTIVATIONS, t);
+        gate = d.allocate("gate", e, ACTIVATIONS, t, f);
+        up = d.allocate("up", e, ACTIVATIONS, t, f);
+        act = d.allocate("act", e, ACTIVATIONS, t, f);
+    }
+
+    @Override
+    public void close() {
+        for (Tensor x : new Tensor[] {n1, rstd1, q, k, v, att, lse, h1, n2, rstd2, gate, up, act}) {
+            x.close();
+        }
+    }
+}

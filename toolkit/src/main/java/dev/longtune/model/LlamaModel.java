@@ -1,0 +1,292 @@
+package dev.longtune.model;
+
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.Precision;
+import dev.longtune.device.Device;
+import dev.longtune.ops.Rope;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.Random;
+
+import static dev.longtune.tensor.MemoryCategory.ACTIVATIONS;
+import static dev.longtune.tensor.MemoryCategory.CHECKPOINTS;
+import static dev.longtune.tensor.MemoryCategory.GRADS;
+import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
+
+/**
+ * A Llama 3.x decoder written out layer by layer (llm.c style): {@link #forwardBackward} runs the forward,
+ * the fused linear cross-entropy and the backward, adding (+=) into {@link #grads()}. Weights and
+ * activations are in the compute precision; gradients too (the optimizer keeps the FP32 master copy).
+ * Gradient checkpointing at layer boundaries: keep every layer's tensors, keep only layer inputs on the
+ * device and recompute, or move layer inputs to host memory and bring them back for the recompute. All
+ * three give identical gradients.
+ */
+public final class LlamaModel implements AutoCloseable {
+    /** Told of each layer as forward and backward pass it, e.g. to drive a progress bar. */
+    public interface LayerListener {
+        void layerDone(String pass, int layer, int layers);
+    }
+
+    private final ModelConfig config;
+    private final Device device;
+    private final DType e;
+    private final Parameters weights, grads;
+    private final double[] invFreq;
+    private final int h, f, q, kv, heads, kvHeads, headDim, layers, vocab;
+    private Checkpointing checkpointing;
+    private LayerListener listener = (pass, layer, n) -> { };
+
+    public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing) {
+        if (config.qkvBias() || config.outputProjectionBias() || config.mlpBias()) {
+            throw new IllegalArgumentException(config.name() + " has attention or MLP biases (Qwen2): the CPU engine "
+                    + "trains Llama 3.x layers only so far; plan it with the planner instead");
+        }
+        this.config = config;
+        this.device = device;
+        this.e = dtypeOf(precision);
+        this.checkpointing = checkpointing;
+        this.h = config.hiddenSize();
+        this.f = config.intermediateSize();
+        this.q = (int) config.queryDim();
+        this.kv = (int) config.kvDim();
+        this.heads = config.numHeads();
+        this.kvHeads = config.numKvHeads();
+        this.headDim = config.headDim();
+        this.layers = config.numLayers();
+        this.vocab = config.vocabSize();
+        this.weights = new Parameters(config, device, e, WEIGHTS, "");
+        this.grads = new Parameters(config, device, e, GRADS, ".grad");
+        ModelConfig.RopeScaling rs = config.ropeScaling();
+        this.invFreq = Rope.inverseFrequencies(headDim, config.ropeTheta(), rs == null ? null
+                : new Rope.Llama3Scaling(rs.factor(), rs.lowFreqFactor(), rs.highFreqFactor(), rs.originalMaxPositions()));
+    }
+
+    public static DType dtypeOf(Precision p) {
+        return switch (p) {
+            case FP32 -> DType.FP32;
+            case BF16 -> DType.BF16;
+            case FP16 -> DType.FP16;
+        };
+    }
+
+    /** Normal(0, 0.02) for matrices, ones for norms (Hugging Face's initialisation), seeded. */
+    public void initialize(long seed) {
+        Random r = new Random(seed);
+        for (var entry : weights.byName().entrySet()) {
+            float[] w = entry.getValue().floats();
+            if (entry.getKey().endsWith("norm.weight")) {
+                Arrays.fill(w, 1f);
+            } else {
+                for (int i = 0; i < w.length; i++) {
+                    w[i] = (float) (0.02 * r.nextGaussian());
+                }
+            }
+            entry.getValue().roundToDtype();
+        }
+    }
+
+    public ModelConfig config() { return config; }
+
+    public Device device() { return device; }
+
+    public DType dtype() { return e; }
+
+    public Parameters weights() { return weights; }
+
+    public Parameters grads() { return grads; }
+
+    public Checkpointing checkpointing() { return checkpointing; }
+
+    public void setCheckpointing(Checkpointing c) { this.checkpointing = c; }
+
+    public void setLayerListener(LayerListener l) { this.listener = l; }
+
+    private Tensor w(String name) { return weights.get(name); }
+
+    private Tensor g(String name) { return grads.get(name); }
+
+    private static String layer(int i, String rest) { return "model.layers." + i + "." + rest; }
+
+    private Tensor lmHead() { return config.tieWordEmbeddings() ? w("model.embed_tokens.weight") : w("lm_head.weight"); }
+
+    private Tensor lmHeadGrad() { return config.tieWordEmbeddings() ? g("model.embed_tokens.weight") : g("lm_head.weight"); }
+
+    private Tensor zeros(String name, MemoryCategory c, int... shape) { return device.allocate(name, e, c, shape); }
+
+    /** Mean loss over the batch's valid targets, without gradients and without keeping activations. */
+    public double loss(Batch b) {
+        int t = b.tokens();
+        Tensor x = embed(b, ACTIVATIONS);
+        for (int i = 0; i < layers; i++) {
+            try (LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads)) {
+                Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
+                x.close();
+                x = out;
+            }
+        }
+        try (Tensor nf = zeros("final norm", ACTIVATIONS, t, h);
+             Tensor rstd = device.allocate("final rstd", DType.FP32, ACTIVATIONS, t)) {
+            device.rmsNormForward(nf, rstd, x, w("model.norm.weight"), t, h, (float) config.rmsNormEps());
+            x.close();
+            return device.linearCrossEntropy(null, null, nf, lmHead(), b.targets(), t, h, vocab, 1f);
+        }
+    }
+
+    /**
+     * Forward, loss and backward of one micro-batch: returns the mean loss over its valid targets and adds
+     * {@code gradientScale} × its gradients into {@link #grads()} (the scale carries loss scaling and
+     * 1/micro-batches).
+     */
+    public double forwardBackward(Batch b, float gradientScale) {
+        int t = b.tokens();
+        MemoryCategory inputCategory = checkpointing == Checkpointing.NONE ? ACTIVATIONS : CHECKPOINTS;
+        Tensor[] inputs = new Tensor[layers];
+        LayerActivations[] kept = new LayerActivations[layers];
+        Tensor x = embed(b, inputCategory);
+        for (int i = 0; i < layers; i++) {
+            LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads);
+            Tensor out = layerForward(i, x, a, b, inputCategory);
+            switch (checkpointing) {
+                case NONE -> {
+                    inputs[i] = x;
+                    kept[i] = a;
+                }
+                case DEVICE -> {
+                    inputs[i] = x;
+                    a.close();
+                }
+                case OFFLOAD -> {
+                    Tensor host = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
+                    device.copy(host, x);
+                    x.close();
+                    inputs[i] = host;
+                    a.close();
+                }
+            }
+            x = out;
+            listener.layerDone("forward", i, layers);
+        }
+
+        double loss;
+        Tensor dx = zeros("d final", ACTIVATIONS, t, h);
+        try (Tensor nf = zeros("final norm", ACTIVATIONS, t, h);
+             Tensor rstd = device.allocate("final rstd", DType.FP32, ACTIVATIONS, t);
+             Tensor dnf = zeros("d final norm", ACTIVATIONS, t, h)) {
+            device.rmsNormForward(nf, rstd, x, w("model.norm.weight"), t, h, (float) config.rmsNormEps());
+            loss = device.linearCrossEntropy(dnf, lmHeadGrad(), nf, lmHead(), b.targets(), t, h, vocab, gradientScale);
+            device.rmsNormBackward(dx, g("model.norm.weight"), dnf, x, w("model.norm.weight"), rstd, t, h);
+        }
+        x.close();
+
+        for (int i = layers - 1; i >= 0; i--) {
+            Tensor input = inputs[i];
+            if (checkpointing == Checkpointing.OFFLOAD) {
+                Tensor back = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
+                device.copy(back, input);
+                input.close();
+                input = back;
+            }
+            LayerActivations a = kept[i];
+            if (a == null) {
+                // recompute the layer from its checkpoint; its output is not needed again
+                a = new LayerActivations(device, e, t, h, q, kv, f, heads);
+                layerForward(i, input, a, b, ACTIVATIONS).close();
+            }
+            Tensor dPrev = layerBackward(i, dx, input, a, b);
+            dx.close();
+            a.close();
+            input.close();
+            dx = dPrev;
+            listener.layerDone("backward", i, layers);
+        }
+        device.embeddingBackward(g("model.embed_tokens.weight"), dx, b.ids(), t, h);
+        dx.close();
+        return loss;
+    }
+
+    private Tensor embed(Batch b, MemoryCategory category) {
+        Tensor x = device.allocate("embeddings", e, category, b.tokens(), h);
+        device.embeddingForward(x, b.ids(), w("model.embed_tokens.weight"), b.tokens(), h);
+        return x;
+    }
+
+    // x (T, h) -> returns the layer output (T, h); fills a with what backward needs
+    private Tensor layerForward(int i, Tensor x, LayerActivations a, Batch b, MemoryCategory outCategory) {
+        int t = b.tokens();
+        device.rmsNormForward(a.n1, a.rstd1, x, w(layer(i, "input_layernorm.weight")), t, h, (float) config.rmsNormEps());
+        device.matmul(a.q, a.n1, w(layer(i, "self_attn.q_proj.weight")), t, q, h, false, true, 0f);
+        device.matmul(a.k, a.n1, w(layer(i, "self_attn.k_proj.weight")), t, kv, h, false, true, 0f);
+        device.matmul(a.v, a.n1, w(layer(i, "self_attn.v_proj.weight")), t, kv, h, false, true, 0f);
+        device.ropeForward(a.q, a.k, b.positions(), invFreq, t, heads, kvHeads, headDim);
+        device.attentionForward(a.att, a.lse, a.q, a.k, a.v, b.cuSeqlens(), t, heads, kvHeads, headDim);
+        try (Tensor o = zeros("o_proj out", ACTIVATIONS, t, h)) {
+            device.matmul(o, a.att, w(layer(i, "self_attn.o_proj.weight")), t, h, q, false, true, 0f);
+            device.add(a.h1, x, o);
+        }
+        device.rmsNormForward(a.n2, a.rstd2, a.h1, w(layer(i, "post_attention_layernorm.weight")), t, h,
+                (float) config.rmsNormEps());
+        device.matmul(a.gate, a.n2, w(layer(i, "mlp.gate_proj.weight")), t, f, h, false, true, 0f);
+        device.matmul(a.up, a.n2, w(layer(i, "mlp.up_proj.weight")), t, f, h, false, true, 0f);
+        device.swigluForward(a.act, a.gate, a.up, t, f);
+        Tensor out = device.allocate("layer " + (i + 1) + " input", e, outCategory, t, h);
+        try (Tensor down = zeros("down_proj out", ACTIVATIONS, t, h)) {
+            device.matmul(down, a.act, w(layer(i, "mlp.down_proj.weight")), t, h, f, false, true, 0f);
+            device.add(out, a.h1, down);
+        }
+        return out;
+    }
+
+    // dout (T, h) is the gradient of the layer output; returns the gradient of its input x
+    private Tensor layerBackward(int i, Tensor dout, Tensor x, LayerActivations a, Batch b) {
+        int t = b.tokens();
+        Tensor dh1 = zeros("d h1", ACTIVATIONS, t, h);
+        try (Tensor dgate = zeros("d gate", ACTIVATIONS, t, f); Tensor dup = zeros("d up", ACTIVATIONS, t, f)) {
+            try (Tensor dact = zeros("d act", ACTIVATIONS, t, f)) {
+                device.matmul(dact, dout, w(layer(i, "mlp.down_proj.weight")), t, f, h, false, false, 0f);
+                device.matmul(g(layer(i, "mlp.down_proj.weight")), dout, a.act, h, f, t, true, false, 1f);
+                device.swigluBackward(dgate, dup, dact, a.gate, a.up, t, f);
+            }
+            try (Tensor dn2 = zeros("d n2", ACTIVATIONS, t, h)) {
+                device.matmul(dn2, dgate, w(layer(i, "mlp.gate_proj.weight")), t, h, f, false, false, 0f);
+                device.matmul(dn2, dup, w(layer(i, "mlp.up_proj.weight")), t, h, f, false, false, 1f);
+                device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, a.n2, f, h, t, true, false, 1f);
+                device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, a.n2, f, h, t, true, false, 1f);
+                device.copy(dh1, dout); // the residual branch
+                device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
+                        w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
+            }
+        }
+        try (Tensor dq = zeros("d q", ACTIVATIONS, t, q); Tensor dk = zeros("d k", ACTIVATIONS, t, kv);
+             Tensor dv = zeros("d v", ACTIVATIONS, t, kv)) {
+            try (Tensor datt = zeros("d att", ACTIVATIONS, t, q)) {
+                device.matmul(datt, dh1, w(layer(i, "self_attn.o_proj.weight")), t, q, h, false, false, 0f);
+                device.matmul(g(layer(i, "self_attn.o_proj.weight")), dh1, a.att, h, q, t, true, false, 1f);
+                device.attentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.lse, b.cuSeqlens(), t, heads,
+                        kvHeads, headDim);
+            }
+            device.ropeBackward(dq, dk, b.positions(), invFreq, t, heads, kvHeads, headDim);
+            try (Tensor dn1 = zeros("d n1", ACTIVATIONS, t, h)) {
+                device.matmul(dn1, dq, w(layer(i, "self_attn.q_proj.weight")), t, h, q, false, false, 0f);
+                device.matmul(dn1, dk, w(layer(i, "self_attn.k_proj.weight")), t, h, kv, false, false, 1f);
+                device.matmul(dn1, dv, w(layer(i, "self_attn.v_proj.weight")), t, h, kv, false, false, 1f);
+                device.matmul(g(layer(i, "self_attn.q_proj.weight")), dq, a.n1, q, h, t, true, false, 1f);
+                device.matmul(g(layer(i, "self_attn.k_proj.weight")), dk, a.n1, kv, h, t, true, false, 1f);
+                device.matmul(g(layer(i, "self_attn.v_proj.weight")), dv, a.n1, kv, h, t, true, false, 1f);
+                // dx = dh1 (residual) + the input norm's backward, accumulated in place
+                device.rmsNormBackward(dh1, g(layer(i, "input_layernorm.weight")), dn1, x,
+                        w(layer(i, "input_layernorm.weight")), a.rstd1, t, h);
+            }
+        }
+        return dh1;
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+        grads.close();
+    }
+}

@@ -1,0 +1,68 @@
+package dev.longtune.model;
+
+import dev.longtune.config.ModelConfig;
+import dev.longtune.device.Device;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.Tensor;
+
+import java.util.Collection;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One tensor per Hugging Face parameter name, in {@code named_parameters()} order, all of one dtype and
+ * category: the model's weights, their gradients, or an optimizer state mirror the same layout, so the
+ * optimizer, zeroing and clipping are one loop over the same names (llm.c's parameter block). On the CPU
+ * each is its own Java array (arrays cannot be sliced); the GPU arena is one allocation with views.
+ */
+public final class Parameters implements AutoCloseable {
+    private final Map<String, Tensor> byName = new LinkedHashMap<>();
+    private final DType dtype;
+    private final MemoryCategory category;
+
+    public Parameters(ModelConfig config, Device device, DType dtype, MemoryCategory category, String suffix) {
+        this.dtype = dtype;
+        this.category = category;
+        for (ModelConfig.ParameterTensor p : config.parameterTensors()) {
+            byName.put(p.name(), device.allocate(p.name() + suffix, dtype, category, p.intShape()));
+        }
+    }
+
+    public Tensor get(String name) {
+        Tensor t = byName.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("no parameter '" + name + "'");
+        }
+        return t;
+    }
+
+    public Collection<Tensor> all() { return Collections.unmodifiableCollection(byName.values()); }
+
+    public Map<String, Tensor> byName() { return Collections.unmodifiableMap(byName); }
+
+    public DType dtype() { return dtype; }
+
+    public MemoryCategory category() { return category; }
+
+    public long numel() { return byName.values().stream().mapToLong(Tensor::numel).sum(); }
+
+    public void zero() {
+        for (Tensor t : byName.values()) {
+            java.util.Arrays.fill(t.floats(), 0f);
+        }
+    }
+
+    /** Copies every value from {@code other} (same names), rounded to this set's dtype. */
+    public void copyFrom(Parameters other) {
+        for (var e : byName.entrySet()) {
+            float[] src = other.get(e.getKey()).floats();
+            System.arraycopy(src, 0, e.getValue().floats(), 0, src.length);
+            e.getValue().roundToDtype();
+        }
+    }
+
+    @Override
+    public void close() { byName.values().forEach(Tensor::close); }
+}
