@@ -133,6 +133,39 @@ public record ModelConfig(
         }
     }
 
+    /** This config as Hugging Face writes {@code config.json}, for checkpoints the trainer saves. */
+    public java.util.Map<String, Object> toHfJson() {
+        java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("architectures", List.of(modelType.equals("qwen2") ? "Qwen2ForCausalLM" : "LlamaForCausalLM"));
+        m.put("model_type", modelType);
+        m.put("hidden_size", hiddenSize);
+        m.put("intermediate_size", intermediateSize);
+        m.put("num_hidden_layers", numLayers);
+        m.put("num_attention_heads", numHeads);
+        m.put("num_key_value_heads", numKvHeads);
+        m.put("head_dim", headDim);
+        m.put("vocab_size", vocabSize);
+        m.put("tie_word_embeddings", tieWordEmbeddings);
+        if (!modelType.equals("qwen2")) {
+            m.put("attention_bias", qkvBias);
+            m.put("mlp_bias", mlpBias);
+        }
+        m.put("max_position_embeddings", maxPositionEmbeddings);
+        m.put("rope_theta", ropeTheta);
+        m.put("rms_norm_eps", rmsNormEps);
+        if (ropeScaling != null) {
+            java.util.Map<String, Object> rs = new java.util.LinkedHashMap<>();
+            rs.put("factor", ropeScaling.factor());
+            rs.put("low_freq_factor", ropeScaling.lowFreqFactor());
+            rs.put("high_freq_factor", ropeScaling.highFreqFactor());
+            rs.put("original_max_position_embeddings", ropeScaling.originalMaxPositions());
+            rs.put("rope_type", "llama3");
+            m.put("rope_scaling", rs);
+        }
+        m.put("hidden_act", "silu");
+        return m;
+    }
+
     /** Query width: heads × head dim (equals hidden size for every shipped model). */
     public long queryDim() { return (long) numHeads * headDim; }
 

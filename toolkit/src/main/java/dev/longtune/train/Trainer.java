@@ -1,0 +1,85 @@
+package dev.longtune.train;
+
+import dev.longtune.config.Precision;
+import dev.longtune.model.Batch;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.MemoryTracker;
+
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs optimizer steps on a {@link LlamaModel}: each step zeroes the gradients, runs forward and
+ * backward on every micro-batch (gradients scaled by lossScale / micro-batches, so they average), then
+ * lets the {@link Optimizer} unscale, check, clip and apply them.
+ */
+public final class Trainer implements AutoCloseable {
+    private final LlamaModel model;
+    private final TrainingConfig config;
+    private final Optimizer optimizer;
+    private final LossScaler scaler;
+    private int step;
+
+    public Trainer(LlamaModel model, TrainingConfig config, Precision precision) {
+        this.model = model;
+        this.config = config;
+        this.optimizer = new Optimizer(model.weights(), model.device(), model.config());
+        this.scaler = precision == Precision.FP16 ? LossScaler.forFp16() : LossScaler.disabled();
+    }
+
+    public LlamaModel model() { return model; }
+
+    public TrainingConfig config() { return config; }
+
+    public Optimizer optimizer() { return optimizer; }
+
+    public LossScaler lossScaler() { return scaler; }
+
+    /** Steps taken so far (applied or skipped). */
+    public int step() { return step; }
+
+    void restore(int savedStep, int optimizerStep, double scale, int goodSteps) {
+        step = savedStep;
+        optimizer.restoreStep(optimizerStep);
+        scaler.restore(scale, goodSteps);
+    }
+
+    public StepResult step(List<Batch> microBatches) {
+        if (microBatches.isEmpty()) {
+            throw new IllegalArgumentException("a step needs at least one micro-batch");
+        }
+        MemoryTracker device = model.device().memory(), host = model.device().hostMemory();
+        device.resetPeaks();
+        host.resetPeaks();
+        long start = System.nanoTime();
+        step++;
+        model.grads().zero();
+        double lossScale = scaler.scale();
+        float gradientScale = (float) (lossScale / microBatches.size());
+        double loss = 0;
+        long tokens = 0;
+        for (Batch b : microBatches) {
+            loss += model.forwardBackward(b, gradientScale) / microBatches.size();
+            tokens += b.tokens();
+        }
+        double lr = config.learningRateAt(step);
+        Optimizer.Update update = optimizer.apply(model.grads(), lossScale, lr, config, model.device());
+        boolean applied = scaler.update(!update.applied()) && update.applied();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds,
+                peaks(device), peaks(host));
+    }
+
+    private static Map<MemoryCategory, Long> peaks(MemoryTracker t) {
+        Map<MemoryCategory, Long> m = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            m.put(c, t.peak(c));
+        }
+        return m;
+    }
+
+    @Override
+    public void close() { optimizer.close(); }
+}

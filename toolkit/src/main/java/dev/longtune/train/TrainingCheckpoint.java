@@ -1,0 +1,130 @@
+package dev.longtune.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.Precision;
+import dev.longtune.device.Device;
+import dev.longtune.io.CheckpointWriter;
+import dev.longtune.io.HfCheckpoint;
+import dev.longtune.io.SafetensorsDType;
+import dev.longtune.io.SafetensorsFile;
+import dev.longtune.io.SafetensorsWriter;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.model.Parameters;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Saves and resumes training: a Hugging Face folder ({@code config.json}, {@code model.safetensors} in the
+ * compute precision) that any HF tool can load, plus {@code optimizer.safetensors} (FP32 master weights and
+ * Adam moments under {@code master.}, {@code exp_avg.}, {@code exp_avg_sq.} prefixes) and
+ * {@code trainer_state.json} (step, loss scale, schedule, seed: data order is a function of seed and step).
+ */
+public final class TrainingCheckpoint {
+    public static final String OPTIMIZER = "optimizer.safetensors", STATE = "trainer_state.json";
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private TrainingCheckpoint() {}
+
+    public static void save(Trainer trainer, Precision precision, Path dir) throws IOException {
+        Files.createDirectories(dir);
+        LlamaModel model = trainer.model();
+        JSON.writeValue(dir.resolve(HfCheckpoint.CONFIG).toFile(), model.config().toHfJson());
+        CheckpointWriter weights = CheckpointWriter.to(dir);
+        SafetensorsDType stored = storedType(model.dtype());
+        model.weights().byName().forEach((name, t) -> weights.addFloats(name, stored, longs(t.shape()), t.floats()));
+        weights.write();
+
+        Optimizer o = trainer.optimizer();
+        SafetensorsWriter opt = new SafetensorsWriter();
+        add(opt, "master.", o.master());
+        add(opt, "exp_avg.", o.exp_avg());
+        add(opt, "exp_avg_sq.", o.exp_avg_sq());
+        opt.write(dir.resolve(OPTIMIZER));
+
+        Map<String, Object> state = new LinkedHashMap<>();
+        state.put("step", trainer.step());
+        state.put("optimizer_step", o.step());
+        state.put("loss_scale", trainer.lossScaler().scale());
+        state.put("loss_scale_good_steps", trainer.lossScaler().goodSteps());
+        state.put("precision", precision.id);
+        state.put("checkpointing", model.checkpointing().id);
+        state.put("training", trainer.config());
+        JSON.writeValue(dir.resolve(STATE).toFile(), state);
+    }
+
+    /** Rebuilds the model, optimizer and trainer exactly as saved. */
+    public static Trainer resume(Path dir, Device device) throws IOException {
+        JsonNode state = readState(dir);
+        HfCheckpoint checkpoint = HfCheckpoint.open(dir);
+        ModelConfig config = checkpoint.config();
+        Precision precision = Precision.parse(state.path("precision").asText());
+        LlamaModel model = new LlamaModel(config, device, precision, Checkpointing.parse(state.path("checkpointing").asText()));
+        for (var e : model.weights().byName().entrySet()) {
+            float[] values = checkpoint.readFloats(e.getKey());
+            System.arraycopy(values, 0, e.getValue().floats(), 0, values.length);
+            e.getValue().roundToDtype();
+        }
+        TrainingConfig training = JSON.treeToValue(state.path("training"), TrainingConfig.class);
+        Trainer trainer = new Trainer(model, training, precision);
+        SafetensorsFile opt = SafetensorsFile.open(dir.resolve(OPTIMIZER));
+        read(opt, "master.", trainer.optimizer().master());
+        read(opt, "exp_avg.", trainer.optimizer().exp_avg());
+        read(opt, "exp_avg_sq.", trainer.optimizer().exp_avg_sq());
+        trainer.restore(state.path("step").asInt(), state.path("optimizer_step").asInt(),
+                state.path("loss_scale").asDouble(), state.path("loss_scale_good_steps").asInt());
+        return trainer;
+    }
+
+    private static JsonNode readState(Path dir) throws IOException {
+        Path f = dir.resolve(STATE);
+        if (!Files.isRegularFile(f)) {
+            throw new IOException(dir + ": no " + STATE + "; is this a folder written by 'train --save'?");
+        }
+        return JSON.readTree(f.toFile());
+    }
+
+    private static void add(SafetensorsWriter w, String prefix, Parameters p) {
+        p.byName().forEach((name, t) -> w.addFloats(prefix + name, SafetensorsDType.F32, longs(t.shape()), t.floats()));
+    }
+
+    private static void read(SafetensorsFile f, String prefix, Parameters p) throws IOException {
+        for (var e : p.byName().entrySet()) {
+            if (!f.contains(prefix + e.getKey())) {
+                throw new IOException(f.path() + ": tensor '" + prefix + e.getKey() + "' is missing");
+            }
+            float[] values = f.readFloats(prefix + e.getKey());
+            Tensor t = e.getValue();
+            if (values.length != t.numel()) {
+                throw new IOException(f.path() + ": tensor '" + prefix + e.getKey() + "' has " + values.length
+                        + " values, the model needs " + t.numel());
+            }
+            System.arraycopy(values, 0, t.floats(), 0, values.length);
+        }
+    }
+
+    private static SafetensorsDType storedType(DType d) {
+        return switch (d) {
+            case BF16 -> SafetensorsDType.BF16;
+            case FP16 -> SafetensorsDType.F16;
+            default -> SafetensorsDType.F32;
+        };
+    }
+
+    private static long[] longs(int[] shape) {
+        long[] l = new long[shape.length];
+        for (int i = 0; i < l.length; i++) {
+            l[i] = shape[i];
+        }
+        return l;
+    }
+}
