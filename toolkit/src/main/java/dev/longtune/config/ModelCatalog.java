@@ -10,7 +10,9 @@ import java.util.List;
 /** The model configs shipped as resources, by name, plus any {@code config.json} path. */
 public final class ModelCatalog {
     public static final List<String> NAMES = List.of(
-            "llama-3.1-8b", "llama-3.1-70b", "llama-3.2-1b", "llama-3.2-3b", "qwen2.5-7b", "qwen2.5-14b");
+            "llama-3.1-8b", "llama-3.1-70b", "llama-3.2-1b", "llama-3.2-3b", "qwen2.5-7b", "qwen2.5-14b",
+            // a Llama 3-shaped model small enough to train on the CPU: the real tokenizer, 4 layers of 256
+            "tiny-llama-3");
 
     private ModelCatalog() {}
 

@@ -49,6 +49,7 @@ class FlashAttentionTest {
                 new Problem("T=19 one doc, Hq=32 Hkv=8 D=64", 19, new int[] {0, 19}, 32, 8, 64, 64, 64),
                 new Problem("T=19 one doc, Hq=32 Hkv=8 D=128", 19, new int[] {0, 19}, 32, 8, 128, 64, 64),
                 new Problem("T=19 docs 7+12, Hq=32 Hkv=8 D=128, Br=4 Bc=4", 19, new int[] {0, 7, 19}, 32, 8, 128, 4, 4),
+                new Problem("T=200 one doc, Hq=4 Hkv=1 D=128, default tiles (4 blocks each way)", 200, new int[] {0, 200}, 4, 1, 128, 64, 64),
                 new Problem("T=23 docs 5+0+18 (one empty), Hq=Hkv=3 D=5, Br=5 Bc=7", 23, new int[] {0, 5, 5, 23}, 3, 3, 5, 5, 7),
                 new Problem("T=29 one doc, Hq=5 Hkv=1 D=7, 1x1 tiles", 29, new int[] {0, 29}, 5, 1, 7, 1, 1))
                 .map(Arguments::of);

@@ -1,0 +1,139 @@
+package dev.longtune.cli;
+
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.Precision;
+import dev.longtune.data.LlamaTokenizer;
+import dev.longtune.device.CpuDevice;
+import dev.longtune.device.Device;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.plan.Units;
+import dev.longtune.train.StepResult;
+import dev.longtune.train.Trainer;
+import dev.longtune.train.TrainingCheckpoint;
+import dev.longtune.train.TrainingConfig;
+import dev.longtune.train.TrainingData;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Full-parameter training on the CPU engine (the GPU engine comes with the CUDA issue).")
+public class TrainCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", defaultValue = "tiny-llama-3", description = "preset or config.json; default ${DEFAULT-VALUE}")
+    String model;
+
+    @Option(names = "--data", defaultValue = TrainingData.SYNTHETIC, description = "synthetic-longcite or a LongCite .jsonl file; default ${DEFAULT-VALUE}")
+    String data;
+
+    @Option(names = "--context", defaultValue = "2048", description = "tokens per packed sequence; default ${DEFAULT-VALUE}")
+    String context;
+
+    @Option(names = "--steps", defaultValue = "10", description = "optimizer steps; default ${DEFAULT-VALUE}")
+    int steps;
+
+    @Option(names = "--precision", defaultValue = "bf16", description = "fp32, fp16 or bf16; default ${DEFAULT-VALUE}")
+    String precision;
+
+    @Option(names = "--checkpointing", defaultValue = "device", description = "none, device or offload; default ${DEFAULT-VALUE}")
+    String checkpointing;
+
+    @Option(names = "--micro-batches", defaultValue = "1", description = "micro-batches per step (gradient accumulation); default ${DEFAULT-VALUE}")
+    int microBatches;
+
+    @Option(names = "--lr", defaultValue = "3e-4", description = "peak learning rate; default ${DEFAULT-VALUE}")
+    double lr;
+
+    @Option(names = "--examples", defaultValue = "8", description = "synthetic examples to generate; default ${DEFAULT-VALUE}")
+    int examples;
+
+    @Option(names = "--seed", defaultValue = "1234", description = "seed for initialisation and data; default ${DEFAULT-VALUE}")
+    long seed;
+
+    @Option(names = "--save", description = "save weights, optimizer state and step here at the end") Path save;
+
+    @Option(names = "--resume", description = "continue from a folder written by --save") Path resume;
+
+    @Option(names = "--json", description = "one JSON object per step, then a summary") boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        var out = spec.commandLine().getOut();
+        int tokens = Math.toIntExact(Units.parseTokens(context));
+        if (tokens <= 0 || steps <= 0 || microBatches <= 0) {
+            throw new IllegalArgumentException("--context, --steps and --micro-batches must be positive");
+        }
+        Device device = new CpuDevice();
+        Trainer trainer;
+        Precision p;
+        if (resume != null) {
+            trainer = TrainingCheckpoint.resume(resume, device);
+            p = Precision.parse(precisionOf(trainer.model()));
+        } else {
+            p = Precision.parse(precision);
+            ModelConfig config = ModelCatalog.get(model);
+            LlamaModel m = new LlamaModel(config, device, p, Checkpointing.parse(checkpointing));
+            m.initialize(seed);
+            TrainingConfig tc = TrainingConfig.defaults(steps).withLearningRate(lr, lr / 10).withGradientAccumulation(microBatches);
+            trainer = new Trainer(m, new TrainingConfig(tc.learningRate(), tc.minLearningRate(), tc.warmupSteps(),
+                    tc.totalSteps(), tc.beta1(), tc.beta2(), tc.epsilon(), tc.weightDecay(), tc.maxGradNorm(),
+                    microBatches, seed), p);
+        }
+        try (trainer) {
+            TrainingData trainingData = TrainingData.load(data, LlamaTokenizer.llama31(), tokens, examples, seed);
+            if (!json) {
+                out.printf(Locale.ROOT, "%s (%,d parameters) on %s, %s, checkpointing %s; %d sequences of %,d tokens (%s)%n",
+                        trainer.model().config().name(), trainer.model().config().totalParameters(), device.name(), p.id,
+                        trainer.model().checkpointing().id, trainingData.batches().size(), tokens, trainingData.stats());
+            }
+            double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
+            int target = trainer.step() + steps;
+            while (trainer.step() < target) {
+                StepResult r = trainer.step(trainingData.forStep(trainer.step() + 1, trainer.config().gradientAccumulation()));
+                first = Double.isNaN(first) ? r.loss() : first;
+                last = r.loss();
+                tokensPerSecond = r.tokensPerSecond();
+                if (json) {
+                    out.println(Json.MAPPER.writer().writeValueAsString(r.toJson()));
+                } else {
+                    out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s  peak %s%s%n",
+                            r.step(), r.loss(), r.learningRate(), r.gradNorm(), r.tokensPerSecond(),
+                            Units.human(r.devicePeak().values().stream().mapToLong(Long::longValue).sum()),
+                            r.applied() ? "" : "  (skipped: overflow, loss scale now " + trainer.lossScaler().scale() + ")");
+                }
+                out.flush();
+            }
+            if (save != null) {
+                TrainingCheckpoint.save(trainer, p, save);
+            }
+            Map<String, Object> summary = new LinkedHashMap<>();
+            summary.put("steps", trainer.step());
+            summary.put("first_loss", first);
+            summary.put("last_loss", last);
+            summary.put("tokens_per_s", Math.round(tokensPerSecond * 10) / 10.0);
+            summary.put("saved", save == null ? null : save.toString());
+            if (json) {
+                out.println(Json.MAPPER.writer().writeValueAsString(Map.of("summary", summary)));
+            } else {
+                out.printf(Locale.ROOT, "done: loss %.4f -> %.4f%s%n", first, last, save == null ? "" : ", saved to " + save);
+            }
+        }
+        return 0;
+    }
+
+    private static String precisionOf(LlamaModel m) {
+        return switch (m.dtype()) {
+            case BF16 -> "bf16";
+            case FP16 -> "fp16";
+            default -> "fp32";
+        };
+    }
+}

@@ -1,0 +1,82 @@
+package dev.longtune.train;
+
+import dev.longtune.data.ChatFormat;
+import dev.longtune.data.LongCiteExample;
+import dev.longtune.data.LongCiteJsonl;
+import dev.longtune.data.PackedSequence;
+import dev.longtune.data.SequencePacker;
+import dev.longtune.data.SyntheticExample;
+import dev.longtune.data.SyntheticLongCite;
+import dev.longtune.data.TokenizedExample;
+import dev.longtune.data.Tokenizer;
+import dev.longtune.model.Batch;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Training sequences: chat-formatted examples (loss on the assistant's tokens only), packed into
+ * sequences of the context length with document boundaries, as model {@link Batch}es. Which batches a step
+ * uses is a function of the step alone, so a resumed run sees the same data.
+ */
+public final class TrainingData {
+    public static final String SYNTHETIC = "synthetic-longcite";
+
+    private final List<Batch> batches;
+    private final SequencePacker.Stats stats;
+    private final List<SyntheticExample> synthetic;
+
+    private TrainingData(List<Batch> batches, SequencePacker.Stats stats, List<SyntheticExample> synthetic) {
+        if (batches.isEmpty()) {
+            throw new IllegalArgumentException("no training sequences: every example was skipped (" + stats + ")");
+        }
+        this.batches = batches;
+        this.stats = stats;
+        this.synthetic = synthetic;
+    }
+
+    /**
+     * {@code synthetic-longcite}: documents built from the licence texts with planted facts, each about the
+     * context length; or a LongCite JSONL file.
+     */
+    public static TrainingData load(String source, Tokenizer tokenizer, int context, int examples, long seed) {
+        ChatFormat format = new ChatFormat(tokenizer);
+        List<TokenizedExample> tokenized = new ArrayList<>();
+        List<SyntheticExample> synthetic = List.of();
+        if (source.equals(SYNTHETIC)) {
+            int low = Math.max(256, context * 3 / 4), high = Math.max(low + 1, context - 64);
+            synthetic = SyntheticLongCite.builder().seed(seed).examples(examples).tokens(low, high).counter(tokenizer)
+                    .build().generate();
+            for (SyntheticExample e : synthetic) {
+                tokenized.add(format.encode(e.messages()));
+            }
+        } else {
+            for (LongCiteExample e : LongCiteJsonl.read(Path.of(source))) {
+                tokenized.add(e.tokenize(format));
+            }
+        }
+        SequencePacker.Result packed = new SequencePacker(context).pack(tokenized);
+        List<Batch> batches = new ArrayList<>();
+        for (PackedSequence p : packed.sequences()) {
+            batches.add(new Batch(p.inputIds(), p.targets(), p.positions(), p.cuSeqlens()));
+        }
+        return new TrainingData(batches, packed.stats(), synthetic);
+    }
+
+    public List<Batch> batches() { return batches; }
+
+    public SequencePacker.Stats stats() { return stats; }
+
+    /** The synthetic examples (with their planted facts), empty for a JSONL file. */
+    public List<SyntheticExample> synthetic() { return synthetic; }
+
+    /** The micro-batches of step {@code step} (1-based): consecutive sequences, wrapping around. */
+    public List<Batch> forStep(int step, int microBatches) {
+        List<Batch> out = new ArrayList<>();
+        for (int j = 0; j < microBatches; j++) {
+            out.add(batches.get((int) (((long) (step - 1) * microBatches + j) % batches.size())));
+        }
+        return out;
+    }
+}
