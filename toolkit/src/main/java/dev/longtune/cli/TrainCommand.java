@@ -102,7 +102,7 @@ public class TrainCommand implements Callable<Integer> {
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();
                 if (json) {
-                    out.println(Json.MAPPER.writer().writeValueAsString(r.toJson()));
+                    out.println(Json.line(r.toJson()));
                 } else {
                     out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s  peak %s%s%n",
                             r.step(), r.loss(), r.learningRate(), r.gradNorm(), r.tokensPerSecond(),
@@ -121,7 +121,7 @@ public class TrainCommand implements Callable<Integer> {
             summary.put("tokens_per_s", Math.round(tokensPerSecond * 10) / 10.0);
             summary.put("saved", save == null ? null : save.toString());
             if (json) {
-                out.println(Json.MAPPER.writer().writeValueAsString(Map.of("summary", summary)));
+                out.println(Json.line(Map.of("summary", summary)));
             } else {
                 out.printf(Locale.ROOT, "done: loss %.4f -> %.4f%s%n", first, last, save == null ? "" : ", saved to " + save);
             }
