@@ -117,6 +117,25 @@ public final class LlamaModel implements AutoCloseable {
 
     private Tensor zeros(String name, MemoryCategory c, int... shape) { return device.allocate(name, e, c, shape); }
 
+    /**
+     * The hidden state after the embedding and the first {@code n} layers (T, h), for inspecting the model
+     * step by step; the caller closes it.
+     */
+    public Tensor hiddenAfter(int n, Batch b) {
+        if (n < 0 || n > layers) {
+            throw new IllegalArgumentException("the model has " + layers + " layers; asked for the state after " + n);
+        }
+        Tensor x = embed(b, ACTIVATIONS);
+        for (int i = 0; i < n; i++) {
+            try (LayerActivations a = new LayerActivations(device, e, b.tokens(), h, q, kv, f, heads)) {
+                Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
+                x.close();
+                x = out;
+            }
+        }
+        return x;
+    }
+
     /** Mean loss over the batch's valid targets, without gradients and without keeping activations. */
     public double loss(Batch b) {
         int t = b.tokens();

@@ -90,7 +90,7 @@ class NotebooksTest {
 
     @Test
     void everyNotebookRanWithoutErrorsAndShowsPlotsAndTables() throws IOException {
-        assertThat(executed.keySet()).containsAll(List.of("00-quickstart", "01-memory-planner"));
+        assertThat(executed.keySet()).containsAll(List.of("00-quickstart", "01-memory-planner", "02-step-by-step-training"));
         for (var e : executed.entrySet()) {
             JsonNode nb = e.getValue();
             assertThat(nb.at("/metadata/kernelspec/name").asText()).as(e.getKey()).isEqualTo("longtune");
@@ -125,6 +125,18 @@ class NotebooksTest {
         assertThat(text).contains("all rows within tolerance").contains("8×V100 16GB, FP16, no FA2")
                 .contains("7711.63").contains(">" + max + "<")
                 .contains("sweeps 4/4"); // the progress bar was updated in place to its end
+    }
+
+    @Test
+    void trainingNotebookStartsNearLnVAndLearns() throws IOException {
+        List<String> curve = Files.readAllLines(outputs.get("02-step-by-step-training").resolve("loss-curve.csv"));
+        assertThat(curve.get(0)).isEqualTo("step,loss");
+        double first = Double.parseDouble(curve.get(1).split(",")[1]);
+        double last = Double.parseDouble(curve.get(curve.size() - 1).split(",")[1]);
+        assertThat(first).isCloseTo(Math.log(128256), org.assertj.core.api.Assertions.within(0.2));
+        assertThat(last).isLessThan(first - 0.5);
+        assertThat(text(executed.get("02-step-by-step-training"))).contains("checkpoint modes").contains("offload")
+                .contains("training 40/40");
     }
 
     @Test
