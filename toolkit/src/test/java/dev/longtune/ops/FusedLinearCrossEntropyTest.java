@@ -2,8 +2,11 @@ package dev.longtune.ops;
 
 import dev.longtune.ops.reference.CrossEntropyReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
 
@@ -63,15 +66,46 @@ class FusedLinearCrossEntropyTest {
 
     @Test
     void chunkSizeDoesNotChangeTheResult() {
+        // OpenBLAS picks its kernels (and so the order of a token's sums) by the shape of the product, so the
+        // number of rows in a chunk moves the result by rounding: measured 4e-9 (loss), 5e-7 (dhidden) and
+        // 2e-7 (dweight) of the scale here
         float[] dh7 = new float[N * H], dw7 = new float[V * H];
         double loss7 = FusedLinearCrossEntropy.forwardBackward(dh7, dw7, hidden, weight, labels, N, H, V, 7);
         for (int chunk : new int[] {1, 4, N, 1000}) {
             float[] dh = new float[N * H], dw = new float[V * H];
             double loss = FusedLinearCrossEntropy.forwardBackward(dh, dw, hidden, weight, labels, N, H, V, chunk);
-            assertThat(loss).as("loss with chunk " + chunk).isCloseTo(loss7, within(1e-12));
-            assertThat(dh).as("dhidden with chunk " + chunk).containsExactly(dh7);
+            assertThat(loss).as("loss with chunk " + chunk).isCloseTo(loss7, within(1e-7 * loss7));
+            assertClose(dh, toDouble(dh7), 5e-6, "dhidden with chunk " + chunk);
             assertClose(dw, toDouble(dw7), 1e-6, "dweight with chunk " + chunk);
         }
+    }
+
+    @Test
+    void sameChunkSizeReproducesTheResultExactly() {
+        for (int chunk : new int[] {1, 4, 7, N}) {
+            float[] dh1 = new float[N * H], dw1 = new float[V * H], dh2 = new float[N * H], dw2 = new float[V * H];
+            double loss1 = FusedLinearCrossEntropy.forwardBackward(dh1, dw1, hidden, weight, labels, N, H, V, chunk);
+            double loss2 = FusedLinearCrossEntropy.forwardBackward(dh2, dw2, hidden, weight, labels, N, H, V, chunk);
+            assertThat(loss2).as("loss with chunk " + chunk).isEqualTo(loss1);
+            assertThat(dh2).as("dhidden with chunk " + chunk).containsExactly(dh1);
+            assertThat(dw2).as("dweight with chunk " + chunk).containsExactly(dw1);
+        }
+    }
+
+    @Test
+    void buffersLongerThanTheMatricesAreAccepted() {
+        // Gemm wants arrays of exactly (V, H): longer weight and dweight arrays go through copies
+        float[] dh = new float[N * H], dw = new float[V * H];
+        double loss = FusedLinearCrossEntropy.forwardBackward(dh, dw, hidden, weight, labels, N, H, V, CHUNK);
+        float[] longWeight = Arrays.copyOf(weight, V * H + 5), longDw = new float[V * H + 5];
+        Arrays.fill(longDw, V * H, longDw.length, 3f);
+        float[] longDh = new float[N * H + 5];
+        double longLoss = FusedLinearCrossEntropy.forwardBackward(longDh, longDw, hidden, longWeight, labels, N, H, V, CHUNK);
+        assertThat(longLoss).isEqualTo(loss);
+        assertThat(Arrays.copyOf(longDh, N * H)).containsExactly(dh);
+        assertThat(Arrays.copyOf(longDw, V * H)).containsExactly(dw);
+        assertThat(Arrays.copyOfRange(longDw, V * H, longDw.length)).containsOnly(3f);
+        assertThat(Arrays.copyOfRange(longDh, N * H, longDh.length)).containsOnly(0f);
     }
 
     @Test
@@ -151,6 +185,37 @@ class FusedLinearCrossEntropyTest {
         bad[3] = V;
         assertThatThrownBy(() -> FusedLinearCrossEntropy.forwardBackward(null, null, hidden, weight, bad, N, H, V, CHUNK))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token 3");
+    }
+
+    /**
+     * One timed forward+backward at a Llama 3 head on 2048 tokens (H = 256, V = 128256, a quarter of the labels
+     * ignored), at the default chunk and at {@code -Dlongtune.flce.chunk} if given. Skipped unless asked for:
+     * {@code mvn -B test -pl toolkit -Dtest='FusedLinearCrossEntropyTest#benchmark*' -Dlongtune.benchmark=true}
+     */
+    @Test
+    @EnabledIfSystemProperty(named = "longtune.benchmark", matches = "true")
+    void benchmarkLlama3HeadAt2048Tokens() {
+        int n = 2048, h = 256, v = 128256;
+        float[] hs = randomFloats(1, n * h, 1f), ws = randomFloats(2, v * h, 0.3f);
+        int[] ls = labels(3, n, v, 0.25);
+        // warm ND4J up on the test's small problem
+        FusedLinearCrossEntropy.forwardBackward(new float[N * H], new float[V * H], hidden, weight, labels, N, H, V, CHUNK);
+        List<Integer> chunks = new ArrayList<>(List.of(FusedLinearCrossEntropy.defaultChunkSize(n, h, v)));
+        if (System.getProperty("longtune.flce.chunk") != null) {
+            chunks.add(Integer.parseInt(System.getProperty("longtune.flce.chunk")));
+        }
+        com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        for (int chunk : chunks) {
+            float[] dh = new float[n * h], dw = new float[v * h];
+            long c0 = os.getProcessCpuTime(), t0 = System.nanoTime();
+            double loss = FusedLinearCrossEntropy.forwardBackward(dh, dw, hs, ws, ls, n, h, v, chunk);
+            long t1 = System.nanoTime(), c1 = os.getProcessCpuTime();
+            System.out.printf("FusedLinearCrossEntropy N=%d H=%d V=%d chunk=%d on %d threads: forward+backward %.2f s wall,"
+                            + " %.2f CPU s, loss %.9f%n", n, h, v, chunk, Runtime.getRuntime().availableProcessors(),
+                    (t1 - t0) / 1e9, (c1 - c0) / 1e9, loss);
+            assertThat(Double.isFinite(loss)).isTrue();
+        }
     }
 
     /** Random labels in [0, v), each ignored with the given probability; the first is always valid. */
