@@ -143,18 +143,25 @@ public final class CpuDevice implements Device {
     @Override
     public double linearCrossEntropy(Tensor dhidden, Tensor dweight, Tensor hidden, Tensor weight, int[] labels,
                                      int n, int h, int v, float gradientScale) {
-        // FLCE adds mean-loss gradients; scale them (loss scaling, accumulation) through scratch buffers
-        try (Tensor dh = dhidden == null ? null : allocate("flce dhidden", DType.FP32, MemoryCategory.WORKSPACE, n, h);
-             Tensor dw = dweight == null ? null : allocate("flce dweight", DType.FP32, MemoryCategory.WORKSPACE, v, h)) {
-            double loss = FusedLinearCrossEntropy.forwardBackward(dh == null ? null : dh.floats(),
-                    dw == null ? null : dw.floats(), hidden.floats(), weight.floats(), labels, n, h, v, cpuChunk(n, h, v));
-            if (dh != null) {
-                addScaled(dhidden, dh, gradientScale);
+        int chunk = Math.min(cpuChunk(n, h, v), Math.max(1, n));
+        // the op's own scratch, counted here by its formula: a chunk of logits and two chunks of hidden rows
+        long logits = (long) chunk * v * 4, rows = 2L * chunk * h * 4;
+        memory().allocated(MemoryCategory.LOGITS, logits);
+        memory().allocated(MemoryCategory.WORKSPACE, rows);
+        try {
+            double loss = FusedLinearCrossEntropy.forwardBackward(dhidden == null ? null : dhidden.floats(),
+                    dweight == null ? null : dweight.floats(), hidden.floats(), weight.floats(), labels, n, h, v, chunk,
+                    gradientScale);
+            if (dhidden != null) {
+                dhidden.roundToDtype();
             }
-            if (dw != null) {
-                addScaled(dweight, dw, gradientScale);
+            if (dweight != null) {
+                dweight.roundToDtype();
             }
             return loss;
+        } finally {
+            memory().freed(MemoryCategory.LOGITS, logits);
+            memory().freed(MemoryCategory.WORKSPACE, rows);
         }
     }
 
@@ -167,11 +174,6 @@ public final class CpuDevice implements Device {
         return Math.max(1, Math.min(n, Math.max(256, FusedLinearCrossEntropy.defaultChunkSize(n, h, v))));
     }
 
-    private static void addScaled(Tensor dst, Tensor src, float scale) {
-        float[] d = dst.floats(), s = src.floats();
-        IntStream.range(0, d.length).parallel().forEach(i -> d[i] += scale * s[i]);
-        dst.roundToDtype();
-    }
 
     @Override
     public void close() { }

@@ -50,6 +50,15 @@ public final class FusedLinearCrossEntropy {
     // scratch: chunkSize·V floats of logits, 2·chunkSize·H floats of gathered hidden rows and their gradient
     public static double forwardBackward(float[] dhidden, float[] dweight, float[] hidden, float[] weight,
                                          int[] labels, int N, int H, int V, int chunkSize) {
+        return forwardBackward(dhidden, dweight, hidden, weight, labels, N, H, V, chunkSize, 1f);
+    }
+
+    /**
+     * As above, with the gradients multiplied by {@code gradientScale} (loss scaling, 1/micro-batches) as
+     * they are made, so no scaled copy is needed.
+     */
+    public static double forwardBackward(float[] dhidden, float[] dweight, float[] hidden, float[] weight,
+                                         int[] labels, int N, int H, int V, int chunkSize, float gradientScale) {
         if (chunkSize <= 0) {
             throw new IllegalArgumentException("chunk size must be positive, got " + chunkSize
                     + "; defaultChunkSize(N, H, V) gives Liger's choice");
@@ -78,7 +87,7 @@ public final class FusedLinearCrossEntropy {
         // Gemm takes whole arrays as the matrices they hold: the weight and dweight must be exactly (V, H)
         float[] w = weight.length == V * H ? weight : Arrays.copyOf(weight, V * H);
         float[] dw = dweight == null || dweight.length == V * H ? dweight : new float[V * H];
-        float scale = 1f / valid;
+        float scale = gradientScale / valid;
         int chunk = Math.min(chunkSize, valid);
         // sized for `rows` tokens exactly (Gemm again); only a last, shorter chunk gets new ones
         float[] hiddenRows = null, logits = null, hiddenGrad = null;

@@ -227,4 +227,21 @@ class FusedLinearCrossEntropyTest {
         }
         return labels;
     }
+
+    @Test
+    void aGradientScaleMultipliesTheGradientsButNotTheLoss() {
+        int n = 9, h = 5, v = 11;
+        float[] hidden = GradCheck.randomFloats(41, n * h, 1f), weight = GradCheck.randomFloats(42, v * h, 1f);
+        int[] labels = {1, 2, -100, 3, 10, 0, 4, -100, 7};
+        float[] dh1 = new float[n * h], dw1 = new float[v * h], dh4 = new float[n * h], dw4 = new float[v * h];
+        double l1 = FusedLinearCrossEntropy.forwardBackward(dh1, dw1, hidden, weight, labels, n, h, v, 4);
+        double l4 = FusedLinearCrossEntropy.forwardBackward(dh4, dw4, hidden, weight, labels, n, h, v, 4, 4f);
+        org.assertj.core.api.Assertions.assertThat(l4).isEqualTo(l1);
+        for (int i = 0; i < dh1.length; i++) {
+            org.assertj.core.api.Assertions.assertThat(dh4[i]).isCloseTo(4 * dh1[i], org.assertj.core.api.Assertions.within(1e-6f));
+        }
+        for (int i = 0; i < dw1.length; i++) {
+            org.assertj.core.api.Assertions.assertThat(dw4[i]).isCloseTo(4 * dw1[i], org.assertj.core.api.Assertions.within(1e-6f));
+        }
+    }
 }
