@@ -25,7 +25,13 @@ public record GpuProfile(
         double nvlinkGBps,
         int computeCapability) {
 
-    public boolean supportsBf16() { return bf16Tflops > 0 && computeCapability >= 80; }
+    /** The name of the pseudo-GPU that stands for the CPU engine: its "device memory" is host memory. */
+    public static final String CPU = "CPU";
+
+    public boolean isCpu() { return name.equals(CPU); }
+
+    /** BF16 on Ampere and newer; the CPU engine emulates it (values rounded to BF16, FP32 arithmetic). */
+    public boolean supportsBf16() { return isCpu() || bf16Tflops > 0 && computeCapability >= 80; }
 
     /** The official FlashAttention-2 runs on Ampere (sm_80) and newer only. */
     public boolean supportsOfficialFlashAttention2() { return computeCapability >= 80; }

@@ -33,8 +33,36 @@ public final class NodeCatalog {
 
     public static List<String> studyNodes() { return STUDY.values().stream().map(NodeProfile::name).toList(); }
 
+    /**
+     * This machine as the CPU engine sees it: one "device" whose memory is the host's RAM (MemTotal from
+     * /proc/meminfo), with its cores; for planning CPU training runs.
+     */
+    public static NodeProfile cpu() {
+        long ram = hostRamBytes();
+        int cores = Runtime.getRuntime().availableProcessors();
+        GpuProfile device = new GpuProfile(GpuProfile.CPU, "the CPU engine (host memory)", ram, 0.1 * cores,
+                0.1 * cores, 20, 0, 1000, 0, 0);
+        return new NodeProfile("cpu", device, 1, ram, cores, 20);
+    }
+
+    static long hostRamBytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemTotal:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            // not Linux: fall back to the JVM's view
+        }
+        return Runtime.getRuntime().maxMemory();
+    }
+
     public static NodeProfile get(String name) {
         String key = name.trim().toLowerCase(Locale.ROOT);
+        if (key.equals("cpu")) {
+            return cpu();
+        }
         NodeProfile node = STUDY.get(key);
         if (node != null) {
             return node;
@@ -54,6 +82,6 @@ public final class NodeCatalog {
             return new NodeProfile(n + "x" + gpu.name(), gpu, n, n * 64 * GiB, n * 8, 150);
         }
         throw new IllegalArgumentException("unknown node '" + name + "': use one of " + studyNodes()
-                + " or <n>x<GPU> with a GPU from " + GpuCatalog.names());
+                + ", cpu, or <n>x<GPU> with a GPU from " + GpuCatalog.names());
     }
 }

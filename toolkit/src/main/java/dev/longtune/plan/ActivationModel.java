@@ -24,15 +24,24 @@ final class ActivationModel {
     final long h, f, q, kv, heads;
     /** Whether K and V are expanded to every query head before attention. */
     final boolean repeatKv;
+    /**
+     * longtune's layer backward (model/LlamaModel) allocates its gradients alongside the saved tensors and
+     * frees the saved ones only when the layer's backward ends, unlike Hugging Face with Liger, which
+     * releases tensors as autograd goes and writes SwiGLU's gradients in place.
+     */
+    final boolean longtuneBackward;
 
     ActivationModel(ModelConfig m, TechniqueSet s, EngineProfile profile) {
         // Hugging Face expands K and V ({@code repeat_kv}) for eager attention always and for SDPA up to
         // transformers 4.53, the versions of the study's time; FlashAttention-2 and longtune's kernels read
         // the shared KV heads directly.
-        this(m, s, profile == EngineProfile.HF_DEEPSPEED && s.attention() != Attention.FLASH_ATTENTION_2);
+        this(m, s, profile == EngineProfile.HF_DEEPSPEED && s.attention() != Attention.FLASH_ATTENTION_2,
+                profile == EngineProfile.LONGTUNE);
     }
 
-    ActivationModel(ModelConfig m, TechniqueSet s, boolean repeatKv) {
+    ActivationModel(ModelConfig m, TechniqueSet s, boolean repeatKv) { this(m, s, repeatKv, false); }
+
+    ActivationModel(ModelConfig m, TechniqueSet s, boolean repeatKv, boolean longtuneBackward) {
         this.m = m;
         this.s = s;
         this.e = s.precision().bytes;
@@ -42,6 +51,7 @@ final class ActivationModel {
         this.kv = m.kvDim();
         this.heads = m.numHeads();
         this.repeatKv = repeatKv;
+        this.longtuneBackward = longtuneBackward;
     }
 
     boolean checkpointing() { return s.checkpointing() != Checkpointing.NONE; }
@@ -109,6 +119,10 @@ final class ActivationModel {
      * saved gate/up buffers.
      */
     long mlpMomentGradients(long tokens) {
+        if (longtuneBackward) {
+            // incoming dh and the layer's dh1, then d(act), d(gate), d(up) all at once
+            return tokens * 2 * h * e + mlpTokens(tokens) * 3 * f * e;
+        }
         long wide = (s.uses(LigerOp.SWIGLU) ? 1 : 2) * f * e;
         return tokens * h * e + mlpTokens(tokens) * wide;
     }
@@ -128,6 +142,11 @@ final class ActivationModel {
      */
     BackwardMoment attentionMoment(long microBatch, long context) {
         long tokens = microBatch * context;
+        if (longtuneBackward) {
+            // the whole layer is still saved; dh, dh1, d(att), dq, dk, dv are alive
+            return new BackwardMoment("attention", layerSaved(microBatch, context),
+                    tokens * (2 * h + 2 * q + 2 * kv) * e + eagerScoresBackward(microBatch, context));
+        }
         long qkvGradients = tokens * (q + (repeatKv ? 2 * q : 2 * kv)) * e;
         return new BackwardMoment("attention", tokens * attentionSavedPerToken() + eagerScoresSaved(microBatch, context),
                 tokens * h * e + Math.max(eagerScoresBackward(microBatch, context), qkvGradients));

@@ -93,7 +93,7 @@ public final class MemoryPlanner {
                 case FORWARD -> forward(b);
                 case LOSS -> loss(b);
                 case BACKWARD -> backward(b);
-                case OPTIMIZER -> { }
+                case OPTIMIZER -> unscaledGradients(b);
             }
             if (phase != Phase.OPTIMIZER) {
                 communication(b);
@@ -103,7 +103,9 @@ public final class MemoryPlanner {
             return b;
         }
 
-        long cublasWorkspace() { return (node.gpu().computeCapability() >= 90 ? 32L : 8L) << 20; }
+        boolean cpu() { return node.gpu().isCpu(); }
+
+        long cublasWorkspace() { return cpu() ? 0 : (node.gpu().computeCapability() >= 90 ? 32L : 8L) << 20; }
 
         /** Model states that stay on each GPU for the whole step. */
         void residentModelStates(Breakdown b) {
@@ -126,6 +128,17 @@ public final class MemoryPlanner {
                 int parts = s.zeroStage() >= 1 ? P : 1;
                 b.add(OPTIMIZER, "optimizer states" + (s.precision().mixed() ? " (FP32 master, m, v)" : " (m, v)"),
                         k * N / parts, k + "·N/" + parts + " = " + k + " × " + count(N) + " / " + parts);
+            }
+        }
+
+        /**
+         * longtune's optimizer unscales the compute-precision gradients into FP32 copies before clipping and
+         * AdamW (train/Optimizer.java): 4 bytes per parameter it updates, for the step.
+         */
+        void unscaledGradients(Breakdown b) {
+            if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer()) {
+                int parts = s.zeroStage() >= 1 ? P : 1;
+                b.add(WORKSPACE, "FP32 unscaled gradients", 4 * N / parts, "4·N/" + parts + " = 4 × " + count(N) + " / " + parts);
             }
         }
 
@@ -195,8 +208,13 @@ public final class MemoryPlanner {
             boolean separateHeadGrad = zero3() || s.offloadOptimizer();
             if (s.uses(LigerOp.FUSED_LINEAR_CROSS_ENTROPY)) {
                 long chunk = flceChunkTokens();
-                b.add(LOGITS, "logits of one token chunk", chunk * V * e,
-                        "chunk·V·e with chunk = " + chunk + " tokens");
+                if (cpu()) {
+                    // the CPU op keeps FP32 logits and two chunks of FP32 hidden rows (ops/FusedLinearCrossEntropy)
+                    b.add(LOGITS, "FP32 logits of one token chunk", chunk * V * 4, "chunk·V·4 with chunk = " + chunk + " tokens");
+                    b.add(WORKSPACE, "FP32 hidden rows of the chunk and their gradient", 2 * chunk * h * 4, "2·chunk·h·4");
+                } else {
+                    b.add(LOGITS, "logits of one token chunk", chunk * V * e, "chunk·V·e with chunk = " + chunk + " tokens");
+                }
                 b.add(ACTIVATIONS, "gradient of the hidden states (computed in forward)", T * h * e, "T·h·e");
                 if (separateHeadGrad) {
                     b.add(GRADS, "LM head gradient (computed in forward)", e * V * h, "e·V·h");
@@ -218,6 +236,10 @@ public final class MemoryPlanner {
         long flceChunkTokens() {
             long factor = (V + h - 1) / h;
             long chunk = Units.powerOfTwoCeil((T + factor - 1) / factor);
+            if (cpu()) {
+                // the CPU device amortises its GEMM copies over at least 256 tokens (device/CpuDevice.cpuChunk)
+                chunk = Math.min(T, Math.max(256, chunk));
+            }
             return s.sequenceTile() > 0 ? Math.min(chunk, Units.powerOfTwoCeil(s.sequenceTile())) : chunk;
         }
 

@@ -135,8 +135,11 @@ class NotebooksTest {
         double last = Double.parseDouble(curve.get(curve.size() - 1).split(",")[1]);
         assertThat(first).isCloseTo(Math.log(128256), org.assertj.core.api.Assertions.within(0.2));
         assertThat(last).isLessThan(first - 0.5);
-        assertThat(text(executed.get("02-step-by-step-training"))).contains("checkpoint modes").contains("offload")
-                .contains("training 40/40");
+        String text = text(executed.get("02-step-by-step-training"));
+        assertThat(text).contains("checkpoint modes").contains("offload").contains("training 40/40");
+        var ratio = java.util.regex.Pattern.compile("planned total / measured total = ([0-9.]+)").matcher(text);
+        assertThat(ratio.find()).as("the planner comparison is printed").isTrue();
+        assertThat(Double.parseDouble(ratio.group(1))).isBetween(0.9, 1.1);
     }
 
     @Test
