@@ -136,7 +136,8 @@ class NotebooksTest {
         assertThat(first).isCloseTo(Math.log(128256), org.assertj.core.api.Assertions.within(0.2));
         assertThat(last).isLessThan(first - 0.5);
         String text = text(executed.get("02-step-by-step-training"));
-        assertThat(text).contains("checkpoint modes").contains("offload").contains("training 40/40");
+        assertThat(text).contains("checkpoint modes").contains("offload").contains("training 40/40")
+                .containsPattern("citation F1 before [0-9.]+, after [0-9.]+");
         var ratio = java.util.regex.Pattern.compile("planned total / measured total = ([0-9.]+)").matcher(text);
         assertThat(ratio.find()).as("the planner comparison is printed").isTrue();
         assertThat(Double.parseDouble(ratio.group(1))).isBetween(0.9, 1.1);
