@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.Map;
 
 /** One token per character (its code point), plus the Llama 3 special tokens: exact and readable in tests. */
-final class CharTokenizer implements Tokenizer {
+public final class CharTokenizer implements Tokenizer {
 
     private static final Map<String, Integer> SPECIAL = Map.of(
             SpecialTokens.BEGIN_OF_TEXT, 128000,
