@@ -7,6 +7,7 @@ import dev.longtune.ops.Gemm;
 import dev.longtune.ops.RmsNorm;
 import dev.longtune.ops.Rope;
 import dev.longtune.ops.SwiGlu;
+import dev.longtune.ops.nativecpu.NativeCpuOps;
 import dev.longtune.tensor.CpuMemory;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.MemoryCategory;
@@ -16,8 +17,9 @@ import dev.longtune.tensor.Tensor;
 import java.util.stream.IntStream;
 
 /**
- * The CPU device: tensors are floats rounded to their dtype, GEMM through ND4J, fused ops in plain Java
- * (FP32 accumulation). Every op result is rounded to its output's dtype, as a GPU kernel writing BF16 or
+ * The CPU device: tensors are floats rounded to their dtype, GEMM through ND4J, RMSNorm and SwiGLU from
+ * kernels/cpu (C++ with OpenMP, bound by JavaCPP) when the native library loads, the other fused ops and
+ * the fallback in plain Java; FP32 accumulation throughout. Every op result is rounded to its output's dtype, as a GPU kernel writing BF16 or
  * FP16 would.
  */
 public final class CpuDevice implements Device {
@@ -74,15 +76,26 @@ public final class CpuDevice implements Device {
 
     @Override
     public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int n, int c, float eps) {
-        RmsNorm.forward(out.floats(), rstd.floats(), inp.floats(), weight.floats(), n, c, eps);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.rmsNormForward(out.floats(), rstd.floats(), inp.floats(), weight.floats(), n, c, eps);
+        } else {
+            RmsNorm.forward(out.floats(), rstd.floats(), inp.floats(), weight.floats(), n, c, eps);
+        }
         out.roundToDtype();
     }
 
     @Override
     public void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd, int n, int c) {
-        RmsNorm.backward(dinp.floats(), dweight == null ? null : dweight.floats(), dout.floats(), inp.floats(),
-                weight.floats(), rstd.floats(), n, c);
+        float[] dw = dweight == null ? null : dweight.floats();
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.rmsNormBackward(dinp.floats(), dw, dout.floats(), inp.floats(), weight.floats(), rstd.floats(), n, c);
+        } else {
+            RmsNorm.backward(dinp.floats(), dw, dout.floats(), inp.floats(), weight.floats(), rstd.floats(), n, c);
+        }
         dinp.roundToDtype();
+        if (dweight != null) {
+            dweight.roundToDtype();
+        }
     }
 
     @Override
@@ -117,13 +130,21 @@ public final class CpuDevice implements Device {
 
     @Override
     public void swigluForward(Tensor out, Tensor gate, Tensor up, int n, int f) {
-        SwiGlu.forward(out.floats(), gate.floats(), up.floats(), n, f);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.swiGluForward(out.floats(), gate.floats(), up.floats(), n, f);
+        } else {
+            SwiGlu.forward(out.floats(), gate.floats(), up.floats(), n, f);
+        }
         out.roundToDtype();
     }
 
     @Override
     public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f) {
-        SwiGlu.backward(dgate.floats(), dup.floats(), dout.floats(), gate.floats(), up.floats(), n, f);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.swiGluBackward(dgate.floats(), dup.floats(), dout.floats(), gate.floats(), up.floats(), n, f);
+        } else {
+            SwiGlu.backward(dgate.floats(), dup.floats(), dout.floats(), gate.floats(), up.floats(), n, f);
+        }
         dgate.roundToDtype();
         dup.roundToDtype();
     }

@@ -1,0 +1,14 @@
+// Umbrella header of the fused CPU kernels (kernels/cpu), included by the JavaCPP binding
+// dev.longtune.ops.nativecpu.NativeCpuKernels. Kernels are header-only inline functions so that JavaCPP
+// compiles them into the one JNI library (libjniNativeCpuKernels.so) with -fopenmp -O3.
+#ifndef LONGTUNE_CPU_H
+#define LONGTUNE_CPU_H
+#include "rms_norm.h"
+#include "swiglu.h"
+#ifdef _OPENMP
+#include <omp.h>
+inline int longtune_cpu_max_threads() { return omp_get_max_threads(); }
+#else
+inline int longtune_cpu_max_threads() { return 1; }
+#endif
+#endif

@@ -1,0 +1,71 @@
+package dev.longtune.ops.nativecpu;
+
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.annotation.Const;
+import org.bytedeco.javacpp.annotation.CriticalRegion;
+import org.bytedeco.javacpp.annotation.Name;
+import org.bytedeco.javacpp.annotation.NoException;
+import org.bytedeco.javacpp.annotation.Platform;
+
+/**
+ * JavaCPP binding of the fused CPU kernels in {@code kernels/cpu} (C++, OpenMP). The javacpp Maven plugin
+ * generates the JNI code for this class at {@code process-classes} and compiles it, with the kernel headers,
+ * into {@code dev/longtune/ops/nativecpu/linux-x86_64/libjniNativeCpuKernels.so} under
+ * {@code target/classes}, so the library travels inside the toolkit jar.
+ *
+ * <p>Raw and unchecked: lengths are not verified here, a wrong length reads or writes out of bounds. Use
+ * {@link NativeCpuOps}, which checks them and reports whether the library loaded.
+ *
+ * <p>The {@code float[]} overloads pin the Java arrays ({@code GetPrimitiveArrayCritical}, no copy) for the
+ * duration of the call; the {@link FloatPointer} overloads work on off-heap memory.
+ */
+@Platform(value = "linux-x86_64", include = {"rms_norm.h", "swiglu.h", "longtune_cpu.h"}, link = "gomp")
+public final class NativeCpuKernels {
+    static {
+        Loader.load();
+    }
+
+    private NativeCpuKernels() {}
+
+    /** OpenMP's thread count for a parallel region ({@code omp_get_max_threads()}). */
+    @Name("longtune_cpu_max_threads") @NoException
+    public static native int maxThreads();
+
+    // ---- RMSNorm: inp (N, C), weight (C), out (N, C), rstd (N); backward adds into dinp, dweight (nullable)
+
+    @Name("longtune_rms_norm_forward") @NoException @CriticalRegion
+    public static native void rmsNormForward(float[] out, float[] rstd, @Const float[] inp, @Const float[] weight,
+                                             int N, int C, float eps);
+
+    @Name("longtune_rms_norm_backward") @NoException @CriticalRegion
+    public static native void rmsNormBackward(float[] dinp, float[] dweight, @Const float[] dout,
+                                              @Const float[] inp, @Const float[] weight, @Const float[] rstd,
+                                              int N, int C);
+
+    @Name("longtune_rms_norm_forward") @NoException
+    public static native void rmsNormForward(FloatPointer out, FloatPointer rstd, @Const FloatPointer inp,
+                                             @Const FloatPointer weight, int N, int C, float eps);
+
+    @Name("longtune_rms_norm_backward") @NoException
+    public static native void rmsNormBackward(FloatPointer dinp, FloatPointer dweight, @Const FloatPointer dout,
+                                              @Const FloatPointer inp, @Const FloatPointer weight,
+                                              @Const FloatPointer rstd, int N, int C);
+
+    // ---- SwiGLU: gate (N, F), up (N, F), out (N, F); backward adds into dgate, dup (nullable)
+
+    @Name("longtune_swiglu_forward") @NoException @CriticalRegion
+    public static native void swiGluForward(float[] out, @Const float[] gate, @Const float[] up, int N, int F);
+
+    @Name("longtune_swiglu_backward") @NoException @CriticalRegion
+    public static native void swiGluBackward(float[] dgate, float[] dup, @Const float[] dout, @Const float[] gate,
+                                             @Const float[] up, int N, int F);
+
+    @Name("longtune_swiglu_forward") @NoException
+    public static native void swiGluForward(FloatPointer out, @Const FloatPointer gate, @Const FloatPointer up,
+                                            int N, int F);
+
+    @Name("longtune_swiglu_backward") @NoException
+    public static native void swiGluBackward(FloatPointer dgate, FloatPointer dup, @Const FloatPointer dout,
+                                             @Const FloatPointer gate, @Const FloatPointer up, int N, int F);
+}
