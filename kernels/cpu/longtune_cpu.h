@@ -5,6 +5,8 @@
 #define LONGTUNE_CPU_H
 #include "rms_norm.h"
 #include "swiglu.h"
+#include "adamw.h"
+#include "rope.h"
 #ifdef _OPENMP
 #include <omp.h>
 inline int longtune_cpu_max_threads() { return omp_get_max_threads(); }

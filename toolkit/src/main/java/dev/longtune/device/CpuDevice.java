@@ -17,7 +17,7 @@ import dev.longtune.tensor.Tensor;
 import java.util.stream.IntStream;
 
 /**
- * The CPU device: tensors are floats rounded to their dtype, GEMM through ND4J, RMSNorm and SwiGLU from
+ * The CPU device: tensors are floats rounded to their dtype, GEMM through ND4J, RMSNorm, SwiGLU and RoPE from
  * kernels/cpu (C++ with OpenMP, bound by JavaCPP) when the native library loads, the other fused ops and
  * the fallback in plain Java; FP32 accumulation throughout. Every op result is rounded to its output's dtype, as a GPU kernel writing BF16 or
  * FP16 would.
@@ -100,14 +100,22 @@ public final class CpuDevice implements Device {
 
     @Override
     public void ropeForward(Tensor q, Tensor k, int[] positions, double[] invFreq, int t, int hq, int hkv, int d) {
-        Rope.forward(q.floats(), k.floats(), positions, invFreq, t, hq, hkv, d);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.ropeForward(q.floats(), k.floats(), positions, invFreq, t, hq, hkv, d);
+        } else {
+            Rope.forward(q.floats(), k.floats(), positions, invFreq, t, hq, hkv, d);
+        }
         q.roundToDtype();
         k.roundToDtype();
     }
 
     @Override
     public void ropeBackward(Tensor dq, Tensor dk, int[] positions, double[] invFreq, int t, int hq, int hkv, int d) {
-        Rope.backward(dq.floats(), dk.floats(), positions, invFreq, t, hq, hkv, d);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.ropeBackward(dq.floats(), dk.floats(), positions, invFreq, t, hq, hkv, d);
+        } else {
+            Rope.backward(dq.floats(), dk.floats(), positions, invFreq, t, hq, hkv, d);
+        }
         dq.roundToDtype();
         dk.roundToDtype();
     }

@@ -1,6 +1,8 @@
 package dev.longtune.ops.nativecpu;
 
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.annotation.Const;
 import org.bytedeco.javacpp.annotation.CriticalRegion;
@@ -20,7 +22,7 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>The {@code float[]} overloads pin the Java arrays ({@code GetPrimitiveArrayCritical}, no copy) for the
  * duration of the call; the {@link FloatPointer} overloads work on off-heap memory.
  */
-@Platform(value = "linux-x86_64", include = {"rms_norm.h", "swiglu.h", "longtune_cpu.h"}, link = "gomp")
+@Platform(value = "linux-x86_64", include = {"rms_norm.h", "swiglu.h", "adamw.h", "rope.h", "longtune_cpu.h"}, link = "gomp")
 public final class NativeCpuKernels {
     static {
         Loader.load();
@@ -68,4 +70,34 @@ public final class NativeCpuKernels {
     @Name("longtune_swiglu_backward") @NoException
     public static native void swiGluBackward(FloatPointer dgate, FloatPointer dup, @Const FloatPointer dout,
                                              @Const FloatPointer gate, @Const FloatPointer up, int N, int F);
+
+    // ---- AdamW: params, grads, m, v (P) each; updates [offset, offset + length), t counts steps from 1
+
+    @Name("longtune_adamw_step") @NoException @CriticalRegion
+    public static native void adamWStep(float[] params, @Const float[] grads, float[] m, float[] v, int offset,
+                                        int length, double lr, double beta1, double beta2, double eps,
+                                        double weightDecay, int t);
+
+    @Name("longtune_adamw_step") @NoException
+    public static native void adamWStep(FloatPointer params, @Const FloatPointer grads, FloatPointer m,
+                                        FloatPointer v, int offset, int length, double lr, double beta1,
+                                        double beta2, double eps, double weightDecay, int t);
+
+    // ---- RoPE, in place: q (T, Hq, D), k (T, Hkv, D) nullable, positions (T), invFreq (D/2)
+
+    @Name("longtune_rope_forward") @NoException @CriticalRegion
+    public static native void ropeForward(float[] q, float[] k, @Const int[] positions, @Const double[] invFreq,
+                                          int T, int Hq, int Hkv, int D);
+
+    @Name("longtune_rope_backward") @NoException @CriticalRegion
+    public static native void ropeBackward(float[] dq, float[] dk, @Const int[] positions, @Const double[] invFreq,
+                                           int T, int Hq, int Hkv, int D);
+
+    @Name("longtune_rope_forward") @NoException
+    public static native void ropeForward(FloatPointer q, FloatPointer k, @Const IntPointer positions,
+                                          @Const DoublePointer invFreq, int T, int Hq, int Hkv, int D);
+
+    @Name("longtune_rope_backward") @NoException
+    public static native void ropeBackward(FloatPointer dq, FloatPointer dk, @Const IntPointer positions,
+                                           @Const DoublePointer invFreq, int T, int Hq, int Hkv, int D);
 }
