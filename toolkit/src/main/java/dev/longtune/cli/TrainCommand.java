@@ -62,6 +62,9 @@ public class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--resume", description = "continue from a folder written by --save") Path resume;
 
+    @Option(names = "--init-from", description = "start from the weights of a Hugging Face folder (config.json + safetensors) instead of random ones")
+    Path initFrom;
+
     @Option(names = "--json", description = "one JSON object per step, then a summary") boolean json;
 
     @Override
@@ -79,9 +82,14 @@ public class TrainCommand implements Callable<Integer> {
             p = Precision.parse(precisionOf(trainer.model()));
         } else {
             p = Precision.parse(precision);
-            ModelConfig config = ModelCatalog.get(model);
-            LlamaModel m = new LlamaModel(config, device, p, Checkpointing.parse(checkpointing));
-            m.initialize(seed);
+            LlamaModel m;
+            if (initFrom != null) {
+                m = TrainingCheckpoint.loadModel(initFrom, device, p, Checkpointing.parse(checkpointing));
+            } else {
+                ModelConfig config = ModelCatalog.get(model);
+                m = new LlamaModel(config, device, p, Checkpointing.parse(checkpointing));
+                m.initialize(seed);
+            }
             TrainingConfig tc = TrainingConfig.defaults(steps).withLearningRate(lr, lr / 10).withGradientAccumulation(microBatches);
             trainer = new Trainer(m, new TrainingConfig(tc.learningRate(), tc.minLearningRate(), tc.warmupSteps(),
                     tc.totalSteps(), tc.beta1(), tc.beta2(), tc.epsilon(), tc.weightDecay(), tc.maxGradNorm(),

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.longtune.config.Checkpointing;
-import dev.longtune.config.ModelConfig;
 import dev.longtune.config.Precision;
 import dev.longtune.device.Device;
 import dev.longtune.io.CheckpointWriter;
@@ -62,18 +61,27 @@ public final class TrainingCheckpoint {
         JSON.writeValue(dir.resolve(STATE).toFile(), state);
     }
 
-    /** Rebuilds the model, optimizer and trainer exactly as saved. */
-    public static Trainer resume(Path dir, Device device) throws IOException {
-        JsonNode state = readState(dir);
-        HfCheckpoint checkpoint = HfCheckpoint.open(dir);
-        ModelConfig config = checkpoint.config();
-        Precision precision = Precision.parse(state.path("precision").asText());
-        LlamaModel model = new LlamaModel(config, device, precision, Checkpointing.parse(state.path("checkpointing").asText()));
+    /**
+     * A model initialised from any Hugging Face folder ({@code config.json} + safetensors, sharded or not):
+     * fine-tuning starts here, with a fresh optimizer.
+     */
+    public static LlamaModel loadModel(Path folder, Device device, Precision precision, Checkpointing checkpointing)
+            throws IOException {
+        HfCheckpoint checkpoint = HfCheckpoint.open(folder);
+        LlamaModel model = new LlamaModel(checkpoint.config(), device, precision, checkpointing);
         for (var e : model.weights().byName().entrySet()) {
             float[] values = checkpoint.readFloats(e.getKey());
             System.arraycopy(values, 0, e.getValue().floats(), 0, values.length);
             e.getValue().roundToDtype();
         }
+        return model;
+    }
+
+    /** Rebuilds the model, optimizer and trainer exactly as saved. */
+    public static Trainer resume(Path dir, Device device) throws IOException {
+        JsonNode state = readState(dir);
+        Precision precision = Precision.parse(state.path("precision").asText());
+        LlamaModel model = loadModel(dir, device, precision, Checkpointing.parse(state.path("checkpointing").asText()));
         TrainingConfig training = JSON.treeToValue(state.path("training"), TrainingConfig.class);
         Trainer trainer = new Trainer(model, training, precision);
         SafetensorsFile opt = SafetensorsFile.open(dir.resolve(OPTIMIZER));

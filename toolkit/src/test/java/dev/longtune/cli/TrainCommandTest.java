@@ -51,6 +51,14 @@ class TrainCommandTest {
                 "--context", "300", "--steps", "1", "--examples", "2", "--json");
         assertThat(resumed.code()).as(resumed.err()).isZero();
         assertThat(new ObjectMapper().readTree(resumed.out().split("\n")[0]).get("step").asInt()).isEqualTo(3);
+
+        // a fresh run from the saved Hugging Face weights starts at step 1 with the trained model's loss level
+        CommandLineTest.Result fromWeights = CommandLineTest.run("train", "--init-from", dir.resolve("ckpt").toString(),
+                "--precision", "fp32", "--context", "300", "--steps", "1", "--examples", "2", "--json");
+        assertThat(fromWeights.code()).as(fromWeights.err()).isZero();
+        JsonNode first = new ObjectMapper().readTree(fromWeights.out().split("\n")[0]);
+        assertThat(first.get("step").asInt()).isEqualTo(1);
+        assertThat(first.get("loss").asDouble()).isLessThan(lines.get(0).get("loss").asDouble());
     }
 
     @Test
