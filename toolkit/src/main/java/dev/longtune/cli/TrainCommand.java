@@ -90,10 +90,8 @@ public class TrainCommand implements Callable<Integer> {
                 m = new LlamaModel(config, device, p, Checkpointing.parse(checkpointing));
                 m.initialize(seed);
             }
-            TrainingConfig tc = TrainingConfig.defaults(steps).withLearningRate(lr, lr / 10).withGradientAccumulation(microBatches);
-            trainer = new Trainer(m, new TrainingConfig(tc.learningRate(), tc.minLearningRate(), tc.warmupSteps(),
-                    tc.totalSteps(), tc.beta1(), tc.beta2(), tc.epsilon(), tc.weightDecay(), tc.maxGradNorm(),
-                    microBatches, seed), p);
+            trainer = new Trainer(m, TrainingConfig.defaults(steps).withLearningRate(lr, lr / 10)
+                    .withGradientAccumulation(microBatches).withSeed(seed), p);
         }
         try (trainer) {
             TrainingData trainingData = TrainingData.load(data, LlamaTokenizer.llama31(), tokens, examples, seed);

@@ -58,7 +58,7 @@ public final class MemoryPlanner {
         final NodeProfile node;
         final TechniqueSet s;
         final ActivationModel act;
-        final long N, Lp, L, h, V, T, tokens, context, microBatch;
+        final long N, Lp, L, h, V, T, context, microBatch;
         final int e, P, G;
 
         Step(ModelConfig m, NodeProfile node, TechniqueSet s, long context) {
@@ -77,7 +77,6 @@ public final class MemoryPlanner {
             this.context = context;
             this.microBatch = s.microBatch();
             this.T = microBatch * context;
-            this.tokens = T;
         }
 
         int optimizerBytesPerParameter() { return s.precision().mixed() ? 12 : 8; }

@@ -37,6 +37,11 @@ public record TrainingConfig(double learningRate, double minLearningRate, int wa
                 gradientAccumulation, seed);
     }
 
+    public TrainingConfig withSeed(long s) {
+        return new TrainingConfig(learningRate, minLearningRate, warmupSteps, totalSteps, beta1, beta2, epsilon,
+                weightDecay, maxGradNorm, gradientAccumulation, s);
+    }
+
     public TrainingConfig withGradientAccumulation(int n) {
         return new TrainingConfig(learningRate, minLearningRate, warmupSteps, totalSteps, beta1, beta2, epsilon,
                 weightDecay, maxGradNorm, n, seed);

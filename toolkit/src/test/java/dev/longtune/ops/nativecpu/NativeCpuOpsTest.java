@@ -28,12 +28,7 @@ class NativeCpuOpsTest {
 
     @BeforeAll
     static void nativeLibraryLoads() {
-        boolean linuxX64 = System.getProperty("os.name").toLowerCase().contains("linux")
-                && System.getProperty("os.arch").matches("amd64|x86_64");
-        assumeTrue(linuxX64, "native CPU kernels are built for linux-x86_64 only");
-        assertThat(NativeCpuOps.isAvailable()).as("native CPU kernels load: %s", NativeCpuOps.unavailableReason()).isTrue();
-        assertThat(NativeCpuOps.unavailableReason()).isNull();
-        assertThat(NativeCpuOps.threads()).isPositive();
+        NativeLibrary.requireLoaded();
     }
 
     @Test
