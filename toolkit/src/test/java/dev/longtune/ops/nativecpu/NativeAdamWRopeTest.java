@@ -15,7 +15,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import static dev.longtune.ops.GradCheck.*;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Parity of the native AdamW and RoPE kernels (kernels/cpu) with the Java ops and the fp64 references. */
 class NativeAdamWRopeTest {

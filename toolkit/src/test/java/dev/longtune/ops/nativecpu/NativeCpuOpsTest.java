@@ -11,7 +11,6 @@ import org.junit.jupiter.api.Test;
 import static dev.longtune.ops.GradCheck.*;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Parity of the native kernels (kernels/cpu) with the Java ops and the fp64 references, on odd shapes. */
 class NativeCpuOpsTest {
