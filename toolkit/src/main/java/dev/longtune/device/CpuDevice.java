@@ -55,6 +55,21 @@ public final class CpuDevice implements Device {
     }
 
     @Override
+    public void write(Tensor dst, float[] values) {
+        if (values.length != dst.numel()) {
+            throw new IllegalArgumentException("write " + values.length + " values into " + dst + ": element counts differ");
+        }
+        System.arraycopy(values, 0, dst.floats(), 0, values.length);
+        dst.roundToDtype();
+    }
+
+    @Override
+    public float[] read(Tensor src) { return src.floats().clone(); }
+
+    @Override
+    public void zero(Tensor t) { java.util.Arrays.fill(t.floats(), 0f); }
+
+    @Override
     public void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta) {
         Gemm.gemm(c.floats(), a.floats(), b.floats(), m, n, k, transposeA, transposeB, 1f, beta);
         c.roundToDtype();

@@ -25,8 +25,32 @@ public interface Device extends AutoCloseable {
     /** Host-side buffer for offloading (e.g. a layer input under offloaded checkpointing). */
     Tensor allocateHost(String name, DType dtype, MemoryCategory category, int... shape);
 
-    /** dst = src, element count must match; the copy is rounded to dst's dtype. */
+    /**
+     * A tensor that Java code reads and writes directly ({@code floats()}): the optimizer's FP32 master
+     * weights, moments and unscaled gradients. The CPU device's own memory; pinned host memory on a GPU
+     * (ZeRO-offload: the optimizer runs on the host).
+     */
+    default Tensor allocateCpuVisible(String name, DType dtype, MemoryCategory category, int... shape) {
+        return allocate(name, dtype, category, shape);
+    }
+
+    /**
+     * dst = src, element count must match; the copy is rounded to dst's dtype. Either side may be a
+     * device or a host tensor (that is how checkpoints are offloaded and brought back).
+     */
     void copy(Tensor dst, Tensor src);
+
+    /** dst = values (row-major, rounded to dst's dtype). */
+    void write(Tensor dst, float[] values);
+
+    /** src's values as floats (a host copy for a GPU tensor). */
+    float[] read(Tensor src);
+
+    /** t = 0. */
+    void zero(Tensor t);
+
+    /** Waits for queued work (a no-op where ops run synchronously); timings call it. */
+    default void synchronize() { }
 
     /** c (M, N) = op(a) · op(b) + beta · c; op(b) with transposeB reads b as (N, K) (Linear weights). */
     void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta);

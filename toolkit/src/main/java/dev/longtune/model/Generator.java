@@ -148,11 +148,11 @@ public final class Generator {
              Tensor normed = device.allocate("generation final norm", e, ACTIVATIONS, 1, h);
              Tensor rstd = device.allocate("generation final rstd", DType.FP32, ACTIVATIONS, 1);
              Tensor logits = device.allocate("generation logits", e, ACTIVATIONS, 1, vocab)) {
-            // the last row of the (T, h) state; Tensor is host-backed, so a plain array copy takes it
-            System.arraycopy(hidden.floats(), (t - 1) * h, last.floats(), 0, h);
+            // the last row of the (T, h) state (read back whole: generation here has no KV cache anyway)
+            device.write(last, java.util.Arrays.copyOfRange(device.read(hidden), (t - 1) * h, t * h));
             device.rmsNormForward(normed, rstd, last, norm, 1, h, (float) c.rmsNormEps());
             device.matmul(logits, normed, head, 1, vocab, h, false, true, 0f);
-            return logits.floats().clone();
+            return device.read(logits);
         }
     }
 

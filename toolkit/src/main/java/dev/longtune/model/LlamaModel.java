@@ -77,7 +77,7 @@ public final class LlamaModel implements AutoCloseable {
     public void initialize(long seed) {
         Random r = new Random(seed);
         for (var entry : weights.byName().entrySet()) {
-            float[] w = entry.getValue().floats();
+            float[] w = new float[(int) entry.getValue().numel()];
             if (entry.getKey().endsWith("norm.weight")) {
                 Arrays.fill(w, 1f);
             } else {
@@ -85,7 +85,7 @@ public final class LlamaModel implements AutoCloseable {
                     w[i] = (float) (0.02 * r.nextGaussian());
                 }
             }
-            entry.getValue().roundToDtype();
+            device.write(entry.getValue(), w);
         }
     }
 

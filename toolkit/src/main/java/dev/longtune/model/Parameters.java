@@ -18,15 +18,28 @@ import java.util.Map;
  * each is its own Java array (arrays cannot be sliced); the GPU arena is one allocation with views.
  */
 public final class Parameters implements AutoCloseable {
+    /** How a parameter set gets its tensors: {@code Device::allocate} or {@code Device::allocateCpuVisible}. */
+    public interface Allocator {
+        Tensor allocate(String name, DType dtype, MemoryCategory category, int... shape);
+    }
+
     private final Map<String, Tensor> byName = new LinkedHashMap<>();
+    private final Device device;
     private final DType dtype;
     private final MemoryCategory category;
 
+    /** In the device's own memory. */
     public Parameters(ModelConfig config, Device device, DType dtype, MemoryCategory category, String suffix) {
+        this(config, device, device::allocate, dtype, category, suffix);
+    }
+
+    public Parameters(ModelConfig config, Device device, Allocator allocator, DType dtype, MemoryCategory category,
+                      String suffix) {
+        this.device = device;
         this.dtype = dtype;
         this.category = category;
         for (ModelConfig.ParameterTensor p : config.parameterTensors()) {
-            byName.put(p.name(), device.allocate(p.name() + suffix, dtype, category, p.intShape()));
+            byName.put(p.name(), allocator.allocate(p.name() + suffix, dtype, category, p.intShape()));
         }
     }
 
@@ -50,16 +63,14 @@ public final class Parameters implements AutoCloseable {
 
     public void zero() {
         for (Tensor t : byName.values()) {
-            java.util.Arrays.fill(t.floats(), 0f);
+            device.zero(t);
         }
     }
 
-    /** Copies every value from {@code other} (same names), rounded to this set's dtype. */
+    /** Copies every value from {@code other} (same names, either side on the host or the device), rounded to this set's dtype. */
     public void copyFrom(Parameters other) {
         for (var e : byName.entrySet()) {
-            float[] src = other.get(e.getKey()).floats();
-            System.arraycopy(src, 0, e.getValue().floats(), 0, src.length);
-            e.getValue().roundToDtype();
+            device.copy(e.getValue(), other.get(e.getKey()));
         }
     }
 

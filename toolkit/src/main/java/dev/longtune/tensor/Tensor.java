@@ -3,8 +3,10 @@ package dev.longtune.tensor;
 import java.util.Arrays;
 
 /**
- * A dense row-major tensor on the CPU with one memory category. Floating types are stored as floats
- * rounded to their dtype (see {@link DType}); INT32 as ints. Closing it returns its bytes to the tracker.
+ * A dense row-major tensor with one memory category. On the CPU, floating types are stored as floats
+ * rounded to their dtype (see {@link DType}) and INT32 as ints; on a GPU it is a {@link DeviceStorage}
+ * holding the dtype's own bytes, read and written only through its device. Closing it returns its bytes to
+ * the tracker (and a GPU block to its allocator).
  */
 public final class Tensor implements AutoCloseable {
     private final String name;
@@ -14,6 +16,7 @@ public final class Tensor implements AutoCloseable {
     private final MemoryTracker tracker;
     private float[] floats;
     private int[] ints;
+    private DeviceStorage storage;
 
     Tensor(String name, int[] shape, DType dtype, MemoryCategory category, MemoryTracker tracker) {
         this.name = name;
@@ -31,6 +34,24 @@ public final class Tensor implements AutoCloseable {
             floats = new float[(int) n];
         }
         tracker.allocated(category, bytes());
+    }
+
+    private Tensor(String name, int[] shape, DType dtype, MemoryCategory category, MemoryTracker tracker,
+                   DeviceStorage storage) {
+        this.name = name;
+        this.shape = shape.clone();
+        this.dtype = dtype;
+        this.category = category;
+        this.tracker = tracker;
+        this.storage = storage;
+        tracker.allocated(category, bytes());
+    }
+
+    /** A tensor in a device's own memory; its bytes are counted in {@code tracker} until it is closed. */
+    public static Tensor onDevice(String name, DType dtype, MemoryCategory category, MemoryTracker tracker,
+                                  DeviceStorage storage, int... shape) {
+        numel(shape);
+        return new Tensor(name, shape, dtype, category, tracker, storage);
     }
 
     public static long numel(int[] shape) {
@@ -58,8 +79,23 @@ public final class Tensor implements AutoCloseable {
 
     public long bytes() { return numel() * dtype.bytes; }
 
+    /** Whether the values live in a device's memory (read them with {@code Device.read}). */
+    public boolean onDevice() { return storage != null; }
+
+    /** The device address of a GPU tensor. */
+    public long address() {
+        if (storage == null) {
+            throw new IllegalStateException(name + " is " + (closed() ? "closed" : "a CPU tensor, with no device address"));
+        }
+        return storage.address();
+    }
+
     /** The backing floats (row-major). Writers should call {@link #roundToDtype()} after writing. */
     public float[] floats() {
+        if (storage != null) {
+            throw new IllegalStateException(name + " lives in GPU memory: read it with Device.read(tensor) "
+                    + "or copy it to a host tensor with Device.copy");
+        }
         if (floats == null) {
             throw new IllegalStateException(name + " is " + (closed() ? "closed" : dtype.id + ", not a floating tensor"));
         }
@@ -67,6 +103,9 @@ public final class Tensor implements AutoCloseable {
     }
 
     public int[] ints() {
+        if (storage != null) {
+            throw new IllegalStateException(name + " lives in GPU memory");
+        }
         if (ints == null) {
             throw new IllegalStateException(name + " is " + (closed() ? "closed" : dtype.id + ", not int32"));
         }
@@ -79,7 +118,7 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
-    public boolean closed() { return floats == null && ints == null; }
+    public boolean closed() { return floats == null && ints == null && storage == null; }
 
     @Override
     public void close() {
@@ -87,6 +126,11 @@ public final class Tensor implements AutoCloseable {
             tracker.freed(category, bytes());
             floats = null;
             ints = null;
+            if (storage != null) {
+                DeviceStorage s = storage;
+                storage = null;
+                s.release();
+            }
         }
     }
 

@@ -26,13 +26,16 @@ public final class Optimizer implements AutoCloseable {
 
     public Optimizer(Parameters weights, Device device, dev.longtune.config.ModelConfig config) {
         this.weights = weights;
-        this.separateMaster = weights.dtype() != DType.FP32;
-        this.master = separateMaster ? new Parameters(config, device, DType.FP32, OPTIMIZER, ".master") : weights;
+        // On a GPU the master weights and moments live in host memory and AdamW runs on the CPU (ZeRO-offload);
+        // FP32 weights can be their own master only where Java can update them in place.
+        this.separateMaster = weights.dtype() != DType.FP32 || weights.all().iterator().next().onDevice();
+        Parameters.Allocator host = device::allocateCpuVisible;
+        this.master = separateMaster ? new Parameters(config, device, host, DType.FP32, OPTIMIZER, ".master") : weights;
         if (separateMaster) {
             master.copyFrom(weights);
         }
-        this.m = new Parameters(config, device, DType.FP32, OPTIMIZER, ".exp_avg");
-        this.v = new Parameters(config, device, DType.FP32, OPTIMIZER, ".exp_avg_sq");
+        this.m = new Parameters(config, device, host, DType.FP32, OPTIMIZER, ".exp_avg");
+        this.v = new Parameters(config, device, host, DType.FP32, OPTIMIZER, ".exp_avg_sq");
         m.zero();
         v.zero();
     }
@@ -59,11 +62,12 @@ public final class Optimizer implements AutoCloseable {
         try {
             List<float[]> arrays = new ArrayList<>();
             for (var e : grads.byName().entrySet()) {
-                Tensor g32 = device.allocate(e.getKey() + ".grad32", DType.FP32, WORKSPACE, e.getValue().shape());
-                float[] src = e.getValue().floats(), dst = g32.floats();
+                Tensor g32 = device.allocateCpuVisible(e.getKey() + ".grad32", DType.FP32, WORKSPACE, e.getValue().shape());
+                device.copy(g32, e.getValue());
+                float[] dst = g32.floats();
                 float inv = (float) (1.0 / lossScale);
-                for (int i = 0; i < src.length; i++) {
-                    dst[i] = src[i] * inv;
+                for (int i = 0; i < dst.length; i++) {
+                    dst[i] *= inv;
                 }
                 unscaled.add(g32);
                 arrays.add(dst);

@@ -40,7 +40,8 @@ public final class TrainingCheckpoint {
         JSON.writeValue(dir.resolve(HfCheckpoint.CONFIG).toFile(), model.config().toHfJson());
         CheckpointWriter weights = CheckpointWriter.to(dir);
         SafetensorsDType stored = storedType(model.dtype());
-        model.weights().byName().forEach((name, t) -> weights.addFloats(name, stored, longs(t.shape()), t.floats()));
+        model.weights().byName().forEach((name, t) ->
+                weights.addFloats(name, stored, longs(t.shape()), model.device().read(t)));
         weights.write();
 
         Optimizer o = trainer.optimizer();
@@ -70,9 +71,7 @@ public final class TrainingCheckpoint {
         HfCheckpoint checkpoint = HfCheckpoint.open(folder);
         LlamaModel model = new LlamaModel(checkpoint.config(), device, precision, checkpointing);
         for (var e : model.weights().byName().entrySet()) {
-            float[] values = checkpoint.readFloats(e.getKey());
-            System.arraycopy(values, 0, e.getValue().floats(), 0, values.length);
-            e.getValue().roundToDtype();
+            device.write(e.getValue(), checkpoint.readFloats(e.getKey()));
         }
         return model;
     }
