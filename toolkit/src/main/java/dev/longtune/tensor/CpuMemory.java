@@ -2,7 +2,12 @@ package dev.longtune.tensor;
 
 /** Allocates CPU tensors, each tagged with its category and counted by one {@link MemoryTracker}. */
 public final class CpuMemory {
-    private final MemoryTracker tracker = new MemoryTracker(MemoryLocation.HOST_PAGEABLE);
+    private final MemoryTracker tracker;
+
+    public CpuMemory() { this(new MemoryTracker(MemoryLocation.HOST_PAGEABLE)); }
+
+    /** Counting into an existing tracker (a GPU device's host tracker, say). */
+    public CpuMemory(MemoryTracker tracker) { this.tracker = tracker; }
 
     public MemoryTracker tracker() { return tracker; }
 

@@ -1,0 +1,56 @@
+package dev.longtune.cuda;
+
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.Tensor;
+
+import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
+
+/**
+ * Launches kernels/cuda/flash_attention.cu (FlashAttention-2: tiles of queries against tiles of keys with an
+ * online softmax, only the log-sum-exp kept for backward). Launch shapes follow kernels/cuda/flash_attention.md.
+ */
+final class CudaAttention {
+    private CudaAttention() {}
+
+    static void checkHeadDim(int d) {
+        if (d != 64 && d != 128) {
+            throw new IllegalArgumentException("the CUDA FlashAttention kernels take head dim 64 or 128, not " + d);
+        }
+    }
+
+    private static String name(String op, DType e, int d) {
+        return "flash_attention_" + op + "_" + CudaDevice.suffix(e) + "_d" + d;
+    }
+
+    static void forward(CudaDevice dev, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cu, int seqs,
+                        int t, int hq, int hkv, int d) {
+        checkHeadDim(d);
+        FlashAttentionLaunch l = FlashAttentionLaunch.forward(q.dtype(), d, dev.arch());
+        String kernel = name("forward", q.dtype(), d);
+        l.prepare(dev.kernels(), kernel);
+        dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hq, l.threads(), l.sharedBytes(),
+                out, lse, q, k, v, cu, seqs, t, hq, hkv, (float) (1.0 / Math.sqrt(d)));
+    }
+
+    static void backward(CudaDevice dev, Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v,
+                         Tensor out, Tensor lse, Tensor cu, int seqs, int t, int hq, int hkv, int d) {
+        checkHeadDim(d);
+        DType e = q.dtype();
+        float scale = (float) (1.0 / Math.sqrt(d));
+        try (Tensor delta = dev.allocate("attention delta", DType.FP32, WORKSPACE, hq, t);
+             Tensor dqAccum = dev.allocate("attention dq accumulator", DType.FP32, WORKSPACE, t, hq, d)) {
+            FlashAttentionLaunch pre = FlashAttentionLaunch.preprocess(e, d, dev.arch());
+            String preName = name("backward_preprocess", e, d);
+            dev.launchKernel(preName, (t + pre.tile() - 1) / pre.tile(), hq, pre.threads(), pre.sharedBytes(),
+                    delta, out, dout, t, hq);
+            FlashAttentionLaunch l = FlashAttentionLaunch.backward(e, d, dev.arch());
+            String kernel = name("backward", e, d);
+            l.prepare(dev.kernels(), kernel);
+            dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),
+                    dqAccum, dk, dv, q, k, v, dout, lse, delta, cu, seqs, t, hq, hkv, scale);
+            long n = (long) t * hq * d;
+            dev.launchKernel("flash_attention_dq_finish_" + CudaDevice.suffix(e),
+                    (int) Math.min((n + 255) / 256, 65535), 1, 256, 0, dq, dqAccum, n);
+        }
+    }
+}

@@ -1,0 +1,552 @@
+package dev.longtune.cuda;
+
+import dev.longtune.device.Device;
+import dev.longtune.tensor.CpuMemory;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.DeviceStorage;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.MemoryLocation;
+import dev.longtune.tensor.MemoryTracker;
+import dev.longtune.tensor.Tensor;
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+import static dev.longtune.tensor.MemoryCategory.LOGITS;
+import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
+
+/**
+ * The GPU device: tensors in memory from a {@link CachingAllocator} (optionally capped), GEMMs in cuBLAS, the
+ * fused ops as kernels/cuda compiled by NVRTC for this GPU. Host tensors (offloaded checkpoints) are pinned
+ * memory from a second caching allocator; CPU-visible tensors (the optimizer's state, ZeRO-offload) are Java
+ * arrays counted in the host tracker. Everything runs in order on one compute stream; reads synchronise.
+ * New tensors are zeroed, as on the CPU.
+ */
+public final class CudaDevice implements Device {
+    private final int index, arch;
+    private final String gpuName;
+    private final MemoryTracker memory = new MemoryTracker(MemoryLocation.GPU);
+    private final MemoryTracker host = new MemoryTracker(MemoryLocation.HOST_PINNED);
+    private final CpuMemory cpuVisible = new CpuMemory(host);
+    private final CachingAllocator gpu, pinned;
+    private final CUstream_st compute = new CUstream_st(), toDevice = new CUstream_st(), toHost = new CUstream_st();
+    private final Cublas blas;
+    private final CudaKernels kernels;
+    private final int multiprocessors;
+    private boolean closed;
+
+    public CudaDevice() { this(CudaOptions.defaults()); }
+
+    public CudaDevice(CudaOptions options) {
+        if (!Cuda.available()) {
+            throw new IllegalStateException("no CUDA device: " + Cuda.whyUnavailable());
+        }
+        this.index = options.deviceIndex();
+        Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
+        Cuda.check(cudart.cudaFree(null), "creating the CUDA context");
+        int[] v = new int[1];
+        Cuda.check(cudart.cudaDeviceGetAttribute(v, cudart.cudaDevAttrComputeCapabilityMajor, index), "compute capability");
+        int major = v[0];
+        Cuda.check(cudart.cudaDeviceGetAttribute(v, cudart.cudaDevAttrComputeCapabilityMinor, index), "compute capability");
+        this.arch = major * 10 + v[0];
+        Cuda.check(cudart.cudaDeviceGetAttribute(v, cudart.cudaDevAttrMultiProcessorCount, index), "multiprocessor count");
+        this.multiprocessors = v[0];
+        org.bytedeco.cuda.cudart.cudaDeviceProp prop = new org.bytedeco.cuda.cudart.cudaDeviceProp();
+        Cuda.check(cudart.cudaGetDeviceProperties(prop, index), "cudaGetDeviceProperties");
+        this.gpuName = prop.name().getString();
+        for (CUstream_st s : new CUstream_st[] {compute, toDevice, toHost}) {
+            Cuda.check(cudart.cudaStreamCreateWithFlags(s, cudart.cudaStreamNonBlocking), "cudaStreamCreate");
+        }
+        this.gpu = new CachingAllocator("cuda:" + index + " (" + gpuName + ")", new CachingAllocator.RawMemory() {
+            @Override
+            public long allocate(long bytes) {
+                PointerPointer<?> out = new PointerPointer<>(1);
+                int err = cudart.cudaMalloc(out, bytes);
+                if (err == cudart.cudaErrorMemoryAllocation) {
+                    cudart.cudaGetLastError(); // clear the sticky error so the retry can succeed
+                    return 0;
+                }
+                Cuda.check(err, "cudaMalloc(" + bytes + ")");
+                return out.get(0).address();
+            }
+
+            @Override
+            public void free(long address) { Cuda.check(cudart.cudaFree(Cuda.at(address)), "cudaFree"); }
+        }, options.memoryCap(), memory);
+        this.pinned = new CachingAllocator("pinned host memory", new CachingAllocator.RawMemory() {
+            @Override
+            public long allocate(long bytes) {
+                PointerPointer<?> out = new PointerPointer<>(1);
+                int err = cudart.cudaHostAlloc(out, bytes, cudart.cudaHostAllocDefault);
+                if (err == cudart.cudaErrorMemoryAllocation) {
+                    cudart.cudaGetLastError();
+                    return 0;
+                }
+                Cuda.check(err, "cudaHostAlloc(" + bytes + ")");
+                return out.get(0).address();
+            }
+
+            @Override
+            public void free(long address) { Cuda.check(cudart.cudaFreeHost(Cuda.at(address)), "cudaFreeHost"); }
+        }, Long.MAX_VALUE, host);
+        this.blas = new Cublas(compute);
+        this.kernels = new CudaKernels(new NvrtcCompiler(options.kernelCache()), arch);
+    }
+
+    @Override
+    public String name() { return "cuda:" + index + " (" + gpuName + ", sm_" + arch + ")"; }
+
+    public int arch() { return arch; }
+
+    public CudaKernels kernels() { return kernels; }
+
+    /** The GPU allocator: reserved bytes, fragmentation, the cap. */
+    public CachingAllocator allocator() { return gpu; }
+
+    /** What an out-of-memory error should suggest (the trainer sets the planner's advice). */
+    public void setOutOfMemoryAdvice(Supplier<String> advice) { gpu.setAdvice(advice); }
+
+    @Override
+    public MemoryTracker memory() { return memory; }
+
+    @Override
+    public MemoryTracker hostMemory() { return host; }
+
+    private record Block(CachingAllocator from, long address, long bytes) implements DeviceStorage {
+        @Override
+        public void release() { from.free(address, bytes); }
+    }
+
+    private Tensor allocateOn(CachingAllocator a, MemoryTracker t, String name, DType dtype, MemoryCategory category,
+                              int... shape) {
+        long bytes = Tensor.numel(shape) * dtype.bytes;
+        long address = a.allocate(Math.max(1, bytes), category, "'" + name + "' " + Arrays.toString(shape) + " " + dtype.id);
+        Tensor tensor = Tensor.onDevice(name, dtype, category, t, new Block(a, address, Math.max(1, bytes)), shape);
+        if (bytes > 0) {
+            Cuda.check(cudart.cudaMemsetAsync(Cuda.at(address), 0, bytes, compute), "zeroing " + name);
+        }
+        return tensor;
+    }
+
+    @Override
+    public Tensor allocate(String name, DType dtype, MemoryCategory category, int... shape) {
+        return allocateOn(gpu, memory, name, dtype, category, shape);
+    }
+
+    @Override
+    public Tensor allocateHost(String name, DType dtype, MemoryCategory category, int... shape) {
+        return allocateOn(pinned, host, name, dtype, category, shape);
+    }
+
+    @Override
+    public Tensor allocateCpuVisible(String name, DType dtype, MemoryCategory category, int... shape) {
+        return cpuVisible.allocate(name, dtype, category, shape);
+    }
+
+    static String suffix(DType d) {
+        return switch (d) {
+            case FP32 -> "f32";
+            case BF16 -> "bf16";
+            case FP16 -> "f16";
+            default -> throw new IllegalArgumentException("no kernels for " + d);
+        };
+    }
+
+    private static final int BLOCK = 256;
+
+    /** A grid for grid-stride elementwise kernels over n elements. */
+    private int elementGrid(long n) {
+        return (int) Math.max(1, Math.min((n + BLOCK - 1) / BLOCK, 32L * multiprocessors));
+    }
+
+    private void launch(String name, int gridX, int gridY, int block, int shared, Object... args) {
+        kernels.launch(name, compute, gridX, gridY, 1, block, shared, args);
+    }
+
+    // ---- copies -------------------------------------------------------------------------------------------
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        if (dst.numel() != src.numel()) {
+            throw new IllegalArgumentException("copy " + src + " into " + dst + ": element counts differ");
+        }
+        if (!dst.onDevice() && !src.onDevice()) {
+            System.arraycopy(src.floats(), 0, dst.floats(), 0, (int) src.numel());
+            dst.roundToDtype();
+        } else if (!dst.onDevice()) {
+            System.arraycopy(read(src), 0, dst.floats(), 0, (int) src.numel());
+            dst.roundToDtype();
+        } else if (!src.onDevice()) {
+            write(dst, src.floats());
+        } else if (dst.dtype() == src.dtype()) {
+            Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst.address()), Cuda.at(src.address()), src.bytes(),
+                    cudart.cudaMemcpyDefault, compute), "copying " + src.name() + " to " + dst.name());
+        } else {
+            cast(dst.address(), dst.dtype(), src.address(), src.dtype(), src.numel());
+        }
+    }
+
+    private void cast(long dst, DType to, long src, DType from, long n) {
+        launch("cast_" + suffix(from) + "_to_" + suffix(to), elementGrid(n), 1, BLOCK, 0,
+                CudaKernels.address(dst), CudaKernels.address(src), n);
+    }
+
+    @Override
+    public void write(Tensor dst, float[] values) {
+        if (values.length != dst.numel()) {
+            throw new IllegalArgumentException("write " + values.length + " values into " + dst + ": element counts differ");
+        }
+        if (!dst.onDevice()) {
+            System.arraycopy(values, 0, dst.floats(), 0, values.length);
+            dst.roundToDtype();
+            return;
+        }
+        try (FloatPointer staging = new FloatPointer(values)) {
+            if (dst.dtype() == DType.FP32) {
+                upload(dst.address(), staging, 4L * values.length);
+            } else {
+                try (Tensor f32 = allocate(dst.name() + " (fp32 staging)", DType.FP32, WORKSPACE, values.length)) {
+                    upload(f32.address(), staging, 4L * values.length);
+                    cast(dst.address(), dst.dtype(), f32.address(), DType.FP32, values.length);
+                    synchronize();
+                }
+            }
+        }
+    }
+
+    private void upload(long dst, Pointer hostData, long bytes) {
+        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst), hostData, bytes, cudart.cudaMemcpyDefault, compute), "upload");
+        synchronize(); // the host buffer may go away as soon as we return
+    }
+
+    @Override
+    public float[] read(Tensor src) {
+        if (!src.onDevice()) {
+            return src.floats().clone();
+        }
+        int n = (int) src.numel();
+        float[] out = new float[n];
+        try (FloatPointer staging = new FloatPointer(n)) {
+            if (src.dtype() == DType.FP32) {
+                download(staging, src.address(), 4L * n);
+            } else {
+                try (Tensor f32 = allocate(src.name() + " (fp32 staging)", DType.FP32, WORKSPACE, n)) {
+                    cast(f32.address(), DType.FP32, src.address(), src.dtype(), n);
+                    download(staging, f32.address(), 4L * n);
+                }
+            }
+            staging.get(out);
+        }
+        return out;
+    }
+
+    private void download(Pointer hostData, long src, long bytes) {
+        Cuda.check(cudart.cudaMemcpyAsync(hostData, Cuda.at(src), bytes, cudart.cudaMemcpyDefault, compute), "download");
+        synchronize();
+    }
+
+    /** Int arrays the ops take from the host (ids, positions, labels, offsets), uploaded for one call. */
+    private Tensor ints(String name, int[] values) {
+        Tensor t = allocate(name, DType.INT32, WORKSPACE, Math.max(1, values.length));
+        try (IntPointer p = new IntPointer(values)) {
+            upload(t.address(), p, 4L * values.length);
+        }
+        return t;
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        if (!t.onDevice()) {
+            Arrays.fill(t.floats(), 0f);
+            return;
+        }
+        Cuda.check(cudart.cudaMemsetAsync(Cuda.at(t.address()), 0, t.bytes(), compute), "zeroing " + t.name());
+    }
+
+    @Override
+    public void synchronize() {
+        Cuda.check(cudart.cudaStreamSynchronize(compute), "cudaStreamSynchronize");
+    }
+
+    // ---- GEMM and elementwise -----------------------------------------------------------------------------
+
+    @Override
+    public void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta) {
+        if (a.dtype() != b.dtype()) {
+            throw new IllegalArgumentException("matmul of " + a + " and " + b + ": inputs must share a dtype");
+        }
+        blas.gemm(c.address(), c.dtype(), a.address(), b.address(), a.dtype(), m, n, k, transposeA, transposeB, 1f, beta);
+    }
+
+    @Override
+    public void add(Tensor out, Tensor a, Tensor b) {
+        long n = out.numel();
+        launch("add_" + suffix(out.dtype()), elementGrid(n), 1, BLOCK, 0, out, a, b, n);
+    }
+
+    @Override
+    public void accumulate(Tensor dst, Tensor src) {
+        long n = dst.numel();
+        launch("accumulate_" + suffix(dst.dtype()), elementGrid(n), 1, BLOCK, 0, dst, src, n);
+    }
+
+    /** x *= s, in place. */
+    public void scale(Tensor x, float s) {
+        long n = x.numel();
+        launch("scale_" + suffix(x.dtype()), elementGrid(n), 1, BLOCK, 0, x, s, n);
+    }
+
+    /** Σ x² in double, summed in a fixed order (the gradient norm). */
+    public double sumOfSquares(Tensor x) {
+        long n = x.numel();
+        int grid = elementGrid(n);
+        try (Tensor partial = allocate("sum of squares partials", DType.FP32, WORKSPACE, 2 * grid)) { // grid doubles
+            launch("sum_squares_" + suffix(x.dtype()), grid, 1, BLOCK, 0, partial, x, n);
+            try (DoublePointer p = new DoublePointer(grid)) {
+                download(p, partial.address(), 8L * grid);
+                double s = 0;
+                for (int i = 0; i < grid; i++) {
+                    s += p.get(i);
+                }
+                return s;
+            }
+        }
+    }
+
+    // ---- fused ops ----------------------------------------------------------------------------------------
+
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int n, int c, float eps) {
+        launch("rms_norm_forward_" + suffix(out.dtype()), n, 1, BLOCK, 0, out, rstd, inp, weight, n, c, eps);
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd, int n, int c) {
+        int blocks = Math.max(1, Math.min(n, 2 * multiprocessors));
+        int rowsPerBlock = (n + blocks - 1) / blocks;
+        blocks = (n + rowsPerBlock - 1) / rowsPerBlock;
+        String s = suffix(dinp.dtype());
+        Tensor partial = dweight == null ? null : allocate("rms norm dweight partials", DType.FP32, WORKSPACE, blocks, c);
+        try {
+            launch("rms_norm_backward_" + s, blocks, 1, BLOCK, 0, dinp, partial, dout, inp, weight, rstd, n, c, rowsPerBlock);
+            if (dweight != null) {
+                launch("add_row_sums_" + s, (c + BLOCK - 1) / BLOCK, 1, BLOCK, 0, dweight, partial, blocks, c);
+            }
+        } finally {
+            if (partial != null) {
+                partial.close();
+            }
+        }
+    }
+
+    private void rope(Tensor q, Tensor k, int[] positions, double[] invFreq, int t, int hq, int hkv, int d, int inverse) {
+        int half = d / 2;
+        try (Tensor pos = ints("rope positions", positions);
+             Tensor freq = allocate("rope inverse frequencies", DType.FP32, WORKSPACE, 2 * invFreq.length);
+             Tensor cos = allocate("rope cos", DType.FP32, WORKSPACE, t, half);
+             Tensor sin = allocate("rope sin", DType.FP32, WORKSPACE, t, half);
+             DoublePointer f = new DoublePointer(invFreq)) {
+            upload(freq.address(), f, 8L * invFreq.length);
+            launch("rope_table", elementGrid((long) t * half), 1, BLOCK, 0, cos, sin, pos, freq, t, half);
+            String s = suffix(q.dtype());
+            launch("rope_rotate_" + s, elementGrid((long) t * hq * half), 1, BLOCK, 0, q, cos, sin, t, hq, d, inverse);
+            launch("rope_rotate_" + s, elementGrid((long) t * hkv * half), 1, BLOCK, 0, k, cos, sin, t, hkv, d, inverse);
+            synchronize(); // the table's host copy of the frequencies is closed with this block
+        }
+    }
+
+    @Override
+    public void ropeForward(Tensor q, Tensor k, int[] positions, double[] invFreq, int t, int hq, int hkv, int d) {
+        rope(q, k, positions, invFreq, t, hq, hkv, d, 0);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dq, Tensor dk, int[] positions, double[] invFreq, int t, int hq, int hkv, int d) {
+        rope(dq, dk, positions, invFreq, t, hq, hkv, d, 1);
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] cuSeqlens, int t, int hq, int hkv, int d) {
+        try (Tensor cu = ints("cu_seqlens", cuSeqlens)) {
+            CudaAttention.forward(this, out, lse, q, k, v, cu, cuSeqlens.length - 1, t, hq, hkv, d);
+        }
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out,
+                                  Tensor lse, int[] cuSeqlens, int t, int hq, int hkv, int d) {
+        try (Tensor cu = ints("cu_seqlens", cuSeqlens)) {
+            CudaAttention.backward(this, dq, dk, dv, dout, q, k, v, out, lse, cu, cuSeqlens.length - 1, t, hq, hkv, d);
+        }
+    }
+
+    /** For {@link CudaAttention}: a launch on the compute stream. */
+    void launchKernel(String name, int gridX, int gridY, int block, int shared, Object... args) {
+        launch(name, gridX, gridY, block, shared, args);
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor gate, Tensor up, int n, int f) {
+        long count = (long) n * f;
+        launch("swiglu_forward_" + suffix(out.dtype()), elementGrid(count), 1, BLOCK, 0, out, gate, up, count);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f) {
+        long count = (long) n * f;
+        launch("swiglu_backward_" + suffix(dgate.dtype()), elementGrid(count), 1, BLOCK, 0, dgate, dup, dout, gate, up, count);
+    }
+
+    @Override
+    public void embeddingForward(Tensor out, int[] ids, Tensor table, int t, int c) {
+        try (Tensor idsOnGpu = ints("token ids", ids)) {
+            launch("embedding_forward_" + suffix(out.dtype()), t, 1, BLOCK, 0, out, idsOnGpu, table, t, c);
+        }
+    }
+
+    @Override
+    public void embeddingBackward(Tensor dtable, Tensor dout, int[] ids, int t, int c) {
+        EmbeddingSegments s = EmbeddingSegments.of(ids, t);
+        try (Tensor order = ints("embedding order", s.order()); Tensor start = ints("embedding segments", s.segmentStart());
+             Tensor unique = ints("embedding ids", s.uniqueIds())) {
+            launch("embedding_backward_" + suffix(dtable.dtype()), s.uniqueIds().length, 1, BLOCK, 0, dtable, dout, order,
+                    start, unique, s.uniqueIds().length, c);
+        }
+    }
+
+    /**
+     * Rows of logits per chunk: FP32 logits plus compute-precision dlogits stay under 1 GiB (Liger bounds the
+     * chunk by the hidden size instead; at a 128K vocabulary that would be 4 GiB of logits).
+     */
+    static int chunkRows(int n, int v, DType e) {
+        long perRow = (long) v * (4 + e.bytes);
+        long rows = Math.max(1, (1L << 30) / perRow);
+        if (rows >= 128) {
+            rows = rows / 128 * 128;
+        }
+        return (int) Math.min(n, rows);
+    }
+
+    @Override
+    public double linearCrossEntropy(Tensor dhidden, Tensor dweight, Tensor hidden, Tensor weight, int[] labels,
+                                     int n, int h, int v, float gradientScale) {
+        int valid = 0;
+        for (int i = 0; i < n; i++) {
+            if (labels[i] != -100) {
+                if (labels[i] < 0 || labels[i] >= v) {
+                    throw new IllegalArgumentException("label " + labels[i] + " at token " + i + " is outside the vocabulary [0, " + v + ")");
+                }
+                valid++;
+            }
+        }
+        if (valid == 0) {
+            return 0.0;
+        }
+        DType e = hidden.dtype();
+        int chunk = chunkRows(n, v, e);
+        float gradScale = gradientScale / valid;
+        long eb = e.bytes;
+        try (Tensor lab = ints("labels", labels);
+             Tensor lossRows = allocate("loss per token", DType.FP32, WORKSPACE, n);
+             Tensor logits = allocate("logits chunk", DType.FP32, LOGITS, chunk, v);
+             Tensor dlogits = allocate("dlogits chunk", e, LOGITS, chunk, v)) {
+            for (int r0 = 0; r0 < n; r0 += chunk) {
+                int rows = Math.min(chunk, n - r0);
+                long hiddenRows = hidden.address() + (long) r0 * h * eb;
+                blas.gemm(logits.address(), DType.FP32, hiddenRows, weight.address(), e, rows, v, h, false, true, 1f, 0f);
+                launch("cross_entropy_rows_" + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
+                        logits, CudaKernels.address(lab.address() + 4L * r0), rows, v, gradScale);
+                if (dhidden != null) {
+                    blas.gemm(dhidden.address() + (long) r0 * h * eb, dhidden.dtype(), dlogits.address(), weight.address(), e,
+                            rows, h, v, false, false, 1f, 1f);
+                }
+                if (dweight != null) {
+                    blas.gemm(dweight.address(), dweight.dtype(), dlogits.address(), hiddenRows, e, v, h, rows, true, false, 1f, 1f);
+                }
+            }
+            float[] loss = read(lossRows);
+            double sum = 0;
+            for (float x : loss) {
+                sum += x;
+            }
+            return sum / valid;
+        }
+    }
+
+    /** AdamW on FP32 tensors in GPU memory (the CPU optimizer is the default: ZeRO-offload). */
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                      float weightDecay, int step) {
+        long n = param.numel();
+        float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
+        launch("adamw_step", elementGrid(n), 1, BLOCK, 0, param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2);
+    }
+
+    /** GPU memory as cudaMemGetInfo reports it: free and total bytes. */
+    public long[] memoryInfo() {
+        try (SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
+            Cuda.check(cudart.cudaMemGetInfo(free, total), "cudaMemGetInfo");
+            return new long[] {free.get(), total.get()};
+        }
+    }
+
+    /** Current bytes per category on the GPU, with the allocator's reserved and fragmentation figures. */
+    public Map<String, Long> memorySummary() {
+        Map<String, Long> m = new java.util.LinkedHashMap<>();
+        memory.currentByCategory().forEach((c, b) -> m.put(c.id, b));
+        m.put("reserved", gpu.reserved());
+        m.put("peak_reserved", gpu.peakReserved());
+        m.put("fragmentation", gpu.fragmentation());
+        return m;
+    }
+
+    // ---- events, for timing -------------------------------------------------------------------------------
+
+    /** Milliseconds the compute stream spends on {@code work}, measured with CUDA events. */
+    public float time(Runnable work) {
+        CUevent_st start = new CUevent_st(), end = new CUevent_st();
+        Cuda.check(cudart.cudaEventCreate(start), "cudaEventCreate");
+        Cuda.check(cudart.cudaEventCreate(end), "cudaEventCreate");
+        try {
+            Cuda.check(cudart.cudaEventRecord(start, compute), "cudaEventRecord");
+            work.run();
+            Cuda.check(cudart.cudaEventRecord(end, compute), "cudaEventRecord");
+            Cuda.check(cudart.cudaEventSynchronize(end), "cudaEventSynchronize");
+            float[] ms = new float[1];
+            Cuda.check(cudart.cudaEventElapsedTime(ms, start, end), "cudaEventElapsedTime");
+            return ms[0];
+        } finally {
+            cudart.cudaEventDestroy(start);
+            cudart.cudaEventDestroy(end);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        cudart.cudaDeviceSynchronize();
+        kernels.close();
+        blas.close();
+        gpu.close();
+        pinned.close();
+        for (CUstream_st s : new CUstream_st[] {compute, toDevice, toHost}) {
+            cudart.cudaStreamDestroy(s);
+        }
+    }
+
+    /** Bytes by category that the allocator and trackers hold (for tests of release on close). */
+    public Map<MemoryCategory, Long> held() { return new EnumMap<>(memory.currentByCategory()); }
+}

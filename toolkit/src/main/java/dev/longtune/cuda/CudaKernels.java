@@ -1,0 +1,115 @@
+package dev.longtune.cuda;
+
+import dev.longtune.tensor.Tensor;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The kernels of kernels/cuda, compiled by NVRTC for this GPU's architecture and loaded as modules; entry
+ * points are found by name and launched on a stream. Arguments are passed as Java values: a
+ * {@link Tensor} (its device address), a {@link Long} (a pointer or a 64-bit count: see
+ * {@link #address(long)}), {@link Integer}, {@link Float}, {@link Double}, or null (a null pointer).
+ */
+public final class CudaKernels implements AutoCloseable {
+    private final int arch;
+    private final Map<String, CUmod_st> modules = new LinkedHashMap<>();
+    private final Map<String, CUfunc_st> functions = new HashMap<>();
+    private final List<String> failures = new ArrayList<>();
+
+    /** A device address argument, to tell it apart from a 64-bit count where that matters for reading. */
+    public record Address(long value) {}
+
+    public static Address address(long a) { return new Address(a); }
+
+    public CudaKernels(NvrtcCompiler compiler, int arch) {
+        this.arch = arch;
+        for (String file : NvrtcCompiler.SOURCES) {
+            if (NvrtcCompiler.class.getResource("/kernels/cuda/" + file) == null) {
+                failures.add(file + ": not packaged");
+                continue;
+            }
+            byte[] cubin = compiler.cubin(file, arch);
+            BytePointer image = new BytePointer(cubin.length);
+            image.put(cubin);
+            CUmod_st module = new CUmod_st();
+            Cuda.check(cudart.cuModuleLoadData(module, image), "loading the sm_" + arch + " module of " + file);
+            modules.put(file, module);
+        }
+    }
+
+    public int arch() { return arch; }
+
+    /** The entry point {@code name}; a missing one is an error that says which files were searched. */
+    public synchronized CUfunc_st function(String name) {
+        CUfunc_st f = functions.get(name);
+        if (f != null) {
+            return f;
+        }
+        for (CUmod_st m : modules.values()) {
+            CUfunc_st candidate = new CUfunc_st();
+            if (cudart.cuModuleGetFunction(candidate, m, name) == cudart.CUDA_SUCCESS) {
+                functions.put(name, candidate);
+                return candidate;
+            }
+        }
+        throw new IllegalStateException("no CUDA kernel named " + name + " in kernels/cuda " + modules.keySet()
+                + (failures.isEmpty() ? "" : " (not loaded: " + failures + ")"));
+    }
+
+    /** Allows a kernel more than 48 KiB of dynamic shared memory (once per kernel). */
+    public void allowSharedMemory(String name, int bytes) {
+        Cuda.check(cudart.cuFuncSetAttribute(function(name), cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes),
+                "allowing " + bytes + " B of shared memory to " + name);
+    }
+
+    public void launch(String name, CUstream_st stream, int gridX, int gridY, int gridZ, int block, int sharedBytes,
+                       Object... args) {
+        CUfunc_st f = function(name);
+        BytePointer slots = new BytePointer(8L * Math.max(1, args.length));
+        PointerPointer<?> params = new PointerPointer<>(Math.max(1, args.length));
+        for (int i = 0; i < args.length; i++) {
+            long at = 8L * i;
+            Object a = args[i];
+            if (a == null) {
+                slots.putLong(at, 0L);
+            } else if (a instanceof Tensor t) {
+                slots.putLong(at, t.address());
+            } else if (a instanceof Address p) {
+                slots.putLong(at, p.value());
+            } else if (a instanceof Long l) {
+                slots.putLong(at, l);
+            } else if (a instanceof Integer n) {
+                slots.putInt(at, n);
+            } else if (a instanceof Float x) {
+                slots.putFloat(at, x);
+            } else if (a instanceof Double d) {
+                slots.putDouble(at, d);
+            } else {
+                throw new IllegalArgumentException("kernel " + name + ": argument " + i + " of type "
+                        + a.getClass().getSimpleName() + " cannot be passed");
+            }
+            params.put(i, Cuda.at(slots.address() + at));
+        }
+        Cuda.check(cudart.cuLaunchKernel(f, Math.max(1, gridX), Math.max(1, gridY), Math.max(1, gridZ), block, 1, 1,
+                sharedBytes, stream, params, (PointerPointer<?>) null), "launching " + name);
+        slots.close();
+        params.close();
+    }
+
+    @Override
+    public void close() {
+        modules.values().forEach(cudart::cuModuleUnload);
+        modules.clear();
+        functions.clear();
+    }
+}

@@ -1,0 +1,333 @@
+package dev.longtune.device;
+
+import dev.longtune.cuda.Cuda;
+import dev.longtune.cuda.CudaDevice;
+import dev.longtune.ops.reference.AttentionReference;
+import dev.longtune.ops.reference.CrossEntropyReference;
+import dev.longtune.ops.reference.EmbeddingReference;
+import dev.longtune.ops.reference.RmsNormReference;
+import dev.longtune.ops.reference.RopeReference;
+import dev.longtune.ops.reference.SwiGluReference;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Every {@link Device} op against the fp64 references, on odd shapes, in FP32 and BF16, for each device:
+ * the CPU always, CUDA where a GPU is present. {@code -Dlongtune.test.devices=cuda} limits it to the GPU
+ * (the GPU machine has no ND4J natives); see docs/benchmarks.md for the one command that runs it there.
+ */
+class DeviceParityTest {
+    private static final Map<String, Device> open = new HashMap<>();
+
+    static List<Object[]> cases() {
+        List<Object[]> out = new ArrayList<>();
+        for (String d : System.getProperty("longtune.test.devices", "cpu,cuda").split(",")) {
+            for (DType e : new DType[] {DType.FP32, DType.BF16}) {
+                out.add(new Object[] {d.trim(), e});
+            }
+        }
+        return out;
+    }
+
+    static synchronized Device device(String name) {
+        if (name.equals("cuda")) {
+            assumeTrue(Cuda.available(), () -> "no GPU: " + Cuda.whyUnavailable());
+        }
+        return open.computeIfAbsent(name, n -> n.equals("cuda") ? new CudaDevice() : new CpuDevice());
+    }
+
+    @AfterAll
+    static synchronized void closeDevices() {
+        open.values().forEach(Device::close);
+        open.clear();
+    }
+
+    /** Relative tolerance on max |error| / max |reference| for outputs computed in fp32 and rounded once. */
+    static double tol(DType e) { return e == DType.FP32 ? 2e-5 : 1.6e-2; }
+
+    static float[] randn(Random r, int n, double scale) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (scale * r.nextGaussian());
+        }
+        return x;
+    }
+
+    /** A device tensor holding {@code values} rounded to e, and the rounded values back as doubles. */
+    record Input(Tensor t, double[] exact) {}
+
+    static Input input(Device d, DType e, float[] values, String name, int... shape) {
+        Tensor t = d.allocate(name, e, MemoryCategory.ACTIVATIONS, shape);
+        d.write(t, values);
+        return new Input(t, toDouble(d.read(t)));
+    }
+
+    static double[] toDouble(float[] x) {
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            d[i] = x[i];
+        }
+        return d;
+    }
+
+    static void assertClose(String what, float[] actual, double[] expected, double tol) {
+        assertThat(actual).hasSize(expected.length);
+        double maxErr = 0, maxRef = 1e-30;
+        for (int i = 0; i < expected.length; i++) {
+            assertThat(Float.isFinite(actual[i])).as(what + "[" + i + "] is finite").isTrue();
+            maxErr = Math.max(maxErr, Math.abs(actual[i] - expected[i]));
+            maxRef = Math.max(maxRef, Math.abs(expected[i]));
+        }
+        assertThat(maxErr / maxRef).as(what + ": max error " + maxErr + " against max |ref| " + maxRef).isLessThan(tol);
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void readWriteRoundsLikeTheDType(String dev, DType e) {
+        Device d = device(dev);
+        float[] x = randn(new Random(1), 3 * 37 * 131, 3.0);
+        try (Tensor t = d.allocate("x", e, MemoryCategory.ACTIVATIONS, 3, 37, 131)) {
+            d.write(t, x);
+            float[] expected = x.clone();
+            e.roundInPlace(expected, 0, expected.length);
+            assertThat(d.read(t)).containsExactly(expected);
+            d.zero(t);
+            assertThat(d.read(t)).containsOnly(0f);
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void matmulInEveryTransposition(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(2);
+        int m = 37, n = 131, k = 29;
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                Input a = input(d, e, randn(r, m * k, 1), "a", ta ? k : m, ta ? m : k);
+                Input b = input(d, e, randn(r, k * n, 1), "b", tb ? n : k, tb ? k : n);
+                Input c0 = input(d, e, randn(r, m * n, 1), "c", m, n);
+                double[] ref = new double[m * n];
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        double s = 0.5 * c0.exact[i * n + j];
+                        for (int p = 0; p < k; p++) {
+                            s += a.exact[ta ? p * m + i : i * k + p] * b.exact[tb ? j * k + p : p * n + j];
+                        }
+                        ref[i * n + j] = s;
+                    }
+                }
+                d.matmul(c0.t, a.t, b.t, m, n, k, ta, tb, 0.5f);
+                assertClose("matmul ta=" + ta + " tb=" + tb, d.read(c0.t), ref, tol(e));
+                a.t.close();
+                b.t.close();
+                c0.t.close();
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void rmsNormForwardAndBackward(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(3);
+        int n = 3 * 37, c = 131;
+        Input x = input(d, e, randn(r, n * c, 2), "x", n, c);
+        Input w = input(d, e, randn(r, c, 1), "w", c);
+        Input dout = input(d, e, randn(r, n * c, 1), "dout", n, c);
+        Input dx = input(d, e, randn(r, n * c, 1), "dx", n, c); // backward adds into what is there
+        Input dw = input(d, e, randn(r, c, 1), "dw", c);
+        try (Tensor out = d.allocate("out", e, MemoryCategory.ACTIVATIONS, n, c);
+             Tensor rstd = d.allocate("rstd", DType.FP32, MemoryCategory.ACTIVATIONS, n)) {
+            d.rmsNormForward(out, rstd, x.t, w.t, n, c, 1e-5f);
+            double[] ref = new double[n * c];
+            RmsNormReference.forward(ref, x.exact, w.exact, n, c, 1e-5);
+            assertClose("rmsnorm out", d.read(out), ref, tol(e));
+            double[] refDx = dx.exact.clone(), refDw = dw.exact.clone();
+            RmsNormReference.backward(refDx, refDw, dout.exact, x.exact, w.exact, n, c, 1e-5);
+            d.rmsNormBackward(dx.t, dw.t, dout.t, x.t, w.t, rstd, n, c);
+            assertClose("rmsnorm dx", d.read(dx.t), refDx, tol(e));
+            assertClose("rmsnorm dw", d.read(dw.t), refDw, 4 * tol(e));
+        }
+        for (Input i : new Input[] {x, w, dout, dx, dw}) {
+            i.t.close();
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void ropeRotatesAndRotatesBack(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(4);
+        int t = 37, hq = 4, hkv = 2, dim = 64;
+        int[] positions = new int[t];
+        for (int i = 0; i < t; i++) {
+            positions[i] = i < 20 ? 131_000 + i : i - 20; // a long document's end, then a new one
+        }
+        double[] inv = RopeReference.inverseFrequencies(dim, 500000, 8, 1, 4, 8192);
+        Input q = input(d, e, randn(r, t * hq * dim, 1), "q", t, hq, dim);
+        Input k = input(d, e, randn(r, t * hkv * dim, 1), "k", t, hkv, dim);
+        double[] refQ = new double[q.exact.length], refK = new double[k.exact.length];
+        RopeReference.forward(refQ, q.exact, positions, inv, t, hq, dim);
+        RopeReference.forward(refK, k.exact, positions, inv, t, hkv, dim);
+        d.ropeForward(q.t, k.t, positions, inv, t, hq, hkv, dim);
+        assertClose("rope q", d.read(q.t), refQ, tol(e));
+        assertClose("rope k", d.read(k.t), refK, tol(e));
+        double[] dq = new double[refQ.length];
+        RopeReference.backward(dq, toDouble(d.read(q.t)), positions, inv, t, hq, dim);
+        d.ropeBackward(q.t, k.t, positions, inv, t, hq, hkv, dim);
+        assertClose("rope backward", d.read(q.t), dq, tol(e));
+        q.t.close();
+        k.t.close();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void swigluForwardAndBackward(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(5);
+        int n = 37, f = 131;
+        Input g = input(d, e, randn(r, n * f, 2), "gate", n, f);
+        Input u = input(d, e, randn(r, n * f, 1), "up", n, f);
+        Input dout = input(d, e, randn(r, n * f, 1), "dout", n, f);
+        try (Tensor out = d.allocate("out", e, MemoryCategory.ACTIVATIONS, n, f);
+             Tensor dg = d.allocate("dgate", e, MemoryCategory.ACTIVATIONS, n, f);
+             Tensor du = d.allocate("dup", e, MemoryCategory.ACTIVATIONS, n, f)) {
+            d.swigluForward(out, g.t, u.t, n, f);
+            double[] ref = new double[n * f], refDg = new double[n * f], refDu = new double[n * f];
+            SwiGluReference.forward(ref, g.exact, u.exact, n, f);
+            SwiGluReference.backward(refDg, refDu, dout.exact, g.exact, u.exact, n, f);
+            assertClose("swiglu out", d.read(out), ref, tol(e));
+            d.swigluBackward(dg, du, dout.t, g.t, u.t, n, f);
+            assertClose("swiglu dgate", d.read(dg), refDg, tol(e));
+            assertClose("swiglu dup", d.read(du), refDu, tol(e));
+        }
+        g.t.close();
+        u.t.close();
+        dout.t.close();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void embeddingGathersAndScattersRepeatedIds(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(6);
+        int v = 53, c = 131, t = 37;
+        int[] ids = new int[t];
+        for (int i = 0; i < t; i++) {
+            ids[i] = i % 5 == 0 ? 7 : r.nextInt(v); // id 7 repeats
+        }
+        Input table = input(d, e, randn(r, v * c, 1), "table", v, c);
+        Input dout = input(d, e, randn(r, t * c, 1), "dout", t, c);
+        Input dtable = input(d, e, randn(r, v * c, 1), "dtable", v, c);
+        try (Tensor out = d.allocate("out", e, MemoryCategory.ACTIVATIONS, t, c)) {
+            d.embeddingForward(out, ids, table.t, t, c);
+            double[] ref = new double[t * c];
+            EmbeddingReference.forward(ref, ids, table.exact, t, c);
+            assertClose("embedding out", d.read(out), ref, 1e-7);
+            double[] refD = dtable.exact.clone();
+            EmbeddingReference.backward(refD, dout.exact, ids, t, c);
+            d.embeddingBackward(dtable.t, dout.t, ids, t, c);
+            assertClose("embedding dtable", d.read(dtable.t), refD, tol(e));
+        }
+        table.t.close();
+        dout.t.close();
+        dtable.t.close();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void linearCrossEntropyWithIgnoredTokens(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(7);
+        int n = 37, h = 64, v = 1003;
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = i % 6 == 0 ? -100 : r.nextInt(v);
+        }
+        Input hidden = input(d, e, randn(r, n * h, 1), "hidden", n, h);
+        Input w = input(d, e, randn(r, v * h, 0.1), "w", v, h);
+        Input dh = input(d, e, randn(r, n * h, 0.01), "dh", n, h);
+        Input dw = input(d, e, randn(r, v * h, 0.01), "dw", v, h);
+        double refLoss = CrossEntropyReference.forward(hidden.exact, w.exact, labels, n, h, v);
+        double[] refDh = new double[n * h], refDw = new double[v * h];
+        CrossEntropyReference.backward(refDh, refDw, hidden.exact, w.exact, labels, n, h, v);
+        for (int i = 0; i < refDh.length; i++) {
+            refDh[i] = dh.exact[i] + 3 * refDh[i];
+        }
+        for (int i = 0; i < refDw.length; i++) {
+            refDw[i] = dw.exact[i] + 3 * refDw[i];
+        }
+        double loss = d.linearCrossEntropy(dh.t, dw.t, hidden.t, w.t, labels, n, h, v, 3f);
+        assertThat(Math.abs(loss - refLoss) / refLoss).as("loss " + loss + " vs " + refLoss).isLessThan(e == DType.FP32 ? 1e-5 : 5e-3);
+        assertClose("flce dhidden", d.read(dh.t), refDh, 2 * tol(e));
+        assertClose("flce dweight", d.read(dw.t), refDw, 2 * tol(e));
+        for (Input i : new Input[] {hidden, w, dh, dw}) {
+            i.t.close();
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void attentionPackedCausalGqa(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(8);
+        for (int dim : new int[] {64, 128}) {
+            int t = 300, hq = 4, hkv = 2;
+            int[] cu = {0, 97, 130, 300}; // three documents of uneven lengths
+            Input q = input(d, e, randn(r, t * hq * dim, 1), "q", t, hq, dim);
+            Input k = input(d, e, randn(r, t * hkv * dim, 1), "k", t, hkv, dim);
+            Input v = input(d, e, randn(r, t * hkv * dim, 1), "v", t, hkv, dim);
+            Input dout = input(d, e, randn(r, t * hq * dim, 1), "dout", t, hq, dim);
+            double[] refOut = new double[t * hq * dim], refLse = new double[hq * t];
+            AttentionReference.forward(refOut, refLse, q.exact, k.exact, v.exact, cu, t, hq, hkv, dim);
+            try (Tensor out = d.allocate("out", e, MemoryCategory.ACTIVATIONS, t, hq, dim);
+                 Tensor lse = d.allocate("lse", DType.FP32, MemoryCategory.ACTIVATIONS, hq, t);
+                 Tensor dq = d.allocate("dq", e, MemoryCategory.ACTIVATIONS, t, hq, dim);
+                 Tensor dk = d.allocate("dk", e, MemoryCategory.ACTIVATIONS, t, hkv, dim);
+                 Tensor dv = d.allocate("dv", e, MemoryCategory.ACTIVATIONS, t, hkv, dim)) {
+                d.attentionForward(out, lse, q.t, k.t, v.t, cu, t, hq, hkv, dim);
+                assertClose("attention out d=" + dim, d.read(out), refOut, tol(e));
+                assertClose("attention lse d=" + dim, d.read(lse), refLse, 1e-5);
+                double[] rdq = new double[refOut.length], rdk = new double[k.exact.length], rdv = new double[k.exact.length];
+                AttentionReference.backward(rdq, rdk, rdv, dout.exact, q.exact, k.exact, v.exact, toDouble(d.read(out)),
+                        cu, t, hq, hkv, dim);
+                d.attentionBackward(dq, dk, dv, dout.t, q.t, k.t, v.t, out, lse, cu, t, hq, hkv, dim);
+                assertClose("attention dq d=" + dim, d.read(dq), rdq, 2 * tol(e));
+                assertClose("attention dk d=" + dim, d.read(dk), rdk, 2 * tol(e));
+                assertClose("attention dv d=" + dim, d.read(dv), rdv, 2 * tol(e));
+            }
+            for (Input i : new Input[] {q, k, v, dout}) {
+                i.t.close();
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void everyAllocationIsReturned(String dev, DType e) {
+        Device d = device(dev);
+        long before = d.memory().currentTotal();
+        for (int i = 0; i < 200; i++) {
+            try (Tensor a = d.allocate("a", e, MemoryCategory.WORKSPACE, 1000 + i);
+                 Tensor b = d.allocate("b", e, MemoryCategory.ACTIVATIONS, 3, 37, 131)) {
+                d.copy(b, b);
+                assertThat(a.numel()).isEqualTo(1000 + i);
+            }
+        }
+        assertThat(d.memory().currentTotal()).isEqualTo(before);
+    }
+}
