@@ -1,0 +1,646 @@
+// FlashAttention-2 forward and backward (causal, GQA, packed variable-length documents), fp32 accumulation.
+// ABI, launch configuration and design notes: flash_attention.md beside this file.
+//
+// Paths:
+//   * tensor-core path (fp16 and bf16, head dim 64/128): nvcuda::wmma m16n16k16 with fp32 accumulators. It uses
+//     only instructions that exist on sm_70 (wmma.load / wmma.mma / wmma.store on f16), so it is the Volta path;
+//     the bf16 entry points compile their bodies only for sm_80+ (bf16 WMMA needs Ampere) and trap below that.
+//   * fp32 path (suffix f32): plain tiled fp32 kernels on CUDA cores, for the engine's fp32 parity tests.
+//
+// Masking is per element: key j is visible to query i iff doc_start(i) <= j <= i, so tiles may straddle
+// document boundaries. Softmax runs in the log2 domain (scores · scale · log2 e, exp2f); lse is stored in
+// natural log: lse = m·ln 2 + ln l.
+#include "common.cuh"
+#include <mma.h>
+
+namespace fa {
+
+using namespace nvcuda;
+
+#define FA_LOG2E 1.4426950408889634f
+#define FA_LN2 0.6931471805599453f
+#define FA_BIG 0x7fffffff
+#define FA_INF __int_as_float(0x7f800000)
+
+// Index of the document holding token i: the largest k < num_seqs with cu[k] <= i (empty documents skipped).
+__device__ __forceinline__ int doc_of(const int* cu, int num_seqs, int i) {
+    int lo = 0, hi = num_seqs - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (cu[mid] <= i) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tensor-core (WMMA) path
+// ---------------------------------------------------------------------------------------------------------------
+
+template <typename Tag> struct WT;
+template <> struct WT<f16_tag> {
+    typedef __half type;
+    static __device__ __forceinline__ unsigned short cvt(float f) { return float_to_f16(f); }
+};
+template <> struct WT<bf16_t> {
+    typedef __nv_bfloat16 type;
+    static __device__ __forceinline__ unsigned short cvt(float f) { return float_to_bf16(f); }
+};
+
+// Tile geometry shared by forward and backward: 64 query rows × 64 keys, 4 warps of 16 rows each.
+template <int D> struct TC {
+    static constexpr int BR = 64, BC = 64, WARPS = 4, THREADS = 128;
+    static constexpr int LDH = D + 8;       // 16-bit elements per row of a Q/K/V/dO tile in shared memory
+    static constexpr int LDS = BC + 4;      // floats per row of a score tile
+    static constexpr int LDP = 2 * LDS;     // 16-bit elements per row of P / dS, written in place over scores
+    static constexpr int TILE_BYTES = 64 * LDH * 2;
+    static constexpr int SCORE_BYTES = 64 * LDS * 4;
+    // forward: K | V | S (Q staged in K's place before the loop) | alpha
+    static constexpr int FWD_SMEM = 2 * TILE_BYTES + SCORE_BYTES + WARPS * 16 * 4;
+    // backward: K | V | Q | dO | S | scratch (4 × 16×16 fp32) | lse, delta, doc start (64 each)
+    static constexpr int BWD_SMEM = 4 * TILE_BYTES + SCORE_BYTES + WARPS * 256 * 4 + 3 * 64 * 4;
+};
+
+// rows × D tile of x (T, heads, D) starting at token r0, head h, into shared memory (row stride LDH); zeros past t.
+template <int D, int ROWS, int THREADS>
+__device__ __forceinline__ void load_tile(unsigned short* dst, const unsigned short* src, int r0, int t, int heads,
+                                          int h) {
+    constexpr int VPR = D / 8;
+    constexpr int LDH = D + 8;
+#pragma unroll
+    for (int idx = threadIdx.x; idx < ROWS * VPR; idx += THREADS) {
+        int r = idx / VPR, c = (idx % VPR) * 8;
+        int row = r0 + r;
+        uint4 val = make_uint4(0u, 0u, 0u, 0u);
+        if (row < t) val = *reinterpret_cast<const uint4*>(src + ((long long) row * heads + h) * D + c);
+        *reinterpret_cast<uint4*>(dst + r * LDH + c) = val;
+    }
+}
+
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> AccFrag;
+
+// Row (0..15) of each element of an accumulator fragment, read back from a matrix whose entry (r, c) is r.
+__device__ __forceinline__ void accumulator_rows(int (&rows)[AccFrag::num_elements], float* scratch, int ld) {
+    int lane = threadIdx.x & 31;
+    for (int e = lane; e < 256; e += 32) scratch[(e >> 4) * ld + (e & 15)] = (float) (e >> 4);
+    __syncwarp();
+    AccFrag f;
+    wmma::load_matrix_sync(f, scratch, ld, wmma::mem_row_major);
+#pragma unroll
+    for (int e = 0; e < AccFrag::num_elements; e++) rows[e] = (int) f.x[e];
+    __syncwarp();
+}
+
+template <typename Tag, int D>
+__device__ __forceinline__ void forward_tc(unsigned short* out, float* lse, const unsigned short* q,
+                                           const unsigned short* k, const unsigned short* v, const int* cu,
+                                           int num_seqs, int t, int hq, int hkv, float scale) {
+    typedef TC<D> G;
+    typedef typename WT<Tag>::type W;
+    extern __shared__ __align__(128) unsigned char smem[];
+    unsigned short* Ks = reinterpret_cast<unsigned short*>(smem);
+    unsigned short* Vs = reinterpret_cast<unsigned short*>(smem + G::TILE_BYTES);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    float* Sw = reinterpret_cast<float*>(smem + 2 * G::TILE_BYTES) + warp * 16 * G::LDS;
+    float* alpha_s = reinterpret_cast<float*>(smem + 2 * G::TILE_BYTES + G::SCORE_BYTES) + warp * 16;
+    unsigned short* Pw = reinterpret_cast<unsigned short*>(Sw);
+
+    const int i0 = blockIdx.x * G::BR, h = blockIdx.y, g = h / (hq / hkv);
+    const int i_last = min(i0 + G::BR, t) - 1;
+    const int j_begin = cu[doc_of(cu, num_seqs, i0)];
+
+    load_tile<D, 64, 128>(Ks, q, i0, t, hq, h);
+    __syncthreads();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> qf[D / 16];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        wmma::load_matrix_sync(qf[kk], reinterpret_cast<const W*>(Ks + warp * 16 * G::LDH + kk * 16), G::LDH);
+    int rows[AccFrag::num_elements];
+    accumulator_rows(rows, Sw, G::LDS);
+
+    const int r = lane >> 1, half = lane & 1;
+    const int i = i0 + warp * 16 + r;
+    const int ds = i < t ? cu[doc_of(cu, num_seqs, i)] : FA_BIG;
+    const float sl2 = scale * FA_LOG2E;
+    float m = -FA_INF, l = 0.f;
+    AccFrag of[D / 16];
+#pragma unroll
+    for (int n = 0; n < D / 16; n++) wmma::fill_fragment(of[n], 0.f);
+
+    for (int j0 = j_begin; j0 <= i_last; j0 += G::BC) {
+        __syncthreads();
+        load_tile<D, 64, 128>(Ks, k, j0, t, hkv, g);
+        load_tile<D, 64, 128>(Vs, v, j0, t, hkv, g);
+        __syncthreads();
+        // S = Q Kᵀ for this warp's 16 rows
+#pragma unroll
+        for (int n = 0; n < G::BC / 16; n++) {
+            AccFrag sf;
+            wmma::fill_fragment(sf, 0.f);
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::col_major> kb;
+                wmma::load_matrix_sync(kb, reinterpret_cast<const W*>(Ks + n * 16 * G::LDH + kk * 16), G::LDH);
+                wmma::mma_sync(sf, qf[kk], kb, sf);
+            }
+            wmma::store_matrix_sync(Sw + n * 16, sf, G::LDS, wmma::mem_row_major);
+        }
+        __syncwarp();
+        // online softmax: lane owns row r, columns 4c + 2·half + {0, 1}
+        float2 sv[16];
+        float mx = m;
+#pragma unroll
+        for (int c = 0; c < 16; c++) {
+            int col = 4 * c + 2 * half;
+            float2 s = *reinterpret_cast<const float2*>(Sw + r * G::LDS + col);
+            int j = j0 + col;
+            s.x = (j >= ds && j <= i) ? s.x * sl2 : -FA_INF;
+            s.y = (j + 1 >= ds && j + 1 <= i) ? s.y * sl2 : -FA_INF;
+            sv[c] = s;
+            mx = fmaxf(mx, fmaxf(s.x, s.y));
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        const float msafe = mx == -FA_INF ? 0.f : mx;
+        const float a = exp2f(m - msafe);
+        float sum = 0.f;
+        __syncwarp();
+#pragma unroll
+        for (int c = 0; c < 16; c++) {
+            float px = exp2f(sv[c].x - msafe), py = exp2f(sv[c].y - msafe);
+            sum += px + py;
+            unsigned int packed = (unsigned int) WT<Tag>::cvt(px) | ((unsigned int) WT<Tag>::cvt(py) << 16);
+            *reinterpret_cast<unsigned int*>(Pw + r * G::LDP + 4 * c + 2 * half) = packed;
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        l = l * a + sum;
+        m = mx;
+        if (half == 0) alpha_s[r] = a;
+        __syncwarp();
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> pf[G::BC / 16];
+#pragma unroll
+        for (int kk = 0; kk < G::BC / 16; kk++)
+            wmma::load_matrix_sync(pf[kk], reinterpret_cast<const W*>(Pw + kk * 16), G::LDP);
+        float al[AccFrag::num_elements];
+#pragma unroll
+        for (int e = 0; e < AccFrag::num_elements; e++) al[e] = alpha_s[rows[e]];
+#pragma unroll
+        for (int n = 0; n < D / 16; n++) {
+#pragma unroll
+            for (int e = 0; e < AccFrag::num_elements; e++) of[n].x[e] *= al[e];
+#pragma unroll
+            for (int kk = 0; kk < G::BC / 16; kk++) {
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::row_major> vb;
+                wmma::load_matrix_sync(vb, reinterpret_cast<const W*>(Vs + kk * 16 * G::LDH + n * 16), G::LDH);
+                wmma::mma_sync(of[n], pf[kk], vb, of[n]);
+            }
+        }
+        __syncwarp();
+    }
+    // normalise and write out
+    __syncwarp();
+    if (half == 0) {
+        alpha_s[r] = l > 0.f ? 1.f / l : 0.f;
+        if (i < t) lse[(long long) h * t + i] = m * FA_LN2 + logf(l);
+    }
+    __syncwarp();
+    float inv[AccFrag::num_elements];
+#pragma unroll
+    for (int e = 0; e < AccFrag::num_elements; e++) inv[e] = alpha_s[rows[e]];
+#pragma unroll
+    for (int n = 0; n < D / 16; n++) {
+#pragma unroll
+        for (int e = 0; e < AccFrag::num_elements; e++) of[n].x[e] *= inv[e];
+        wmma::store_matrix_sync(Sw, of[n], 16, wmma::mem_row_major);
+        __syncwarp();
+        if (i < t) {
+            const float* src = Sw + r * 16 + half * 8;
+            unsigned int w[4];
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+                w[c] = (unsigned int) WT<Tag>::cvt(src[2 * c]) | ((unsigned int) WT<Tag>::cvt(src[2 * c + 1]) << 16);
+            *reinterpret_cast<uint4*>(out + ((long long) i * hq + h) * D + n * 16 + half * 8) =
+                make_uint4(w[0], w[1], w[2], w[3]);
+        }
+        __syncwarp();
+    }
+}
+
+template <typename Tag, int D>
+__device__ __forceinline__ void backward_tc(float* dq_accum, unsigned short* dk, unsigned short* dv,
+                                            const unsigned short* q, const unsigned short* k,
+                                            const unsigned short* v, const unsigned short* dout, const float* lse,
+                                            const float* delta, const int* cu, int num_seqs, int t, int hq, int hkv,
+                                            float scale) {
+    typedef TC<D> G;
+    typedef typename WT<Tag>::type W;
+    extern __shared__ __align__(128) unsigned char smem[];
+    unsigned short* Ks = reinterpret_cast<unsigned short*>(smem);
+    unsigned short* Vs = reinterpret_cast<unsigned short*>(smem + G::TILE_BYTES);
+    unsigned short* Qs = reinterpret_cast<unsigned short*>(smem + 2 * G::TILE_BYTES);
+    unsigned short* dOs = reinterpret_cast<unsigned short*>(smem + 3 * G::TILE_BYTES);
+    float* S = reinterpret_cast<float*>(smem + 4 * G::TILE_BYTES);
+    unsigned short* Ph = reinterpret_cast<unsigned short*>(S);  // P (columns 0..63) and dS (64..127), ld LDP
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    float* Sw = S + warp * 16 * G::LDS;
+    unsigned short* Pw = Ph + warp * 16 * G::LDP;
+    float* scratch = reinterpret_cast<float*>(smem + 4 * G::TILE_BYTES + G::SCORE_BYTES) + warp * 256;
+    float* lse_s = reinterpret_cast<float*>(smem + 4 * G::TILE_BYTES + G::SCORE_BYTES + G::WARPS * 256 * 4);
+    float* delta_s = lse_s + 64;
+    int* ds_s = reinterpret_cast<int*>(delta_s + 64);
+
+    const int j0 = blockIdx.x * G::BC, g = blockIdx.y, group = hq / hkv;
+    const int j_last = min(j0 + G::BC, t) - 1;
+    const int i_end = cu[doc_of(cu, num_seqs, j_last) + 1];
+    const int r = lane >> 1, half = lane & 1;
+    const float sl2 = scale * FA_LOG2E;
+
+    load_tile<D, 64, 128>(Ks, k, j0, t, hkv, g);
+    load_tile<D, 64, 128>(Vs, v, j0, t, hkv, g);
+    int rows[AccFrag::num_elements];
+    accumulator_rows(rows, scratch, 16);
+    AccFrag dkf[D / 16], dvf[D / 16];
+#pragma unroll
+    for (int n = 0; n < D / 16; n++) {
+        wmma::fill_fragment(dkf[n], 0.f);
+        wmma::fill_fragment(dvf[n], 0.f);
+    }
+
+    for (int hh = 0; hh < group; hh++) {
+        const int h = g * group + hh;
+        for (int i0 = j0; i0 < i_end; i0 += G::BR) {
+            __syncthreads();
+            load_tile<D, 64, 128>(Qs, q, i0, t, hq, h);
+            load_tile<D, 64, 128>(dOs, dout, i0, t, hq, h);
+            if (threadIdx.x < 64) {
+                int i = i0 + threadIdx.x;
+                bool ok = i < t;
+                lse_s[threadIdx.x] = ok ? lse[(long long) h * t + i] * FA_LOG2E : 0.f;
+                delta_s[threadIdx.x] = ok ? delta[(long long) h * t + i] : 0.f;
+                ds_s[threadIdx.x] = ok ? cu[doc_of(cu, num_seqs, i)] : FA_BIG;
+            }
+            __syncthreads();
+            // dP = dO Vᵀ (this warp's 16 rows) -> registers
+            float2 dpv[16];
+#pragma unroll
+            for (int n = 0; n < G::BC / 16; n++) {
+                AccFrag f;
+                wmma::fill_fragment(f, 0.f);
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> a;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::col_major> b;
+                    wmma::load_matrix_sync(a, reinterpret_cast<const W*>(dOs + warp * 16 * G::LDH + kk * 16), G::LDH);
+                    wmma::load_matrix_sync(b, reinterpret_cast<const W*>(Vs + n * 16 * G::LDH + kk * 16), G::LDH);
+                    wmma::mma_sync(f, a, b, f);
+                }
+                wmma::store_matrix_sync(Sw + n * 16, f, G::LDS, wmma::mem_row_major);
+            }
+            __syncwarp();
+#pragma unroll
+            for (int c = 0; c < 16; c++) dpv[c] = *reinterpret_cast<const float2*>(Sw + r * G::LDS + 4 * c + 2 * half);
+            __syncwarp();
+            // S = Q Kᵀ
+#pragma unroll
+            for (int n = 0; n < G::BC / 16; n++) {
+                AccFrag f;
+                wmma::fill_fragment(f, 0.f);
+#pragma unroll
+                for (int kk = 0; kk < D / 16; kk++) {
+                    wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> a;
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::col_major> b;
+                    wmma::load_matrix_sync(a, reinterpret_cast<const W*>(Qs + warp * 16 * G::LDH + kk * 16), G::LDH);
+                    wmma::load_matrix_sync(b, reinterpret_cast<const W*>(Ks + n * 16 * G::LDH + kk * 16), G::LDH);
+                    wmma::mma_sync(f, a, b, f);
+                }
+                wmma::store_matrix_sync(Sw + n * 16, f, G::LDS, wmma::mem_row_major);
+            }
+            __syncwarp();
+            const int rr = warp * 16 + r;
+            const int i = i0 + rr;
+            const int ds = ds_s[rr];
+            const float l2 = lse_s[rr], dl = delta_s[rr];
+            unsigned int pp[16], dd[16];
+#pragma unroll
+            for (int c = 0; c < 16; c++) {
+                int col = 4 * c + 2 * half;
+                float2 s = *reinterpret_cast<const float2*>(Sw + r * G::LDS + col);
+                int j = j0 + col;
+                float px = (j >= ds && j <= i) ? exp2f(s.x * sl2 - l2) : 0.f;
+                float py = (j + 1 >= ds && j + 1 <= i) ? exp2f(s.y * sl2 - l2) : 0.f;
+                float dx = px * (dpv[c].x - dl) * scale, dy = py * (dpv[c].y - dl) * scale;
+                pp[c] = (unsigned int) WT<Tag>::cvt(px) | ((unsigned int) WT<Tag>::cvt(py) << 16);
+                dd[c] = (unsigned int) WT<Tag>::cvt(dx) | ((unsigned int) WT<Tag>::cvt(dy) << 16);
+            }
+            __syncwarp();
+#pragma unroll
+            for (int c = 0; c < 16; c++) {
+                *reinterpret_cast<unsigned int*>(Pw + r * G::LDP + 4 * c + 2 * half) = pp[c];
+                *reinterpret_cast<unsigned int*>(Pw + r * G::LDP + 64 + 4 * c + 2 * half) = dd[c];
+            }
+            __syncthreads();
+            // dV += Pᵀ dO, dK += dSᵀ Q for this warp's 16 keys
+#pragma unroll
+            for (int kk = 0; kk < G::BR / 16; kk++) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::col_major> pa, da;
+                wmma::load_matrix_sync(pa, reinterpret_cast<const W*>(Ph + kk * 16 * G::LDP + warp * 16), G::LDP);
+                wmma::load_matrix_sync(da, reinterpret_cast<const W*>(Ph + kk * 16 * G::LDP + 64 + warp * 16), G::LDP);
+#pragma unroll
+                for (int n = 0; n < D / 16; n++) {
+                    wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::row_major> b;
+                    wmma::load_matrix_sync(b, reinterpret_cast<const W*>(dOs + kk * 16 * G::LDH + n * 16), G::LDH);
+                    wmma::mma_sync(dvf[n], pa, b, dvf[n]);
+                    wmma::load_matrix_sync(b, reinterpret_cast<const W*>(Qs + kk * 16 * G::LDH + n * 16), G::LDH);
+                    wmma::mma_sync(dkf[n], da, b, dkf[n]);
+                }
+            }
+            // dQ += dS K for this warp's 16 query rows (fp32 atomics)
+            {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, W, wmma::row_major> da[G::BC / 16];
+#pragma unroll
+                for (int kk = 0; kk < G::BC / 16; kk++)
+                    wmma::load_matrix_sync(da[kk], reinterpret_cast<const W*>(Pw + 64 + kk * 16), G::LDP);
+                float* dqrow = dq_accum + ((long long) i * hq + h) * D + half * 8;
+#pragma unroll
+                for (int n = 0; n < D / 16; n++) {
+                    AccFrag f;
+                    wmma::fill_fragment(f, 0.f);
+#pragma unroll
+                    for (int kk = 0; kk < G::BC / 16; kk++) {
+                        wmma::fragment<wmma::matrix_b, 16, 16, 16, W, wmma::row_major> b;
+                        wmma::load_matrix_sync(b, reinterpret_cast<const W*>(Ks + kk * 16 * G::LDH + n * 16), G::LDH);
+                        wmma::mma_sync(f, da[kk], b, f);
+                    }
+                    wmma::store_matrix_sync(scratch, f, 16, wmma::mem_row_major);
+                    __syncwarp();
+                    if (i < t) {
+#pragma unroll
+                        for (int c = 0; c < 8; c++) atomicAdd(dqrow + n * 16 + c, scratch[r * 16 + half * 8 + c]);
+                    }
+                    __syncwarp();
+                }
+            }
+        }
+    }
+    // dk += dK, dv += dV (rounded once)
+    const int j = j0 + warp * 16 + r;
+#pragma unroll
+    for (int n = 0; n < D / 16; n++) {
+#pragma unroll
+        for (int which = 0; which < 2; which++) {
+            wmma::store_matrix_sync(scratch, which ? dvf[n] : dkf[n], 16, wmma::mem_row_major);
+            __syncwarp();
+            if (j < t) {
+                unsigned short* dst = (which ? dv : dk) + ((long long) j * hkv + g) * D + n * 16 + half * 8;
+                const float* src = scratch + r * 16 + half * 8;
+#pragma unroll
+                for (int c = 0; c < 8; c++) Storage<Tag>::store(dst, c, Storage<Tag>::load(dst, c) + src[c]);
+            }
+            __syncwarp();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// fp32 path: 16 × 16 tiles, 256 threads, CUDA cores
+// ---------------------------------------------------------------------------------------------------------------
+
+template <int D>
+__device__ __forceinline__ void forward_f32(float* out, float* lse, const float* q, const float* k, const float* v,
+                                            const int* cu, int num_seqs, int t, int hq, int hkv, float scale) {
+    constexpr int B = 16, LD = D + 1, E = B * D / 256;
+    __shared__ float Qs[B][LD], Ks[B][LD], Vs[B][LD], S[B][B + 1], alpha_s[B];
+    const int tid = threadIdx.x;
+    const int i0 = blockIdx.x * B, h = blockIdx.y, g = h / (hq / hkv);
+    const int i_last = min(i0 + B, t) - 1;
+    const int j_begin = cu[doc_of(cu, num_seqs, i0)];
+    for (int idx = tid; idx < B * D; idx += 256) {
+        int rr = idx / D, c = idx % D, i = i0 + rr;
+        Qs[rr][c] = i < t ? q[((long long) i * hq + h) * D + c] : 0.f;
+    }
+    const int sr = tid >> 4, sc = tid & 15;
+    const int si = i0 + sr;
+    const int sds = si < t ? cu[doc_of(cu, num_seqs, si)] : FA_BIG;
+    const float sl2 = scale * FA_LOG2E;
+    float m = -FA_INF, l = 0.f;  // meaningful in threads 0..15 (row = tid)
+    float o[E];
+#pragma unroll
+    for (int e = 0; e < E; e++) o[e] = 0.f;
+    for (int j0 = j_begin; j0 <= i_last; j0 += B) {
+        __syncthreads();
+        for (int idx = tid; idx < B * D; idx += 256) {
+            int rr = idx / D, c = idx % D, j = j0 + rr;
+            bool ok = j < t;
+            Ks[rr][c] = ok ? k[((long long) j * hkv + g) * D + c] : 0.f;
+            Vs[rr][c] = ok ? v[((long long) j * hkv + g) * D + c] : 0.f;
+        }
+        __syncthreads();
+        {
+            float s = 0.f;
+            for (int c = 0; c < D; c++) s += Qs[sr][c] * Ks[sc][c];
+            int j = j0 + sc;
+            S[sr][sc] = (j >= sds && j <= si) ? s * sl2 : -FA_INF;
+        }
+        __syncthreads();
+        if (tid < B) {
+            float mx = m;
+            for (int c = 0; c < B; c++) mx = fmaxf(mx, S[tid][c]);
+            float msafe = mx == -FA_INF ? 0.f : mx;
+            float a = exp2f(m - msafe), sum = 0.f;
+            for (int c = 0; c < B; c++) {
+                float p = exp2f(S[tid][c] - msafe);
+                S[tid][c] = p;
+                sum += p;
+            }
+            l = l * a + sum;
+            m = mx;
+            alpha_s[tid] = a;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int e = 0; e < E; e++) {
+            int idx = tid + e * 256, rr = idx / D, c = idx % D;
+            float acc = o[e] * alpha_s[rr];
+            for (int jj = 0; jj < B; jj++) acc += S[rr][jj] * Vs[jj][c];
+            o[e] = acc;
+        }
+    }
+    __syncthreads();
+    if (tid < B) {
+        int i = i0 + tid;
+        alpha_s[tid] = l > 0.f ? 1.f / l : 0.f;
+        if (i < t) lse[(long long) h * t + i] = m * FA_LN2 + logf(l);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int e = 0; e < E; e++) {
+        int idx = tid + e * 256, rr = idx / D, c = idx % D, i = i0 + rr;
+        if (i < t) out[((long long) i * hq + h) * D + c] = o[e] * alpha_s[rr];
+    }
+}
+
+template <int D>
+__device__ __forceinline__ void backward_f32(float* dq_accum, float* dk, float* dv, const float* q, const float* k,
+                                             const float* v, const float* dout, const float* lse, const float* delta,
+                                             const int* cu, int num_seqs, int t, int hq, int hkv, float scale) {
+    constexpr int B = 16, LD = D + 1, E = B * D / 256;
+    __shared__ float Ks[B][LD], Vs[B][LD], Qs[B][LD], dOs[B][LD], P[B][B + 1], dS[B][B + 1];
+    __shared__ float lse_s[B], delta_s[B];
+    __shared__ int ds_s[B];
+    const int tid = threadIdx.x;
+    const int j0 = blockIdx.x * B, g = blockIdx.y, group = hq / hkv;
+    const int j_last = min(j0 + B, t) - 1;
+    const int i_end = cu[doc_of(cu, num_seqs, j_last) + 1];
+    const float sl2 = scale * FA_LOG2E;
+    for (int idx = tid; idx < B * D; idx += 256) {
+        int rr = idx / D, c = idx % D, j = j0 + rr;
+        bool ok = j < t;
+        Ks[rr][c] = ok ? k[((long long) j * hkv + g) * D + c] : 0.f;
+        Vs[rr][c] = ok ? v[((long long) j * hkv + g) * D + c] : 0.f;
+    }
+    float dka[E], dva[E];
+#pragma unroll
+    for (int e = 0; e < E; e++) dka[e] = dva[e] = 0.f;
+    const int sr = tid >> 4, sc = tid & 15;
+    for (int hh = 0; hh < group; hh++) {
+        const int h = g * group + hh;
+        for (int i0 = j0; i0 < i_end; i0 += B) {
+            __syncthreads();
+            for (int idx = tid; idx < B * D; idx += 256) {
+                int rr = idx / D, c = idx % D, i = i0 + rr;
+                bool ok = i < t;
+                Qs[rr][c] = ok ? q[((long long) i * hq + h) * D + c] : 0.f;
+                dOs[rr][c] = ok ? dout[((long long) i * hq + h) * D + c] : 0.f;
+            }
+            if (tid < B) {
+                int i = i0 + tid;
+                bool ok = i < t;
+                lse_s[tid] = ok ? lse[(long long) h * t + i] * FA_LOG2E : 0.f;
+                delta_s[tid] = ok ? delta[(long long) h * t + i] : 0.f;
+                ds_s[tid] = ok ? cu[doc_of(cu, num_seqs, i)] : FA_BIG;
+            }
+            __syncthreads();
+            {
+                float s = 0.f, dp = 0.f;
+                for (int c = 0; c < D; c++) {
+                    s += Qs[sr][c] * Ks[sc][c];
+                    dp += dOs[sr][c] * Vs[sc][c];
+                }
+                int i = i0 + sr, j = j0 + sc;
+                float p = (j >= ds_s[sr] && j <= i) ? exp2f(s * sl2 - lse_s[sr]) : 0.f;
+                P[sr][sc] = p;
+                dS[sr][sc] = p * (dp - delta_s[sr]) * scale;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                int idx = tid + e * 256, jj = idx / D, c = idx % D;
+                float av = 0.f, ak = 0.f;
+                for (int rr = 0; rr < B; rr++) {
+                    av += P[rr][jj] * dOs[rr][c];
+                    ak += dS[rr][jj] * Qs[rr][c];
+                }
+                dva[e] += av;
+                dka[e] += ak;
+            }
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                int idx = tid + e * 256, rr = idx / D, c = idx % D, i = i0 + rr;
+                float a = 0.f;
+                for (int jj = 0; jj < B; jj++) a += dS[rr][jj] * Ks[jj][c];
+                if (i < t) atomicAdd(dq_accum + ((long long) i * hq + h) * D + c, a);
+            }
+        }
+    }
+#pragma unroll
+    for (int e = 0; e < E; e++) {
+        int idx = tid + e * 256, jj = idx / D, c = idx % D, j = j0 + jj;
+        if (j < t) {
+            long long o = ((long long) j * hkv + g) * D + c;
+            dk[o] += dka[e];
+            dv[o] += dva[e];
+        }
+    }
+}
+
+// delta[h·T + i] = Σ_c dout[i, h, c]·out[i, h, c]: one warp per (token, head), 8 warps per block.
+template <typename Tag, int D>
+__device__ __forceinline__ void preprocess(float* delta, const typename Carrier<Tag>::type* out,
+                                           const typename Carrier<Tag>::type* dout, int t, int hq) {
+    long long idx = (long long) blockIdx.x * 8 + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (idx >= (long long) t * hq) return;
+    int i = (int) (idx / hq), h = (int) (idx % hq);
+    long long base = idx * D;
+    float s = 0.f;
+    for (int c = lane; c < D; c += 32) s += Storage<Tag>::load(dout, base + c) * Storage<Tag>::load(out, base + c);
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (lane == 0) delta[(long long) h * t + i] = s;
+}
+
+template <typename Tag>
+__device__ __forceinline__ void dq_finish(typename Carrier<Tag>::type* dq, const float* acc, long long n) {
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x)
+        Storage<Tag>::store(dq, i, Storage<Tag>::load(dq, i) + acc[i]);
+}
+
+}  // namespace fa
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------------------------
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define FA_BF16_BODY(call) __trap();
+#else
+#define FA_BF16_BODY(call) call;
+#endif
+#define FA_F16_BODY(call) call;
+
+#define FA_TC_ENTRIES(SUF, TAG, BODY, D)                                                                           \
+    extern "C" __global__ void __launch_bounds__(128) flash_attention_forward_##SUF##_d##D(                       \
+        unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
+        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
+        BODY((fa::forward_tc<TAG, D>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))         \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(128) flash_attention_backward_##SUF##_d##D(                      \
+        float* dq_accum, unsigned short* dk, unsigned short* dv, const unsigned short* q, const unsigned short* k,  \
+        const unsigned short* v, const unsigned short* dout, const float* lse, const float* delta,                 \
+        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
+        BODY((fa::backward_tc<TAG, D>(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu_seqlens, num_seqs, t, hq,   \
+                                      hkv, softmax_scale)))                                                        \
+    }
+
+FA_TC_ENTRIES(f16, f16_tag, FA_F16_BODY, 64)
+FA_TC_ENTRIES(f16, f16_tag, FA_F16_BODY, 128)
+FA_TC_ENTRIES(bf16, bf16_t, FA_BF16_BODY, 64)
+FA_TC_ENTRIES(bf16, bf16_t, FA_BF16_BODY, 128)
+
+#define FA_F32_ENTRIES(D)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(256) flash_attention_forward_f32_d##D(                           \
+        float* out, float* lse, const float* q, const float* k, const float* v, const int* cu_seqlens,             \
+        int num_seqs, int t, int hq, int hkv, float softmax_scale) {                                               \
+        fa::forward_f32<D>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale);                    \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) flash_attention_backward_f32_d##D(                          \
+        float* dq_accum, float* dk, float* dv, const float* q, const float* k, const float* v, const float* dout,  \
+        const float* lse, const float* delta, const int* cu_seqlens, int num_seqs, int t, int hq, int hkv,         \
+        float softmax_scale) {                                                                                     \
+        fa::backward_f32<D>(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu_seqlens, num_seqs, t, hq, hkv,         \
+                            softmax_scale);                                                                        \
+    }
+FA_F32_ENTRIES(64)
+FA_F32_ENTRIES(128)
+
+#define FA_COMMON_ENTRIES(SUF, TAG, C)                                                                             \
+    extern "C" __global__ void __launch_bounds__(256) flash_attention_backward_preprocess_##SUF##_d64(            \
+        float* delta, const C* out, const C* dout, int t, int hq) {                                                \
+        fa::preprocess<TAG, 64>(delta, out, dout, t, hq);                                                          \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) flash_attention_backward_preprocess_##SUF##_d128(           \
+        float* delta, const C* out, const C* dout, int t, int hq) {                                                \
+        fa::preprocess<TAG, 128>(delta, out, dout, t, hq);                                                         \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) flash_attention_dq_finish_##SUF(C* dq, const float* dq_accum, \
+                                                                                      long long n) {               \
+        fa::dq_finish<TAG>(dq, dq_accum, n);                                                                       \
+    }
+DEFINE_FOR_ALL_TYPES(FA_COMMON_ENTRIES)
