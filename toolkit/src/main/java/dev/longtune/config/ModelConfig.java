@@ -41,6 +41,13 @@ public record ModelConfig(
     /** Llama 3 frequency scaling of RoPE ({@code rope_scaling} with {@code rope_type: llama3}). */
     public record RopeScaling(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {}
 
+    /** The same architecture with {@code layers} decoder layers (benchmarks time a 2-layer 8B slice). */
+    public ModelConfig withLayers(int layers) {
+        return new ModelConfig(name + "-" + layers + "-layers", modelType, hiddenSize, intermediateSize, layers, numHeads,
+                numKvHeads, headDim, vocabSize, tieWordEmbeddings, qkvBias, outputProjectionBias, mlpBias,
+                maxPositionEmbeddings, ropeTheta, rmsNormEps, ropeScaling);
+    }
+
     private static final List<String> SUPPORTED_TYPES = List.of("llama", "qwen2");
 
     public ModelConfig {

@@ -310,7 +310,7 @@ public final class CudaDevice implements Device {
     /** Σ x² in double, summed in a fixed order (the gradient norm). */
     public double sumOfSquares(Tensor x) {
         long n = x.numel();
-        int grid = elementGrid(n);
+        int grid = (int) Math.max(1, Math.min((n + BLOCK - 1) / BLOCK, 1024));
         try (Tensor partial = allocate("sum of squares partials", DType.FP32, WORKSPACE, 2 * grid)) { // grid doubles
             launch("sum_squares_" + suffix(x.dtype()), grid, 1, BLOCK, 0, partial, x, n);
             try (DoublePointer p = new DoublePointer(grid)) {
@@ -411,7 +411,7 @@ public final class CudaDevice implements Device {
     @Override
     public void embeddingForward(Tensor out, int[] ids, Tensor table, int t, int c) {
         try (Tensor idsOnGpu = ints("token ids", ids)) {
-            launch("embedding_forward_" + suffix(out.dtype()), t, 1, BLOCK, 0, out, idsOnGpu, table, t, c);
+            launch("embedding_forward_" + suffix(out.dtype()), elementGrid((long) t * c), 1, BLOCK, 0, out, idsOnGpu, table, t, c);
         }
     }
 
@@ -484,12 +484,16 @@ public final class CudaDevice implements Device {
         }
     }
 
-    /** AdamW on FP32 tensors in GPU memory (the CPU optimizer is the default: ZeRO-offload). */
-    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
-                      float weightDecay, int step) {
+    /**
+     * AdamW on FP32 tensors in GPU memory (the default optimizer is the CPU one: ZeRO-offload). The kernel takes
+     * its hyperparameters as doubles, as AdamW.java builds its coefficients, so both round alike.
+     */
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                      double weightDecay, int step) {
         long n = param.numel();
-        float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
-        launch("adamw_step", elementGrid(n), 1, BLOCK, 0, param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2);
+        double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
+        launch("adamw_step_" + suffix(grad.dtype()), elementGrid(n), 1, BLOCK, 0, param, grad, m, v, n, lr, beta1, beta2,
+                eps, weightDecay, bc1, bc2);
     }
 
     /** GPU memory as cudaMemGetInfo reports it: free and total bytes. */
@@ -508,6 +512,56 @@ public final class CudaDevice implements Device {
         m.put("peak_reserved", gpu.peakReserved());
         m.put("fragmentation", gpu.fragmentation());
         return m;
+    }
+
+    // ---- streams and events ----------------------------------------------------------------------------------
+
+    private CUstream_st stream(Stream s) {
+        return switch (s) {
+            case COMPUTE -> compute;
+            case HOST_TO_DEVICE -> toDevice;
+            case DEVICE_TO_HOST -> toHost;
+        };
+    }
+
+    /** A CUDA event without timing; destroyed once it has been synchronised or waited on. */
+    private static final class CudaEvent implements Event {
+        final CUevent_st event = new CUevent_st();
+
+        @Override
+        public void synchronize() {
+            Cuda.check(cudart.cudaEventSynchronize(event), "cudaEventSynchronize");
+            cudart.cudaEventDestroy(event);
+        }
+    }
+
+    @Override
+    public Event record(Stream s) {
+        CudaEvent e = new CudaEvent();
+        Cuda.check(cudart.cudaEventCreateWithFlags(e.event, cudart.cudaEventDisableTiming), "cudaEventCreate");
+        Cuda.check(cudart.cudaEventRecord(e.event, stream(s)), "cudaEventRecord");
+        return e;
+    }
+
+    @Override
+    public void waitFor(Stream s, Event e) {
+        CudaEvent ce = (CudaEvent) e;
+        Cuda.check(cudart.cudaStreamWaitEvent(stream(s), ce.event, 0), "cudaStreamWaitEvent");
+        cudart.cudaEventDestroy(ce.event); // destruction is deferred by CUDA until the wait completes
+    }
+
+    @Override
+    public void copyAsync(Tensor dst, Tensor src, Stream s) {
+        if (!dst.onDevice() || !src.onDevice() || dst.dtype() != src.dtype() || s == Stream.COMPUTE) {
+            copy(dst, src);
+            return;
+        }
+        if (dst.numel() != src.numel()) {
+            throw new IllegalArgumentException("copy " + src + " into " + dst + ": element counts differ");
+        }
+        waitFor(s, record(Stream.COMPUTE));
+        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst.address()), Cuda.at(src.address()), src.bytes(),
+                cudart.cudaMemcpyDefault, stream(s)), "copying " + src.name() + " to " + dst.name() + " on " + s);
     }
 
     // ---- events, for timing -------------------------------------------------------------------------------

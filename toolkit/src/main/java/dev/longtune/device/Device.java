@@ -52,6 +52,26 @@ public interface Device extends AutoCloseable {
     /** Waits for queued work (a no-op where ops run synchronously); timings call it. */
     default void synchronize() { }
 
+    /** The device's queues (DESIGN.md): ops run on COMPUTE; copies each way may overlap with it. */
+    enum Stream { COMPUTE, HOST_TO_DEVICE, DEVICE_TO_HOST }
+
+    /** A point in one stream's queued work; used once (waited on or synchronised). */
+    interface Event {
+        void synchronize();
+    }
+
+    /** Marks the current end of {@code stream}'s queue. */
+    default Event record(Stream stream) { return () -> { }; }
+
+    /** Makes {@code stream} wait until {@code event} has passed before it runs what is queued next. */
+    default void waitFor(Stream stream, Event event) { }
+
+    /**
+     * dst = src (same dtype) queued on {@code stream} after what COMPUTE has queued so far; synchronise an
+     * event recorded on {@code stream} before using dst on another stream, or src again.
+     */
+    default void copyAsync(Tensor dst, Tensor src, Stream stream) { copy(dst, src); }
+
     /** c (M, N) = op(a) · op(b) + beta · c; op(b) with transposeB reads b as (N, K) (Linear weights). */
     void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta);
 

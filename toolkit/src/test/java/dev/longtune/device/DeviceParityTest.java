@@ -318,6 +318,23 @@ class DeviceParityTest {
 
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
+    void offloadRoundTripOnTheCopyStreams(String dev, DType e) {
+        Device d = device(dev);
+        Input x = input(d, e, randn(new Random(9), 37 * 131, 1), "x", 37, 131);
+        try (Tensor host = d.allocateHost("x offloaded", e, MemoryCategory.CHECKPOINTS, 37, 131);
+             Tensor back = d.allocate("x back", e, MemoryCategory.CHECKPOINTS, 37, 131)) {
+            d.copyAsync(host, x.t, Device.Stream.DEVICE_TO_HOST);
+            d.record(Device.Stream.DEVICE_TO_HOST).synchronize();
+            d.copyAsync(back, host, Device.Stream.HOST_TO_DEVICE);
+            d.waitFor(Device.Stream.COMPUTE, d.record(Device.Stream.HOST_TO_DEVICE));
+            assertThat(d.read(back)).containsExactly(d.read(x.t));
+            assertThat(d.hostMemory().current(MemoryCategory.CHECKPOINTS)).isEqualTo(37L * 131 * e.bytes);
+        }
+        x.t.close();
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
     void everyAllocationIsReturned(String dev, DType e) {
         Device d = device(dev);
         long before = d.memory().currentTotal();

@@ -1,0 +1,334 @@
+package dev.longtune.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.Precision;
+import dev.longtune.cuda.CudaDevice;
+import dev.longtune.cuda.CudaOptions;
+import dev.longtune.model.Batch;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.ops.Rope;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.Tensor;
+import dev.longtune.train.Trainer;
+import dev.longtune.train.TrainingConfig;
+
+import java.io.File;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Supplier;
+import java.util.stream.IntStream;
+
+/**
+ * Our side of the GPU benchmark (bench/gpu-bench.sh runs it next to bench/peers/torch_peer.py on the same
+ * GPU): each op is checked against a higher-precision reference on sampled rows before it is timed with CUDA
+ * events (median of several runs). Rows use the peer's schema: impl, op, tokens, dtype, median_ms, tflops,
+ * peak_bytes (what the op adds), rel_err, note.
+ *
+ * <p>Usage: {@code GpuBench --out FILE [--quick] [--only op,op]}
+ */
+public final class GpuBench {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private final CudaDevice dev;
+    private final List<Map<String, Object>> rows = new ArrayList<>();
+    private final File out;
+    private final Random random = new Random(42);
+
+    GpuBench(CudaDevice dev, File out) {
+        this.dev = dev;
+        this.out = out;
+    }
+
+    public static void main(String[] args) throws IOException {
+        File out = new File("longtune.json");
+        boolean quick = false;
+        List<String> only = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--out" -> out = new File(args[++i]);
+                case "--quick" -> quick = true;
+                case "--only" -> only = Arrays.asList(args[++i].split(","));
+                default -> throw new IllegalArgumentException("unknown argument " + args[i] + " (use --out FILE --quick --only a,b)");
+            }
+        }
+        try (CudaDevice dev = new CudaDevice(CudaOptions.defaults())) {
+            System.out.println("device: " + dev.name());
+            GpuBench b = new GpuBench(dev, out);
+            List<String> sel = only;
+            java.util.function.Predicate<String> want = op -> sel == null || sel.contains(op);
+            int[] attention = quick ? new int[] {4096} : new int[] {4096, 16384, 65536, 131072};
+            for (int t : attention) {
+                if (want.test("attention_fwd") || want.test("attention_fwd_bwd")) {
+                    b.guard("attention", t, () -> b.attention(t));
+                }
+            }
+            for (int t : quick ? new int[] {32768} : new int[] {32768, 131072}) {
+                if (want.test("linear_cross_entropy")) {
+                    b.guard("linear_cross_entropy", t, () -> b.linearCrossEntropy(t));
+                }
+            }
+            if (want.test("rms_norm_fwd_bwd")) b.guard("rms_norm_fwd_bwd", 32768, () -> b.rmsNorm(32768));
+            if (want.test("swiglu_fwd_bwd")) b.guard("swiglu_fwd_bwd", 32768, () -> b.swiglu(32768));
+            if (want.test("rope_fwd_bwd")) b.guard("rope_fwd_bwd", 32768, () -> b.rope(32768));
+            if (want.test("gemm")) b.guard("gemm", 8192, b::gemm);
+            for (int t : quick ? new int[] {8192} : new int[] {8192, 32768, 131072}) {
+                if (want.test("train_step_2layer")) {
+                    b.guard("train_step_2layer", t, () -> b.trainStep(t));
+                }
+            }
+        }
+    }
+
+    /** Runs one case; a failure becomes a row with its error, and the next case goes on. */
+    private void guard(String op, int tokens, Runnable r) {
+        try {
+            r.run();
+        } catch (RuntimeException | Error e) {
+            e.printStackTrace();
+            Map<String, Object> row = row(op, tokens, null, null, null, null, "");
+            row.put("error", e.getClass().getSimpleName() + ": " + e.getMessage());
+            add(row);
+            dev.allocator().releaseCached();
+        }
+    }
+
+    private Map<String, Object> row(String op, int tokens, Double ms, Double tflops, Long peak, Double relErr, String note) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("impl", "longtune");
+        r.put("op", op);
+        r.put("tokens", tokens);
+        r.put("dtype", "bf16");
+        r.put("median_ms", ms);
+        r.put("tflops", tflops);
+        r.put("peak_bytes", peak);
+        r.put("rel_err", relErr);
+        r.put("note", note);
+        return r;
+    }
+
+    private void add(Map<String, Object> row) {
+        rows.add(row);
+        System.out.println(row);
+        try {
+            JSON.writeValue(out, rows); // rewritten after every row: a cut-short run keeps what it finished
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private Tensor randn(String name, DType e, double scale, int... shape) {
+        Tensor t = dev.allocate(name, e, MemoryCategory.ACTIVATIONS, shape);
+        float[] x = new float[(int) t.numel()];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (scale * random.nextGaussian());
+        }
+        dev.write(t, x);
+        return t;
+    }
+
+    /** Median milliseconds of {@code work} over repeats chosen to last about a second (3 to 50). */
+    private double median(Runnable work) {
+        work.run(); // warm-up (and kernel loading)
+        dev.synchronize();
+        float first = dev.time(work);
+        int repeats = (int) Math.max(3, Math.min(50, 1000 / Math.max(first, 1e-3)));
+        double[] ms = new double[repeats];
+        for (int i = 0; i < repeats; i++) {
+            ms[i] = dev.time(work);
+        }
+        Arrays.sort(ms);
+        return ms[repeats / 2];
+    }
+
+    /** The op's own peak: the tracker's peak during one run above what was held before it. */
+    private long peakAdded(Runnable work) {
+        dev.synchronize();
+        long before = dev.memory().currentTotal();
+        dev.memory().resetPeaks();
+        work.run();
+        dev.synchronize();
+        return dev.memory().peakTotal() - before;
+    }
+
+    static double relErr(double[] actual, double[] ref) {
+        double err = 0, max = 1e-30;
+        for (int i = 0; i < ref.length; i++) {
+            err = Math.max(err, Math.abs(actual[i] - ref[i]));
+            max = Math.max(max, Math.abs(ref[i]));
+        }
+        return err / max;
+    }
+
+    // ---- attention -----------------------------------------------------------------------------------------
+
+    private void attention(int t) {
+        int hq = 32, hkv = 8, d = 128;
+        int[] cu = {0, t};
+        try (Tensor q = randn("q", DType.BF16, 1, t, hq, d); Tensor k = randn("k", DType.BF16, 1, t, hkv, d);
+             Tensor v = randn("v", DType.BF16, 1, t, hkv, d); Tensor dout = randn("dout", DType.BF16, 1, t, hq, d);
+             Tensor o = dev.allocate("out", DType.BF16, MemoryCategory.ACTIVATIONS, t, hq, d);
+             Tensor lse = dev.allocate("lse", DType.FP32, MemoryCategory.ACTIVATIONS, hq, t);
+             Tensor dq = dev.allocate("dq", DType.BF16, MemoryCategory.ACTIVATIONS, t, hq, d);
+             Tensor dk = dev.allocate("dk", DType.BF16, MemoryCategory.ACTIVATIONS, t, hkv, d);
+             Tensor dv = dev.allocate("dv", DType.BF16, MemoryCategory.ACTIVATIONS, t, hkv, d)) {
+            Runnable fwd = () -> dev.attentionForward(o, lse, q, k, v, cu, t, hq, hkv, d);
+            fwd.run();
+            double err = AttentionCheck.sampledForwardError(dev, o, q, k, v, t, hq, hkv, d, random);
+            double flops = 2.0 * 2.0 * t * (double) t * hq * d / 2;
+            double ms = median(fwd);
+            add(row("attention_fwd", t, ms, flops / (ms * 1e9), peakAdded(fwd), err,
+                    "FlashAttention-2 kernel (NVRTC), causal, 32/8 heads, d=128; rel_err on sampled rows vs fp64"));
+            Runnable both = () -> {
+                fwd.run();
+                dev.attentionBackward(dq, dk, dv, dout, q, k, v, o, lse, cu, t, hq, hkv, d);
+            };
+            double msBoth = median(both);
+            add(row("attention_fwd_bwd", t, msBoth, 3.5 * flops / (msBoth * 1e9), peakAdded(both), null,
+                    "backward parity is tested on odd shapes by DeviceParityTest"));
+        }
+    }
+
+    // ---- fused linear cross-entropy ---------------------------------------------------------------------------
+
+    private void linearCrossEntropy(int n) {
+        int h = 4096, v = 128256;
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = random.nextInt(20) == 0 ? -100 : random.nextInt(v);
+        }
+        try (Tensor hidden = randn("hidden", DType.BF16, 1, n, h); Tensor w = randn("w", DType.BF16, 0.02, v, h);
+             Tensor dh = dev.allocate("dh", DType.BF16, MemoryCategory.GRADS, n, h);
+             Tensor dw = dev.allocate("dw", DType.BF16, MemoryCategory.GRADS, v, h)) {
+            Runnable op = () -> dev.linearCrossEntropy(dh, dw, hidden, w, labels, n, h, v, 1f);
+            double loss = dev.linearCrossEntropy(null, null, hidden, w, labels, n, h, v, 1f);
+            double ref = CrossEntropyCheck.sampledLoss(dev, hidden, w, labels, h, v, 16);
+            double err = Math.abs(CrossEntropyCheck.sampledOurs(dev, hidden, w, labels, h, v, 16) - ref) / Math.abs(ref);
+            long peak = peakAdded(op);
+            double ms = median(op);
+            double flops = 3 * 2.0 * n * (double) h * v;
+            add(row("linear_cross_entropy", n, ms, flops / (ms * 1e9), peak, err,
+                    "chunked FLCE (cuBLAS bf16 GEMMs, fp32 logits chunk ≤1 GiB, gradients in forward); mean loss "
+                            + String.format(java.util.Locale.ROOT, "%.4f", loss) + "; rel_err of the loss on 16 rows vs fp64"));
+        }
+    }
+
+    // ---- small fused ops ---------------------------------------------------------------------------------------
+
+    private void rmsNorm(int n) {
+        int c = 4096;
+        try (Tensor x = randn("x", DType.BF16, 1, n, c); Tensor w = randn("w", DType.BF16, 1, c);
+             Tensor dout = randn("dout", DType.BF16, 1, n, c);
+             Tensor o = dev.allocate("out", DType.BF16, MemoryCategory.ACTIVATIONS, n, c);
+             Tensor rstd = dev.allocate("rstd", DType.FP32, MemoryCategory.ACTIVATIONS, n);
+             Tensor dx = dev.allocate("dx", DType.BF16, MemoryCategory.ACTIVATIONS, n, c);
+             Tensor dw = dev.allocate("dw", DType.BF16, MemoryCategory.GRADS, c)) {
+            Runnable op = () -> {
+                dev.rmsNormForward(o, rstd, x, w, n, c, 1e-5f);
+                dev.rmsNormBackward(dx, dw, dout, x, w, rstd, n, c);
+            };
+            dev.rmsNormForward(o, rstd, x, w, n, c, 1e-5f);
+            double err = SmallOpCheck.rmsNormRows(dev, o, x, w, c, 8);
+            add(row("rms_norm_fwd_bwd", n, median(op), null, peakAdded(op), err, "rel_err of forward rows vs fp64"));
+        }
+    }
+
+    private void swiglu(int n) {
+        int f = 14336;
+        try (Tensor g = randn("gate", DType.BF16, 1, n, f); Tensor u = randn("up", DType.BF16, 1, n, f);
+             Tensor dout = randn("dout", DType.BF16, 1, n, f);
+             Tensor o = dev.allocate("out", DType.BF16, MemoryCategory.ACTIVATIONS, n, f);
+             Tensor dg = dev.allocate("dgate", DType.BF16, MemoryCategory.ACTIVATIONS, n, f);
+             Tensor du = dev.allocate("dup", DType.BF16, MemoryCategory.ACTIVATIONS, n, f)) {
+            Runnable op = () -> {
+                dev.swigluForward(o, g, u, n, f);
+                dev.swigluBackward(dg, du, dout, g, u, n, f);
+            };
+            dev.swigluForward(o, g, u, n, f);
+            double err = SmallOpCheck.swigluPrefix(dev, o, g, u, 1 << 16);
+            add(row("swiglu_fwd_bwd", n, median(op), null, peakAdded(op), err, "rel_err of forward (first 65,536) vs fp64"));
+        }
+    }
+
+    private void rope(int t) {
+        int hq = 32, hkv = 8, d = 128;
+        ModelConfig.RopeScaling rs = ModelCatalog.get("llama-3.1-8b").ropeScaling();
+        double[] inv = Rope.inverseFrequencies(d, 500000, new Rope.Llama3Scaling(rs.factor(), rs.lowFreqFactor(),
+                rs.highFreqFactor(), rs.originalMaxPositions()));
+        int[] pos = IntStream.range(0, t).toArray();
+        try (Tensor q = randn("q", DType.BF16, 1, t, hq, d); Tensor k = randn("k", DType.BF16, 1, t, hkv, d)) {
+            float[] before = dev.read(q);
+            dev.ropeForward(q, k, pos, inv, t, hq, hkv, d);
+            double err = SmallOpCheck.ropeRows(before, dev.read(q), pos, inv, hq, d, t - 4, t);
+            Runnable op = () -> {
+                dev.ropeForward(q, k, pos, inv, t, hq, hkv, d);
+                dev.ropeBackward(q, k, pos, inv, t, hq, hkv, d);
+            };
+            add(row("rope_fwd_bwd", t, median(op), null, peakAdded(op), err,
+                    "Llama 3.1 scaled frequencies, angles in double; rel_err of the last rows (positions near " + t + ") vs fp64"));
+        }
+    }
+
+    private void gemm() {
+        int m = 8192, n = 14336, k = 4096;
+        try (Tensor a = randn("a", DType.BF16, 1, m, k); Tensor b = randn("b", DType.BF16, 1, n, k);
+             Tensor c = dev.allocate("c", DType.BF16, MemoryCategory.ACTIVATIONS, m, n)) {
+            Runnable op = () -> dev.matmul(c, a, b, m, n, k, false, true, 0f);
+            op.run();
+            double err = SmallOpCheck.gemmSamples(dev, c, a, b, m, n, k, random);
+            double ms = median(op);
+            add(row("gemm", m, ms, 2.0 * m * n * (double) k / (ms * 1e9), peakAdded(op), err,
+                    "cuBLAS bf16 (8192×4096)·(14336×4096)ᵀ, fp32 accumulation; rel_err on 64 sampled entries vs fp64"));
+        }
+    }
+
+    // ---- a training step ---------------------------------------------------------------------------------------
+
+    private void trainStep(int t) {
+        ModelConfig two = ModelCatalog.get("llama-3.1-8b").withLayers(2);
+        Supplier<Batch> batch = () -> {
+            int[] ids = new int[t];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = random.nextInt(two.vocabSize());
+            }
+            return Batch.ofDocument(ids);
+        };
+        dev.memory().resetPeaks();
+        long before = dev.memory().currentTotal();
+        try (LlamaModel model = new LlamaModel(two, dev, Precision.BF16, Checkpointing.OFFLOAD)) {
+            model.initialize(1);
+            try (Trainer trainer = new Trainer(model, TrainingConfig.defaults(100), Precision.BF16)) {
+                Batch b = batch.get();
+                dev.setOutOfMemoryAdvice(() -> "");
+                trainer.step(List.of(b)); // warm-up
+                double[] fb = new double[3];
+                double[] step = new double[3];
+                for (int i = 0; i < 3; i++) {
+                    long s = System.nanoTime();
+                    model.grads().zero();
+                    fb[i] = dev.time(() -> model.forwardBackward(b, 1f));
+                    trainer.step(List.of(b));
+                    step[i] = (System.nanoTime() - s) / 1e6 - fb[i];
+                }
+                Arrays.sort(fb);
+                Arrays.sort(step);
+                long peak = dev.memory().peakTotal() - before;
+                Map<String, Object> r = row("train_step_2layer", t, step[1], null, peak, null,
+                        "2 Llama-3.1-8B layers, bf16, offloaded checkpoints, FP32 master + AdamW on the CPU (ZeRO-offload); "
+                                + String.format(java.util.Locale.ROOT, "forward+backward %.1f ms on the GPU", fb[1]));
+                r.put("tokens_per_s", t / (step[1] / 1000.0));
+                r.put("gpu_fwd_bwd_ms", fb[1]);
+                r.put("gpu_tokens_per_s", t / (fb[1] / 1000.0));
+                add(r);
+            }
+        }
+    }
+}
