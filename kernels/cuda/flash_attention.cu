@@ -1,10 +1,11 @@
 // FlashAttention-2 forward and backward (causal, GQA, packed variable-length documents), fp32 accumulation.
 // ABI, launch configuration and design notes: flash_attention.md beside this file.
 //
-// Paths:
-//   * tensor-core path (fp16 and bf16, head dim 64/128): nvcuda::wmma m16n16k16 with fp32 accumulators. It uses
-//     only instructions that exist on sm_70 (wmma.load / wmma.mma / wmma.store on f16), so it is the Volta path;
-//     the bf16 entry points compile their bodies only for sm_80+ (bf16 WMMA needs Ampere) and trap below that.
+// Paths (tensor-core kernels pick one at compile time; both have the same grids and block size):
+//   * sm_80+ (default when __CUDA_ARCH__ >= 800): mma.sync m16n8k16 + ldmatrix + cp.async, S/P/O in registers.
+//   * Volta path (__CUDA_ARCH__ < 800, or any arch with -DFA_FORCE_VOLTA_PATH): nvcuda::wmma m16n16k16 with fp32
+//     accumulators, only instructions that exist on sm_70 (wmma.load / wmma.mma / wmma.store on f16); the bf16
+//     entry points compile their bodies only for sm_80+ and trap below that (the engine uses fp16 on V100).
 //   * fp32 path (suffix f32): plain tiled fp32 kernels on CUDA cores, for the engine's fp32 parity tests.
 //
 // Masking is per element: key j is visible to query i iff doc_start(i) <= j <= i, so tiles may straddle
@@ -400,6 +401,403 @@ __device__ __forceinline__ void backward_tc(float* dq_accum, unsigned short* dk,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// sm_80+ path: mma.sync m16n8k16 with ldmatrix and cp.async, scores and probabilities kept in registers.
+// Compiled only for __CUDA_ARCH__ >= 800 (and not when FA_FORCE_VOLTA_PATH is defined, which tests use to run the
+// WMMA path on a newer GPU).
+// ---------------------------------------------------------------------------------------------------------------
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && !defined(FA_FORCE_VOLTA_PATH)
+#define FA_MMA_PATH 1
+
+__device__ __forceinline__ unsigned smem_addr(const void* p) { return (unsigned) __cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void ldsm4(unsigned (&r)[4], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm4t(unsigned (&r)[4], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool pred) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_addr(dst)), "l"(src), "r"(pred ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+template <typename Tag> struct MMA;
+template <> struct MMA<f16_tag> {
+    static __device__ __forceinline__ void run(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    // (lo, hi) -> one register, lo in the low half, round to nearest even
+    static __device__ __forceinline__ unsigned pack(float lo, float hi) {
+        unsigned r;
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+template <> struct MMA<bf16_t> {
+    static __device__ __forceinline__ void run(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ unsigned pack(float lo, float hi) {
+        unsigned r;
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+
+// 64 rows × D of x (T, heads, D) from token r0, head h, into shared memory (row stride D + 8) with cp.async.
+template <int D>
+__device__ __forceinline__ void load_tile_async(unsigned short* dst, const unsigned short* src, int r0, int t,
+                                                int heads, int h) {
+    constexpr int VPR = D / 8, LDH = D + 8;
+#pragma unroll
+    for (int idx = threadIdx.x; idx < 64 * VPR; idx += 128) {
+        int r = idx / VPR, c = (idx % VPR) * 8;
+        int row = r0 + r;
+        bool ok = row < t;
+        cp_async16(dst + r * LDH + c, src + ((long long) (ok ? row : 0) * heads + h) * D + c, ok);
+    }
+}
+
+template <int D> struct MP {
+    static constexpr int LDH = D + 8, TILE = 64 * LDH;  // 16-bit elements
+    static constexpr int FWD_SMEM = 5 * TILE * 2;      // Q | K[2] | V[2]
+    static constexpr int LDT = 64 + 8;                 // dSᵀ tile row stride
+    static constexpr int BWD_SMEM = 6 * TILE * 2 + 64 * LDT * 2 + 2 * 3 * 64 * 4;  // K | V | Q[2] | dO[2] | dSᵀ | lse,delta,ds ×2
+};
+
+template <typename Tag, int D>
+__device__ __forceinline__ void forward_mma(unsigned short* out, float* lse, const unsigned short* q,
+                                            const unsigned short* k, const unsigned short* v, const int* cu,
+                                            int num_seqs, int t, int hq, int hkv, float scale) {
+    typedef MP<D> G;
+    constexpr int LDH = G::LDH;
+    extern __shared__ __align__(128) unsigned char smem[];
+    unsigned short* Qs = reinterpret_cast<unsigned short*>(smem);
+    unsigned short* Kb = Qs + G::TILE;      // two buffers
+    unsigned short* Vb = Qs + 3 * G::TILE;  // two buffers
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int i0 = blockIdx.x * 64, h = blockIdx.y, g = h / (hq / hkv);
+    const int i_last = min(i0 + 64, t) - 1;
+    const int j_begin = cu[doc_of(cu, num_seqs, i0)];
+
+    load_tile_async<D>(Qs, q, i0, t, hq, h);
+    load_tile_async<D>(Kb, k, j_begin, t, hkv, g);
+    load_tile_async<D>(Vb, v, j_begin, t, hkv, g);
+    cp_async_commit();
+
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+    const int row0 = i0 + warp * 16 + gr, row1 = row0 + 8;
+    const int ds0 = row0 < t ? cu[doc_of(cu, num_seqs, row0)] : FA_BIG;
+    const int ds1 = row1 < t ? cu[doc_of(cu, num_seqs, row1)] : FA_BIG;
+    const float sl2 = scale * FA_LOG2E;
+    float m0 = -FA_INF, m1 = -FA_INF, l0 = 0.f, l1 = 0.f;
+    float o[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    unsigned qa[D / 16][4];
+
+    int buf = 0;
+    for (int j0 = j_begin; j0 <= i_last; j0 += 64, buf ^= 1) {
+        cp_async_wait_all();
+        __syncthreads();
+        if (j0 == j_begin) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++)
+                ldsm4(qa[kk], Qs + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
+        }
+        if (j0 + 64 <= i_last) {
+            load_tile_async<D>(Kb + (buf ^ 1) * G::TILE, k, j0 + 64, t, hkv, g);
+            load_tile_async<D>(Vb + (buf ^ 1) * G::TILE, v, j0 + 64, t, hkv, g);
+            cp_async_commit();
+        }
+        const unsigned short* Ks = Kb + buf * G::TILE;
+        const unsigned short* Vs = Vb + buf * G::TILE;
+        float s[8][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int np = 0; np < 4; np++) {
+                unsigned b[4];
+                ldsm4(b, Ks + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LDH + kk * 16 + ((lane >> 3) & 1) * 8);
+                MMA<Tag>::run(s[2 * np], qa[kk], b[0], b[1]);
+                MMA<Tag>::run(s[2 * np + 1], qa[kk], b[2], b[3]);
+            }
+        }
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int j = j0 + n * 8 + tc + e;
+                s[n][e] = (j >= ds0 && j <= row0) ? s[n][e] * sl2 : -FA_INF;
+                s[n][2 + e] = (j >= ds1 && j <= row1) ? s[n][2 + e] * sl2 : -FA_INF;
+                mx0 = fmaxf(mx0, s[n][e]);
+                mx1 = fmaxf(mx1, s[n][2 + e]);
+            }
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float ms0 = mx0 == -FA_INF ? 0.f : mx0, ms1 = mx1 == -FA_INF ? 0.f : mx1;
+        const float a0 = exp2f(m0 - ms0), a1 = exp2f(m1 - ms1);
+        m0 = mx0;
+        m1 = mx1;
+        float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            s[n][0] = exp2f(s[n][0] - ms0);
+            s[n][1] = exp2f(s[n][1] - ms0);
+            s[n][2] = exp2f(s[n][2] - ms1);
+            s[n][3] = exp2f(s[n][3] - ms1);
+            sum0 += s[n][0] + s[n][1];
+            sum1 += s[n][2] + s[n][3];
+        }
+        l0 = l0 * a0 + sum0;  // per-thread partial sums; reduced across the quad at the end
+        l1 = l1 * a1 + sum1;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            o[n][0] *= a0;
+            o[n][1] *= a0;
+            o[n][2] *= a1;
+            o[n][3] *= a1;
+        }
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            unsigned pa[4];
+            pa[0] = MMA<Tag>::pack(s[2 * kk][0], s[2 * kk][1]);
+            pa[1] = MMA<Tag>::pack(s[2 * kk][2], s[2 * kk][3]);
+            pa[2] = MMA<Tag>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pa[3] = MMA<Tag>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (int dp = 0; dp < D / 16; dp++) {
+                unsigned b[4];
+                ldsm4t(b, Vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8);
+                MMA<Tag>::run(o[2 * dp], pa, b[0], b[1]);
+                MMA<Tag>::run(o[2 * dp + 1], pa, b[2], b[3]);
+            }
+        }
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+    if ((lane & 3) == 0) {
+        if (row0 < t) lse[(long long) h * t + row0] = m0 * FA_LN2 + logf(l0);
+        if (row1 < t) lse[(long long) h * t + row1] = m1 * FA_LN2 + logf(l1);
+    }
+    unsigned short* o0 = out + ((long long) row0 * hq + h) * D + tc;
+    unsigned short* o1 = out + ((long long) row1 * hq + h) * D + tc;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+        if (row0 < t) *reinterpret_cast<unsigned*>(o0 + n * 8) = MMA<Tag>::pack(o[n][0] * inv0, o[n][1] * inv0);
+        if (row1 < t) *reinterpret_cast<unsigned*>(o1 + n * 8) = MMA<Tag>::pack(o[n][2] * inv1, o[n][3] * inv1);
+    }
+}
+
+template <typename Tag, int D>
+__device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk, unsigned short* dv,
+                                             const unsigned short* q, const unsigned short* k,
+                                             const unsigned short* v, const unsigned short* dout, const float* lse,
+                                             const float* delta, const int* cu, int num_seqs, int t, int hq,
+                                             int hkv, float scale) {
+    typedef MP<D> G;
+    constexpr int LDH = G::LDH, LDT = G::LDT;
+    extern __shared__ __align__(128) unsigned char smem[];
+    unsigned short* Ks = reinterpret_cast<unsigned short*>(smem);
+    unsigned short* Vs = Ks + G::TILE;
+    unsigned short* Qb = Ks + 2 * G::TILE;   // two buffers
+    unsigned short* dOb = Ks + 4 * G::TILE;  // two buffers
+    unsigned short* dSt = Ks + 6 * G::TILE;  // dSᵀ (64 keys × 64 queries)
+    float* lse_b = reinterpret_cast<float*>(dSt + 64 * LDT);  // [2][64]
+    float* delta_b = lse_b + 128;                             // [2][64]
+    int* ds_b = reinterpret_cast<int*>(delta_b + 128);        // [2][64]
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+    const int j0 = blockIdx.x * 64, g = blockIdx.y, group = hq / hkv;
+    const int j_last = min(j0 + 64, t) - 1;
+    const int i_end = cu[doc_of(cu, num_seqs, j_last) + 1];
+    const int nsteps = (i_end - j0 + 63) / 64;
+    const int total = group * nsteps;
+    const float sl2 = scale * FA_LOG2E;
+    const int key0 = j0 + warp * 16 + gr, key1 = key0 + 8;
+
+    auto stage_rows = [&](int step, int b) {  // lse, delta, doc start of the query rows of a step
+        if (threadIdx.x < 64) {
+            int h = g * group + step / nsteps, i = j0 + (step % nsteps) * 64 + threadIdx.x;
+            bool ok = i < t;
+            lse_b[b * 64 + threadIdx.x] = ok ? lse[(long long) h * t + i] * FA_LOG2E : 0.f;
+            delta_b[b * 64 + threadIdx.x] = ok ? delta[(long long) h * t + i] : 0.f;
+            ds_b[b * 64 + threadIdx.x] = ok ? cu[doc_of(cu, num_seqs, i)] : FA_BIG;
+        }
+    };
+    load_tile_async<D>(Ks, k, j0, t, hkv, g);
+    load_tile_async<D>(Vs, v, j0, t, hkv, g);
+    if (total > 0) {
+        load_tile_async<D>(Qb, q, j0, t, hq, g * group);
+        load_tile_async<D>(dOb, dout, j0, t, hq, g * group);
+    }
+    cp_async_commit();
+    if (total > 0) stage_rows(0, 0);
+
+    float dka[D / 8][4], dva[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.f;
+
+    for (int step = 0; step < total; step++) {
+        const int buf = step & 1;
+        const int h = g * group + step / nsteps, i0 = j0 + (step % nsteps) * 64;
+        cp_async_wait_all();
+        __syncthreads();
+        if (step + 1 < total) {
+            const int hn = g * group + (step + 1) / nsteps, in0 = j0 + ((step + 1) % nsteps) * 64;
+            load_tile_async<D>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
+            load_tile_async<D>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
+            cp_async_commit();
+        }
+        const unsigned short* Qs = Qb + buf * G::TILE;
+        const unsigned short* dOs = dOb + buf * G::TILE;
+        const float* lse_s = lse_b + buf * 64;
+        const float* delta_s = delta_b + buf * 64;
+        const int* ds_s = ds_b + buf * 64;
+        // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ for this warp's 16 keys × 64 queries
+        float st[8][4], dpt[8][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) st[n][e] = dpt[n][e] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            unsigned ka[4], va[4];
+            ldsm4(ka, Ks + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
+            ldsm4(va, Vs + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
+#pragma unroll
+            for (int np = 0; np < 4; np++) {
+                unsigned b[4];
+                const int off = (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LDH + kk * 16 + ((lane >> 3) & 1) * 8;
+                ldsm4(b, Qs + off);
+                MMA<Tag>::run(st[2 * np], ka, b[0], b[1]);
+                MMA<Tag>::run(st[2 * np + 1], ka, b[2], b[3]);
+                ldsm4(b, dOs + off);
+                MMA<Tag>::run(dpt[2 * np], va, b[0], b[1]);
+                MMA<Tag>::run(dpt[2 * np + 1], va, b[2], b[3]);
+            }
+        }
+        // P and dS (transposed: rows are keys, columns queries)
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int c = n * 8 + tc + e, i = i0 + c;
+                const int dsi = ds_s[c];
+                const float l2 = lse_s[c], dl = delta_s[c];
+                float p0 = (key0 >= dsi && key0 <= i) ? exp2f(st[n][e] * sl2 - l2) : 0.f;
+                float p1 = (key1 >= dsi && key1 <= i) ? exp2f(st[n][2 + e] * sl2 - l2) : 0.f;
+                st[n][e] = p0;
+                st[n][2 + e] = p1;
+                dpt[n][e] = p0 * (dpt[n][e] - dl) * scale;
+                dpt[n][2 + e] = p1 * (dpt[n][2 + e] - dl) * scale;
+            }
+        }
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            unsigned pa[4], da[4];
+            pa[0] = MMA<Tag>::pack(st[2 * kk][0], st[2 * kk][1]);
+            pa[1] = MMA<Tag>::pack(st[2 * kk][2], st[2 * kk][3]);
+            pa[2] = MMA<Tag>::pack(st[2 * kk + 1][0], st[2 * kk + 1][1]);
+            pa[3] = MMA<Tag>::pack(st[2 * kk + 1][2], st[2 * kk + 1][3]);
+            da[0] = MMA<Tag>::pack(dpt[2 * kk][0], dpt[2 * kk][1]);
+            da[1] = MMA<Tag>::pack(dpt[2 * kk][2], dpt[2 * kk][3]);
+            da[2] = MMA<Tag>::pack(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
+            da[3] = MMA<Tag>::pack(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
+            // dSᵀ to shared memory for dQ
+            unsigned short* dst = dSt + (warp * 16 + gr) * LDT + kk * 16 + tc;
+            *reinterpret_cast<unsigned*>(dst) = da[0];
+            *reinterpret_cast<unsigned*>(dst + 8 * LDT) = da[1];
+            *reinterpret_cast<unsigned*>(dst + 8) = da[2];
+            *reinterpret_cast<unsigned*>(dst + 8 * LDT + 8) = da[3];
+            // dV += Pᵀ dO, dK += dSᵀ Q over these 16 queries
+#pragma unroll
+            for (int dp = 0; dp < D / 16; dp++) {
+                unsigned b[4];
+                const int off = (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8;
+                ldsm4t(b, dOs + off);
+                MMA<Tag>::run(dva[2 * dp], pa, b[0], b[1]);
+                MMA<Tag>::run(dva[2 * dp + 1], pa, b[2], b[3]);
+                ldsm4t(b, Qs + off);
+                MMA<Tag>::run(dka[2 * dp], da, b[0], b[1]);
+                MMA<Tag>::run(dka[2 * dp + 1], da, b[2], b[3]);
+            }
+        }
+        __syncthreads();
+        // dQ = dS K for queries warp·16.. (A = dS from dSᵀ with a transposing load), added to dq_accum
+        {
+            float dqa[D / 8][4];
+#pragma unroll
+            for (int n = 0; n < D / 8; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                unsigned a[4];
+                ldsm4t(a, dSt + (kk * 16 + (lane & 7) + (lane >> 4) * 8) * LDT + warp * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int dp = 0; dp < D / 16; dp++) {
+                    unsigned b[4];
+                    ldsm4t(b, Ks + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8);
+                    MMA<Tag>::run(dqa[2 * dp], a, b[0], b[1]);
+                    MMA<Tag>::run(dqa[2 * dp + 1], a, b[2], b[3]);
+                }
+            }
+            const int qr0 = i0 + warp * 16 + gr, qr1 = qr0 + 8;
+            float* d0 = dq_accum + ((long long) qr0 * hq + h) * D + tc;
+            float* d1 = dq_accum + ((long long) qr1 * hq + h) * D + tc;
+#pragma unroll
+            for (int n = 0; n < D / 8; n++) {
+                if (qr0 < t) {
+                    atomicAdd(d0 + n * 8, dqa[n][0]);
+                    atomicAdd(d0 + n * 8 + 1, dqa[n][1]);
+                }
+                if (qr1 < t) {
+                    atomicAdd(d1 + n * 8, dqa[n][2]);
+                    atomicAdd(d1 + n * 8 + 1, dqa[n][3]);
+                }
+            }
+        }
+        if (step + 1 < total) stage_rows(step + 1, buf ^ 1);
+    }
+    // dk += dK, dv += dV, rounded once
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            const int key = hf ? key1 : key0;
+            if (key < t) {
+                long long o = ((long long) key * hkv + g) * D + n * 8 + tc;
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    Storage<Tag>::store(dk, o + e, Storage<Tag>::load(dk, o + e) + dka[n][2 * hf + e]);
+                    Storage<Tag>::store(dv, o + e, Storage<Tag>::load(dv, o + e) + dva[n][2 * hf + e]);
+                }
+            }
+        }
+    }
+}
+#endif  // sm_80+ path
+
+// ---------------------------------------------------------------------------------------------------------------
 // fp32 path: 16 × 16 tiles, 256 threads, CUDA cores
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -594,18 +992,25 @@ __device__ __forceinline__ void dq_finish(typename Carrier<Tag>::type* dq, const
 #define FA_BF16_BODY(call) call;
 #endif
 #define FA_F16_BODY(call) call;
+#ifdef FA_MMA_PATH
+#define FA_FWD_IMPL fa::forward_mma
+#define FA_BWD_IMPL fa::backward_mma
+#else
+#define FA_FWD_IMPL fa::forward_tc
+#define FA_BWD_IMPL fa::backward_tc
+#endif
 
 #define FA_TC_ENTRIES(SUF, TAG, BODY, D)                                                                           \
     extern "C" __global__ void __launch_bounds__(128) flash_attention_forward_##SUF##_d##D(                       \
         unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
-        BODY((fa::forward_tc<TAG, D>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))         \
+        BODY((FA_FWD_IMPL<TAG, D>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))         \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(128) flash_attention_backward_##SUF##_d##D(                      \
         float* dq_accum, unsigned short* dk, unsigned short* dv, const unsigned short* q, const unsigned short* k,  \
         const unsigned short* v, const unsigned short* dout, const float* lse, const float* delta,                 \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
-        BODY((fa::backward_tc<TAG, D>(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu_seqlens, num_seqs, t, hq,   \
+        BODY((FA_BWD_IMPL<TAG, D>(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu_seqlens, num_seqs, t, hq,   \
                                       hkv, softmax_scale)))                                                        \
     }
 
