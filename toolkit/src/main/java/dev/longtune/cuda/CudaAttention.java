@@ -25,7 +25,7 @@ final class CudaAttention {
     static void forward(CudaDevice dev, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cu, int seqs,
                         int t, int hq, int hkv, int d) {
         checkHeadDim(d);
-        FlashAttentionLaunch l = FlashAttentionLaunch.forward(q.dtype(), d, dev.arch());
+        FlashAttentionLaunch l = FlashAttentionLaunch.forward(q.dtype(), d, dev.kernels().flashAttentionWmmaPath());
         String kernel = name("forward", q.dtype(), d);
         l.prepare(dev.kernels(), kernel);
         dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hq, l.threads(), l.sharedBytes(),
@@ -39,11 +39,9 @@ final class CudaAttention {
         float scale = (float) (1.0 / Math.sqrt(d));
         try (Tensor delta = dev.allocate("attention delta", DType.FP32, WORKSPACE, hq, t);
              Tensor dqAccum = dev.allocate("attention dq accumulator", DType.FP32, WORKSPACE, t, hq, d)) {
-            FlashAttentionLaunch pre = FlashAttentionLaunch.preprocess(e, d, dev.arch());
-            String preName = name("backward_preprocess", e, d);
-            dev.launchKernel(preName, (t + pre.tile() - 1) / pre.tile(), hq, pre.threads(), pre.sharedBytes(),
+            dev.launchKernel(name("backward_preprocess", e, d), (int) (((long) t * hq + 7) / 8), 1, 256, 0,
                     delta, out, dout, t, hq);
-            FlashAttentionLaunch l = FlashAttentionLaunch.backward(e, d, dev.arch());
+            FlashAttentionLaunch l = FlashAttentionLaunch.backward(e, d, dev.kernels().flashAttentionWmmaPath());
             String kernel = name("backward", e, d);
             l.prepare(dev.kernels(), kernel);
             dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),

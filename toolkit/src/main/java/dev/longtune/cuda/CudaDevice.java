@@ -62,6 +62,8 @@ public final class CudaDevice implements Device {
         this.arch = major * 10 + v[0];
         Cuda.check(cudart.cudaDeviceGetAttribute(v, cudart.cudaDevAttrMultiProcessorCount, index), "multiprocessor count");
         this.multiprocessors = v[0];
+        Cuda.check(cudart.cudaDeviceGetAttribute(v, cudart.cudaDevAttrMaxSharedMemoryPerBlockOptin, index), "shared memory");
+        int maxShared = v[0];
         org.bytedeco.cuda.cudart.cudaDeviceProp prop = new org.bytedeco.cuda.cudart.cudaDeviceProp();
         Cuda.check(cudart.cudaGetDeviceProperties(prop, index), "cudaGetDeviceProperties");
         this.gpuName = prop.name().getString();
@@ -101,7 +103,7 @@ public final class CudaDevice implements Device {
             public void free(long address) { Cuda.check(cudart.cudaFreeHost(Cuda.at(address)), "cudaFreeHost"); }
         }, Long.MAX_VALUE, host);
         this.blas = new Cublas(compute);
-        this.kernels = new CudaKernels(new NvrtcCompiler(options.kernelCache()), arch);
+        this.kernels = new CudaKernels(new NvrtcCompiler(options.kernelCache()), arch, maxShared);
     }
 
     @Override

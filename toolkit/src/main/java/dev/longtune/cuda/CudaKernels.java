@@ -31,14 +31,22 @@ public final class CudaKernels implements AutoCloseable {
 
     public static Address address(long a) { return new Address(a); }
 
-    public CudaKernels(NvrtcCompiler compiler, int arch) {
+    private final boolean flashAttentionWmmaPath;
+
+    /**
+     * @param maxSharedPerBlock the opt-in shared memory per block; GPUs of sm_80+ with too little for the
+     *     mma.sync FlashAttention path (sm_86/89: 99 KiB) get the WMMA path, compiled with FA_FORCE_VOLTA_PATH
+     */
+    public CudaKernels(NvrtcCompiler compiler, int arch, int maxSharedPerBlock) {
         this.arch = arch;
+        this.flashAttentionWmmaPath = arch < 80 || maxSharedPerBlock < FlashAttentionLaunch.largestMmaPathShared();
         for (String file : NvrtcCompiler.SOURCES) {
             if (NvrtcCompiler.class.getResource("/kernels/cuda/" + file) == null) {
                 failures.add(file + ": not packaged");
                 continue;
             }
-            byte[] cubin = compiler.cubin(file, arch);
+            boolean forceWmma = file.equals("flash_attention.cu") && arch >= 80 && flashAttentionWmmaPath;
+            byte[] cubin = compiler.cubin(file, arch, forceWmma ? java.util.List.of("-DFA_FORCE_VOLTA_PATH") : java.util.List.of());
             BytePointer image = new BytePointer(cubin.length);
             image.put(cubin);
             CUmod_st module = new CUmod_st();
@@ -48,6 +56,9 @@ public final class CudaKernels implements AutoCloseable {
     }
 
     public int arch() { return arch; }
+
+    /** Whether flash_attention.cu runs its WMMA path here (sm_70/75, or too little shared memory). */
+    public boolean flashAttentionWmmaPath() { return flashAttentionWmmaPath; }
 
     /** The entry point {@code name}; a missing one is an error that says which files were searched. */
     public synchronized CUfunc_st function(String name) {

@@ -7,28 +7,39 @@ import java.util.Set;
 
 /**
  * Block shape of one FlashAttention kernel: rows per tile (queries in forward, keys in backward), threads,
- * dynamic shared memory. Values from kernels/cuda/flash_attention.md; PLACEHOLDER until the kernel lands.
+ * dynamic shared memory; the formulas of kernels/cuda/flash_attention.md. The mma.sync path (sm_80+) needs more
+ * shared memory than the WMMA path (sm_70/75, or any GPU the module was built for with FA_FORCE_VOLTA_PATH).
  */
 record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
     private static final Set<String> prepared = new HashSet<>();
 
-    static FlashAttentionLaunch forward(DType e, int d, int arch) {
-        return new FlashAttentionLaunch(64, 128, 0);
+    private static boolean tensorCores(DType e) { return e != DType.FP32; }
+
+    static FlashAttentionLaunch forward(DType e, int d, boolean wmmaPath) {
+        int ldh = d + 8;
+        if (!tensorCores(e)) {
+            return new FlashAttentionLaunch(16, 256, 0);
+        }
+        return new FlashAttentionLaunch(64, 128, wmmaPath ? 2 * 64 * ldh * 2 + 64 * 68 * 4 + 256 : 5 * 64 * ldh * 2);
     }
 
-    static FlashAttentionLaunch preprocess(DType e, int d, int arch) {
-        return new FlashAttentionLaunch(64, 128, 0);
+    static FlashAttentionLaunch backward(DType e, int d, boolean wmmaPath) {
+        int ldh = d + 8;
+        if (!tensorCores(e)) {
+            return new FlashAttentionLaunch(16, 256, 0);
+        }
+        return new FlashAttentionLaunch(64, 128, wmmaPath ? 4 * 64 * ldh * 2 + 64 * 68 * 4 + 4096 + 768
+                : 6 * 64 * ldh * 2 + 64 * 72 * 2 + 1536);
     }
 
-    static FlashAttentionLaunch backward(DType e, int d, int arch) {
-        return new FlashAttentionLaunch(64, 128, 0);
-    }
+    /** The most shared memory the mma.sync path asks of one block (backward, head dim 128). */
+    static int largestMmaPathShared() { return backward(DType.BF16, 128, false).sharedBytes(); }
 
     /** Raises the kernel's shared-memory limit once when it needs more than the default 48 KiB. */
     void prepare(CudaKernels kernels, String name) {
         if (sharedBytes > 48 * 1024) {
             synchronized (prepared) {
-                if (prepared.add(name)) {
+                if (prepared.add(kernels.arch() + name)) {
                     kernels.allowSharedMemory(name, sharedBytes);
                 }
             }

@@ -104,9 +104,10 @@ public final class NvrtcCompiler {
     }
 
     /** The cubin of {@code file} for sm_{arch}, from the disk cache when it was compiled before. */
-    public byte[] cubin(String file, int arch) {
+    public byte[] cubin(String file, int arch, List<String> extraOptions) {
         String src = source(file);
         List<String> opts = options(arch, true);
+        opts.addAll(extraOptions);
         String key = sha256(src + "\0" + String.join(" ", opts)).substring(0, 16);
         Path cached = cacheDir.resolve(file.replace(".cu", "") + "-sm" + arch + "-nvrtc" + version() + "-" + key + ".cubin");
         try {
@@ -125,8 +126,10 @@ public final class NvrtcCompiler {
     }
 
     /** PTX of {@code file} for compute_{arch} (virtual architecture), never cached. */
-    public String ptx(String file, int arch) {
-        byte[] b = compile(file, source(file), options(arch, false), false);
+    public String ptx(String file, int arch, List<String> extraOptions) {
+        List<String> opts = options(arch, false);
+        opts.addAll(extraOptions);
+        byte[] b = compile(file, source(file), opts, false);
         int n = b.length;
         while (n > 0 && b[n - 1] == 0) {
             n--;

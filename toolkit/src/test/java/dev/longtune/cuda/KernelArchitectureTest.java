@@ -1,0 +1,146 @@
+package dev.longtune.cuda;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Every kernels/cuda source compiles for every architecture the present compiler accepts (NVRTC where its
+ * library loads, as on the GPU machine; else nvcc where it is on the PATH, as on the CI machine), and the Volta
+ * path (sm_70; sm_75 stands in where sm_70 is not accepted) uses only Volta instructions: no ldmatrix,
+ * cp.async, m16n8k* mma, bf16 arithmetic or wgmma. The FA_FORCE_VOLTA_PATH build that sm_86 cards get is held
+ * to the same rule at sm_80.
+ */
+class KernelArchitectureTest {
+    static final int[] WANTED = {70, 75, 80, 86, 90};
+    static final Pattern NEWER_THAN_VOLTA = Pattern.compile(
+            "\\bldmatrix\\b|\\bcp\\.async\\b|mma\\.sync\\.aligned\\.m16n8k\\d+|\\bwgmma\\b|\\.bf16(x2)?\\b|\\bcp\\.async\\.bulk\\b");
+
+    interface Compiler {
+        String ptx(String file, int arch, List<String> options) throws Exception;
+
+        List<Integer> archs() throws Exception;
+    }
+
+    static Compiler compiler() {
+        try {
+            NvrtcCompiler nvrtc = new NvrtcCompiler(NvrtcCompiler.defaultCacheDir());
+            return new Compiler() {
+                public String ptx(String f, int a, List<String> o) { return nvrtc.ptx(f, a, o); }
+
+                public List<Integer> archs() { return nvrtc.supportedArchitectures(); }
+            };
+        } catch (Throwable nvrtcMissing) {
+            if (!nvccPresent()) {
+                return null;
+            }
+            return new Compiler() {
+                public String ptx(String f, int a, List<String> o) throws Exception { return nvcc(f, a, o); }
+
+                public List<Integer> archs() throws Exception { return nvccArchs(); }
+            };
+        }
+    }
+
+    static boolean nvccPresent() {
+        try {
+            return new ProcessBuilder("nvcc", "--version").redirectErrorStream(true).start().waitFor(30, TimeUnit.SECONDS);
+        } catch (IOException | InterruptedException e) {
+            return false;
+        }
+    }
+
+    static List<Integer> nvccArchs() throws Exception {
+        Process p = new ProcessBuilder("nvcc", "--list-gpu-arch").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        p.waitFor(60, TimeUnit.SECONDS);
+        List<Integer> archs = new ArrayList<>();
+        Matcher m = Pattern.compile("compute_(\\d+)\\b").matcher(out);
+        while (m.find()) {
+            archs.add(Integer.parseInt(m.group(1)));
+        }
+        return archs;
+    }
+
+    static String nvcc(String file, int arch, List<String> options) throws Exception {
+        Path dir = Files.createTempDirectory("kernel-ptx");
+        Path src = dir.resolve(file), out = dir.resolve(file + ".ptx");
+        Files.writeString(src, NvrtcCompiler.source(file));
+        List<String> cmd = new ArrayList<>(List.of("nvcc", "-std=c++17", "--ptx", "-arch=compute_" + arch, "-o",
+                out.toString(), src.toString()));
+        cmd.addAll(options);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0).as("nvcc " + file + " compute_" + arch + ":\n" + log).isTrue();
+        return Files.readString(out);
+    }
+
+    /** PTX instructions only: comments, directives naming entry points (which contain "_bf16") are left out. */
+    static List<String> offending(String ptx) {
+        List<String> bad = new ArrayList<>();
+        for (String line : ptx.split("\n")) {
+            String s = line.strip();
+            if (s.startsWith("//") || s.startsWith(".entry") || s.startsWith(".visible") || s.startsWith(".func")) {
+                continue;
+            }
+            if (NEWER_THAN_VOLTA.matcher(s).find()) {
+                bad.add(s);
+            }
+        }
+        return bad;
+    }
+
+    @Test
+    void everyKernelCompilesForEachArchitectureAndTheVoltaPathStaysVolta() throws Exception {
+        Compiler c = compiler();
+        assumeTrue(c != null, "neither NVRTC nor nvcc is present");
+        List<Integer> supported = c.archs();
+        List<Integer> archs = new ArrayList<>();
+        for (int a : WANTED) {
+            if (supported.contains(a)) {
+                archs.add(a);
+            }
+        }
+        int volta = supported.contains(70) ? 70 : 75;
+        assertThat(supported).as("the compiler accepts sm_70 or sm_75").contains(volta);
+        for (String file : NvrtcCompiler.SOURCES) {
+            for (int arch : archs) {
+                String ptx = c.ptx(file, arch, List.of());
+                assertThat(ptx).as(file + " compute_" + arch).contains(".entry");
+                if (arch == volta) {
+                    assertThat(offending(ptx)).as(file + " on the Volta path uses newer instructions").isEmpty();
+                }
+            }
+            if (file.equals("flash_attention.cu") && supported.contains(80)) {
+                String forced = c.ptx(file, 80, List.of("-DFA_FORCE_VOLTA_PATH"));
+                List<String> fp16Only = new ArrayList<>();
+                for (String line : offending(forced)) {
+                    if (!line.contains(".bf16")) {
+                        fp16Only.add(line); // bf16 WMMA is fine on sm_80+; nothing else newer is
+                    }
+                }
+                assertThat(fp16Only).as("FA_FORCE_VOLTA_PATH build uses mma.sync/ldmatrix/cp.async").isEmpty();
+            }
+        }
+    }
+
+    @Test
+    void theCheckCatchesNewerInstructions() {
+        assertThat(offending("    ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r1, %r2, %r3, %r4}, [%r5];")).hasSize(1);
+        assertThat(offending("    mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%f1}, {%r1}, {%r2}, {%f2};")).hasSize(1);
+        assertThat(offending("    cp.async.cg.shared.global [%r1], [%rd1], 16;")).hasSize(1);
+        assertThat(offending("    wmma.mma.sync.aligned.row.col.m16n16k16.f32.f16.f16.f32 {%f1}, {%r1}, {%r2}, {%f2};")).isEmpty();
+        assertThat(offending(".visible .entry flash_attention_forward_bf16_d64(")).isEmpty();
+    }
+}
