@@ -7,10 +7,16 @@
 #include "swiglu.h"
 #include "adamw.h"
 #include "rope.h"
+#include "flash_attention.h"
+#include "embedding.h"
+#include "cross_entropy.h"
 #ifdef _OPENMP
 #include <omp.h>
 inline int longtune_cpu_max_threads() { return omp_get_max_threads(); }
+// for the calling thread only (an OpenMP ICV of its data environment): lets tests vary the thread count
+inline void longtune_cpu_set_threads(int n) { omp_set_num_threads(n); }
 #else
 inline int longtune_cpu_max_threads() { return 1; }
+inline void longtune_cpu_set_threads(int) { }
 #endif
 #endif

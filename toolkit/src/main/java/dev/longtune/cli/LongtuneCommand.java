@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** {@code longtune}: the command line. Bad input prints one line naming what to fix, exit code 2. */
 @Command(name = "longtune", mixinStandardHelpOptions = true, versionProvider = LongtuneCommand.VersionProvider.class,
         description = "Plan and run full-parameter finetuning of long-context LLMs on commodity GPUs.",
-        subcommands = {StudyCommand.class, TrainCommand.class, PlanCommand.class, MaxContextCommand.class, CheapestCommand.class,
+        subcommands = {StudyCommand.class, TrainCommand.class, InspectCommand.class, PlanCommand.class, MaxContextCommand.class, CheapestCommand.class,
                 ValidateCommand.class, DeepSpeedEstimateCommand.class, CommandLine.HelpCommand.class})
 public class LongtuneCommand implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

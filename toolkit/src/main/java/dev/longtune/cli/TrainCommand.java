@@ -67,6 +67,9 @@ public class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "one JSON object per step, then a summary") boolean json;
 
+    @Option(names = "--progress", defaultValue = "auto", description = "per-layer forward/backward progress on stderr: on, off or auto (a console); default ${DEFAULT-VALUE}")
+    String progress;
+
     @Override
     public Integer call() throws Exception {
         var out = spec.commandLine().getOut();
@@ -102,8 +105,13 @@ public class TrainCommand implements Callable<Integer> {
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
             int target = trainer.step() + steps;
+            // stderr, so that stdout (and --json) stays clean
+            LlamaModel.LayerListener layers = LayerProgress.of(progress, spec.commandLine().getErr());
+            trainer.model().setLayerListener(layers);
             while (trainer.step() < target) {
+                LayerProgress.label(layers, "step " + (trainer.step() + 1) + "/" + target);
                 StepResult r = trainer.step(trainingData.forStep(trainer.step() + 1, trainer.config().gradientAccumulation()));
+                LayerProgress.finish(layers);
                 first = Double.isNaN(first) ? r.loss() : first;
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();

@@ -17,9 +17,9 @@ import dev.longtune.tensor.Tensor;
 import java.util.stream.IntStream;
 
 /**
- * The CPU device: tensors are floats rounded to their dtype, GEMM through ND4J, RMSNorm, SwiGLU and RoPE from
- * kernels/cpu (C++ with OpenMP, bound by JavaCPP) when the native library loads, the other fused ops and
- * the fallback in plain Java; FP32 accumulation throughout. Every op result is rounded to its output's dtype, as a GPU kernel writing BF16 or
+ * The CPU device: tensors are floats rounded to their dtype, GEMM through ND4J, the fused ops (RMSNorm, SwiGLU,
+ * RoPE, FlashAttention-2, embedding, the softmax rows of linear cross-entropy) from kernels/cpu (C++ with
+ * OpenMP, bound by JavaCPP) when the native library loads, the fallback in plain Java; FP32 accumulation throughout. Every op result is rounded to its output's dtype, as a GPU kernel writing BF16 or
  * FP16 would.
  */
 public final class CpuDevice implements Device {
@@ -137,15 +137,24 @@ public final class CpuDevice implements Device {
 
     @Override
     public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] cuSeqlens, int t, int hq, int hkv, int d) {
-        FlashAttention.forward(out.floats(), lse.floats(), q.floats(), k.floats(), v.floats(), cuSeqlens, t, hq, hkv, d);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.flashAttentionForward(out.floats(), lse.floats(), q.floats(), k.floats(), v.floats(), cuSeqlens, t, hq, hkv, d);
+        } else {
+            FlashAttention.forward(out.floats(), lse.floats(), q.floats(), k.floats(), v.floats(), cuSeqlens, t, hq, hkv, d);
+        }
         out.roundToDtype();
     }
 
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out,
                                   Tensor lse, int[] cuSeqlens, int t, int hq, int hkv, int d) {
-        FlashAttention.backward(dq.floats(), dk.floats(), dv.floats(), dout.floats(), q.floats(), k.floats(), v.floats(),
-                out.floats(), lse.floats(), cuSeqlens, t, hq, hkv, d);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.flashAttentionBackward(dq.floats(), dk.floats(), dv.floats(), dout.floats(), q.floats(), k.floats(),
+                    v.floats(), out.floats(), lse.floats(), cuSeqlens, t, hq, hkv, d);
+        } else {
+            FlashAttention.backward(dq.floats(), dk.floats(), dv.floats(), dout.floats(), q.floats(), k.floats(), v.floats(),
+                    out.floats(), lse.floats(), cuSeqlens, t, hq, hkv, d);
+        }
         dq.roundToDtype();
         dk.roundToDtype();
         dv.roundToDtype();
@@ -174,13 +183,21 @@ public final class CpuDevice implements Device {
 
     @Override
     public void embeddingForward(Tensor out, int[] ids, Tensor table, int t, int c) {
-        Embedding.forward(out.floats(), ids, table.floats(), t, c);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.embeddingForward(out.floats(), ids, table.floats(), t, c);
+        } else {
+            Embedding.forward(out.floats(), ids, table.floats(), t, c);
+        }
         out.roundToDtype();
     }
 
     @Override
     public void embeddingBackward(Tensor dtable, Tensor dout, int[] ids, int t, int c) {
-        Embedding.backward(dtable.floats(), dout.floats(), ids, t, c);
+        if (NativeCpuOps.isAvailable()) {
+            NativeCpuOps.embeddingBackward(dtable.floats(), dout.floats(), ids, t, c);
+        } else {
+            Embedding.backward(dtable.floats(), dout.floats(), ids, t, c);
+        }
         dtable.roundToDtype();
     }
 
@@ -195,7 +212,7 @@ public final class CpuDevice implements Device {
         try {
             double loss = FusedLinearCrossEntropy.forwardBackward(dhidden == null ? null : dhidden.floats(),
                     dweight == null ? null : dweight.floats(), hidden.floats(), weight.floats(), labels, n, h, v, chunk,
-                    gradientScale);
+                    gradientScale, NativeCpuOps.isAvailable() ? NativeCpuOps::crossEntropyRows : FusedLinearCrossEntropy.JAVA_ROWS);
             if (dhidden != null) {
                 dhidden.roundToDtype();
             }

@@ -33,6 +33,26 @@ public record Batch(int[] ids, int[] targets, int[] positions, int[] cuSeqlens) 
         return new Batch(ids, targets, positions, new int[] {0, t});
     }
 
+    /**
+     * Several documents packed into one batch, in order: each predicts its own next tokens (its last token
+     * predicts nothing), positions restart at 0 per document, and attention stays within a document.
+     */
+    public static Batch ofDocuments(java.util.List<int[]> documents) {
+        int t = documents.stream().mapToInt(d -> d.length).sum();
+        int[] ids = new int[t], targets = new int[t], positions = new int[t], cuSeqlens = new int[documents.size() + 1];
+        int at = 0;
+        for (int doc = 0; doc < documents.size(); doc++) {
+            int[] d = documents.get(doc);
+            for (int i = 0; i < d.length; i++, at++) {
+                ids[at] = d[i];
+                targets[at] = i + 1 < d.length ? d[i + 1] : -100;
+                positions[at] = i;
+            }
+            cuSeqlens[doc + 1] = at;
+        }
+        return new Batch(ids, targets, positions, cuSeqlens);
+    }
+
     public int validTargets() {
         int n = 0;
         for (int x : targets) {

@@ -59,6 +59,28 @@ public final class FusedLinearCrossEntropy {
      */
     public static double forwardBackward(float[] dhidden, float[] dweight, float[] hidden, float[] weight,
                                          int[] labels, int N, int H, int V, int chunkSize, float gradientScale) {
+        return forwardBackward(dhidden, dweight, hidden, weight, labels, N, H, V, chunkSize, gradientScale, JAVA_ROWS);
+    }
+
+    /**
+     * The per-chunk step between the GEMMs: for each of {@code rows} rows of {@code logits} (rows, V) with its
+     * label in [0, V), writes {@code loss[r] = logsumexp(z_r) − z_r[label_r]} and overwrites the row with
+     * {@code (softmax(z_r) − onehot(label_r))·scale}. The CPU device plugs the native kernel in here.
+     */
+    @FunctionalInterface
+    public interface LogitRows {
+        void lossAndGradient(float[] logits, double[] loss, int[] labels, int rows, int V, float scale);
+    }
+
+    /** The Java {@link LogitRows}: parallel over rows, each row on its own (deterministic). */
+    public static final LogitRows JAVA_ROWS = (logits, loss, labels, rows, V, scale) ->
+            IntStream.range(0, rows).parallel().forEach(r ->
+                    loss[r] = lossAndLogitGradient(logits, r * V, labels[r], V, scale));
+
+    /** As above, with the row-wise softmax and loss computed by {@code logitRows}. */
+    public static double forwardBackward(float[] dhidden, float[] dweight, float[] hidden, float[] weight,
+                                         int[] labels, int N, int H, int V, int chunkSize, float gradientScale,
+                                         LogitRows logitRows) {
         if (chunkSize <= 0) {
             throw new IllegalArgumentException("chunk size must be positive, got " + chunkSize
                     + "; defaultChunkSize(N, H, V) gives Liger's choice");
@@ -93,10 +115,10 @@ public final class FusedLinearCrossEntropy {
         float[] hiddenRows = null, logits = null, hiddenGrad = null;
         int allocated = 0;
         double[] tokenLoss = new double[chunk];
+        int[] chunkLabels = new int[chunk];
         double lossSum = 0.0;
         for (int start = 0; start < valid; start += chunk) {
             int rows = Math.min(chunk, valid - start);
-            int first = start;
             if (rows != allocated) {
                 hiddenRows = logits = hiddenGrad = null; // let the full-chunk scratch go before the tail's
                 hiddenRows = new float[rows * H];
@@ -105,13 +127,14 @@ public final class FusedLinearCrossEntropy {
                 allocated = rows;
             }
             for (int r = 0; r < rows; r++) {
-                System.arraycopy(hidden, validTokens[first + r] * H, hiddenRows, r * H, H);
+                System.arraycopy(hidden, validTokens[start + r] * H, hiddenRows, r * H, H);
             }
             // logits (rows, V) = hiddenRows (rows, H) · weightᵀ
             Gemm.gemm(logits, hiddenRows, w, rows, V, H, false, true, 1f, 0f);
-            float[] z = logits;
-            IntStream.range(0, rows).parallel().forEach(r ->
-                    tokenLoss[r] = lossAndLogitGradient(z, r * V, labels[validTokens[first + r]], V, scale));
+            for (int r = 0; r < rows; r++) {
+                chunkLabels[r] = labels[validTokens[start + r]];
+            }
+            logitRows.lossAndGradient(logits, tokenLoss, chunkLabels, rows, V, scale);
             for (int r = 0; r < rows; r++) {
                 lossSum += tokenLoss[r];
             }
@@ -119,7 +142,7 @@ public final class FusedLinearCrossEntropy {
                 // hiddenGrad (rows, H) = dlogits (rows, V) · weight (V, H), added into the chunk's tokens
                 Gemm.gemm(hiddenGrad, logits, w, rows, H, V, false, false, 1f, 0f);
                 for (int r = 0; r < rows; r++) {
-                    int out = validTokens[first + r] * H;
+                    int out = validTokens[start + r] * H;
                     for (int h = 0; h < H; h++) {
                         dhidden[out + h] += hiddenGrad[r * H + h];
                     }

@@ -27,8 +27,10 @@ class TrainCommandTest {
                  "rope_theta": 500000.0}""");
         CommandLineTest.Result r = CommandLineTest.run("train", "--model", model.toString(), "--context", "300",
                 "--steps", "2", "--examples", "2", "--precision", "fp32", "--checkpointing", "offload",
-                "--save", dir.resolve("ckpt").toString(), "--json");
+                "--save", dir.resolve("ckpt").toString(), "--json", "--progress", "on");
         assertThat(r.code()).as(r.err()).isZero();
+        // per-layer progress goes to stderr; stdout below is JSON lines only
+        assertThat(r.err()).contains("step 1/2  forward  layer 2/2").contains("step 2/2  backward layer 2/2");
         List<JsonNode> lines = new ArrayList<>();
         for (String line : r.out().split("\n")) {
             lines.add(new ObjectMapper().readTree(line));

@@ -22,7 +22,8 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>The {@code float[]} overloads pin the Java arrays ({@code GetPrimitiveArrayCritical}, no copy) for the
  * duration of the call; the {@link FloatPointer} overloads work on off-heap memory.
  */
-@Platform(value = "linux-x86_64", include = {"rms_norm.h", "swiglu.h", "adamw.h", "rope.h", "longtune_cpu.h"}, link = "gomp")
+@Platform(value = "linux-x86_64", include = {"rms_norm.h", "swiglu.h", "adamw.h", "rope.h", "flash_attention.h",
+        "embedding.h", "cross_entropy.h", "longtune_cpu.h"}, link = "gomp")
 public final class NativeCpuKernels {
     static {
         Loader.load();
@@ -33,6 +34,14 @@ public final class NativeCpuKernels {
     /** OpenMP's thread count for a parallel region ({@code omp_get_max_threads()}). */
     @Name("longtune_cpu_max_threads") @NoException
     public static native int maxThreads();
+
+    /**
+     * Sets OpenMP's thread count for later parallel regions started from the calling Java thread
+     * ({@code omp_set_num_threads}, which only changes that thread's setting); tests use it to check that a
+     * result does not depend on the number of threads.
+     */
+    @Name("longtune_cpu_set_threads") @NoException
+    public static native void setThreads(int threads);
 
     // ---- RMSNorm: inp (N, C), weight (C), out (N, C), rstd (N); backward adds into dinp, dweight (nullable)
 
@@ -100,4 +109,32 @@ public final class NativeCpuKernels {
     @Name("longtune_rope_backward") @NoException
     public static native void ropeBackward(FloatPointer dq, FloatPointer dk, @Const IntPointer positions,
                                            @Const DoublePointer invFreq, int T, int Hq, int Hkv, int D);
+
+    // ---- FlashAttention-2: q, out (T, Hq, D), k, v (T, Hkv, D), lse (Hq, T), cuSeqlens (docs + 1);
+    //      forward overwrites out and lse, backward adds into dq, dk, dv; Br x Bc tiles
+
+    @Name("longtune_flash_attention_forward") @NoException @CriticalRegion
+    public static native void flashAttentionForward(float[] out, float[] lse, @Const float[] q, @Const float[] k,
+                                                    @Const float[] v, @Const int[] cuSeqlens, int docs, int T,
+                                                    int Hq, int Hkv, int D, int br, int bc);
+
+    @Name("longtune_flash_attention_backward") @NoException @CriticalRegion
+    public static native void flashAttentionBackward(float[] dq, float[] dk, float[] dv, @Const float[] dout,
+                                                     @Const float[] q, @Const float[] k, @Const float[] v,
+                                                     @Const float[] out, @Const float[] lse, @Const int[] cuSeqlens,
+                                                     int docs, int T, int Hq, int Hkv, int D, int br, int bc);
+
+    // ---- Embedding: ids (T) in [0, V), table (V, C), out (T, C); backward adds into dtable
+
+    @Name("longtune_embedding_forward") @NoException @CriticalRegion
+    public static native void embeddingForward(float[] out, @Const int[] ids, @Const float[] table, int T, int C);
+
+    @Name("longtune_embedding_backward") @NoException @CriticalRegion
+    public static native void embeddingBackward(float[] dtable, @Const float[] dout, @Const int[] ids, int T, int C);
+
+    // ---- Cross-entropy rows of one chunk: logits (rows, V) become the logit gradient, loss (rows)
+
+    @Name("longtune_cross_entropy_rows") @NoException @CriticalRegion
+    public static native void crossEntropyRows(float[] logits, double[] loss, @Const int[] labels, int rows, int V,
+                                               float scale);
 }

@@ -1,12 +1,17 @@
 package dev.longtune.ops.nativecpu;
 
+import dev.longtune.ops.AttentionShapes;
+import dev.longtune.ops.FlashAttention;
+
 import java.util.Objects;
 
 /**
  * Fused CPU ops from {@code kernels/cpu} (C++ with OpenMP, through JavaCPP), with the same contracts as
  * {@link dev.longtune.ops.RmsNorm}, {@link dev.longtune.ops.SwiGlu}, {@link dev.longtune.ops.AdamW} and
- * {@link dev.longtune.ops.Rope}: fp32, row-major, RmsNorm/SwiGlu backward adds into the gradient buffers,
- * Rope works in place, nullable gradients where the Java op allows them.
+ * {@link dev.longtune.ops.Rope}, {@link dev.longtune.ops.FlashAttention}, {@link dev.longtune.ops.Embedding} and the
+ * row-wise part of {@link dev.longtune.ops.FusedLinearCrossEntropy}: fp32, row-major; the backward of RmsNorm,
+ * SwiGlu, FlashAttention and Embedding adds into the gradient buffers, Rope works in place, nullable gradients
+ * where the Java op allows them.
  *
  * <p>Callers check {@link #isAvailable()} and fall back to the Java ops when it is false;
  * {@link #unavailableReason()} says why (no library for this platform, a missing libgomp, ...). Array
@@ -145,6 +150,121 @@ public final class NativeCpuOps {
                                     int D) {
         checkRope(dq, dk, positions, invFreq, T, Hq, Hkv, D, "dq", "dk");
         NativeCpuKernels.ropeBackward(dq, dk, positions, invFreq, T, Hq, Hkv, D);
+    }
+
+    /**
+     * As {@link dev.longtune.ops.FlashAttention#forward(float[], float[], float[], float[], float[], int[], int,
+     * int, int, int, int, int)}: writes out and lse; causal within the documents of cuSeqlens, GQA.
+     */
+    // q, out are (T, Hq, D); k, v are (T, Hkv, D); lse is (Hq, T)
+    public static void flashAttentionForward(float[] out, float[] lse, float[] q, float[] k, float[] v,
+                                             int[] cuSeqlens, int t, int hq, int hkv, int d, int blockRows,
+                                             int blockCols) {
+        requireAvailable();
+        checkAttention(q, k, v, cuSeqlens, t, hq, hkv, d, blockRows, blockCols);
+        AttentionShapes.require(out.length == q.length, "out has " + out.length + " elements, expected T*Hq*D = " + q.length);
+        AttentionShapes.require(lse.length == hq * t, "lse has " + lse.length + " elements, expected Hq*T = " + hq * t);
+        NativeCpuKernels.flashAttentionForward(out, lse, q, k, v, cuSeqlens, cuSeqlens.length - 1, t, hq, hkv, d,
+                blockRows, blockCols);
+    }
+
+    /** {@link #flashAttentionForward(float[], float[], float[], float[], float[], int[], int, int, int, int, int, int)} with the Java op's 64×64 tiles. */
+    public static void flashAttentionForward(float[] out, float[] lse, float[] q, float[] k, float[] v,
+                                             int[] cuSeqlens, int t, int hq, int hkv, int d) {
+        flashAttentionForward(out, lse, q, k, v, cuSeqlens, t, hq, hkv, d, FlashAttention.DEFAULT_BLOCK_ROWS,
+                FlashAttention.DEFAULT_BLOCK_COLS);
+    }
+
+    /** As {@link dev.longtune.ops.FlashAttention#backward}: adds into dq, dk and dv. */
+    // dq, dout, q, out are (T, Hq, D); dk, dv, k, v are (T, Hkv, D); lse is (Hq, T)
+    public static void flashAttentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k,
+                                              float[] v, float[] out, float[] lse, int[] cuSeqlens, int t, int hq,
+                                              int hkv, int d, int blockRows, int blockCols) {
+        requireAvailable();
+        checkAttention(q, k, v, cuSeqlens, t, hq, hkv, d, blockRows, blockCols);
+        AttentionShapes.require(dq.length == q.length && dout.length == q.length && out.length == q.length,
+                "dq, dout and out must have T*Hq*D = " + q.length + " elements like q");
+        AttentionShapes.require(dk.length == k.length && dv.length == k.length,
+                "dk and dv must have T*Hkv*D = " + k.length + " elements like k and v");
+        AttentionShapes.require(lse.length == hq * t, "lse has " + lse.length + " elements, expected Hq*T = " + hq * t);
+        NativeCpuKernels.flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, cuSeqlens, cuSeqlens.length - 1,
+                t, hq, hkv, d, blockRows, blockCols);
+    }
+
+    /** {@link #flashAttentionBackward(float[], float[], float[], float[], float[], float[], float[], float[], float[], int[], int, int, int, int, int, int)} with 64×64 tiles. */
+    public static void flashAttentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k,
+                                              float[] v, float[] out, float[] lse, int[] cuSeqlens, int t, int hq,
+                                              int hkv, int d) {
+        flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, cuSeqlens, t, hq, hkv, d,
+                FlashAttention.DEFAULT_BLOCK_ROWS, FlashAttention.DEFAULT_BLOCK_COLS);
+    }
+
+    /** As {@link dev.longtune.ops.Embedding#forward}: out[t] = table[ids[t]], ids checked against the table's rows. */
+    // ids is (T), table (V, C), out (T, C)
+    public static void embeddingForward(float[] out, int[] ids, float[] table, int T, int C) {
+        requireAvailable();
+        checkEmbedding(ids, table, T, C, "table");
+        check(out, (long) T * C, "out");
+        NativeCpuKernels.embeddingForward(out, ids, table, T, C);
+    }
+
+    /** As {@link dev.longtune.ops.Embedding#backward}: dtable[ids[t]] += dout[t], in token order (deterministic). */
+    // dout is (T, C), ids (T); dtable (V, C) +=
+    public static void embeddingBackward(float[] dtable, float[] dout, int[] ids, int T, int C) {
+        requireAvailable();
+        checkEmbedding(ids, dtable, T, C, "dtable");
+        check(dout, (long) T * C, "dout");
+        NativeCpuKernels.embeddingBackward(dtable, dout, ids, T, C);
+    }
+
+    /**
+     * The row-wise part of {@link dev.longtune.ops.FusedLinearCrossEntropy} for one chunk: writes each row's loss
+     * {@code logsumexp(z) − z[label]} and overwrites its logits with {@code (softmax(z) − onehot(label))·scale}.
+     * Labels must lie in [0, V) (ignored tokens are left out of a chunk before this is called).
+     */
+    // logits (rows, V), labels (rows), loss (rows)
+    public static void crossEntropyRows(float[] logits, double[] loss, int[] labels, int rows, int V, float scale) {
+        requireAvailable();
+        checkShape(rows, V);
+        check(logits, (long) rows * V, "logits");
+        Objects.requireNonNull(loss, "loss");
+        Objects.requireNonNull(labels, "labels");
+        if (loss.length < rows || labels.length < rows) {
+            throw new IllegalArgumentException("loss has " + loss.length + " and labels " + labels.length
+                    + " entries for " + rows + " rows");
+        }
+        for (int r = 0; r < rows; r++) {
+            if (labels[r] < 0 || labels[r] >= V) {
+                throw new IllegalArgumentException("label " + labels[r] + " of row " + r + " is outside the vocabulary [0, "
+                        + V + "); leave ignored tokens out of the chunk");
+            }
+        }
+        NativeCpuKernels.crossEntropyRows(logits, loss, labels, rows, V, scale);
+    }
+
+    private static void checkAttention(float[] q, float[] k, float[] v, int[] cuSeqlens, int t, int hq, int hkv,
+                                       int d, int blockRows, int blockCols) {
+        Objects.requireNonNull(cuSeqlens, "cuSeqlens");
+        AttentionShapes.check(q.length, k.length, v.length, cuSeqlens, t, hq, hkv, d);
+        AttentionShapes.require(blockRows > 0 && blockCols > 0,
+                "block sizes must be positive, got Br=" + blockRows + " Bc=" + blockCols);
+    }
+
+    private static void checkEmbedding(int[] ids, float[] table, int T, int C, String tableName) {
+        checkShape(T, C);
+        Objects.requireNonNull(table, tableName);
+        Objects.requireNonNull(ids, "ids");
+        if (C == 0 || ids.length < T) {
+            throw new IllegalArgumentException("embedding needs C > 0 and T ids, got C = " + C + " and " + ids.length
+                    + " ids for T = " + T);
+        }
+        int rows = table.length / C;
+        for (int t = 0; t < T; t++) {
+            if (ids[t] < 0 || ids[t] >= rows) {
+                throw new IllegalArgumentException("token id " + ids[t] + " at position " + t
+                        + " is outside the embedding table's " + rows + " rows");
+            }
+        }
     }
 
     private static void checkRope(float[] q, float[] k, int[] positions, double[] invFreq, int T, int Hq, int Hkv,

@@ -1,0 +1,108 @@
+package dev.longtune.cli;
+
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.Precision;
+import dev.longtune.device.CpuDevice;
+import dev.longtune.device.Device;
+import dev.longtune.model.Batch;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.tensor.Tensor;
+import dev.longtune.train.TrainingCheckpoint;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * One forward and backward of a Hugging Face checkpoint on given tokens, with no optimizer step: the mean loss
+ * and the L2 norm of every parameter's gradient, under its Hugging Face name. The sequences of the token file
+ * are packed into one batch as separate documents (each predicts its own next tokens).
+ */
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = "Loss and per-parameter gradient norms of a checkpoint on given tokens (no optimizer step).")
+public class InspectCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--checkpoint", required = true, description = "a Hugging Face folder: config.json + safetensors")
+    Path checkpoint;
+
+    @Option(names = "--tokens", required = true, description = "token ids, one sequence per line, separated by whitespace")
+    Path tokens;
+
+    @Option(names = "--precision", defaultValue = "bf16",
+            description = "fp32, fp16 or bf16; default ${DEFAULT-VALUE} (no loss scaling: fp16 gradients may underflow)")
+    String precision;
+
+    @Option(names = "--progress", defaultValue = "auto", description = "per-layer progress on stderr: on, off or auto (a console); default ${DEFAULT-VALUE}")
+    String progress;
+
+    @Option(names = "--json", description = "one JSON object instead of a table") boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!Files.isDirectory(checkpoint)) {
+            throw new IllegalArgumentException("--checkpoint " + checkpoint + " is not a folder (a Hugging Face folder with config.json and safetensors)");
+        }
+        Precision p = Precision.parse(precision);
+        Device device = new CpuDevice();
+        try (LlamaModel model = TrainingCheckpoint.loadModel(checkpoint, device, p, Checkpointing.DEVICE)) {
+            List<int[]> sequences = TokenFile.read(tokens, model.config().vocabSize());
+            Batch batch = Batch.ofDocuments(sequences);
+            LlamaModel.LayerListener listener = LayerProgress.of(progress, spec.commandLine().getErr());
+            LayerProgress.label(listener, "inspect");
+            model.setLayerListener(listener);
+            model.grads().zero();
+            double loss = model.forwardBackward(batch, 1f);
+            LayerProgress.finish(listener);
+
+            Map<String, Double> norms = new LinkedHashMap<>();
+            double total = 0;
+            for (var e : model.grads().byName().entrySet()) {
+                double sq = sumOfSquares(e.getValue());
+                norms.put(e.getKey(), Math.sqrt(sq));
+                total += sq;
+            }
+            print(spec.commandLine().getOut(), loss, Math.sqrt(total), norms, model, batch, sequences.size(), p);
+        }
+        return 0;
+    }
+
+    /** Σ x², in double so that a large tensor's norm does not lose its small entries. */
+    static double sumOfSquares(Tensor t) {
+        double s = 0;
+        for (float x : t.floats()) {
+            s += (double) x * x;
+        }
+        return s;
+    }
+
+    private void print(PrintWriter out, double loss, double totalNorm, Map<String, Double> norms, LlamaModel model,
+                       Batch batch, int sequences, Precision p) {
+        if (json) {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("checkpoint", checkpoint.toString());
+            o.put("precision", p.id);
+            o.put("sequences", sequences);
+            o.put("tokens", batch.tokens());
+            o.put("targets", batch.validTargets());
+            o.put("loss", loss);
+            o.put("grad_norm", totalNorm);
+            o.put("grad_norms", norms);
+            out.println(Json.write(o));
+        } else {
+            out.printf(Locale.ROOT, "%s on %d sequences (%,d tokens, %,d targets), %s: loss %.6f, gradient norm %.6g%n",
+                    model.config().name(), sequences, batch.tokens(), batch.validTargets(), p.id, loss, totalNorm);
+            int width = norms.keySet().stream().mapToInt(String::length).max().orElse(9);
+            out.printf(Locale.ROOT, "%-" + width + "s  %14s%n", "parameter", "grad L2 norm");
+            norms.forEach((name, norm) -> out.printf(Locale.ROOT, "%-" + width + "s  %14.6e%n", name, norm));
+        }
+        out.flush();
+    }
+}
