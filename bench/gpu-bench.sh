@@ -44,7 +44,7 @@ GPU="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 run_java() {
   tar xzf .gpu-bundle/jre.tar.gz -C /tmp || return 1
   export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-  /tmp/jre/bin/java -cp ".gpu-bundle/lib/*" dev.longtune.bench.GpuBench --out "$OUT/longtune.json" "$@"
+  /tmp/jre/bin/java -Xmx${JAVA_HEAP:-64g} -cp ".gpu-bundle/lib/*" dev.longtune.bench.GpuBench --out "$OUT/longtune.json" "$@"
 }
 
 if [ $TORCH_ONLY -eq 0 ]; then

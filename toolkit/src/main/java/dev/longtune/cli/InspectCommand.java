@@ -2,7 +2,6 @@ package dev.longtune.cli;
 
 import dev.longtune.config.Checkpointing;
 import dev.longtune.config.Precision;
-import dev.longtune.device.CpuDevice;
 import dev.longtune.device.Device;
 import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
@@ -30,6 +29,8 @@ import java.util.concurrent.Callable;
 public class InspectCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
+    @picocli.CommandLine.Mixin DeviceOptions devices = new DeviceOptions();
+
     @Option(names = "--checkpoint", required = true, description = "a Hugging Face folder: config.json + safetensors")
     Path checkpoint;
 
@@ -47,11 +48,16 @@ public class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        try (Device device = devices.open(checkpoint.toString())) {
+            return run(device);
+        }
+    }
+
+    private Integer run(Device device) throws Exception {
         if (!Files.isDirectory(checkpoint)) {
             throw new IllegalArgumentException("--checkpoint " + checkpoint + " is not a folder (a Hugging Face folder with config.json and safetensors)");
         }
         Precision p = Precision.parse(precision);
-        Device device = new CpuDevice();
         try (LlamaModel model = TrainingCheckpoint.loadModel(checkpoint, device, p, Checkpointing.DEVICE)) {
             List<int[]> sequences = TokenFile.read(tokens, model.config().vocabSize());
             Batch batch = Batch.ofDocuments(sequences);

@@ -5,7 +5,6 @@ import dev.longtune.config.ModelCatalog;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.Precision;
 import dev.longtune.data.LlamaTokenizer;
-import dev.longtune.device.CpuDevice;
 import dev.longtune.device.Device;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.plan.Units;
@@ -27,6 +26,8 @@ import java.util.concurrent.Callable;
         description = "Full-parameter training on the CPU engine (the GPU engine comes with the CUDA issue).")
 public class TrainCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @picocli.CommandLine.Mixin DeviceOptions devices = new DeviceOptions();
 
     @Option(names = "--model", defaultValue = "tiny-llama-3", description = "preset or config.json; default ${DEFAULT-VALUE}")
     String model;
@@ -72,12 +73,17 @@ public class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        try (Device device = devices.open(model)) {
+            return run(device);
+        }
+    }
+
+    private Integer run(Device device) throws Exception {
         var out = spec.commandLine().getOut();
         int tokens = Math.toIntExact(Units.parseTokens(context));
         if (tokens <= 0 || steps <= 0 || microBatches <= 0) {
             throw new IllegalArgumentException("--context, --steps and --micro-batches must be positive");
         }
-        Device device = new CpuDevice();
         Trainer trainer;
         Precision p;
         if (resume != null) {

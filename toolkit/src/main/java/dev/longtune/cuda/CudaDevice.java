@@ -427,19 +427,6 @@ public final class CudaDevice implements Device {
         }
     }
 
-    /**
-     * Rows of logits per chunk: FP32 logits plus compute-precision dlogits stay under 1 GiB (Liger bounds the
-     * chunk by the hidden size instead; at a 128K vocabulary that would be 4 GiB of logits).
-     */
-    static int chunkRows(int n, int v, DType e) {
-        long perRow = (long) v * (4 + e.bytes);
-        long rows = Math.max(1, (1L << 30) / perRow);
-        if (rows >= 128) {
-            rows = rows / 128 * 128;
-        }
-        return (int) Math.min(n, rows);
-    }
-
     @Override
     public double linearCrossEntropy(Tensor dhidden, Tensor dweight, Tensor hidden, Tensor weight, int[] labels,
                                      int n, int h, int v, float gradientScale) {
@@ -456,7 +443,7 @@ public final class CudaDevice implements Device {
             return 0.0;
         }
         DType e = hidden.dtype();
-        int chunk = chunkRows(n, v, e);
+        int chunk = dev.longtune.ops.FusedLinearCrossEntropy.gpuChunkRows(n, v, e.bytes);
         float gradScale = gradientScale / valid;
         long eb = e.bytes;
         try (Tensor lab = ints("labels", labels);

@@ -137,6 +137,11 @@ public final class NvrtcCompiler {
         return new String(b, 0, n, StandardCharsets.US_ASCII);
     }
 
+    /** PTX of a source given as text (what a compile error looks like is tested with this). */
+    String ptxOf(String file, String src, int arch) {
+        return new String(compile(file, src, options(arch, false), false), StandardCharsets.US_ASCII);
+    }
+
     private byte[] compile(String file, String src, List<String> opts, boolean cubin) {
         _nvrtcProgram prog = new _nvrtcProgram();
         check(nvrtc.nvrtcCreateProgram(prog, new BytePointer(src), new BytePointer(file), 0, (PointerPointer<?>) null,

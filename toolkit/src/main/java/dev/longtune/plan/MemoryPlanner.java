@@ -6,6 +6,7 @@ import dev.longtune.config.LigerOp;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.NodeProfile;
 import dev.longtune.config.TechniqueSet;
+import dev.longtune.ops.FusedLinearCrossEntropy;
 import dev.longtune.tensor.MemoryLocation;
 
 import java.util.EnumMap;
@@ -211,6 +212,12 @@ public final class MemoryPlanner {
                     // the CPU op keeps FP32 logits and two chunks of FP32 hidden rows (ops/FusedLinearCrossEntropy)
                     b.add(LOGITS, "FP32 logits of one token chunk", chunk * V * 4, "chunk·V·4 with chunk = " + chunk + " tokens");
                     b.add(WORKSPACE, "FP32 hidden rows of the chunk and their gradient", 2 * chunk * h * 4, "2·chunk·h·4");
+                } else if (profile == EngineProfile.LONGTUNE) {
+                    // the CUDA device: FP32 logits and compute-precision dlogits of one chunk (cuda/CudaDevice)
+                    long rows = FusedLinearCrossEntropy.gpuChunkRows(T, V, (int) e);
+                    b.add(LOGITS, "FP32 logits and their gradient for one token chunk", rows * V * (4 + e),
+                            "chunk·V·(4 + e) with chunk = " + rows + " tokens (≤ 1 GiB)");
+                    b.add(WORKSPACE, "FP32 loss per token", T * 4, "T·4");
                 } else {
                     b.add(LOGITS, "logits of one token chunk", chunk * V * e, "chunk·V·e with chunk = " + chunk + " tokens");
                 }

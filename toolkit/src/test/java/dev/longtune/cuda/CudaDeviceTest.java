@@ -1,0 +1,111 @@
+package dev.longtune.cuda;
+
+import dev.longtune.ops.AdamW;
+import dev.longtune.ops.GradientClipping;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.tensor.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** What only the GPU device has: its AdamW and norm kernels, the memory cap, release on close, NVRTC errors. */
+class CudaDeviceTest {
+    @BeforeAll
+    static void needsAGpu() {
+        assumeTrue(Cuda.available(), () -> "no GPU: " + Cuda.whyUnavailable());
+    }
+
+    static float[] randn(Random r, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        return x;
+    }
+
+    @Test
+    void adamwKernelMatchesTheJavaOptimizer() {
+        Random r = new Random(1);
+        int n = 3 * 37 * 131;
+        float[] p = randn(r, n), g = randn(r, n), m = new float[n], v = new float[n];
+        try (CudaDevice d = new CudaDevice();
+             Tensor tp = d.allocate("p", DType.FP32, MemoryCategory.WEIGHTS, n);
+             Tensor tg = d.allocate("g", DType.FP32, MemoryCategory.GRADS, n);
+             Tensor tm = d.allocate("m", DType.FP32, MemoryCategory.OPTIMIZER, n);
+             Tensor tv = d.allocate("v", DType.FP32, MemoryCategory.OPTIMIZER, n)) {
+            d.write(tp, p);
+            d.write(tg, g);
+            for (int step = 1; step <= 3; step++) {
+                AdamW.step(p, g, m, v, 1e-3, 0.9, 0.95, 1e-8, 0.1, step);
+                d.adamw(tp, tg, tm, tv, 1e-3, 0.9, 0.95, 1e-8, 0.1, step);
+            }
+            float[] got = d.read(tp);
+            for (int i = 0; i < n; i++) {
+                assertThat(got[i]).as("param " + i).isCloseTo(p[i], org.assertj.core.data.Offset.offset(2e-6f * Math.max(1, Math.abs(p[i]))));
+            }
+            assertThat(d.read(tm)[17]).isCloseTo(m[17], org.assertj.core.data.Offset.offset(1e-6f));
+        }
+    }
+
+    @Test
+    void sumOfSquaresIsTheGlobalNormSquared() {
+        float[] x = randn(new Random(2), 1_000_003);
+        try (CudaDevice d = new CudaDevice(); Tensor t = d.allocate("x", DType.BF16, MemoryCategory.GRADS, x.length)) {
+            d.write(t, x);
+            float[] rounded = d.read(t);
+            double norm = GradientClipping.globalNorm(List.of(rounded));
+            assertThat(Math.sqrt(d.sumOfSquares(t))).isCloseTo(norm, org.assertj.core.data.Offset.offset(1e-9 * norm));
+            d.scale(t, 0.5f);
+            assertThat(d.read(t)[5]).isEqualTo(rounded[5] * 0.5f);
+        }
+    }
+
+    @Test
+    void aCapStandsInForASmallerGpuAndItsErrorSaysWhatIsHeld() {
+        try (CudaDevice d = new CudaDevice(CudaOptions.defaults().withMemoryCap(64L << 20));
+             Tensor w = d.allocate("weights", DType.BF16, MemoryCategory.WEIGHTS, 16 << 20)) {
+            d.setOutOfMemoryAdvice(() -> "try --checkpointing offload");
+            assertThatThrownBy(() -> d.allocate("'d gate'", DType.BF16, MemoryCategory.ACTIVATIONS, 20 << 20))
+                    .isInstanceOf(GpuOutOfMemoryException.class)
+                    .hasMessageContaining("'d gate'").hasMessageContaining("activations")
+                    .hasMessageContaining("weights 32.00 MiB").hasMessageContaining("cap of 64.00 MiB")
+                    .hasMessageContaining("try --checkpointing offload");
+            try (Tensor small = d.allocate("fits", DType.BF16, MemoryCategory.ACTIVATIONS, 1 << 20)) {
+                assertThat(d.read(small)).containsOnly(0f); // still usable, and new tensors are zeroed
+            }
+        }
+    }
+
+    @Test
+    void closingReleasesEverything() {
+        long freeBefore;
+        try (CudaDevice probe = new CudaDevice()) {
+            freeBefore = probe.memoryInfo()[0];
+        }
+        CudaDevice d = new CudaDevice();
+        for (int i = 0; i < 20; i++) {
+            d.allocate("leaked on purpose " + i, DType.FP32, MemoryCategory.ACTIVATIONS, 64 << 20); // 256 MiB each
+        }
+        assertThat(d.allocator().reserved()).isGreaterThanOrEqualTo(20L * (256L << 20));
+        d.close();
+        assertThat(d.allocator().reserved()).isZero();
+        try (CudaDevice after = new CudaDevice()) {
+            assertThat(after.memoryInfo()[0]).isGreaterThan(freeBefore - (256L << 20));
+        }
+    }
+
+    @Test
+    void aKernelThatDoesNotCompileShowsNvrtcsLogAndTheFile() {
+        NvrtcCompiler c = new NvrtcCompiler(NvrtcCompiler.defaultCacheDir());
+        assertThatThrownBy(() -> c.ptxOf("broken.cu", "extern \"C\" __global__ void broken() { undefined_thing = 1; }", 80))
+                .isInstanceOf(NvrtcCompiler.KernelCompileException.class)
+                .hasMessageContaining("broken.cu").hasMessageContaining("undefined_thing");
+    }
+}
