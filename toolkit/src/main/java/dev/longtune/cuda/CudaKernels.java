@@ -77,8 +77,17 @@ public final class CudaKernels implements AutoCloseable {
                 + (failures.isEmpty() ? "" : " (not loaded: " + failures + ")"));
     }
 
-    /** Allows a kernel more than 48 KiB of dynamic shared memory (once per kernel). */
-    public void allowSharedMemory(String name, int bytes) {
+    private final Map<String, Integer> sharedAllowed = new HashMap<>();
+
+    /**
+     * Allows a kernel more than 48 KiB of dynamic shared memory. The attribute belongs to this module's function
+     * handle, so each device (each loaded module) sets it for itself.
+     */
+    public synchronized void allowSharedMemory(String name, int bytes) {
+        if (sharedAllowed.getOrDefault(name, 0) >= bytes) {
+            return;
+        }
+        sharedAllowed.put(name, bytes);
         Cuda.check(cudart.cuFuncSetAttribute(function(name), cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes),
                 "allowing " + bytes + " B of shared memory to " + name);
     }

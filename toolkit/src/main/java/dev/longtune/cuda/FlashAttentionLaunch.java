@@ -2,17 +2,12 @@ package dev.longtune.cuda;
 
 import dev.longtune.tensor.DType;
 
-import java.util.HashSet;
-import java.util.Set;
-
 /**
  * Block shape of one FlashAttention kernel: rows per tile (queries in forward, keys in backward), threads,
  * dynamic shared memory; the formulas of kernels/cuda/flash_attention.md. The mma.sync path (sm_80+) needs more
  * shared memory than the WMMA path (sm_70/75, or any GPU the module was built for with FA_FORCE_VOLTA_PATH).
  */
 record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
-    private static final Set<String> prepared = new HashSet<>();
-
     private static boolean tensorCores(DType e) { return e != DType.FP32; }
 
     static FlashAttentionLaunch forward(DType e, int d, boolean wmmaPath) {
@@ -35,14 +30,10 @@ record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
     /** The most shared memory the mma.sync path asks of one block (backward, head dim 128). */
     static int largestMmaPathShared() { return backward(DType.BF16, 128, false).sharedBytes(); }
 
-    /** Raises the kernel's shared-memory limit once when it needs more than the default 48 KiB. */
+    /** Raises the kernel's shared-memory limit (once per loaded module) when it needs more than 48 KiB. */
     void prepare(CudaKernels kernels, String name) {
         if (sharedBytes > 48 * 1024) {
-            synchronized (prepared) {
-                if (prepared.add(kernels.arch() + name)) {
-                    kernels.allowSharedMemory(name, sharedBytes);
-                }
-            }
+            kernels.allowSharedMemory(name, sharedBytes);
         }
     }
 }
