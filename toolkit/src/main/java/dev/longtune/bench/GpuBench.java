@@ -14,6 +14,7 @@ import dev.longtune.ops.Rope;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.MemoryCategory;
 import dev.longtune.tensor.Tensor;
+import dev.longtune.train.Optimizer;
 import dev.longtune.train.Trainer;
 import dev.longtune.train.TrainingConfig;
 
@@ -52,12 +53,14 @@ public final class GpuBench {
         File out = new File("longtune.json");
         boolean quick = false;
         List<String> only = null;
+        int[] trainTokens = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--out" -> out = new File(args[++i]);
                 case "--quick" -> quick = true;
                 case "--only" -> only = Arrays.asList(args[++i].split(","));
-                default -> throw new IllegalArgumentException("unknown argument " + args[i] + " (use --out FILE --quick --only a,b)");
+                case "--train-tokens" -> trainTokens = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                default -> throw new IllegalArgumentException("unknown argument " + args[i] + " (use --out FILE --quick --only a,b --train-tokens 8192,32768)");
             }
         }
         try (CudaDevice dev = new CudaDevice(CudaOptions.defaults())) {
@@ -80,9 +83,13 @@ public final class GpuBench {
             if (want.test("swiglu_fwd_bwd")) b.guard("swiglu_fwd_bwd", 32768, () -> b.swiglu(32768));
             if (want.test("rope_fwd_bwd")) b.guard("rope_fwd_bwd", 32768, () -> b.rope(32768));
             if (want.test("gemm")) b.guard("gemm", 8192, b::gemm);
-            for (int t : quick ? new int[] {8192} : new int[] {8192, 32768, 131072}) {
+            int[] sizes = trainTokens != null ? trainTokens : quick ? new int[] {8192} : new int[] {8192, 32768, 131072};
+            for (int t : sizes) {
                 if (want.test("train_step_2layer")) {
-                    b.guard("train_step_2layer", t, () -> b.trainStep(t));
+                    b.guard("train_step_2layer", t, () -> b.trainStep(t, Optimizer.Placement.DEVICE));
+                }
+                if (want.test("train_step_2layer_offload")) {
+                    b.guard("train_step_2layer_offload", t, () -> b.trainStep(t, Optimizer.Placement.HOST));
                 }
             }
         }
@@ -202,15 +209,18 @@ public final class GpuBench {
             double err = AttentionCheck.sampledForwardError(dev, o, q, k, v, t, hq, hkv, d, random);
             double flops = 2.0 * 2.0 * t * (double) t * hq * d / 2;
             double ms = median(fwd);
-            add(row("attention_fwd", t, ms, flops / (ms * 1e9), peakAdded(fwd), err,
-                    "FlashAttention-2 kernel (NVRTC), causal, 32/8 heads, d=128; rel_err on sampled rows vs fp64"));
+            add(row("attention_fwd", t, ms, flops / (ms * 1e9), peakAdded(fwd) + o.bytes() + lse.bytes(), err,
+                    "FlashAttention-2 kernel (NVRTC), causal, 32/8 heads, d=128; rel_err on sampled rows vs fp64; "
+                            + "peak = output + lse + workspace"));
             Runnable both = () -> {
                 fwd.run();
                 dev.attentionBackward(dq, dk, dv, dout, q, k, v, o, lse, cu, t, hq, hkv, d);
             };
             double msBoth = median(both);
-            add(row("attention_fwd_bwd", t, msBoth, 3.5 * flops / (msBoth * 1e9), peakAdded(both), null,
-                    "backward parity is tested on odd shapes by DeviceParityTest"));
+            long outputs = o.bytes() + lse.bytes() + dq.bytes() + dk.bytes() + dv.bytes();
+            add(row("attention_fwd_bwd", t, msBoth, 3.5 * flops / (msBoth * 1e9), peakAdded(both) + outputs, null,
+                    "backward parity is tested on odd shapes by DeviceParityTest (and on the H200); "
+                            + "peak = output + lse + grads + workspace"));
         }
     }
 
@@ -315,7 +325,7 @@ public final class GpuBench {
 
     // ---- a training step ---------------------------------------------------------------------------------------
 
-    private void trainStep(int t) {
+    private void trainStep(int t, Optimizer.Placement placement) {
         ModelConfig two = ModelCatalog.get("llama-3.1-8b").withLayers(2);
         Supplier<Batch> batch = () -> {
             int[] ids = new int[t];
@@ -333,7 +343,7 @@ public final class GpuBench {
                         : noise((int) w.getValue().numel(), seed++, 0.02);
                 dev.write(w.getValue(), values);
             }
-            try (Trainer trainer = new Trainer(model, TrainingConfig.defaults(100), Precision.BF16)) {
+            try (Trainer trainer = new Trainer(model, TrainingConfig.defaults(100), Precision.BF16, placement)) {
                 Batch b = batch.get();
                 dev.setOutOfMemoryAdvice(() -> "");
                 trainer.step(List.of(b)); // warm-up
@@ -349,8 +359,10 @@ public final class GpuBench {
                 Arrays.sort(fb);
                 Arrays.sort(step); // two timed steps after a warm-up: [0] is the faster
                 long peak = dev.memory().peakTotal() - before;
-                Map<String, Object> r = row("train_step_2layer", t, step[0], null, peak, null,
-                        "2 Llama-3.1-8B layers, bf16, offloaded checkpoints, FP32 master + AdamW on the CPU (ZeRO-offload); "
+                boolean host = placement == Optimizer.Placement.HOST;
+                Map<String, Object> r = row(host ? "train_step_2layer_offload" : "train_step_2layer", t, step[0], null, peak, null,
+                        "2 Llama-3.1-8B layers, bf16, offloaded checkpoints, FP32 master + AdamW "
+                                + (host ? "on the CPU (ZeRO-offload); " : "on the GPU; ")
                                 + String.format(java.util.Locale.ROOT, "forward+backward %.1f ms on the GPU", fb[0]));
                 r.put("tokens_per_s", t / (step[0] / 1000.0));
                 r.put("gpu_fwd_bwd_ms", fb[0]);

@@ -8,6 +8,7 @@ import dev.longtune.data.LlamaTokenizer;
 import dev.longtune.device.Device;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.plan.Units;
+import dev.longtune.train.Optimizer;
 import dev.longtune.train.StepResult;
 import dev.longtune.train.Trainer;
 import dev.longtune.train.TrainingCheckpoint;
@@ -66,6 +67,10 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--init-from", description = "start from the weights of a Hugging Face folder (config.json + safetensors) instead of random ones")
     Path initFrom;
 
+    @Option(names = "--optimizer", defaultValue = "host",
+            description = "where AdamW's FP32 master weights and moments live: host (ZeRO-offload, AdamW on the CPU) or device; default ${DEFAULT-VALUE}")
+    String optimizer;
+
     @Option(names = "--json", description = "one JSON object per step, then a summary") boolean json;
 
     @Option(names = "--progress", defaultValue = "auto", description = "per-layer forward/backward progress on stderr: on, off or auto (a console); default ${DEFAULT-VALUE}")
@@ -100,7 +105,7 @@ public class TrainCommand implements Callable<Integer> {
                 m.initialize(seed);
             }
             trainer = new Trainer(m, TrainingConfig.defaults(steps).withLearningRate(lr, lr / 10)
-                    .withGradientAccumulation(microBatches).withSeed(seed), p);
+                    .withGradientAccumulation(microBatches).withSeed(seed), p, Optimizer.Placement.parse(optimizer));
         }
         try (trainer) {
             TrainingData trainingData = TrainingData.load(data, LlamaTokenizer.llama31(), tokens, examples, seed);

@@ -214,22 +214,20 @@ public final class CudaDevice implements Device {
             dst.roundToDtype();
             return;
         }
-        try (FloatPointer staging = new FloatPointer(values)) {
+        int n = values.length;
+        withPinned(4L * n, dst.name() + " (upload staging)", staging -> {
+            floatsAt(staging, n).put(values, 0, n);
             if (dst.dtype() == DType.FP32) {
-                upload(dst.address(), staging, 4L * values.length);
+                copyBytes(dst.address(), staging, 4L * n);
             } else {
-                try (Tensor f32 = allocate(dst.name() + " (fp32 staging)", DType.FP32, WORKSPACE, values.length)) {
-                    upload(f32.address(), staging, 4L * values.length);
-                    cast(dst.address(), dst.dtype(), f32.address(), DType.FP32, values.length);
-                    synchronize();
+                try (Tensor f32 = allocate(dst.name() + " (fp32 staging)", DType.FP32, WORKSPACE, n)) {
+                    copyBytes(f32.address(), staging, 4L * n);
+                    cast(dst.address(), dst.dtype(), f32.address(), DType.FP32, n);
+                    synchronize(); // before the staging tensor's block can be reused
                 }
             }
-        }
-    }
-
-    private void upload(long dst, Pointer hostData, long bytes) {
-        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst), hostData, bytes, cudart.cudaMemcpyDefault, compute), "upload");
-        synchronize(); // the host buffer may go away as soon as we return
+            return null;
+        });
     }
 
     @Override
@@ -239,18 +237,49 @@ public final class CudaDevice implements Device {
         }
         int n = (int) src.numel();
         float[] out = new float[n];
-        try (FloatPointer staging = new FloatPointer(n)) {
+        withPinned(4L * n, src.name() + " (download staging)", staging -> {
             if (src.dtype() == DType.FP32) {
-                download(staging, src.address(), 4L * n);
+                copyBytes(staging, src.address(), 4L * n);
             } else {
                 try (Tensor f32 = allocate(src.name() + " (fp32 staging)", DType.FP32, WORKSPACE, n)) {
                     cast(f32.address(), DType.FP32, src.address(), src.dtype(), n);
-                    download(staging, f32.address(), 4L * n);
+                    copyBytes(staging, f32.address(), 4L * n);
                 }
             }
-            staging.get(out);
-        }
+            floatsAt(staging, n).get(out, 0, n);
+            return null;
+        });
         return out;
+    }
+
+    /** A pinned host buffer for one transfer (counted as host workspace), given back to the pinned cache after. */
+    private <T> T withPinned(long bytes, String what, java.util.function.LongFunction<T> body) {
+        long address = pinned.allocate(Math.max(1, bytes), WORKSPACE, what);
+        host.allocated(WORKSPACE, bytes);
+        try {
+            return body.apply(address);
+        } finally {
+            host.freed(WORKSPACE, bytes);
+            pinned.free(address, Math.max(1, bytes));
+        }
+    }
+
+    private static FloatPointer floatsAt(long address, long n) {
+        FloatPointer p = new FloatPointer(Cuda.at(address));
+        p.capacity(n);
+        p.limit(n);
+        return p;
+    }
+
+    /** A synchronous copy between any two addresses (device or pinned host). */
+    private void copyBytes(long dst, long src, long bytes) {
+        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst), Cuda.at(src), bytes, cudart.cudaMemcpyDefault, compute), "copy");
+        synchronize();
+    }
+
+    private void upload(long dst, Pointer hostData, long bytes) {
+        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst), hostData, bytes, cudart.cudaMemcpyDefault, compute), "upload");
+        synchronize(); // the host buffer may go away as soon as we return
     }
 
     private void download(Pointer hostData, long src, long bytes) {
@@ -303,14 +332,21 @@ public final class CudaDevice implements Device {
         launch("accumulate_" + suffix(dst.dtype()), elementGrid(n), 1, BLOCK, 0, dst, src, n);
     }
 
-    /** x *= s, in place. */
+    @Override
     public void scale(Tensor x, float s) {
+        if (!x.onDevice()) {
+            Device.super.scale(x, s);
+            return;
+        }
         long n = x.numel();
         launch("scale_" + suffix(x.dtype()), elementGrid(n), 1, BLOCK, 0, x, s, n);
     }
 
-    /** Σ x² in double, summed in a fixed order (the gradient norm). */
+    @Override
     public double sumOfSquares(Tensor x) {
+        if (!x.onDevice()) {
+            return Device.super.sumOfSquares(x);
+        }
         long n = x.numel();
         int grid = (int) Math.max(1, Math.min((n + BLOCK - 1) / BLOCK, 1024));
         try (Tensor partial = allocate("sum of squares partials", DType.FP32, WORKSPACE, 2 * grid)) { // grid doubles
@@ -474,11 +510,16 @@ public final class CudaDevice implements Device {
     }
 
     /**
-     * AdamW on FP32 tensors in GPU memory (the default optimizer is the CPU one: ZeRO-offload). The kernel takes
-     * its hyperparameters as doubles, as AdamW.java builds its coefficients, so both round alike.
+     * AdamW in GPU memory (the optimizer placed on the device); the kernel takes its hyperparameters as doubles,
+     * as ops/AdamW builds its coefficients, so both round alike. CPU-visible tensors step in Java.
      */
+    @Override
     public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
                       double weightDecay, int step) {
+        if (!param.onDevice()) {
+            Device.super.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+            return;
+        }
         long n = param.numel();
         double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
         launch("adamw_step_" + suffix(grad.dtype()), elementGrid(n), 1, BLOCK, 0, param, grad, m, v, n, lr, beta1, beta2,

@@ -49,6 +49,21 @@ public interface Device extends AutoCloseable {
     /** t = 0. */
     void zero(Tensor t);
 
+    // ---- the optimizer's ops: on CPU-visible tensors in Java; a GPU overrides them for its own memory ----
+
+    /** x *= s, in place. */
+    default void scale(Tensor x, float s) { dev.longtune.ops.GradientClipping.scale(x.floats(), s); }
+
+    /** Σ x² in double, summed in an order that depends only on the shape. */
+    default double sumOfSquares(Tensor x) { return dev.longtune.ops.GradientClipping.sumOfSquares(x.floats()); }
+
+    /** One AdamW step (ops/AdamW) of FP32 param, m and v with an FP32 gradient; t counts from 1. */
+    default void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                       double weightDecay, int t) {
+        dev.longtune.ops.AdamW.step(param.floats(), grad.floats(), m.floats(), v.floats(), lr, beta1, beta2, eps,
+                weightDecay, t);
+    }
+
     /** Waits for queued work (a no-op where ops run synchronously); timings call it. */
     default void synchronize() { }
 

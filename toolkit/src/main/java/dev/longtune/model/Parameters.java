@@ -57,6 +57,8 @@ public final class Parameters implements AutoCloseable {
 
     public DType dtype() { return dtype; }
 
+    public Device device() { return device; }
+
     public MemoryCategory category() { return category; }
 
     public long numel() { return byName.values().stream().mapToLong(Tensor::numel).sum(); }

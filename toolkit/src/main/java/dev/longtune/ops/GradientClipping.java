@@ -26,21 +26,39 @@ public final class GradientClipping {
     public static double globalNorm(List<float[]> grads) {
         double sumSquares = 0.0;
         for (float[] g : grads) {
-            int chunks = (g.length + CHUNK - 1) / CHUNK;
-            double[] partial = new double[chunks];
-            IntStream.range(0, chunks).parallel().forEach(c -> {
-                int to = Math.min(g.length, (c + 1) * CHUNK);
-                double s = 0.0;
-                for (int i = c * CHUNK; i < to; i++) {
-                    s += (double) g[i] * g[i];
-                }
-                partial[c] = s;
-            });
-            for (double s : partial) {
-                sumSquares += s;
-            }
+            sumSquares += sumOfSquares(g);
         }
         return Math.sqrt(sumSquares);
+    }
+
+    /** Σ g², fixed chunks summed in parallel in double and added in chunk order (thread-count independent). */
+    public static double sumOfSquares(float[] g) {
+        int chunks = (g.length + CHUNK - 1) / CHUNK;
+        double[] partial = new double[chunks];
+        IntStream.range(0, chunks).parallel().forEach(c -> {
+            int to = Math.min(g.length, (c + 1) * CHUNK);
+            double s = 0.0;
+            for (int i = c * CHUNK; i < to; i++) {
+                s += (double) g[i] * g[i];
+            }
+            partial[c] = s;
+        });
+        double sum = 0.0;
+        for (double s : partial) {
+            sum += s;
+        }
+        return sum;
+    }
+
+    /** g *= s in place, in parallel chunks. */
+    public static void scale(float[] g, float s) {
+        int chunks = (g.length + CHUNK - 1) / CHUNK;
+        IntStream.range(0, chunks).parallel().forEach(c -> {
+            int to = Math.min(g.length, (c + 1) * CHUNK);
+            for (int i = c * CHUNK; i < to; i++) {
+                g[i] *= s;
+            }
+        });
     }
 
     /** Returns the global norm before clipping; scales the gradients in place when it exceeds maxNorm. */

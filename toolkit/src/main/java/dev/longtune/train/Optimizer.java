@@ -2,13 +2,8 @@ package dev.longtune.train;
 
 import dev.longtune.device.Device;
 import dev.longtune.model.Parameters;
-import dev.longtune.ops.AdamW;
-import dev.longtune.ops.GradientClipping;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.Tensor;
-
-import java.util.ArrayList;
-import java.util.List;
 
 import static dev.longtune.tensor.MemoryCategory.OPTIMIZER;
 import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
@@ -18,27 +13,70 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
  * 8 in FP32, where the weights are the master). Gradients arrive in the compute precision, scaled by the
  * loss scale; they are unscaled into FP32, checked for inf/NaN, clipped by global norm, applied, and the
  * compute-precision weights are refreshed from the master.
+ *
+ * <p>Where the state lives is a {@link Placement}: on the host (ZeRO-offload: a GPU keeps only the
+ * compute-precision weights and gradients, and AdamW runs on the CPU) or on the device itself (the GPU's
+ * AdamW kernel; 12 more bytes per parameter there). On the CPU device the two are the same memory.
  */
 public final class Optimizer implements AutoCloseable {
+    /** Where the master weights, moments and FP32 gradients live. */
+    public enum Placement {
+        HOST("host"), DEVICE("device");
+
+        public final String id;
+
+        Placement(String id) { this.id = id; }
+
+        public static Placement parse(String s) {
+            for (Placement p : values()) {
+                if (p.id.equalsIgnoreCase(s)) {
+                    return p;
+                }
+            }
+            throw new IllegalArgumentException("optimizer placement '" + s + "': use host (ZeRO-offload) or device");
+        }
+    }
+
     private final Parameters weights, master, m, v;
+    private final Device device;
+    private final Parameters.Allocator alloc;
+    private final Placement placement;
     private final boolean separateMaster;
+    private Parameters unscaled; // FP32 gradients, allocated at the first step and reused
+    private final dev.longtune.config.ModelConfig config;
     private int step;
 
     public Optimizer(Parameters weights, Device device, dev.longtune.config.ModelConfig config) {
+        this(weights, device, config, Placement.HOST);
+    }
+
+    public Optimizer(Parameters weights, Device device, dev.longtune.config.ModelConfig config, Placement placement) {
         this.weights = weights;
-        // On a GPU the master weights and moments live in host memory and AdamW runs on the CPU (ZeRO-offload);
-        // FP32 weights can be their own master only where Java can update them in place.
-        this.separateMaster = weights.dtype() != DType.FP32 || weights.all().iterator().next().onDevice();
-        Parameters.Allocator host = device::allocateCpuVisible;
-        this.master = separateMaster ? new Parameters(config, device, host, DType.FP32, OPTIMIZER, ".master") : weights;
+        this.device = device;
+        this.config = config;
+        this.placement = placement;
+        this.alloc = placement == Placement.HOST ? device::allocateCpuVisible : device::allocate;
+        // FP32 weights are their own master only where the optimizer state lives with them
+        this.separateMaster = weights.dtype() != DType.FP32 || !sameMemory(weights, placement);
+        this.master = separateMaster ? new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".master") : weights;
         if (separateMaster) {
             master.copyFrom(weights);
         }
-        this.m = new Parameters(config, device, host, DType.FP32, OPTIMIZER, ".exp_avg");
-        this.v = new Parameters(config, device, host, DType.FP32, OPTIMIZER, ".exp_avg_sq");
+        this.m = new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".exp_avg");
+        this.v = new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".exp_avg_sq");
         m.zero();
         v.zero();
     }
+
+    /** Whether the weights sit where this placement puts the optimizer state (so FP32 weights can be the master). */
+    private boolean sameMemory(Parameters w, Placement placement) {
+        boolean weightsOnGpu = w.all().iterator().next().onDevice();
+        try (Tensor probe = alloc.allocate("placement probe", DType.FP32, WORKSPACE, 1)) {
+            return probe.onDevice() == weightsOnGpu;
+        }
+    }
+
+    public Placement placement() { return placement; }
 
     public Parameters master() { return master; }
 
@@ -58,41 +96,40 @@ public final class Optimizer implements AutoCloseable {
      * at {@code lr}. Returns whether it applied and the global gradient norm before clipping.
      */
     public Update apply(Parameters grads, double lossScale, double lr, TrainingConfig c, Device device) {
-        List<Tensor> unscaled = new ArrayList<>();
-        try {
-            List<float[]> arrays = new ArrayList<>();
-            for (var e : grads.byName().entrySet()) {
-                Tensor g32 = device.allocateCpuVisible(e.getKey() + ".grad32", DType.FP32, WORKSPACE, e.getValue().shape());
-                device.copy(g32, e.getValue());
-                float[] dst = g32.floats();
-                float inv = (float) (1.0 / lossScale);
-                for (int i = 0; i < dst.length; i++) {
-                    dst[i] *= inv;
-                }
-                unscaled.add(g32);
-                arrays.add(dst);
-            }
-            double norm = GradientClipping.globalNorm(arrays);
-            if (!Double.isFinite(norm)) {
-                return new Update(false, norm);
-            }
-            if (c.maxGradNorm() > 0) {
-                GradientClipping.clipByGlobalNorm(arrays, c.maxGradNorm());
-            }
-            step++;
-            int i = 0;
-            for (var e : master.byName().entrySet()) {
-                boolean decay = !(e.getKey().endsWith("norm.weight") || e.getKey().endsWith(".bias"));
-                AdamW.step(e.getValue().floats(), arrays.get(i++), m.get(e.getKey()).floats(), v.get(e.getKey()).floats(),
-                        lr, c.beta1(), c.beta2(), c.epsilon(), decay ? c.weightDecay() : 0.0, step);
-            }
-            if (separateMaster) {
-                weights.copyFrom(master);
-            }
-            return new Update(true, norm);
-        } finally {
-            unscaled.forEach(Tensor::close);
+        if (unscaled == null) {
+            unscaled = new Parameters(config, device, alloc, DType.FP32, WORKSPACE, ".grad32");
         }
+        float inv = (float) (1.0 / lossScale);
+        double sumSquares = 0;
+        for (var e : grads.byName().entrySet()) {
+            Tensor g32 = unscaled.get(e.getKey());
+            device.copy(g32, e.getValue());
+            device.scale(g32, inv);
+            sumSquares += device.sumOfSquares(g32);
+        }
+        double norm = Math.sqrt(sumSquares);
+        if (!Double.isFinite(norm)) {
+            return new Update(false, norm);
+        }
+        if (c.maxGradNorm() > 0) {
+            // as GradientClipping.clipByGlobalNorm (PyTorch's clip_grad_norm_): scale all when over the limit
+            double coefficient = c.maxGradNorm() / (norm + 1e-6);
+            if (coefficient < 1.0) {
+                for (Tensor g32 : unscaled.all()) {
+                    device.scale(g32, (float) coefficient);
+                }
+            }
+        }
+        step++;
+        for (var e : master.byName().entrySet()) {
+            boolean decay = !(e.getKey().endsWith("norm.weight") || e.getKey().endsWith(".bias"));
+            device.adamw(e.getValue(), unscaled.get(e.getKey()), m.get(e.getKey()), v.get(e.getKey()), lr, c.beta1(),
+                    c.beta2(), c.epsilon(), decay ? c.weightDecay() : 0.0, step);
+        }
+        if (separateMaster) {
+            weights.copyFrom(master);
+        }
+        return new Update(true, norm);
     }
 
     @Override
@@ -102,5 +139,8 @@ public final class Optimizer implements AutoCloseable {
         }
         m.close();
         v.close();
+        if (unscaled != null) {
+            unscaled.close();
+        }
     }
 }

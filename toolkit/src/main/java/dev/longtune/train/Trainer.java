@@ -23,9 +23,14 @@ public final class Trainer implements AutoCloseable {
     private int step;
 
     public Trainer(LlamaModel model, TrainingConfig config, Precision precision) {
+        this(model, config, precision, Optimizer.Placement.HOST);
+    }
+
+    /** With the optimizer state on the host (ZeRO-offload) or on the device (see {@link Optimizer.Placement}). */
+    public Trainer(LlamaModel model, TrainingConfig config, Precision precision, Optimizer.Placement placement) {
         this.model = model;
         this.config = config;
-        this.optimizer = new Optimizer(model.weights(), model.device(), model.config());
+        this.optimizer = new Optimizer(model.weights(), model.device(), model.config(), placement);
         this.scaler = precision == Precision.FP16 ? LossScaler.forFp16() : LossScaler.disabled();
     }
 

@@ -58,6 +58,7 @@ public final class TrainingCheckpoint {
         state.put("loss_scale_good_steps", trainer.lossScaler().goodSteps());
         state.put("precision", precision.id);
         state.put("checkpointing", model.checkpointing().id);
+        state.put("optimizer_placement", o.placement().id);
         state.put("training", trainer.config());
         JSON.writeValue(dir.resolve(STATE).toFile(), state);
     }
@@ -82,7 +83,8 @@ public final class TrainingCheckpoint {
         Precision precision = Precision.parse(state.path("precision").asText());
         LlamaModel model = loadModel(dir, device, precision, Checkpointing.parse(state.path("checkpointing").asText()));
         TrainingConfig training = JSON.treeToValue(state.path("training"), TrainingConfig.class);
-        Trainer trainer = new Trainer(model, training, precision);
+        Trainer trainer = new Trainer(model, training, precision,
+                Optimizer.Placement.parse(state.path("optimizer_placement").asText("host")));
         SafetensorsFile opt = SafetensorsFile.open(dir.resolve(OPTIMIZER));
         read(opt, "master.", trainer.optimizer().master());
         read(opt, "exp_avg.", trainer.optimizer().exp_avg());
@@ -101,7 +103,7 @@ public final class TrainingCheckpoint {
     }
 
     private static void add(SafetensorsWriter w, String prefix, Parameters p) {
-        p.byName().forEach((name, t) -> w.addFloats(prefix + name, SafetensorsDType.F32, longs(t.shape()), t.floats()));
+        p.byName().forEach((name, t) -> w.addFloats(prefix + name, SafetensorsDType.F32, longs(t.shape()), p.device().read(t)));
     }
 
     private static void read(SafetensorsFile f, String prefix, Parameters p) throws IOException {
@@ -115,7 +117,7 @@ public final class TrainingCheckpoint {
                 throw new IOException(f.path() + ": tensor '" + prefix + e.getKey() + "' has " + values.length
                         + " values, the model needs " + t.numel());
             }
-            System.arraycopy(values, 0, t.floats(), 0, values.length);
+            p.device().write(t, values);
         }
     }
 

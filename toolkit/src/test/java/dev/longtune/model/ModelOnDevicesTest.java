@@ -9,6 +9,7 @@ import dev.longtune.device.CpuDevice;
 import dev.longtune.device.Device;
 import dev.longtune.tensor.MemoryCategory;
 import dev.longtune.tensor.Tensor;
+import dev.longtune.train.Optimizer;
 import dev.longtune.train.StepResult;
 import dev.longtune.train.Trainer;
 import dev.longtune.train.TrainingConfig;
@@ -155,6 +156,45 @@ class ModelOnDevicesTest {
                 assertThat(last.loss()).isLessThan(first.loss() - 0.5);
                 assertThat(first.devicePeak().get(MemoryCategory.WEIGHTS)).isPositive();
             }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("devices")
+    void theOptimizerOnTheDeviceMatchesTheOffloadedOne(String dev) {
+        try (Device d = open(dev)) {
+            double[][] losses = new double[2][];
+            float[][] weights = new float[2][];
+            Optimizer.Placement[] placements = {Optimizer.Placement.HOST, Optimizer.Placement.DEVICE};
+            for (int k = 0; k < 2; k++) {
+                try (LlamaModel m = new LlamaModel(config(), d, Precision.BF16, Checkpointing.DEVICE)) {
+                    m.initialize(13);
+                    TrainingConfig c = TrainingConfig.defaults(4).withLearningRate(3e-3, 3e-4);
+                    try (Trainer t = new Trainer(m, c, Precision.BF16, placements[k])) {
+                        losses[k] = new double[4];
+                        for (int s = 0; s < 4; s++) {
+                            losses[k][s] = t.step(List.of(batch(48, 4))).loss();
+                        }
+                        weights[k] = d.read(m.weights().get("model.layers.1.mlp.up_proj.weight"));
+                        if (placements[k] == Optimizer.Placement.DEVICE) {
+                            assertThat(t.optimizer().master().all().iterator().next().onDevice())
+                                    .isEqualTo(dev.equals("cuda"));
+                        }
+                    }
+                }
+            }
+            for (int s = 0; s < 4; s++) {
+                assertThat(losses[1][s]).as("loss at step " + (s + 1)).isCloseTo(losses[0][s],
+                        org.assertj.core.data.Offset.offset(1e-3 * Math.abs(losses[0][s])));
+            }
+            int differing = 0;
+            for (int i = 0; i < weights[0].length; i++) {
+                if (Math.abs(weights[0][i] - weights[1][i]) > 1e-2 * Math.abs(weights[0][i]) + 1e-6) {
+                    differing++;
+                }
+            }
+            // bf16 weights: a one-ulp difference in the FP32 master can round either way
+            assertThat(differing).isLessThan(weights[0].length / 100 + 1);
         }
     }
 }
