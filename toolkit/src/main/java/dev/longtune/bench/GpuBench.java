@@ -365,6 +365,7 @@ public final class GpuBench {
                                 + (host ? "on the CPU (ZeRO-offload); " : "on the GPU; ")
                                 + String.format(java.util.Locale.ROOT, "forward+backward %.1f ms on the GPU", fb[0]));
                 r.put("tokens_per_s", t / (step[0] / 1000.0));
+                r.put("peer_op", "train_step_2layer");
                 r.put("gpu_fwd_bwd_ms", fb[0]);
                 r.put("gpu_tokens_per_s", t / (fb[0] / 1000.0));
                 add(r);
