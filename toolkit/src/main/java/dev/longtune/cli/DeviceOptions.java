@@ -19,8 +19,8 @@ public final class DeviceOptions {
     @Option(names = "--gpu-memory-cap", description = "cap the GPU allocator (e.g. 16GiB stands in for a V100, 48GiB for an A6000)")
     String gpuMemoryCap;
 
-    /** The device asked for; {@code model} names the run in an out-of-memory error's advice. */
-    Device open(String model) {
+    /** The device asked for; the model and context go into an out-of-memory error's planner advice. */
+    Device open(String model, long context) {
         String d = device.toLowerCase(Locale.ROOT);
         boolean cuda = switch (d) {
             case "cpu" -> false;
@@ -40,9 +40,7 @@ public final class DeviceOptions {
         }
         long cap = gpuMemoryCap == null ? Long.MAX_VALUE : Units.parseBytes(gpuMemoryCap);
         CudaDevice gpu = new CudaDevice(CudaOptions.defaults().withMemoryCap(cap));
-        String capText = cap == Long.MAX_VALUE ? "this GPU" : Units.human(cap);
-        gpu.setOutOfMemoryAdvice(() -> "Ask the planner what fits " + capText + ": ./longtune max-context --model " + model
-                + " --gpu <gpu>, or try --checkpointing offload, a shorter --context, or fp16/bf16 precision.");
+        gpu.setOutOfMemoryAdvice(() -> PlannerAdvice.forRun(model, cap, context));
         return gpu;
     }
 }

@@ -48,7 +48,7 @@ public class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (Device device = devices.open(checkpoint.toString())) {
+        try (Device device = devices.open(checkpoint.toString(), 0)) {
             return run(device);
         }
     }

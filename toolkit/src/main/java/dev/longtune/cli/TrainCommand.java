@@ -78,7 +78,7 @@ public class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (Device device = devices.open(model)) {
+        try (Device device = devices.open(model, Units.parseTokens(context))) {
             return run(device);
         }
     }
@@ -127,7 +127,11 @@ public class TrainCommand implements Callable<Integer> {
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();
                 if (json) {
-                    out.println(Json.line(r.toJson()));
+                    Map<String, Object> line = r.toJson();
+                    if (device instanceof dev.longtune.cuda.CudaDevice gpu) {
+                        line.put("gpu_allocator", gpu.memorySummary()); // reserved, peak reserved, fragmentation
+                    }
+                    out.println(Json.line(line));
                 } else {
                     out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s  peak %s%s%n",
                             r.step(), r.loss(), r.learningRate(), r.gradNorm(), r.tokensPerSecond(),
