@@ -42,7 +42,6 @@ public final class Optimizer implements AutoCloseable {
     private final Parameters.Allocator alloc;
     private final Placement placement;
     private final boolean separateMaster;
-    private Parameters unscaled; // FP32 gradients, allocated at the first step and reused
     private final dev.longtune.config.ModelConfig config;
     private int step;
 
@@ -96,40 +95,40 @@ public final class Optimizer implements AutoCloseable {
      * at {@code lr}. Returns whether it applied and the global gradient norm before clipping.
      */
     public Update apply(Parameters grads, double lossScale, double lr, TrainingConfig c, Device device) {
-        if (unscaled == null) {
-            unscaled = new Parameters(config, device, alloc, DType.FP32, WORKSPACE, ".grad32");
-        }
-        float inv = (float) (1.0 / lossScale);
-        double sumSquares = 0;
-        for (var e : grads.byName().entrySet()) {
-            Tensor g32 = unscaled.get(e.getKey());
-            device.copy(g32, e.getValue());
-            device.scale(g32, inv);
-            sumSquares += device.sumOfSquares(g32);
-        }
-        double norm = Math.sqrt(sumSquares);
-        if (!Double.isFinite(norm)) {
-            return new Update(false, norm);
-        }
-        if (c.maxGradNorm() > 0) {
-            // as GradientClipping.clipByGlobalNorm (PyTorch's clip_grad_norm_): scale all when over the limit
-            double coefficient = c.maxGradNorm() / (norm + 1e-6);
-            if (coefficient < 1.0) {
-                for (Tensor g32 : unscaled.all()) {
-                    device.scale(g32, (float) coefficient);
+        // FP32 gradients exist only during the update, as the planner counts them (not through backward)
+        try (Parameters unscaled = new Parameters(config, device, alloc, DType.FP32, WORKSPACE, ".grad32")) {
+            float inv = (float) (1.0 / lossScale);
+            double sumSquares = 0;
+            for (var e : grads.byName().entrySet()) {
+                Tensor g32 = unscaled.get(e.getKey());
+                device.copy(g32, e.getValue());
+                device.scale(g32, inv);
+                sumSquares += device.sumOfSquares(g32);
+            }
+            double norm = Math.sqrt(sumSquares);
+            if (!Double.isFinite(norm)) {
+                return new Update(false, norm);
+            }
+            if (c.maxGradNorm() > 0) {
+                // as GradientClipping.clipByGlobalNorm (PyTorch's clip_grad_norm_): scale all when over the limit
+                double coefficient = c.maxGradNorm() / (norm + 1e-6);
+                if (coefficient < 1.0) {
+                    for (Tensor g32 : unscaled.all()) {
+                        device.scale(g32, (float) coefficient);
+                    }
                 }
             }
+            step++;
+            for (var e : master.byName().entrySet()) {
+                boolean decay = !(e.getKey().endsWith("norm.weight") || e.getKey().endsWith(".bias"));
+                device.adamw(e.getValue(), unscaled.get(e.getKey()), m.get(e.getKey()), v.get(e.getKey()), lr, c.beta1(),
+                        c.beta2(), c.epsilon(), decay ? c.weightDecay() : 0.0, step);
+            }
+            if (separateMaster) {
+                weights.copyFrom(master);
+            }
+            return new Update(true, norm);
         }
-        step++;
-        for (var e : master.byName().entrySet()) {
-            boolean decay = !(e.getKey().endsWith("norm.weight") || e.getKey().endsWith(".bias"));
-            device.adamw(e.getValue(), unscaled.get(e.getKey()), m.get(e.getKey()), v.get(e.getKey()), lr, c.beta1(),
-                    c.beta2(), c.epsilon(), decay ? c.weightDecay() : 0.0, step);
-        }
-        if (separateMaster) {
-            weights.copyFrom(master);
-        }
-        return new Update(true, norm);
     }
 
     @Override
@@ -139,8 +138,5 @@ public final class Optimizer implements AutoCloseable {
         }
         m.close();
         v.close();
-        if (unscaled != null) {
-            unscaled.close();
-        }
     }
 }
