@@ -19,7 +19,6 @@ import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 
 import java.util.Arrays;
-import java.util.EnumMap;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -630,7 +629,4 @@ public final class CudaDevice implements Device {
             cudart.cudaStreamDestroy(s);
         }
     }
-
-    /** Bytes by category that the allocator and trackers hold (for tests of release on close). */
-    public Map<MemoryCategory, Long> held() { return new EnumMap<>(memory.currentByCategory()); }
 }

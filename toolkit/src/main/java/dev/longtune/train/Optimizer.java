@@ -1,6 +1,7 @@
 package dev.longtune.train;
 
 import dev.longtune.device.Device;
+import dev.longtune.config.ModelConfig;
 import dev.longtune.model.Parameters;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.Tensor;
@@ -38,25 +39,23 @@ public final class Optimizer implements AutoCloseable {
     }
 
     private final Parameters weights, master, m, v;
-    private final Device device;
     private final Parameters.Allocator alloc;
     private final Placement placement;
     private final boolean separateMaster;
-    private final dev.longtune.config.ModelConfig config;
+    private final ModelConfig config;
     private int step;
 
-    public Optimizer(Parameters weights, Device device, dev.longtune.config.ModelConfig config) {
+    public Optimizer(Parameters weights, Device device, ModelConfig config) {
         this(weights, device, config, Placement.HOST);
     }
 
-    public Optimizer(Parameters weights, Device device, dev.longtune.config.ModelConfig config, Placement placement) {
+    public Optimizer(Parameters weights, Device device, ModelConfig config, Placement placement) {
         this.weights = weights;
-        this.device = device;
         this.config = config;
         this.placement = placement;
         this.alloc = placement == Placement.HOST ? device::allocateCpuVisible : device::allocate;
         // FP32 weights are their own master only where the optimizer state lives with them
-        this.separateMaster = weights.dtype() != DType.FP32 || !sameMemory(weights, placement);
+        this.separateMaster = weights.dtype() != DType.FP32 || !sameMemory(weights);
         this.master = separateMaster ? new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".master") : weights;
         if (separateMaster) {
             master.copyFrom(weights);
@@ -68,7 +67,7 @@ public final class Optimizer implements AutoCloseable {
     }
 
     /** Whether the weights sit where this placement puts the optimizer state (so FP32 weights can be the master). */
-    private boolean sameMemory(Parameters w, Placement placement) {
+    private boolean sameMemory(Parameters w) {
         boolean weightsOnGpu = w.all().iterator().next().onDevice();
         try (Tensor probe = alloc.allocate("placement probe", DType.FP32, WORKSPACE, 1)) {
             return probe.onDevice() == weightsOnGpu;
