@@ -81,8 +81,8 @@ class FA:
         tile = 64 * ldh * 2
         if self.mma:
             if kind == "fwd":
-                return 5 * tile
-            return 6 * tile + 64 * 72 * 2 + 2 * 3 * 64 * 4
+                return 6 * tile + 128 * 4
+            return 8 * tile + 128 * 72 * 2 + 2 * 3 * 64 * 4
         score = 64 * 68 * 4
         if kind == "fwd":
             return 2 * tile + score + 4 * 16 * 4
@@ -92,7 +92,7 @@ class FA:
         t, hq, d = q.shape
         hkv = k.shape[1]
         suf = SUFFIX[q.dtype]
-        br, threads = (16, 256) if q.dtype == torch.float32 else (64, 128)
+        br, threads = (16, 256) if q.dtype == torch.float32 else ((128, 128) if self.mma else (64, 128))
         sm = self.smem("fwd", d, q.dtype)
         f = self.fn(f"flash_attention_forward_{suf}_d{d}", sm)
         f(((t + br - 1) // br, hq), (threads,),
@@ -108,7 +108,7 @@ class FA:
         t, hq, d = q.shape
         hkv = k.shape[1]
         suf = SUFFIX[q.dtype]
-        bc, threads = (16, 256) if q.dtype == torch.float32 else (64, 128)
+        bc, threads = (16, 256) if q.dtype == torch.float32 else ((128, 256) if self.mma else (64, 128))
         sm = self.smem("bwd", d, q.dtype)
         f = self.fn(f"flash_attention_backward_{suf}_d{d}", sm)
         f(((t + bc - 1) // bc, hkv), (threads,),

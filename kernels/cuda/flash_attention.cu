@@ -1,7 +1,7 @@
 // FlashAttention-2 forward and backward (causal, GQA, packed variable-length documents), fp32 accumulation.
 // ABI, launch configuration and design notes: flash_attention.md beside this file.
 //
-// Paths (tensor-core kernels pick one at compile time; both have the same grids and block size):
+// Paths (tensor-core kernels pick one at compile time; tiles, block sizes and shared memory differ per path):
 //   * sm_80+ (default when __CUDA_ARCH__ >= 800): mma.sync m16n8k16 + ldmatrix + cp.async, S/P/O in registers.
 //   * Volta path (__CUDA_ARCH__ < 800, or any arch with -DFA_FORCE_VOLTA_PATH): nvcuda::wmma m16n16k16 with fp32
 //     accumulators, only instructions that exist on sm_70 (wmma.load / wmma.mma / wmma.store on f16); the bf16
@@ -453,13 +453,14 @@ template <> struct MMA<bf16_t> {
     }
 };
 
-// 64 rows × D of x (T, heads, D) from token r0, head h, into shared memory (row stride D + 8) with cp.async.
-template <int D>
+// ROWS × D of x (T, heads, D) from token r0, head h, into shared memory (row stride D + 8) with cp.async, by
+// THREADS threads; rows past t are zero-filled.
+template <int D, int ROWS, int THREADS>
 __device__ __forceinline__ void load_tile_async(unsigned short* dst, const unsigned short* src, int r0, int t,
                                                 int heads, int h) {
     constexpr int VPR = D / 8, LDH = D + 8;
 #pragma unroll
-    for (int idx = threadIdx.x; idx < 64 * VPR; idx += 128) {
+    for (int idx = threadIdx.x; idx < ROWS * VPR; idx += THREADS) {
         int r = idx / VPR, c = (idx % VPR) * 8;
         int row = r0 + r;
         bool ok = row < t;
@@ -467,11 +468,17 @@ __device__ __forceinline__ void load_tile_async(unsigned short* dst, const unsig
     }
 }
 
+// Version 3 geometry. Forward: 128 query rows per block, 4 warps × 32 rows (two m16 tiles per warp, so every K/V
+// fragment read from shared memory feeds two MMAs), 64 keys per step. Backward: 128 keys per block, 8 warps × 16
+// keys, 64 queries per step; dQ = dS·K split over the 8 warps as 4 query tiles × 2 halves of D.
 template <int D> struct MP {
-    static constexpr int LDH = D + 8, TILE = 64 * LDH;  // 16-bit elements
-    static constexpr int FWD_SMEM = 5 * TILE * 2;      // Q | K[2] | V[2]
+    static constexpr int LDH = D + 8, TILE = 64 * LDH;  // 16-bit elements of a 64-row tile
+    static constexpr int FWD_BR = 128, FWD_THREADS = 128;
+    static constexpr int FWD_SMEM = 6 * TILE * 2 + FWD_BR * 4;  // Q (128 rows) | K[2] | V[2] | doc start per row
+    static constexpr int BWD_BC = 128, BWD_THREADS = 256;
     static constexpr int LDT = 64 + 8;                 // dSᵀ tile row stride
-    static constexpr int BWD_SMEM = 6 * TILE * 2 + 64 * LDT * 2 + 2 * 3 * 64 * 4;  // K | V | Q[2] | dO[2] | dSᵀ | lse,delta,ds ×2
+    // K (128 rows) | V (128 rows) | Q[2] | dO[2] | dSᵀ (128 × LDT) | lse, delta, ds × 2 × 64
+    static constexpr int BWD_SMEM = 8 * TILE * 2 + BWD_BC * LDT * 2 + 2 * 3 * 64 * 4;
 };
 
 template <typename Tag, int D>
@@ -479,131 +486,165 @@ __device__ __forceinline__ void forward_mma(unsigned short* out, float* lse, con
                                             const unsigned short* k, const unsigned short* v, const int* cu,
                                             int num_seqs, int t, int hq, int hkv, float scale) {
     typedef MP<D> G;
-    constexpr int LDH = G::LDH;
+    constexpr int LDH = G::LDH, BR = G::FWD_BR, NT = G::FWD_THREADS;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned short* Qs = reinterpret_cast<unsigned short*>(smem);
-    unsigned short* Kb = Qs + G::TILE;      // two buffers
-    unsigned short* Vb = Qs + 3 * G::TILE;  // two buffers
+    unsigned short* Kb = Qs + 2 * G::TILE;  // two buffers
+    unsigned short* Vb = Qs + 4 * G::TILE;  // two buffers
+    int* ds_s = reinterpret_cast<int*>(Qs + 6 * G::TILE);  // document start of each row (FA_BIG past t)
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int i0 = blockIdx.x * 64, h = blockIdx.y, g = h / (hq / hkv);
-    const int i_last = min(i0 + 64, t) - 1;
+    const int tile = gridDim.x - 1 - blockIdx.x;  // longest (last) query tiles first
+    const int i0 = tile * BR, h = blockIdx.y, g = h / (hq / hkv);
+    const int i_last = min(i0 + BR, t) - 1;
     const int j_begin = cu[doc_of(cu, num_seqs, i0)];
 
-    load_tile_async<D>(Qs, q, i0, t, hq, h);
-    load_tile_async<D>(Kb, k, j_begin, t, hkv, g);
-    load_tile_async<D>(Vb, v, j_begin, t, hkv, g);
+    load_tile_async<D, BR, NT>(Qs, q, i0, t, hq, h);
+    load_tile_async<D, 64, NT>(Kb, k, j_begin, t, hkv, g);
+    load_tile_async<D, 64, NT>(Vb, v, j_begin, t, hkv, g);
     cp_async_commit();
 
+    for (int r = threadIdx.x; r < BR; r += NT) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA_BIG;
+
     const int gr = lane >> 2, tc = (lane & 3) * 2;
-    const int row0 = i0 + warp * 16 + gr, row1 = row0 + 8;
-    const int ds0 = row0 < t ? cu[doc_of(cu, num_seqs, row0)] : FA_BIG;
-    const int ds1 = row1 < t ? cu[doc_of(cu, num_seqs, row1)] : FA_BIG;
+    const int wrow = i0 + warp * 32;  // first row of this warp
+    const int lrow = warp * 32 + gr;  // this thread's rows: lrow + mt·16 + hf·8 within the tile, i0 + that in T
+    const int ds_hi = i0 + lrow + 24 < t ? cu[doc_of(cu, num_seqs, i0 + lrow + 24)] : FA_BIG;  // of its last row
     const float sl2 = scale * FA_LOG2E;
-    float m0 = -FA_INF, m1 = -FA_INF, l0 = 0.f, l1 = 0.f;
-    float o[D / 8][4];
+    float m[2][2], l[2][2];
+    float o[2][D / 8][4];
 #pragma unroll
-    for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-    unsigned qa[D / 16][4];
+    for (int mt = 0; mt < 2; mt++) {
+        m[mt][0] = m[mt][1] = -FA_INF;
+        l[mt][0] = l[mt][1] = 0.f;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+    }
 
     int buf = 0;
     for (int j0 = j_begin; j0 <= i_last; j0 += 64, buf ^= 1) {
         cp_async_wait_all();
         __syncthreads();
-        if (j0 == j_begin) {
-#pragma unroll
-            for (int kk = 0; kk < D / 16; kk++)
-                ldsm4(qa[kk], Qs + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
-        }
         if (j0 + 64 <= i_last) {
-            load_tile_async<D>(Kb + (buf ^ 1) * G::TILE, k, j0 + 64, t, hkv, g);
-            load_tile_async<D>(Vb + (buf ^ 1) * G::TILE, v, j0 + 64, t, hkv, g);
+            load_tile_async<D, 64, NT>(Kb + (buf ^ 1) * G::TILE, k, j0 + 64, t, hkv, g);
+            load_tile_async<D, 64, NT>(Vb + (buf ^ 1) * G::TILE, v, j0 + 64, t, hkv, g);
             cp_async_commit();
         }
+        if (j0 > wrow + 31) continue;  // every key of this step lies after every row of this warp
         const unsigned short* Ks = Kb + buf * G::TILE;
         const unsigned short* Vs = Vb + buf * G::TILE;
-        float s[8][4];
+        float s[2][8][4];
 #pragma unroll
-        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int n = 0; n < 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
+            unsigned qa[2][4];
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+                ldsm4(qa[mt], Qs + (warp * 32 + mt * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
 #pragma unroll
             for (int np = 0; np < 4; np++) {
                 unsigned b[4];
                 ldsm4(b, Ks + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LDH + kk * 16 + ((lane >> 3) & 1) * 8);
-                MMA<Tag>::run(s[2 * np], qa[kk], b[0], b[1]);
-                MMA<Tag>::run(s[2 * np + 1], qa[kk], b[2], b[3]);
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    MMA<Tag>::run(s[mt][2 * np], qa[mt], b[0], b[1]);
+                    MMA<Tag>::run(s[mt][2 * np + 1], qa[mt], b[2], b[3]);
+                }
             }
         }
-        float mx0 = m0, mx1 = m1;
+        // every key of the step visible to every row of this thread (rows ascend, document starts too)?
+        const bool full = j0 + 63 <= i0 + lrow && j0 >= ds_hi;
+        if (!full) {
 #pragma unroll
-        for (int n = 0; n < 8; n++) {
+            for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-                int j = j0 + n * 8 + tc + e;
-                s[n][e] = (j >= ds0 && j <= row0) ? s[n][e] * sl2 : -FA_INF;
-                s[n][2 + e] = (j >= ds1 && j <= row1) ? s[n][2 + e] * sl2 : -FA_INF;
-                mx0 = fmaxf(mx0, s[n][e]);
-                mx1 = fmaxf(mx1, s[n][2 + e]);
+                for (int hf = 0; hf < 2; hf++) {
+                    const int lr = lrow + mt * 16 + hf * 8, r = i0 + lr, d0 = ds_s[lr];
+#pragma unroll
+                    for (int n = 0; n < 8; n++)
+#pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            const int j = j0 + n * 8 + tc + e;
+                            if (!(j >= d0 && j <= r)) s[mt][n][2 * hf + e] = -FA_INF;
+                        }
+                }
+        }
+        unsigned pk[2][4][4];  // P as 16-bit pairs, the A operands of P·V (m16 tile, 16-key chunk)
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+            float mx0 = -FA_INF, mx1 = -FA_INF;  // raw score maxima
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                mx0 = fmaxf(mx0, fmaxf(s[mt][n][0], s[mt][n][1]));
+                mx1 = fmaxf(mx1, fmaxf(s[mt][n][2], s[mt][n][3]));
             }
-        }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float ms0 = mx0 == -FA_INF ? 0.f : mx0, ms1 = mx1 == -FA_INF ? 0.f : mx1;
-        const float a0 = exp2f(m0 - ms0), a1 = exp2f(m1 - ms1);
-        m0 = mx0;
-        m1 = mx1;
-        float sum0 = 0.f, sum1 = 0.f;
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            // running maxima in the scaled log2 domain (sl2 > 0, so scaling keeps the order; -inf stays -inf)
+            mx0 = fmaxf(m[mt][0], mx0 * sl2);
+            mx1 = fmaxf(m[mt][1], mx1 * sl2);
+            const float ms0 = mx0 == -FA_INF ? 0.f : mx0, ms1 = mx1 == -FA_INF ? 0.f : mx1;
+            const float a0 = exp2f(m[mt][0] - ms0), a1 = exp2f(m[mt][1] - ms1);
+            m[mt][0] = mx0;
+            m[mt][1] = mx1;
+            float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
-        for (int n = 0; n < 8; n++) {
-            s[n][0] = exp2f(s[n][0] - ms0);
-            s[n][1] = exp2f(s[n][1] - ms0);
-            s[n][2] = exp2f(s[n][2] - ms1);
-            s[n][3] = exp2f(s[n][3] - ms1);
-            sum0 += s[n][0] + s[n][1];
-            sum1 += s[n][2] + s[n][3];
-        }
-        l0 = l0 * a0 + sum0;  // per-thread partial sums; reduced across the quad at the end
-        l1 = l1 * a1 + sum1;
+            for (int n = 0; n < 8; n++) {
+                s[mt][n][0] = exp2f(fmaf(s[mt][n][0], sl2, -ms0));
+                s[mt][n][1] = exp2f(fmaf(s[mt][n][1], sl2, -ms0));
+                s[mt][n][2] = exp2f(fmaf(s[mt][n][2], sl2, -ms1));
+                s[mt][n][3] = exp2f(fmaf(s[mt][n][3], sl2, -ms1));
+                sum0 += s[mt][n][0] + s[mt][n][1];
+                sum1 += s[mt][n][2] + s[mt][n][3];
+                pk[mt][n >> 1][(n & 1) * 2] = MMA<Tag>::pack(s[mt][n][0], s[mt][n][1]);
+                pk[mt][n >> 1][(n & 1) * 2 + 1] = MMA<Tag>::pack(s[mt][n][2], s[mt][n][3]);
+            }
+            l[mt][0] = l[mt][0] * a0 + sum0;  // per-thread partial sums; reduced across the quad at the end
+            l[mt][1] = l[mt][1] * a1 + sum1;
 #pragma unroll
-        for (int n = 0; n < D / 8; n++) {
-            o[n][0] *= a0;
-            o[n][1] *= a0;
-            o[n][2] *= a1;
-            o[n][3] *= a1;
+            for (int n = 0; n < D / 8; n++) {
+                o[mt][n][0] *= a0;
+                o[mt][n][1] *= a0;
+                o[mt][n][2] *= a1;
+                o[mt][n][3] *= a1;
+            }
         }
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
-            unsigned pa[4];
-            pa[0] = MMA<Tag>::pack(s[2 * kk][0], s[2 * kk][1]);
-            pa[1] = MMA<Tag>::pack(s[2 * kk][2], s[2 * kk][3]);
-            pa[2] = MMA<Tag>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            pa[3] = MMA<Tag>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
             for (int dp = 0; dp < D / 16; dp++) {
                 unsigned b[4];
                 ldsm4t(b, Vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8);
-                MMA<Tag>::run(o[2 * dp], pa, b[0], b[1]);
-                MMA<Tag>::run(o[2 * dp + 1], pa, b[2], b[3]);
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    MMA<Tag>::run(o[mt][2 * dp], pk[mt][kk], b[0], b[1]);
+                    MMA<Tag>::run(o[mt][2 * dp + 1], pk[mt][kk], b[2], b[3]);
+                }
             }
         }
     }
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
-    if ((lane & 3) == 0) {
-        if (row0 < t) lse[(long long) h * t + row0] = m0 * FA_LN2 + logf(l0);
-        if (row1 < t) lse[(long long) h * t + row1] = m1 * FA_LN2 + logf(l1);
-    }
-    unsigned short* o0 = out + ((long long) row0 * hq + h) * D + tc;
-    unsigned short* o1 = out + ((long long) row1 * hq + h) * D + tc;
 #pragma unroll
-    for (int n = 0; n < D / 8; n++) {
-        if (row0 < t) *reinterpret_cast<unsigned*>(o0 + n * 8) = MMA<Tag>::pack(o[n][0] * inv0, o[n][1] * inv0);
-        if (row1 < t) *reinterpret_cast<unsigned*>(o1 + n * 8) = MMA<Tag>::pack(o[n][2] * inv1, o[n][3] * inv1);
+    for (int mt = 0; mt < 2; mt++) {
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            float lv = l[mt][hf];
+            lv += __shfl_xor_sync(0xffffffffu, lv, 1);
+            lv += __shfl_xor_sync(0xffffffffu, lv, 2);
+            const float inv = lv > 0.f ? 1.f / lv : 0.f;
+            const int r = i0 + lrow + mt * 16 + hf * 8;
+            if (r < t) {
+                if ((lane & 3) == 0) lse[(long long) h * t + r] = m[mt][hf] * FA_LN2 + logf(lv);
+                unsigned short* op = out + ((long long) r * hq + h) * D + tc;
+#pragma unroll
+                for (int n = 0; n < D / 8; n++)
+                    *reinterpret_cast<unsigned*>(op + n * 8) =
+                        MMA<Tag>::pack(o[mt][n][2 * hf] * inv, o[mt][n][2 * hf + 1] * inv);
+            }
+        }
     }
 }
 
@@ -614,25 +655,28 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                                              const float* delta, const int* cu, int num_seqs, int t, int hq,
                                              int hkv, float scale) {
     typedef MP<D> G;
-    constexpr int LDH = G::LDH, LDT = G::LDT;
+    constexpr int LDH = G::LDH, LDT = G::LDT, BC = G::BWD_BC, NT = G::BWD_THREADS;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned short* Ks = reinterpret_cast<unsigned short*>(smem);
-    unsigned short* Vs = Ks + G::TILE;
-    unsigned short* Qb = Ks + 2 * G::TILE;   // two buffers
-    unsigned short* dOb = Ks + 4 * G::TILE;  // two buffers
-    unsigned short* dSt = Ks + 6 * G::TILE;  // dSᵀ (64 keys × 64 queries)
-    float* lse_b = reinterpret_cast<float*>(dSt + 64 * LDT);  // [2][64]
+    unsigned short* Vs = Ks + 2 * G::TILE;   // 128 rows each
+    unsigned short* Qb = Ks + 4 * G::TILE;   // two buffers
+    unsigned short* dOb = Ks + 6 * G::TILE;  // two buffers
+    unsigned short* dSt = Ks + 8 * G::TILE;  // dSᵀ (128 keys × 64 queries)
+    float* lse_b = reinterpret_cast<float*>(dSt + BC * LDT);  // [2][64]
     float* delta_b = lse_b + 128;                             // [2][64]
     int* ds_b = reinterpret_cast<int*>(delta_b + 128);        // [2][64]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int gr = lane >> 2, tc = (lane & 3) * 2;
-    const int j0 = blockIdx.x * 64, g = blockIdx.y, group = hq / hkv;
-    const int j_last = min(j0 + 64, t) - 1;
+    const int j0 = blockIdx.x * BC, g = blockIdx.y, group = hq / hkv;
+    const int j_last = min(j0 + BC, t) - 1;
     const int i_end = cu[doc_of(cu, num_seqs, j_last) + 1];
     const int nsteps = (i_end - j0 + 63) / 64;
     const int total = group * nsteps;
     const float sl2 = scale * FA_LOG2E;
-    const int key0 = j0 + warp * 16 + gr, key1 = key0 + 8;
+    const int wkey = j0 + warp * 16;  // first key of this warp
+    const int key0 = wkey + gr, key1 = key0 + 8;
+    // dQ split: query tile mq (16 rows) and half dh of D
+    const int mq = warp & 3, dh = warp >> 2;
 
     auto stage_rows = [&](int step, int b) {  // lse, delta, doc start of the query rows of a step
         if (threadIdx.x < 64) {
@@ -643,11 +687,11 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
             ds_b[b * 64 + threadIdx.x] = ok ? cu[doc_of(cu, num_seqs, i)] : FA_BIG;
         }
     };
-    load_tile_async<D>(Ks, k, j0, t, hkv, g);
-    load_tile_async<D>(Vs, v, j0, t, hkv, g);
+    load_tile_async<D, BC, NT>(Ks, k, j0, t, hkv, g);
+    load_tile_async<D, BC, NT>(Vs, v, j0, t, hkv, g);
     if (total > 0) {
-        load_tile_async<D>(Qb, q, j0, t, hq, g * group);
-        load_tile_async<D>(dOb, dout, j0, t, hq, g * group);
+        load_tile_async<D, 64, NT>(Qb, q, j0, t, hq, g * group);
+        load_tile_async<D, 64, NT>(dOb, dout, j0, t, hq, g * group);
     }
     cp_async_commit();
     if (total > 0) stage_rows(0, 0);
@@ -665,8 +709,8 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
         __syncthreads();
         if (step + 1 < total) {
             const int hn = g * group + (step + 1) / nsteps, in0 = j0 + ((step + 1) % nsteps) * 64;
-            load_tile_async<D>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
-            load_tile_async<D>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
+            load_tile_async<D, 64, NT>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
+            load_tile_async<D, 64, NT>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
             cp_async_commit();
         }
         const unsigned short* Qs = Qb + buf * G::TILE;
@@ -674,98 +718,110 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
         const float* lse_s = lse_b + buf * 64;
         const float* delta_s = delta_b + buf * 64;
         const int* ds_s = ds_b + buf * 64;
-        // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ for this warp's 16 keys × 64 queries
-        float st[8][4], dpt[8][4];
+        // 16-key chunks of this block that any query of the step can see (keys after i0 + 63 cannot)
+        const int kmax = min(BC / 16, (i0 + 63 - j0) / 16 + 1);
+        if (warp < kmax) {
+            // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ for this warp's 16 keys × 64 queries
+            float st[8][4], dpt[8][4];
 #pragma unroll
-        for (int n = 0; n < 8; n++)
+            for (int n = 0; n < 8; n++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) st[n][e] = dpt[n][e] = 0.f;
+                for (int e = 0; e < 4; e++) st[n][e] = dpt[n][e] = 0.f;
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            unsigned ka[4], va[4];
-            ldsm4(ka, Ks + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
-            ldsm4(va, Vs + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
+            for (int kk = 0; kk < D / 16; kk++) {
+                unsigned ka[4], va[4];
+                ldsm4(ka, Ks + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
+                ldsm4(va, Vs + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
 #pragma unroll
-            for (int np = 0; np < 4; np++) {
-                unsigned b[4];
-                const int off = (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LDH + kk * 16 + ((lane >> 3) & 1) * 8;
-                ldsm4(b, Qs + off);
-                MMA<Tag>::run(st[2 * np], ka, b[0], b[1]);
-                MMA<Tag>::run(st[2 * np + 1], ka, b[2], b[3]);
-                ldsm4(b, dOs + off);
-                MMA<Tag>::run(dpt[2 * np], va, b[0], b[1]);
-                MMA<Tag>::run(dpt[2 * np + 1], va, b[2], b[3]);
+                for (int np = 0; np < 4; np++) {
+                    unsigned b[4];
+                    const int off =
+                        (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LDH + kk * 16 + ((lane >> 3) & 1) * 8;
+                    ldsm4(b, Qs + off);
+                    MMA<Tag>::run(st[2 * np], ka, b[0], b[1]);
+                    MMA<Tag>::run(st[2 * np + 1], ka, b[2], b[3]);
+                    ldsm4(b, dOs + off);
+                    MMA<Tag>::run(dpt[2 * np], va, b[0], b[1]);
+                    MMA<Tag>::run(dpt[2 * np + 1], va, b[2], b[3]);
+                }
             }
-        }
-        // P and dS (transposed: rows are keys, columns queries)
+            // P and dS (transposed: rows are keys, columns queries); no mask where every query of the step sees
+            // both keys of this thread (queries ascend, so do their document starts; ds = FA_BIG past t)
+            const bool full = key1 <= i0 && key0 >= ds_s[63];
 #pragma unroll
-        for (int n = 0; n < 8; n++) {
+            for (int n = 0; n < 8; n++) {
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-                const int c = n * 8 + tc + e, i = i0 + c;
-                const int dsi = ds_s[c];
-                const float l2 = lse_s[c], dl = delta_s[c];
-                float p0 = (key0 >= dsi && key0 <= i) ? exp2f(st[n][e] * sl2 - l2) : 0.f;
-                float p1 = (key1 >= dsi && key1 <= i) ? exp2f(st[n][2 + e] * sl2 - l2) : 0.f;
-                st[n][e] = p0;
-                st[n][2 + e] = p1;
-                dpt[n][e] = p0 * (dpt[n][e] - dl) * scale;
-                dpt[n][2 + e] = p1 * (dpt[n][2 + e] - dl) * scale;
+                for (int e = 0; e < 2; e++) {
+                    const int c = n * 8 + tc + e, i = i0 + c;
+                    const float l2 = lse_s[c], dl = delta_s[c];
+                    float p0 = exp2f(fmaf(st[n][e], sl2, -l2));
+                    float p1 = exp2f(fmaf(st[n][2 + e], sl2, -l2));
+                    if (!full) {
+                        const int dsi = ds_s[c];
+                        if (!(key0 >= dsi && key0 <= i)) p0 = 0.f;
+                        if (!(key1 >= dsi && key1 <= i)) p1 = 0.f;
+                    }
+                    st[n][e] = p0;
+                    st[n][2 + e] = p1;
+                    dpt[n][e] = p0 * (dpt[n][e] - dl) * scale;
+                    dpt[n][2 + e] = p1 * (dpt[n][2 + e] - dl) * scale;
+                }
             }
-        }
-#pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            unsigned pa[4], da[4];
-            pa[0] = MMA<Tag>::pack(st[2 * kk][0], st[2 * kk][1]);
-            pa[1] = MMA<Tag>::pack(st[2 * kk][2], st[2 * kk][3]);
-            pa[2] = MMA<Tag>::pack(st[2 * kk + 1][0], st[2 * kk + 1][1]);
-            pa[3] = MMA<Tag>::pack(st[2 * kk + 1][2], st[2 * kk + 1][3]);
-            da[0] = MMA<Tag>::pack(dpt[2 * kk][0], dpt[2 * kk][1]);
-            da[1] = MMA<Tag>::pack(dpt[2 * kk][2], dpt[2 * kk][3]);
-            da[2] = MMA<Tag>::pack(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
-            da[3] = MMA<Tag>::pack(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
-            // dSᵀ to shared memory for dQ
-            unsigned short* dst = dSt + (warp * 16 + gr) * LDT + kk * 16 + tc;
-            *reinterpret_cast<unsigned*>(dst) = da[0];
-            *reinterpret_cast<unsigned*>(dst + 8 * LDT) = da[1];
-            *reinterpret_cast<unsigned*>(dst + 8) = da[2];
-            *reinterpret_cast<unsigned*>(dst + 8 * LDT + 8) = da[3];
-            // dV += Pᵀ dO, dK += dSᵀ Q over these 16 queries
-#pragma unroll
-            for (int dp = 0; dp < D / 16; dp++) {
-                unsigned b[4];
-                const int off = (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8;
-                ldsm4t(b, dOs + off);
-                MMA<Tag>::run(dva[2 * dp], pa, b[0], b[1]);
-                MMA<Tag>::run(dva[2 * dp + 1], pa, b[2], b[3]);
-                ldsm4t(b, Qs + off);
-                MMA<Tag>::run(dka[2 * dp], da, b[0], b[1]);
-                MMA<Tag>::run(dka[2 * dp + 1], da, b[2], b[3]);
-            }
-        }
-        __syncthreads();
-        // dQ = dS K for queries warp·16.. (A = dS from dSᵀ with a transposing load), added to dq_accum
-        {
-            float dqa[D / 8][4];
-#pragma unroll
-            for (int n = 0; n < D / 8; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
-                unsigned a[4];
-                ldsm4t(a, dSt + (kk * 16 + (lane & 7) + (lane >> 4) * 8) * LDT + warp * 16 + ((lane >> 3) & 1) * 8);
+                unsigned pa[4], da[4];
+                pa[0] = MMA<Tag>::pack(st[2 * kk][0], st[2 * kk][1]);
+                pa[1] = MMA<Tag>::pack(st[2 * kk][2], st[2 * kk][3]);
+                pa[2] = MMA<Tag>::pack(st[2 * kk + 1][0], st[2 * kk + 1][1]);
+                pa[3] = MMA<Tag>::pack(st[2 * kk + 1][2], st[2 * kk + 1][3]);
+                da[0] = MMA<Tag>::pack(dpt[2 * kk][0], dpt[2 * kk][1]);
+                da[1] = MMA<Tag>::pack(dpt[2 * kk][2], dpt[2 * kk][3]);
+                da[2] = MMA<Tag>::pack(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
+                da[3] = MMA<Tag>::pack(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
+                // dSᵀ to shared memory for dQ
+                unsigned short* dst = dSt + (warp * 16 + gr) * LDT + kk * 16 + tc;
+                *reinterpret_cast<unsigned*>(dst) = da[0];
+                *reinterpret_cast<unsigned*>(dst + 8 * LDT) = da[1];
+                *reinterpret_cast<unsigned*>(dst + 8) = da[2];
+                *reinterpret_cast<unsigned*>(dst + 8 * LDT + 8) = da[3];
+                // dV += Pᵀ dO, dK += dSᵀ Q over these 16 queries
 #pragma unroll
                 for (int dp = 0; dp < D / 16; dp++) {
                     unsigned b[4];
-                    ldsm4t(b, Ks + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8);
+                    const int off = (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8;
+                    ldsm4t(b, dOs + off);
+                    MMA<Tag>::run(dva[2 * dp], pa, b[0], b[1]);
+                    MMA<Tag>::run(dva[2 * dp + 1], pa, b[2], b[3]);
+                    ldsm4t(b, Qs + off);
+                    MMA<Tag>::run(dka[2 * dp], da, b[0], b[1]);
+                    MMA<Tag>::run(dka[2 * dp + 1], da, b[2], b[3]);
+                }
+            }
+        }
+        __syncthreads();
+        // dQ = dS K for queries mq·16.. and columns dh·D/2.. (A = dS from dSᵀ with a transposing load), over the
+        // kmax visible key chunks, added to dq_accum
+        {
+            float dqa[D / 16][4];
+#pragma unroll
+            for (int n = 0; n < D / 16; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
+            for (int kk = 0; kk < kmax; kk++) {
+                unsigned a[4];
+                ldsm4t(a, dSt + (kk * 16 + (lane & 7) + (lane >> 4) * 8) * LDT + mq * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int dp = 0; dp < D / 32; dp++) {
+                    unsigned b[4];
+                    ldsm4t(b, Ks + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dh * (D / 2) + dp * 16 +
+                                  (lane >> 4) * 8);
                     MMA<Tag>::run(dqa[2 * dp], a, b[0], b[1]);
                     MMA<Tag>::run(dqa[2 * dp + 1], a, b[2], b[3]);
                 }
             }
-            const int qr0 = i0 + warp * 16 + gr, qr1 = qr0 + 8;
-            float* d0 = dq_accum + ((long long) qr0 * hq + h) * D + tc;
-            float* d1 = dq_accum + ((long long) qr1 * hq + h) * D + tc;
+            const int qr0 = i0 + mq * 16 + gr, qr1 = qr0 + 8;
+            float* d0 = dq_accum + ((long long) qr0 * hq + h) * D + dh * (D / 2) + tc;
+            float* d1 = dq_accum + ((long long) qr1 * hq + h) * D + dh * (D / 2) + tc;
 #pragma unroll
-            for (int n = 0; n < D / 8; n++) {
+            for (int n = 0; n < D / 16; n++) {
                 if (qr0 < t) {
                     atomicAdd(d0 + n * 8, dqa[n][0]);
                     atomicAdd(d0 + n * 8 + 1, dqa[n][1]);
@@ -995,18 +1051,22 @@ __device__ __forceinline__ void dq_finish(typename Carrier<Tag>::type* dq, const
 #ifdef FA_MMA_PATH
 #define FA_FWD_IMPL fa::forward_mma
 #define FA_BWD_IMPL fa::backward_mma
+#define FA_FWD_THREADS 128
+#define FA_BWD_THREADS 256
 #else
 #define FA_FWD_IMPL fa::forward_tc
 #define FA_BWD_IMPL fa::backward_tc
+#define FA_FWD_THREADS 128
+#define FA_BWD_THREADS 128
 #endif
 
 #define FA_TC_ENTRIES(SUF, TAG, BODY, D)                                                                           \
-    extern "C" __global__ void __launch_bounds__(128) flash_attention_forward_##SUF##_d##D(                       \
+    extern "C" __global__ void __launch_bounds__(FA_FWD_THREADS) flash_attention_forward_##SUF##_d##D(                \
         unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
         BODY((FA_FWD_IMPL<TAG, D>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))         \
     }                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(128) flash_attention_backward_##SUF##_d##D(                      \
+    extern "C" __global__ void __launch_bounds__(FA_BWD_THREADS) flash_attention_backward_##SUF##_d##D(               \
         float* dq_accum, unsigned short* dk, unsigned short* dv, const unsigned short* q, const unsigned short* k,  \
         const unsigned short* v, const unsigned short* dout, const float* lse, const float* delta,                 \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \

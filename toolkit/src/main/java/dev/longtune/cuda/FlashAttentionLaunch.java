@@ -15,7 +15,8 @@ record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
         if (!tensorCores(e)) {
             return new FlashAttentionLaunch(16, 256, 0);
         }
-        return new FlashAttentionLaunch(64, 128, wmmaPath ? 2 * 64 * ldh * 2 + 64 * 68 * 4 + 256 : 5 * 64 * ldh * 2);
+        return wmmaPath ? new FlashAttentionLaunch(64, 128, 2 * 64 * ldh * 2 + 64 * 68 * 4 + 256)
+                : new FlashAttentionLaunch(128, 128, 6 * 64 * ldh * 2 + 128 * 4);
     }
 
     static FlashAttentionLaunch backward(DType e, int d, boolean wmmaPath) {
@@ -23,8 +24,8 @@ record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
         if (!tensorCores(e)) {
             return new FlashAttentionLaunch(16, 256, 0);
         }
-        return new FlashAttentionLaunch(64, 128, wmmaPath ? 4 * 64 * ldh * 2 + 64 * 68 * 4 + 4096 + 768
-                : 6 * 64 * ldh * 2 + 64 * 72 * 2 + 1536);
+        return wmmaPath ? new FlashAttentionLaunch(64, 128, 4 * 64 * ldh * 2 + 64 * 68 * 4 + 4096 + 768)
+                : new FlashAttentionLaunch(128, 256, 8 * 64 * ldh * 2 + 128 * 72 * 2 + 1536);
     }
 
     /** The most shared memory the mma.sync path asks of one block (backward, head dim 128). */
