@@ -10,13 +10,15 @@ class GpuBenchTest {
     @Test
     void noiseIsSeededNeverZeroAndOfTheAskedScale() {
         float[] a = GpuBench.noise(1_000_003, 7, 2.0), b = GpuBench.noise(1_000_003, 7, 2.0);
-        assertThat(a).containsExactly(b);
+        assertThat(java.util.Arrays.equals(a, b)).as("same seed, same noise").isTrue(); // containsExactly is quadratic
         double sum = 0, sq = 0;
+        int zeros = 0;
         for (float x : a) {
-            assertThat(x).isNotZero();
+            zeros += x == 0 ? 1 : 0;
             sum += x;
             sq += (double) x * x;
         }
+        assertThat(zeros).isZero();
         assertThat(sum / a.length).isCloseTo(0, offset(0.01));
         assertThat(Math.sqrt(sq / a.length)).isCloseTo(2.0, offset(0.01));
         assertThat(GpuBench.noise(10, 8, 1)).isNotEqualTo(GpuBench.noise(10, 7, 1));
