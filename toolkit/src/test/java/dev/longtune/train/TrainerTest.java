@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 class TrainerTest {
@@ -133,6 +134,23 @@ class TrainerTest {
         }
         // the weights folder is a Hugging Face checkpoint any loader can open
         assertThat(dev.longtune.io.HfCheckpoint.open(dir).names()).contains("lm_head.weight", "model.norm.weight");
+    }
+
+    @Test
+    void resumeKeepsTheOptimizerPlacement(@TempDir Path dir) throws Exception {
+        TrainingConfig c = TrainingConfig.defaults(4);
+        try (Trainer t = trainer(Precision.BF16, c)) {
+            assertThat(t.optimizer().placement()).isEqualTo(Optimizer.Placement.HOST);
+        }
+        try (Trainer t = new Trainer(trainer(Precision.BF16, c).model(), c, Precision.BF16, Optimizer.Placement.DEVICE)) {
+            t.step(List.of(pattern(29, 16, 0)));
+            TrainingCheckpoint.save(t, Precision.BF16, dir);
+        }
+        try (Trainer resumed = TrainingCheckpoint.resume(dir, new CpuDevice())) {
+            assertThat(resumed.optimizer().placement()).isEqualTo(Optimizer.Placement.DEVICE);
+        }
+        assertThatThrownBy(() -> Optimizer.Placement.parse("gpu"))
+                .hasMessageContaining("host (ZeRO-offload) or device");
     }
 
     @Test
