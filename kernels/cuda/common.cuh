@@ -64,16 +64,18 @@ template <> struct Storage<f16_tag> {
 // producing extern "C" entry points such as rms_norm_forward_bf16 that CudaKernels looks up by name.
 #define DEFINE_FOR_ALL_TYPES(M) M(f32, float, float) M(bf16, bf16_t, bf16_t) M(f16, f16_tag, f16_t)
 
-// Block-wide sum for blockDim.x a multiple of 32 (at most 1024); every thread gets the result.
-__device__ __forceinline__ float block_sum(float v) {
-    __shared__ float partial[32];
+// Block-wide sum for blockDim.x a multiple of 32 (at most 1024), in a fixed order; every thread gets the
+// result. V is float, or double for sums that must not lose small terms (cross-entropy's Σexp, sum of squares).
+template <typename V>
+__device__ __forceinline__ V block_sum(V v) {
+    __shared__ V partial[32];
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     __syncthreads();
     if (lane == 0) partial[warp] = v;
     __syncthreads();
     int warps = (blockDim.x + 31) >> 5;
-    v = lane < warps ? partial[lane] : 0.f;
+    v = lane < warps ? partial[lane] : V(0);
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }

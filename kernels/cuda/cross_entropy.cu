@@ -31,19 +31,6 @@ __device__ __forceinline__ float ce_block_max(float v) {
     return v;
 }
 
-__device__ __forceinline__ double ce_block_sum_double(double v) {
-    __shared__ double partial[32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    __syncthreads();
-    if (lane == 0) partial[warp] = v;
-    __syncthreads();
-    int warps = (blockDim.x + 31) >> 5;
-    v = lane < warps ? partial[lane] : 0.0;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 // logits (rows, v) fp32, labels (rows) -> dlogits (rows, v) = (overwritten), loss_rows (rows) =
 template <typename T>
 __device__ void cross_entropy_rows_impl(typename Carrier<T>::type* dlogits, float* loss_rows, const float* logits,
@@ -62,7 +49,7 @@ __device__ void cross_entropy_rows_impl(typename Carrier<T>::type* dlogits, floa
         m = ce_block_max(m);
         double sum_exp = 0.0;
         for (int j = threadIdx.x; j < v; j += blockDim.x) sum_exp += (double) expf(__fsub_rn(z[j], m));
-        sum_exp = ce_block_sum_double(sum_exp);
+        sum_exp = block_sum(sum_exp);
         if (threadIdx.x == 0) loss_rows[r] = (float) ((double) m + log(sum_exp) - (double) z[label]);
         double norm = (double) grad_scale / sum_exp;
         for (int j = threadIdx.x; j < v; j += blockDim.x) {

@@ -41,20 +41,6 @@ __device__ void cast_impl(typename Carrier<TD>::type* dst, const typename Carrie
     }
 }
 
-// Block-wide double sum in a fixed order (blockDim.x a multiple of 32); every thread gets the result.
-__device__ __forceinline__ double elementwise_block_sum_double(double v) {
-    __shared__ double partial[32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    __syncthreads();
-    if (lane == 0) partial[warp] = v;
-    __syncthreads();
-    int warps = (blockDim.x + 31) >> 5;
-    v = lane < warps ? partial[lane] : 0.0;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 template <typename T>
 __device__ void sum_squares_impl(double* partial, const typename Carrier<T>::type* x, long long n) {
     double s = 0.0;
@@ -62,7 +48,7 @@ __device__ void sum_squares_impl(double* partial, const typename Carrier<T>::typ
         double v = (double) Storage<T>::load(x, i);
         s += v * v; // exact product of two floats; the add rounds in double, as GradientClipping does
     }
-    s = elementwise_block_sum_double(s);
+    s = block_sum(s);
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
