@@ -69,6 +69,12 @@ class DeviceParityTest {
     /** A device tensor holding {@code values} rounded to e, and the rounded values back as doubles. */
     record Input(Tensor t, double[] exact) {}
 
+    static void close(Input... inputs) {
+        for (Input i : inputs) {
+            i.t.close();
+        }
+    }
+
     static Input input(Device d, DType e, float[] values, String name, int... shape) {
         Tensor t = d.allocate(name, e, MemoryCategory.ACTIVATIONS, shape);
         d.write(t, values);
@@ -132,9 +138,7 @@ class DeviceParityTest {
                 }
                 d.matmul(c0.t, a.t, b.t, m, n, k, ta, tb, 0.5f);
                 assertClose("matmul ta=" + ta + " tb=" + tb, d.read(c0.t), ref, tol(e));
-                a.t.close();
-                b.t.close();
-                c0.t.close();
+                close(a, b, c0);
             }
         }
     }
@@ -162,9 +166,7 @@ class DeviceParityTest {
             assertClose("rmsnorm dx", d.read(dx.t), refDx, tol(e));
             assertClose("rmsnorm dw", d.read(dw.t), refDw, 4 * tol(e));
         }
-        for (Input i : new Input[] {x, w, dout, dx, dw}) {
-            i.t.close();
-        }
+        close(x, w, dout, dx, dw);
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -190,8 +192,7 @@ class DeviceParityTest {
         RopeReference.backward(dq, toDouble(d.read(q.t)), positions, inv, t, hq, dim);
         d.ropeBackward(q.t, k.t, positions, inv, t, hq, hkv, dim);
         assertClose("rope backward", d.read(q.t), dq, tol(e));
-        q.t.close();
-        k.t.close();
+        close(q, k);
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -215,9 +216,7 @@ class DeviceParityTest {
             assertClose("swiglu dgate", d.read(dg), refDg, tol(e));
             assertClose("swiglu dup", d.read(du), refDu, tol(e));
         }
-        g.t.close();
-        u.t.close();
-        dout.t.close();
+        close(g, u, dout);
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -243,9 +242,7 @@ class DeviceParityTest {
             d.embeddingBackward(dtable.t, dout.t, ids, t, c);
             assertClose("embedding dtable", d.read(dtable.t), refD, tol(e));
         }
-        table.t.close();
-        dout.t.close();
-        dtable.t.close();
+        close(table, dout, dtable);
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -275,9 +272,7 @@ class DeviceParityTest {
         assertThat(Math.abs(loss - refLoss) / refLoss).as("loss " + loss + " vs " + refLoss).isLessThan(e == DType.FP32 ? 1e-5 : 5e-3);
         assertClose("flce dhidden", d.read(dh.t), refDh, 2 * tol(e));
         assertClose("flce dweight", d.read(dw.t), refDw, 2 * tol(e));
-        for (Input i : new Input[] {hidden, w, dh, dw}) {
-            i.t.close();
-        }
+        close(hidden, w, dh, dw);
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -310,9 +305,7 @@ class DeviceParityTest {
                 assertClose("attention dk d=" + dim, d.read(dk), rdk, 2 * tol(e));
                 assertClose("attention dv d=" + dim, d.read(dv), rdv, 2 * tol(e));
             }
-            for (Input i : new Input[] {q, k, v, dout}) {
-                i.t.close();
-            }
+            close(q, k, v, dout);
         }
     }
 
@@ -330,7 +323,7 @@ class DeviceParityTest {
             assertThat(d.read(back)).containsExactly(d.read(x.t));
             assertThat(d.hostMemory().current(MemoryCategory.CHECKPOINTS)).isEqualTo(37L * 131 * e.bytes);
         }
-        x.t.close();
+        close(x);
     }
 
     @ParameterizedTest(name = "{0} {1}")
