@@ -29,7 +29,8 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
  * The GPU device: tensors in memory from a {@link CachingAllocator} (optionally capped), GEMMs in cuBLAS, the
  * fused ops as kernels/cuda compiled by NVRTC for this GPU. Host tensors (offloaded checkpoints) are pinned
  * memory from a second caching allocator; CPU-visible tensors (the optimizer's state, ZeRO-offload) are Java
- * arrays counted in the host tracker. Everything runs in order on one compute stream; reads synchronise.
+ * arrays counted in the host tracker. Everything runs in order on one compute stream, so a freed block can go to
+ * the next tensor without waiting (as in PyTorch's allocator); host transfers wait for their copy to finish.
  * New tensors are zeroed, as on the CPU.
  */
 public final class CudaDevice implements Device {
@@ -222,7 +223,6 @@ public final class CudaDevice implements Device {
                 try (Tensor f32 = allocate(dst.name() + " (fp32 staging)", DType.FP32, WORKSPACE, n)) {
                     copyBytes(f32.address(), staging, 4L * n);
                     cast(dst.address(), dst.dtype(), f32.address(), DType.FP32, n);
-                    synchronize(); // before the staging tensor's block can be reused
                 }
             }
             return null;
@@ -270,27 +270,22 @@ public final class CudaDevice implements Device {
         return p;
     }
 
-    /** A synchronous copy between any two addresses (device or pinned host). */
-    private void copyBytes(long dst, long src, long bytes) {
-        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst), Cuda.at(src), bytes, cudart.cudaMemcpyDefault, compute), "copy");
+    /**
+     * A copy between any two places (GPU, pinned or pageable host memory), finished before it returns: the
+     * host side may be a JavaCPP buffer that goes away right after.
+     */
+    private void copySync(Pointer dst, Pointer src, long bytes) {
+        Cuda.check(cudart.cudaMemcpyAsync(dst, src, bytes, cudart.cudaMemcpyDefault, compute), "copy of " + bytes + " B");
         synchronize();
     }
 
-    private void upload(long dst, Pointer hostData, long bytes) {
-        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst), hostData, bytes, cudart.cudaMemcpyDefault, compute), "upload");
-        synchronize(); // the host buffer may go away as soon as we return
-    }
-
-    private void download(Pointer hostData, long src, long bytes) {
-        Cuda.check(cudart.cudaMemcpyAsync(hostData, Cuda.at(src), bytes, cudart.cudaMemcpyDefault, compute), "download");
-        synchronize();
-    }
+    private void copyBytes(long dst, long src, long bytes) { copySync(Cuda.at(dst), Cuda.at(src), bytes); }
 
     /** Int arrays the ops take from the host (ids, positions, labels, offsets), uploaded for one call. */
     private Tensor ints(String name, int[] values) {
         Tensor t = allocate(name, DType.INT32, WORKSPACE, Math.max(1, values.length));
         try (IntPointer p = new IntPointer(values)) {
-            upload(t.address(), p, 4L * values.length);
+            copySync(Cuda.at(t.address()), p, 4L * values.length);
         }
         return t;
     }
@@ -351,7 +346,7 @@ public final class CudaDevice implements Device {
         try (Tensor partial = allocate("sum of squares partials", DType.FP32, WORKSPACE, 2 * grid)) { // grid doubles
             launch("sum_squares_" + suffix(x.dtype()), grid, 1, BLOCK, 0, partial, x, n);
             try (DoublePointer p = new DoublePointer(grid)) {
-                download(p, partial.address(), 8L * grid);
+                copySync(p, Cuda.at(partial.address()), 8L * grid);
                 double s = 0;
                 for (int i = 0; i < grid; i++) {
                     s += p.get(i);
@@ -394,12 +389,11 @@ public final class CudaDevice implements Device {
              Tensor cos = allocate("rope cos", DType.FP32, WORKSPACE, t, half);
              Tensor sin = allocate("rope sin", DType.FP32, WORKSPACE, t, half);
              DoublePointer f = new DoublePointer(invFreq)) {
-            upload(freq.address(), f, 8L * invFreq.length);
+            copySync(Cuda.at(freq.address()), f, 8L * invFreq.length);
             launch("rope_table", elementGrid((long) t * half), 1, BLOCK, 0, cos, sin, pos, freq, t, half);
             String s = suffix(q.dtype());
             launch("rope_rotate_" + s, elementGrid((long) t * hq * half), 1, BLOCK, 0, q, cos, sin, t, hq, d, inverse);
             launch("rope_rotate_" + s, elementGrid((long) t * hkv * half), 1, BLOCK, 0, k, cos, sin, t, hkv, d, inverse);
-            synchronize(); // the table's host copy of the frequencies is closed with this block
         }
     }
 
