@@ -29,8 +29,8 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
  * The GPU device: tensors in memory from a {@link CachingAllocator} (optionally capped), GEMMs in cuBLAS, the
  * fused ops as kernels/cuda compiled by NVRTC for this GPU. Host tensors (offloaded checkpoints) are pinned
  * memory from a second caching allocator; CPU-visible tensors (the optimizer's state, ZeRO-offload) are Java
- * arrays counted in the host tracker. Everything runs in order on one compute stream, so a freed block can go to
- * the next tensor without waiting (as in PyTorch's allocator); host transfers wait for their copy to finish.
+ * arrays counted in the host tracker. Everything runs in order on one compute stream; host transfers wait for
+ * their copy to finish.
  * New tensors are zeroed, as on the CPU.
  */
 public final class CudaDevice implements Device {
@@ -394,6 +394,9 @@ public final class CudaDevice implements Device {
             String s = suffix(q.dtype());
             launch("rope_rotate_" + s, elementGrid((long) t * hq * half), 1, BLOCK, 0, q, cos, sin, t, hq, d, inverse);
             launch("rope_rotate_" + s, elementGrid((long) t * hkv * half), 1, BLOCK, 0, k, cos, sin, t, hkv, d, inverse);
+            // not needed by stream order (the frequencies' host copy finished in copySync); kept because the
+            // version without it has not run on a GPU yet
+            synchronize();
         }
     }
 
