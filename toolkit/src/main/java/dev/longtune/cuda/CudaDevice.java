@@ -223,6 +223,7 @@ public final class CudaDevice implements Device {
                 try (Tensor f32 = allocate(dst.name() + " (fp32 staging)", DType.FP32, WORKSPACE, n)) {
                     copyBytes(f32.address(), staging, 4L * n);
                     cast(dst.address(), dst.dtype(), f32.address(), DType.FP32, n);
+                    synchronize(); // as run on the H200; stream order alone should suffice (see rope)
                 }
             }
             return null;
