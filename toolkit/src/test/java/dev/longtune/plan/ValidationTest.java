@@ -4,7 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The hf-deepspeed profile against the published study's measured peaks (DESIGN.md). */
+/** The hf-deepspeed profile against the published study's measured peaks (docs/memory-model.md). */
 class ValidationTest {
     @Test
     void everyStudyRowIsWithinTheStatedErrors() {
