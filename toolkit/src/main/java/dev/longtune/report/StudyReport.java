@@ -137,7 +137,8 @@ public final class StudyReport {
             gpu.put(c, LongColumn.create("gpu_" + c.id));
             host.put(c, LongColumn.create("host_" + c.id));
         }
-        LongColumn gpuTotal = LongColumn.create("gpu_peak_bytes"), gpuCap = LongColumn.create("gpu_capacity_bytes"),
+        LongColumn gpuTotal = LongColumn.create("gpu_peak_bytes"), gpuReserved = LongColumn.create("gpu_reserved_bytes_at_least"),
+                gpuSmi = LongColumn.create("gpu_nvidia_smi_bytes_at_least"), gpuCap = LongColumn.create("gpu_capacity_bytes"),
                 hostTotal = LongColumn.create("host_peak_bytes"), hostCap = LongColumn.create("host_capacity_bytes");
         BooleanColumn fits = BooleanColumn.create("fits");
         DoubleColumn tokens = DoubleColumn.create("tokens_per_s");
@@ -170,6 +171,8 @@ public final class StudyReport {
                             }
                         }
                         gpuTotal.append(plan.gpuPeakBytes());
+                        gpuReserved.append(plan.gpuReservedBytes());
+                        gpuSmi.append(plan.gpuNvidiaSmiBytes());
                         gpuCap.append(n.gpu().memoryBytes());
                         hostTotal.append(plan.hostPeakBytes());
                         hostCap.append(n.hostRamBytes());
@@ -195,7 +198,7 @@ public final class StudyReport {
         for (MemoryCategory c : MemoryCategory.values()) {
             t.addColumns(gpu.get(c));
         }
-        t.addColumns(gpuTotal, gpuCap);
+        t.addColumns(gpuTotal, gpuReserved, gpuSmi, gpuCap);
         for (MemoryCategory c : MemoryCategory.values()) {
             t.addColumns(host.get(c));
         }
