@@ -115,7 +115,8 @@ public final class MeasuredSweep {
             }
         }
         return new GpuProfile(gpuName, base.description(), memoryBytes, base.fp16Tflops(), base.bf16Tflops(), base.hbmGBps(),
-                base.pcieGen(), base.hostLinkGBps(), base.nvlinkGBps(), base.computeCapability());
+                base.pcieGen(), base.hostLinkGBps(), base.nvlinkGBps(), base.computeCapability(), base.sms(),
+                base.maxThreadsPerSm());
     }
 
     public NodeProfile node() { return node; }
