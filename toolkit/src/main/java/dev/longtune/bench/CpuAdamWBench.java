@@ -121,7 +121,7 @@ public final class CpuAdamWBench {
                     row.put("simd_level", level);
                     row.put("fraction_of_triad", (double) row.get("gb_per_s") / triadGBs);
                     rows.add(row);
-                    System.out.println("adamw: " + row);
+                    System.out.println("adamw: " + brief(row));
                 }
             }
             NativeAdamW.useSimdLevel(loaded);
@@ -204,7 +204,7 @@ public final class CpuAdamWBench {
         row.put("gb_per_s", 8.0 * params / median / 1e9);
         row.put("fraction_of_triad", 8.0 * params / median / 1e9 / triadGBs);
         row.put("sum_of_squares_last", last);
-        System.out.println("unscale + sum of squares: " + row);
+        System.out.println("unscale + sum of squares: " + brief(row));
         return row;
     }
 
@@ -230,7 +230,7 @@ public final class CpuAdamWBench {
             row.put("median_gb_per_s", 24.0 * n / median / 1e9);
             row.put("best_gb_per_s", 24.0 * n / best / 1e9);
             row.put("seconds", seconds);
-            System.out.println("triad: " + row);
+            System.out.println("triad: " + brief(row));
             return row;
         }
     }
@@ -275,6 +275,14 @@ public final class CpuAdamWBench {
         NativeAdamW.useSimdLevel(loaded);
         System.out.println("check: " + check);
         return check;
+    }
+
+    /** A row for the console: without the per-iteration times and the byte breakdown (both are in the JSON). */
+    static Map<String, Object> brief(Map<String, Object> row) {
+        Map<String, Object> b = new LinkedHashMap<>(row);
+        b.remove("seconds");
+        b.remove("bytes_per_param_detail");
+        return b;
     }
 
     static double median(double[] x) {
