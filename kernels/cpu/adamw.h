@@ -19,7 +19,9 @@
 //   fp16: sign | 0x7e00).
 //
 // Memory-bound: per parameter it reads p, g, m, v (16 B) and writes p, m, v (12 B) plus 2 B of 16-bit
-// weights. Threads take contiguous ranges (simd_dispatch.h); element-wise, so any thread count gives the same
+// weights. The 16-bit bits are written with non-temporal stores (AVX2 and AVX-512 levels): an ordinary store
+// would first read each line of the buffer (2 B more per parameter), and the next reader is the GPU's copy
+// engine, not this core's cache. Threads take contiguous ranges (simd_dispatch.h); element-wise, so any thread count gives the same
 // bits. SIMD levels: SSE2 (4 lanes, baseline), AVX2 + F16C (8), AVX-512F (16, masked tail), picked at load.
 #ifndef LONGTUNE_ADAMW_H
 #define LONGTUNE_ADAMW_H
@@ -171,15 +173,16 @@ static inline __m128i fp16_avx2(__m256 x) {
     return _mm_blendv_epi8(h, canonical, nan);
 }
 
+// 16-bit bits go out with non-temporal stores when `out + i` is 16-byte aligned (adamw_avx2 peels to that)
 template <int OUT>
 __attribute__((target("avx2,f16c")))
 static inline void store_out_avx2(void* out, int64_t i, __m256 p) {
     if (OUT == LONGTUNE_ADAMW_OUT_BF16) {
         const __m256i r = bf16_lanes_avx2(p);
-        _mm_storeu_si128((__m128i*) ((uint16_t*) out + i),
+        _mm_stream_si128((__m128i*) ((uint16_t*) out + i),
                          _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
     }
-    if (OUT == LONGTUNE_ADAMW_OUT_FP16) _mm_storeu_si128((__m128i*) ((uint16_t*) out + i), fp16_avx2(p));
+    if (OUT == LONGTUNE_ADAMW_OUT_FP16) _mm_stream_si128((__m128i*) ((uint16_t*) out + i), fp16_avx2(p));
     if (OUT == LONGTUNE_ADAMW_OUT_BF16_AS_FLOAT)
         _mm256_storeu_ps((float*) out + i, _mm256_castsi256_ps(_mm256_slli_epi32(bf16_lanes_avx2(p), 16)));
     if (OUT == LONGTUNE_ADAMW_OUT_FP16_AS_FLOAT) _mm256_storeu_ps((float*) out + i, _mm256_cvtph_ps(fp16_avx2(p)));
@@ -194,6 +197,11 @@ static void adamw_avx2(const AdamWCoefficients& c, float* p, const float* grads,
     const __m256 stepSize = _mm256_set1_ps(c.stepSize), sqrtCorrection2 = _mm256_set1_ps(c.sqrtCorrection2);
     const __m256 epsilon = _mm256_set1_ps(c.epsilon), gradScale = _mm256_set1_ps(c.gradScale);
     int64_t i = from;
+    if (OUT == LONGTUNE_ADAMW_OUT_BF16 || OUT == LONGTUNE_ADAMW_OUT_FP16) {
+        // scalar up to a 16-byte boundary of the 16-bit copy, so that its stores can be non-temporal
+        while (i < to && ((uintptr_t) ((uint16_t*) out + i) & 15) != 0) i++;
+        adamw_scalar<OUT>(c, p, grads, m, v, out, from, i);
+    }
     for (; i + 8 <= to; i += 8) {
         const __m256 g = _mm256_mul_ps(_mm256_loadu_ps(grads + i), gradScale);
         const __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(oneMinusB1, g));
@@ -207,6 +215,7 @@ static void adamw_avx2(const AdamWCoefficients& c, float* p, const float* grads,
         _mm256_storeu_ps(p + i, pi);
         store_out_avx2<OUT>(out, i, pi);
     }
+    if (OUT == LONGTUNE_ADAMW_OUT_BF16 || OUT == LONGTUNE_ADAMW_OUT_FP16) _mm_sfence();
     adamw_scalar<OUT>(c, p, grads, m, v, out, i, to);
 }
 
@@ -244,7 +253,9 @@ static inline void store_out_avx512(void* out, int64_t i, __m512 p, __mmask16 k)
         return;
     }
     const __m256i h = OUT == LONGTUNE_ADAMW_OUT_BF16 ? _mm512_cvtepi32_epi16(bf16_lanes_avx512(p)) : fp16_avx512(p);
-    if (k == 0xffff) {
+    if (k == 0xffff && ((uintptr_t) ((uint16_t*) out + i) & 31) == 0) {
+        _mm256_stream_si256((__m256i*) ((uint16_t*) out + i), h);
+    } else if (k == 0xffff) {
         _mm256_storeu_si256((__m256i*) ((uint16_t*) out + i), h);
     } else {  // masked 16-bit stores need AVX-512BW; the tail goes through a buffer
         alignas(32) uint16_t lanes[16];
@@ -261,8 +272,16 @@ static void adamw_avx512(const AdamWCoefficients& c, float* p, const float* grad
     const __m512 b2 = _mm512_set1_ps(c.b2), oneMinusB2 = _mm512_set1_ps(c.oneMinusB2);
     const __m512 stepSize = _mm512_set1_ps(c.stepSize), sqrtCorrection2 = _mm512_set1_ps(c.sqrtCorrection2);
     const __m512 epsilon = _mm512_set1_ps(c.epsilon), gradScale = _mm512_set1_ps(c.gradScale);
-    for (int64_t i = from; i < to; i += 16) {
-        const __mmask16 k = to - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (to - i)) - 1);
+    // a 16-bit copy starts with a shorter (masked) block, so that the following ones fill whole 32-byte
+    // lines of it and go out with non-temporal stores
+    int64_t first = 16;
+    if (OUT == LONGTUNE_ADAMW_OUT_BF16 || OUT == LONGTUNE_ADAMW_OUT_FP16) {
+        const int64_t past = ((uintptr_t) ((uint16_t*) out + from) & 31) / 2;
+        if (past != 0) first = 16 - past;
+    }
+    for (int64_t i = from, len = first; i < to; i += len, len = 16) {
+        const int64_t lanes = std::min<int64_t>(len, to - i);
+        const __mmask16 k = lanes == 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << lanes) - 1);
         const __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, grads + i), gradScale);
         const __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_maskz_loadu_ps(k, m + i)), _mm512_mul_ps(oneMinusB1, g));
         const __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_maskz_loadu_ps(k, v + i)),
@@ -275,6 +294,7 @@ static void adamw_avx512(const AdamWCoefficients& c, float* p, const float* grad
         _mm512_mask_storeu_ps(p + i, k, pi);
         store_out_avx512<OUT>(out, i, pi, k);
     }
+    if (OUT == LONGTUNE_ADAMW_OUT_BF16 || OUT == LONGTUNE_ADAMW_OUT_FP16) _mm_sfence();
 }
 
 #endif  // LONGTUNE_X86_LEVELS
