@@ -8,7 +8,7 @@ the table still shows the other side. Rows are joined on (op, tokens):
   speed ratio  = torch_ms / longtune_ms       (> 1: ours is faster)
   memory ratio = torch_peak / longtune_peak   (> 1: ours needs less)
 MERGED_JSON: {"gpu", "date", "cases": [{"name": "op@tokens", "op", "tokens", "ours", "peer", "ratio",
-"memory_ratio"}]}, the layout of DESIGN.md's bench/results files; TABLE_MD: a markdown table, cells left
+"memory_ratio"}]}, the layout of the bench/results files (docs/benchmarks.md); TABLE_MD: a markdown table, cells left
 empty where one side is missing.
 """
 import argparse, datetime, json, os, sys

@@ -142,7 +142,7 @@ public final class GpuBench {
      * Seeded noise of unit variance times {@code scale}, never zero, filled in parallel (Random.nextGaussian is
      * too slow for the 470M-element SwiGLU inputs): a uniform on ±√3 from a 64-bit mix of (seed, index).
      */
-    static float[] noise(int n, long seed, double scale) {
+    public static float[] noise(int n, long seed, double scale) {
         float[] x = new float[n];
         double half = Math.sqrt(3) * scale;
         IntStream.range(0, (n + 65535) / 65536).parallel().forEach(block -> {

@@ -24,7 +24,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Full-parameter training on the CPU engine (the GPU engine comes with the CUDA issue).")
+        description = "Full-parameter training of a Llama model on the CPU or a GPU (--device), from random weights, --init-from a Hugging Face folder or --resume a saved run.")
 public class TrainCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -89,6 +89,8 @@ public class TrainCommand implements Callable<Integer> {
         if (tokens <= 0 || steps <= 0 || microBatches <= 0) {
             throw new IllegalArgumentException("--context, --steps and --micro-batches must be positive");
         }
+        requireFolder("--resume", resume, "a folder written by 'train --save'");
+        requireFolder("--init-from", initFrom, "a Hugging Face folder with config.json and safetensors");
         Trainer trainer;
         Precision p;
         if (resume != null) {
@@ -156,6 +158,12 @@ public class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static void requireFolder(String option, Path folder, String what) {
+        if (folder != null && !java.nio.file.Files.isDirectory(folder)) {
+            throw new IllegalArgumentException(option + " " + folder + ": no such folder (it takes " + what + ")");
+        }
     }
 
     private static String precisionOf(LlamaModel m) {

@@ -41,7 +41,7 @@ public final class NodeCatalog {
         long ram = hostRamBytes();
         int cores = Runtime.getRuntime().availableProcessors();
         GpuProfile device = new GpuProfile(GpuProfile.CPU, "the CPU engine (host memory)", ram, 0.1 * cores,
-                0.1 * cores, 20, 0, 1000, 0, 0);
+                0.1 * cores, 20, 0, 1000, 0, 0, 0, 0);
         return new NodeProfile("cpu", device, 1, ram, cores, 20);
     }
 

@@ -8,7 +8,8 @@ import java.util.Locale;
  * The named technique stacks. Each of {@code ckpt}, {@code ckpt-offload}, {@code liger}, {@code fa2} and
  * {@code zero-offload} is the baseline plus that one technique, so a table shows what each buys alone;
  * {@code all} combines them and {@code all-tiled} adds sequence tiling of the MLP and the loss.
- * {@code study} is the published study's exact set on the node.
+ * {@code study} is the published study's exact set on the node; {@code engine} is the most memory-saving set
+ * longtune's engine runs today ({@link EngineSupport}).
  *
  * <p>The baseline is what a plain multi-GPU Hugging Face finetune uses: mixed precision (BF16 where the
  * GPU has it, FP16 otherwise), eager attention, no checkpointing, no fused kernels, ZeRO-3 without
@@ -16,7 +17,7 @@ import java.util.Locale;
  */
 public final class Stacks {
     public static final List<String> NAMES = List.of(
-            "baseline", "ckpt", "ckpt-offload", "liger", "fa2", "zero-offload", "all", "all-tiled", "study");
+            "baseline", "ckpt", "ckpt-offload", "liger", "fa2", "zero-offload", "all", "all-tiled", "study", "engine");
     /** Tile for {@code all-tiled}: the MLP and the loss see at most this many tokens at once. */
     public static final int DEFAULT_TILE = 8192;
 
@@ -35,6 +36,7 @@ public final class Stacks {
             case "all" -> all(base, node, profile);
             case "all-tiled" -> all(base, node, profile).withSequenceTile(DEFAULT_TILE);
             case "study" -> study(node, profile);
+            case "engine" -> engine(node, profile);
             default -> throw new IllegalArgumentException("unknown stack '" + name + "': use one of " + NAMES);
         };
     }
@@ -49,6 +51,19 @@ public final class Stacks {
                 .withCheckpointing(Checkpointing.OFFLOAD)
                 .withLiger(EnumSet.allOf(LigerOp.class))
                 .withZero(3, true, true);
+    }
+
+    /**
+     * The most memory-saving set longtune's engine runs today on one GPU: its FlashAttention-2, offloaded
+     * checkpoints, every fused op, and the optimizer on the host (ZeRO-offload; stage 1, as one GPU has
+     * nothing to partition), without parameter offload or tiling.
+     */
+    public static TechniqueSet engine(NodeProfile node, EngineProfile profile) {
+        return baseline(node, profile).withAttention(Attention.FLASH_ATTENTION_2)
+                .withCheckpointing(Checkpointing.OFFLOAD)
+                .withLiger(EnumSet.allOf(LigerOp.class))
+                .withZero(1, true, false)
+                .withGpus(1);
     }
 
     private static TechniqueSet all(TechniqueSet base, NodeProfile node, EngineProfile profile) {

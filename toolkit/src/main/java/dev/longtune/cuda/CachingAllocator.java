@@ -142,6 +142,9 @@ public final class CachingAllocator implements AutoCloseable {
 
     public synchronized long peakReserved() { return peakReserved; }
 
+    /** Starts a new reserved peak from what is reserved now (e.g. after a warm-up step). */
+    public synchronized void resetPeakReserved() { peakReserved = reserved; }
+
     /** Bytes asked for by live blocks (before rounding). */
     public synchronized long requested() { return requested; }
 

@@ -29,8 +29,10 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
  * The GPU device: tensors in memory from a {@link CachingAllocator} (optionally capped), GEMMs in cuBLAS, the
  * fused ops as kernels/cuda compiled by NVRTC for this GPU. Host tensors (offloaded checkpoints) are pinned
  * memory from a second caching allocator; CPU-visible tensors (the optimizer's state, ZeRO-offload) are Java
- * arrays counted in the host tracker. Everything runs in order on one compute stream; host transfers wait for
- * their copy to finish.
+ * arrays counted in the host tracker. Three streams: the ops run in order on the compute stream; copies may be
+ * queued on the host-to-device and device-to-host streams ({@link #copyAsync}), ordered against compute with
+ * {@link #record} and {@link #waitFor}; the synchronous {@link #copy}, {@link #read} and {@link #write} return
+ * when their copy has finished.
  * New tensors are zeroed, as on the CPU.
  */
 public final class CudaDevice implements Device {
@@ -110,6 +112,9 @@ public final class CudaDevice implements Device {
     public String name() { return "cuda:" + index + " (" + gpuName + ", sm_" + arch + ")"; }
 
     public int arch() { return arch; }
+
+    /** The GPU's marketing name, e.g. "NVIDIA H200". */
+    public String gpuName() { return gpuName; }
 
     public CudaKernels kernels() { return kernels; }
 

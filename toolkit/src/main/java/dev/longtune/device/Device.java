@@ -6,7 +6,7 @@ import dev.longtune.tensor.MemoryTracker;
 import dev.longtune.tensor.Tensor;
 
 /**
- * What the engine needs from a compute device (DESIGN.md, "one engine, two devices"): tagged
+ * What the engine needs from a compute device (docs/architecture.md, "One engine, two devices"): tagged
  * allocation, copies, GEMM and the fused ops, each forward/backward pair side by side. Backward methods
  * add (+=) into gradient tensors. Shapes are passed explicitly, llm.c style, and stated per method.
  * The model and trainer are written against this interface only.
@@ -67,7 +67,7 @@ public interface Device extends AutoCloseable {
     /** Waits for queued work (a no-op where ops run synchronously); timings call it. */
     default void synchronize() { }
 
-    /** The device's queues (DESIGN.md): ops run on COMPUTE; copies each way may overlap with it. */
+    /** The device's queues (docs/architecture.md): ops run on COMPUTE; copies each way may overlap with it. */
     enum Stream { COMPUTE, HOST_TO_DEVICE, DEVICE_TO_HOST }
 
     /** A point in one stream's queued work; used once (waited on or synchronised). */

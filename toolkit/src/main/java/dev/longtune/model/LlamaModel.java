@@ -42,8 +42,8 @@ public final class LlamaModel implements AutoCloseable {
 
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing) {
         if (config.qkvBias() || config.outputProjectionBias() || config.mlpBias()) {
-            throw new IllegalArgumentException(config.name() + " has attention or MLP biases (Qwen2): the CPU engine "
-                    + "trains Llama 3.x layers only so far; plan it with the planner instead");
+            throw new IllegalArgumentException(config.name() + " has attention or MLP biases (Qwen2): the engine "
+                    + "trains Llama 3.x layers (no biases); plan it with the planner instead");
         }
         this.config = config;
         this.device = device;

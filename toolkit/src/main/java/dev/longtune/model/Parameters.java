@@ -14,8 +14,9 @@ import java.util.Map;
 /**
  * One tensor per Hugging Face parameter name, in {@code named_parameters()} order, all of one dtype and
  * category: the model's weights, their gradients, or an optimizer state mirror the same layout, so the
- * optimizer, zeroing and clipping are one loop over the same names (llm.c's parameter block). On the CPU
- * each is its own Java array (arrays cannot be sliced); the GPU arena is one allocation with views.
+ * optimizer, zeroing and clipping are one loop over the same names (llm.c's parameter block). Each
+ * tensor is its own allocation on every device today (a Java array on the CPU, an allocator block on a GPU);
+ * flat per-layer buffers with views are the offload engine's next step.
  */
 public final class Parameters implements AutoCloseable {
     /** How a parameter set gets its tensors: {@code Device::allocate} or {@code Device::allocateCpuVisible}. */

@@ -39,7 +39,7 @@ public final class Breakdown {
         return terms.stream().filter(t -> t.category() == category).mapToLong(Term::bytes).sum();
     }
 
-    /** Every category, zero where nothing is held, in DESIGN.md order. */
+    /** Every category, zero where nothing is held, in MemoryCategory order (docs/architecture.md). */
     public Map<MemoryCategory, Long> byCategory() {
         Map<MemoryCategory, Long> out = new EnumMap<>(MemoryCategory.class);
         for (MemoryCategory c : MemoryCategory.values()) {

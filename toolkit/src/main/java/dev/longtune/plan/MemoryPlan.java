@@ -31,11 +31,19 @@ public record MemoryPlan(
 
     public Breakdown hostAtPeak() { return host.get(hostPeakPhase()); }
 
+    /** The GPU peak as allocated bytes: every term at the peak phase (what max_memory_allocated reports). */
     public long gpuPeakBytes() { return gpuAtPeak().total(); }
+
+    /** The least the caching allocator reserves at the peak: allocated plus its segment rounding (GpuRuntime). */
+    public long gpuReservedBytes() { return gpuPeakBytes() + GpuRuntime.allocatorReserveBytes(node.gpu(), gpuAtPeak()); }
+
+    /** The least nvidia-smi shows for the process at the peak: reserved plus the CUDA context (GpuRuntime). */
+    public long gpuNvidiaSmiBytes() { return gpuReservedBytes() + GpuRuntime.cudaContextBytes(node.gpu()); }
 
     public long hostPeakBytes() { return hostAtPeak().total(); }
 
-    public boolean fitsGpu() { return gpuPeakBytes() <= node.gpu().memoryBytes(); }
+    /** Judged on what the whole GPU holds: tensors, the allocator's rounding and the CUDA context. */
+    public boolean fitsGpu() { return gpuNvidiaSmiBytes() <= node.gpu().memoryBytes(); }
 
     public boolean fitsHost() { return hostPeakBytes() <= node.hostRamBytes(); }
 
@@ -59,6 +67,9 @@ public record MemoryPlan(
         out.put("stack", stack.describe());
         Map<String, Object> g = new LinkedHashMap<>();
         g.put("peak_bytes", gpuPeakBytes());
+        g.put("peak_figure", "allocated");
+        g.put("reserved_bytes_at_least", gpuReservedBytes());
+        g.put("nvidia_smi_bytes_at_least", gpuNvidiaSmiBytes());
         g.put("peak_phase", gpuPeakPhase().id);
         g.put("capacity_bytes", node.gpu().memoryBytes());
         g.put("by_category", categories(gpuAtPeak()));
@@ -91,8 +102,11 @@ public record MemoryPlan(
                 model.name(), node.name(), context, profile.id, stack.describe()));
         sb.append(String.format(Locale.ROOT, "GPU peak %s in %s (capacity %s)%s%n", Units.human(gpuPeakBytes()),
                 gpuPeakPhase(), Units.human(node.gpu().memoryBytes()), fitsGpu() ? "" : "  DOES NOT FIT"));
+        sb.append(String.format(Locale.ROOT, "  figures: allocated %s (the terms below); reserved ≥ %s (+ allocator rounding); "
+                + "nvidia-smi ≥ %s (+ CUDA context %s)%n", Units.human(gpuPeakBytes()), Units.human(gpuReservedBytes()),
+                Units.human(gpuNvidiaSmiBytes()), Units.human(GpuRuntime.cudaContextBytes(node.gpu()))));
         terms(sb, gpuAtPeak());
-        sb.append("  by phase:");
+        sb.append("  by phase (allocated):");
         gpu.forEach((p, b) -> sb.append(' ').append(p.id).append('=').append(Units.human(b.total())).append(';'));
         sb.append(String.format(Locale.ROOT, "%nHost peak %s (node RAM %s)%s%n", Units.human(hostPeakBytes()),
                 Units.human(node.hostRamBytes()), fitsHost() ? "" : "  DOES NOT FIT"));

@@ -19,6 +19,7 @@ import static dev.longtune.tensor.MemoryCategory.COMM;
 import static dev.longtune.tensor.MemoryCategory.GRADS;
 import static dev.longtune.tensor.MemoryCategory.LOGITS;
 import static dev.longtune.tensor.MemoryCategory.OPTIMIZER;
+import static dev.longtune.tensor.MemoryCategory.OTHER;
 import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
 
@@ -97,6 +98,7 @@ public final class MemoryPlanner {
             }
             if (phase != Phase.OPTIMIZER) {
                 communication(b);
+                batchInputs(b);
             }
             b.add(WORKSPACE, "cuBLAS workspace", cublasWorkspace(), (cublasWorkspace() >> 20)
                     + " MiB (PyTorch's default per handle: 32 MiB on sm_90, 8 MiB before)");
@@ -273,6 +275,19 @@ public final class MemoryPlanner {
 
         private String perTokenFormula(long bytes) {
             return String.format(java.util.Locale.ROOT, "%,.1f B/token × %s tokens", bytes / (double) T, count(T));
+        }
+
+        /**
+         * Hugging Face's LlamaModel keeps the batch (input ids, labels, position ids: int64) and the RoPE cos and
+         * sin it computes once per forward ((b, s, d) each, cast to the compute dtype) for the whole step: every
+         * checkpointed layer saves the same cos/sin as an input. longtune's kernels compute RoPE angles in place.
+         */
+        void batchInputs(Breakdown b) {
+            if (profile == EngineProfile.HF_DEEPSPEED && !cpu()) {
+                long d = m.headDim();
+                b.add(OTHER, "batch ids (input, label, position; int64) and RoPE cos/sin", T * (3 * 8 + 2 * d * e),
+                        "T·(3·8 + 2·d·e) = " + count(T) + " × (24 + 2 × " + d + " × " + e + ")");
+            }
         }
 
         void communication(Breakdown b) {

@@ -6,7 +6,7 @@ import dev.longtune.config.NodeProfile;
 import java.util.List;
 
 /**
- * The published study's measurements (DESIGN.md, "Reference figures"): Llama 3.1 8B, DeepSpeed ZeRO-3
+ * The published study's measurements (docs/memory-model.md, the validation section): Llama 3.1 8B, DeepSpeed ZeRO-3
  * with CPU offload of parameters and optimizer, Liger, offloaded gradient checkpointing, batch 1 per GPU.
  */
 public final class StudyReference {

@@ -4,32 +4,50 @@ import dev.longtune.config.Attention;
 import dev.longtune.config.Checkpointing;
 import dev.longtune.config.EngineProfile;
 import dev.longtune.config.GpuProfile;
+import dev.longtune.config.LigerOp;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.NodeProfile;
 import dev.longtune.config.Precision;
 import dev.longtune.config.TechniqueSet;
 
 /**
- * Tokens per second from a roofline: FLOPs at a stated fraction of the GPU's dense tensor peak, bytes over
- * the host link and NVLink at their rates, the CPU optimizer at a stated fraction of host DRAM bandwidth.
+ * Tokens per second from per-op rates measured on one H200 (bench/results/h200-2026-11-28.json, docs/benchmarks.md):
+ * the GEMMs, attention forward and backward, and the fused loss at their achieved TFLOP/s; copies over the host
+ * link; AdamW at its measured throughput. Another GPU gets the same fraction of its own dense peak (the H200's
+ * measured rate × its peak / 989 TFLOP/s). Overlap rules, not factors: copies run on their own streams and hide
+ * behind compute up to the compute time; the optimizer step follows the backward (neither DeepSpeed, FSDP2 nor
+ * longtune's engine overlaps it yet).
  *
- * <p>FLOPs per token: {@code 6·N'} for the matmul weights N' (all parameters but the input embedding,
- * a lookup) plus the causal attention term {@code 6·L·(H·d)·s} (QKᵀ and PV, 2·2·s·H·d per token forward
- * for full attention, halved by the causal mask, tripled for forward + backward); checkpointing adds one
- * more forward, ×4/3; a tiled MLP recomputes its forward, 2·3·h·f·L more per token.
+ * <p>FLOPs per token: {@code 6·N'} for the matmul weights N' (all parameters but the input embedding, a lookup)
+ * plus the causal attention term {@code 6·L·(H·d)·s}; checkpointing runs each layer's forward once more (the
+ * loss is not recomputed); a tiled MLP recomputes its forward, 2·3·h·f·L more per token.
  */
 public final class ThroughputModel {
-    /** Fraction of the dense tensor peak reached by the large GEMMs of a decoder layer. */
-    public static final double GEMM_EFFICIENCY = 0.5;
-    /** Fraction of the dense peak reached by attention, by kernel (eager is bounded by memory traffic). */
-    public static final double FLASH_EFFICIENCY = 0.5, SDPA_EFFICIENCY = 0.25, EAGER_EFFICIENCY = 0.1;
-    /** Fraction of host DRAM bandwidth a CPU AdamW streams at: DeepSpeed's CPU Adam, longtune's design. */
-    public static final double CPU_ADAM_EFFICIENCY_HF = 0.3, CPU_ADAM_EFFICIENCY_LONGTUNE = 0.8;
-    /** Fraction of transfer time hidden behind compute (prefetching). */
-    public static final double OVERLAP_HF = 0.5, OVERLAP_LONGTUNE = 0.9;
-    /** Fraction of HBM bandwidth an on-GPU fused AdamW streams at. */
-    public static final double GPU_ADAM_EFFICIENCY = 0.7;
-    /** Bytes a mixed-precision AdamW step moves per parameter: read param, m, v, grad, write param, m, v, and the compute copy. */
+    /** The H200's dense BF16 peak, the scale for other GPUs. */
+    static final double H200_PEAK_TFLOPS = 989;
+    /** cuBLAS bf16 GEMM (8192 × 4096 · 14336 × 4096): torch.matmul 790.3, ours 798.7 TFLOP/s. */
+    static final double GEMM_TORCH = 790.3, GEMM_OURS = 798.7;
+    /**
+     * Attention at 131,072 tokens (32/8 heads, d 128, causal), forward and forward+backward TFLOP/s counted as
+     * 2·s²·q·(1 or 3.5): PyTorch SDPA (flash backend) 331.6 / 326.0; ours (kernel v2, the one the training
+     * steps below ran) 206.6 / 170.0. The official FlashAttention-2 is SDPA's flash backend.
+     */
+    static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0, OURS_FWD = 206.6, OURS_FWD_BWD = 170.0;
+    /** Eager attention was not timed: an allowance of 10% of the peak (it is bound by the s² score traffic). */
+    static final double EAGER_FRACTION = 0.1;
+    /** Fused linear cross-entropy at 131,072 tokens, 6·V·h FLOPs per token: ours 557.0, PyTorch chunked 537.4. */
+    static final double FLCE_OURS = 557.0, FLCE_TORCH = 537.4;
+    /**
+     * AdamW on the GPU, parameters per second per TB/s of HBM: ours updated 1.49B parameters in 37.7 ms
+     * (2-layer step 909.8 ms − forward+backward 872.1 ms at 32K) on the H200's 4.8 TB/s.
+     */
+    static final double GPU_ADAM_PARAMS_PER_S_PER_TBPS = 1.49e9 / 0.0377 / 4.8;
+    /**
+     * PyTorch's CPU AdamW (foreach) in FSDP2 with CPU offload on the 2×H200 host: 5.1 s for a rank's
+     * 4,015,130,624 parameters while the other rank updates its own (issue 10's 32K breakdown).
+     */
+    static final double CPU_ADAM_PARAMS_PER_S = 8_030_261_248.0 / 2 / 5.1;
+    /** Bytes one mixed-precision AdamW update moves per parameter: read p, m, v, g (4 × 4), write p, m, v (3 × 4), the 16-bit copy (2). */
     public static final int ADAM_BYTES_PER_PARAMETER = 4 * 4 + 3 * 4 + 2;
 
     private final EngineProfile profile;
@@ -37,16 +55,24 @@ public final class ThroughputModel {
     public ThroughputModel(EngineProfile profile) { this.profile = profile; }
 
     public static double flopsPerToken(ModelConfig m, TechniqueSet s, long context) {
-        double recompute = s.checkpointing() == Checkpointing.NONE ? 1 : 4.0 / 3;
-        return gemmFlopsPerToken(m, s, context) * recompute + attentionFlopsPerToken(m, context) * recompute
-                + tiledMlpRecomputePerToken(m, s, (long) s.microBatch() * context);
+        double recompute = recompute(s);
+        return layerGemmFlopsPerToken(m) * recompute + lossFlopsPerToken(m)
+                + attentionFlopsPerToken(m, context) * recompute + tiledMlpRecomputePerToken(m, s, (long) s.microBatch() * context);
     }
 
-    static double gemmFlopsPerToken(ModelConfig m, TechniqueSet s, long context) {
-        double matmulParams = m.totalParameters() - m.embeddingParameters()
-                + (m.tieWordEmbeddings() ? m.embeddingParameters() : 0);
-        return 6 * matmulParams;
+    static double recompute(TechniqueSet s) { return s.checkpointing() == Checkpointing.NONE ? 1 : 4.0 / 3; }
+
+    /** 6 × the decoder layers' matmul weights. */
+    static double layerGemmFlopsPerToken(ModelConfig m) {
+        double matmul = m.totalParameters() - m.embeddingParameters() - m.lmHeadParameters()
+                - normParameters(m);
+        return 6 * matmul;
     }
+
+    /** 6·V·h: the LM head's forward, input gradient and weight gradient. */
+    static double lossFlopsPerToken(ModelConfig m) { return 6.0 * m.vocabSize() * m.hiddenSize(); }
+
+    private static double normParameters(ModelConfig m) { return (2.0 * m.numLayers() + 1) * m.hiddenSize(); }
 
     static double attentionFlopsPerToken(ModelConfig m, long context) {
         return 6.0 * m.numLayers() * m.queryDim() * context;
@@ -58,25 +84,41 @@ public final class ThroughputModel {
                 ? 2.0 * 3 * m.hiddenSize() * m.intermediateSize() * m.numLayers() : 0;
     }
 
-    public Throughput estimate(ModelConfig m, NodeProfile node, TechniqueSet s, long context) {
-        GpuProfile gpu = node.gpu();
-        double peak = (s.precision() == Precision.BF16 ? gpu.bf16Tflops() : gpu.fp16Tflops()) * 1e12;
-        if (s.precision() == Precision.FP32) {
+    /** An H200-measured rate scaled to this GPU's dense peak in this precision, in FLOP/s. */
+    static double scaled(double h200Tflops, GpuProfile gpu, Precision precision) {
+        double peak = precision == Precision.BF16 ? gpu.bf16Tflops() : gpu.fp16Tflops();
+        if (precision == Precision.FP32) {
             peak /= 8; // no FP32 tensor cores at full rate; TF32 is not modelled
         }
+        return h200Tflops * peak / H200_PEAK_TFLOPS * 1e12;
+    }
+
+    /** Seconds of attention for one step's layers: forward (twice under checkpointing) and backward. */
+    double attentionSeconds(ModelConfig m, GpuProfile gpu, TechniqueSet s, long context) {
+        double forward = 2.0 * context * m.queryDim() * s.microBatch() * context * m.numLayers(); // causal: 2·s²·q per layer
+        boolean ours = profile == EngineProfile.LONGTUNE && s.attention() == Attention.FLASH_ATTENTION_2;
+        double fwd, fwdBwd;
+        if (s.attention() == Attention.EAGER) {
+            fwd = fwdBwd = EAGER_FRACTION * H200_PEAK_TFLOPS;
+        } else {
+            fwd = ours ? OURS_FWD : SDPA_FWD;
+            fwdBwd = ours ? OURS_FWD_BWD : SDPA_FWD_BWD;
+        }
+        double recomputed = s.checkpointing() == Checkpointing.NONE ? 0 : forward / scaled(fwd, gpu, s.precision());
+        return 3.5 * forward / scaled(fwdBwd, gpu, s.precision()) + recomputed;
+    }
+
+    public Throughput estimate(ModelConfig m, NodeProfile node, TechniqueSet s, long context) {
+        GpuProfile gpu = node.gpu();
         int e = s.precision().bytes;
         long tokens = (long) s.microBatch() * context;
-        int gpusPerNode = s.gpusOn(node);
-        int P = gpusPerNode * s.nodes();
-        double recompute = s.checkpointing() == Checkpointing.NONE ? 1 : 4.0 / 3;
-        double gemmFlops = (gemmFlopsPerToken(m, s, context) * recompute + tiledMlpRecomputePerToken(m, s, tokens)) * tokens;
-        double attnFlops = attentionFlopsPerToken(m, context) * recompute * tokens;
-        double attnEfficiency = switch (s.attention()) {
-            case FLASH_ATTENTION_2 -> FLASH_EFFICIENCY;
-            case SDPA -> SDPA_EFFICIENCY;
-            case EAGER -> EAGER_EFFICIENCY;
-        };
-        double compute = gemmFlops / (peak * GEMM_EFFICIENCY) + attnFlops / (peak * attnEfficiency);
+        int P = s.gpusOn(node) * s.nodes();
+        boolean ours = profile == EngineProfile.LONGTUNE;
+        double gemm = scaled(ours ? GEMM_OURS : GEMM_TORCH, gpu, s.precision());
+        double loss = s.uses(LigerOp.FUSED_LINEAR_CROSS_ENTROPY) ? scaled(ours ? FLCE_OURS : FLCE_TORCH, gpu, s.precision()) : gemm;
+        double compute = (layerGemmFlopsPerToken(m) * recompute(s) + tiledMlpRecomputePerToken(m, s, tokens)) * tokens / gemm
+                + lossFlopsPerToken(m) * tokens / loss
+                + attentionSeconds(m, gpu, s, context);
 
         double link = gpu.hostLinkGBps() * 1e9;
         double peer = (gpu.nvlinkGBps() > 0 ? gpu.nvlinkGBps() : gpu.hostLinkGBps()) * 1e9;
@@ -98,16 +140,18 @@ public final class ThroughputModel {
         if (s.checkpointing() == Checkpointing.OFFLOAD) {
             transfer += 2.0 * m.numLayers() * tokens * m.hiddenSize() * e / link; // out in forward, back in backward
         }
-        double overlap = profile == EngineProfile.LONGTUNE ? OVERLAP_LONGTUNE : OVERLAP_HF;
-        double exposed = Math.max(transfer - overlap * compute, (1 - overlap) * transfer);
+        // copies run on their own streams, prefetched: hidden up to the compute time
+        double exposed = Math.max(0, transfer - compute);
 
         double optimizer;
         if (s.offloadOptimizer()) {
-            double efficiency = profile == EngineProfile.LONGTUNE ? CPU_ADAM_EFFICIENCY_LONGTUNE : CPU_ADAM_EFFICIENCY_HF;
-            // every node updates its share of the partitions; nodes work in parallel
-            optimizer = ADAM_BYTES_PER_PARAMETER * n / s.nodes() / (node.hostMemoryGBps() * 1e9 * efficiency);
+            // each GPU's process updates its shard; all of a node's processes share its DRAM bandwidth
+            double perProcess = n / P / CPU_ADAM_PARAMS_PER_S;
+            double dram = ADAM_BYTES_PER_PARAMETER * n / s.nodes() / (node.hostMemoryGBps() * 1e9);
+            optimizer = Math.max(perProcess, dram);
         } else {
-            optimizer = ADAM_BYTES_PER_PARAMETER * n / P / (gpu.hbmGBps() * 1e9 * GPU_ADAM_EFFICIENCY);
+            int parts = s.zeroStage() >= 1 ? P : 1;
+            optimizer = n / parts / (GPU_ADAM_PARAMS_PER_S_PER_TBPS * gpu.hbmGBps() / 1000);
         }
         int ga = s.gradientAccumulation();
         double stepSeconds = ga * (compute + exposed) + optimizer;

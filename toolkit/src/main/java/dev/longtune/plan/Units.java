@@ -30,6 +30,9 @@ public final class Units {
         return Long.highestOneBit(n - 1) << 1;
     }
 
+    /** n rounded up to a multiple of {@code step}. */
+    public static long roundUp(long n, long step) { return (n + step - 1) / step * step; }
+
     /** Parses {@code 65536}, {@code 64K}, {@code 128k}, {@code 1M} (K = 1024 tokens). */
     public static long parseTokens(String s) {
         String t = s.trim().toUpperCase(Locale.ROOT).replace("_", "").replace(",", "");

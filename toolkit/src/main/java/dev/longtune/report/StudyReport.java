@@ -53,6 +53,9 @@ public final class StudyReport {
     private final Path out;
     private final Consumer<String> progress;
     private final List<String> written = new ArrayList<>();
+    private MeasuredSweep sweep;
+    private long[] sweepContexts;
+    private String noSweep = "not asked for";
 
     /** @param progress told the name of each unit of work as it finishes */
     public StudyReport(Path out, Consumer<String> progress) {
@@ -74,6 +77,20 @@ public final class StudyReport {
 
     /** Units of work, for a progress bar. */
     public static int workUnits() { return NODES.size() * EngineProfile.values().length * 2 + 4; }
+
+    /** Also measures the engine on a device at these contexts (files {@code measured-by-context.*}). */
+    public StudyReport withMeasuredSweep(MeasuredSweep sweep, long[] contexts) {
+        this.sweep = sweep;
+        this.sweepContexts = contexts.clone();
+        return this;
+    }
+
+    /** Says in the index why nothing was measured (e.g. no GPU). */
+    public StudyReport withoutMeasuredSweep(String why) {
+        this.sweep = null;
+        this.noSweep = why;
+        return this;
+    }
 
     public List<String> write(String command) throws IOException {
         Files.createDirectories(out);
@@ -100,7 +117,8 @@ public final class StudyReport {
         html(cheapest, "cheapest-stack.html", "Cheapest technique set per node and target context");
         progress.accept("cheapest stacks");
 
-        index(max, validation);
+        List<MeasuredSweep.Row> measured = sweep == null ? List.of() : measure();
+        index(max, validation, measured);
         written.add("manifest.json");
         Map<String, Object> manifest = Manifest.of(command, Path.of("").toAbsolutePath(), List.copyOf(written));
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("manifest.json").toFile(), manifest);
@@ -119,7 +137,8 @@ public final class StudyReport {
             gpu.put(c, LongColumn.create("gpu_" + c.id));
             host.put(c, LongColumn.create("host_" + c.id));
         }
-        LongColumn gpuTotal = LongColumn.create("gpu_peak_bytes"), gpuCap = LongColumn.create("gpu_capacity_bytes"),
+        LongColumn gpuTotal = LongColumn.create("gpu_peak_bytes"), gpuReserved = LongColumn.create("gpu_reserved_bytes_at_least"),
+                gpuSmi = LongColumn.create("gpu_nvidia_smi_bytes_at_least"), gpuCap = LongColumn.create("gpu_capacity_bytes"),
                 hostTotal = LongColumn.create("host_peak_bytes"), hostCap = LongColumn.create("host_capacity_bytes");
         BooleanColumn fits = BooleanColumn.create("fits");
         DoubleColumn tokens = DoubleColumn.create("tokens_per_s");
@@ -152,6 +171,8 @@ public final class StudyReport {
                             }
                         }
                         gpuTotal.append(plan.gpuPeakBytes());
+                        gpuReserved.append(plan.gpuReservedBytes());
+                        gpuSmi.append(plan.gpuNvidiaSmiBytes());
                         gpuCap.append(n.gpu().memoryBytes());
                         hostTotal.append(plan.hostPeakBytes());
                         hostCap.append(n.hostRamBytes());
@@ -177,7 +198,7 @@ public final class StudyReport {
         for (MemoryCategory c : MemoryCategory.values()) {
             t.addColumns(gpu.get(c));
         }
-        t.addColumns(gpuTotal, gpuCap);
+        t.addColumns(gpuTotal, gpuReserved, gpuSmi, gpuCap);
         for (MemoryCategory c : MemoryCategory.values()) {
             t.addColumns(host.get(c));
         }
@@ -236,6 +257,14 @@ public final class StudyReport {
         return Table.create("cheapest").addColumns(node, profile, context, stack, offloads, gpu, tok);
     }
 
+    private List<MeasuredSweep.Row> measure() throws IOException {
+        List<MeasuredSweep.Row> rows = sweep.run(sweepContexts, progress);
+        save(MeasuredSweep.table(rows), "measured-by-context.csv");
+        chart(MeasuredSweep.chart("Measured and planned peak, " + sweep.describe(), rows,
+                Units.gib(sweep.node().gpu().memoryBytes()), sweep.node().gpu().name() + " memory"), "measured-by-context");
+        return rows;
+    }
+
     private void chart(XYChart chart, String name) throws IOException {
         BitmapEncoder.saveBitmap(chart, out.resolve(name).toString(), BitmapEncoder.BitmapFormat.PNG);
         written.add(name + ".png");
@@ -256,11 +285,19 @@ public final class StudyReport {
         written.add(name);
     }
 
-    private void index(Table max, ValidationTable validation) throws IOException {
+    private void index(Table max, ValidationTable validation, List<MeasuredSweep.Row> measured) throws IOException {
         StringBuilder sb = new StringBuilder("<!doctype html><meta charset=\"utf-8\"><title>longtune planner study</title>\n");
         sb.append("<h1>Memory planner study: Llama 3.1 8B on 8×V100 16GB and 4×A6000 48GB</h1>\n");
         sb.append("<h2>Validation against the published study</h2>\n").append(Html.table(validation.table()));
         sb.append("<h2>Max context per technique stack</h2>\n").append(Html.table(max));
+        sb.append("<h2>Measured on this machine's GPU</h2>\n");
+        if (measured.isEmpty()) {
+            sb.append("<p>Nothing measured: ").append(noSweep).append(".</p>\n");
+        } else {
+            sb.append("<p>").append(sweep.describe()).append(": measured by the engine's memory trackers, planned by the "
+                    + "longtune profile for the same stack.</p>\n").append(Html.table(MeasuredSweep.table(measured)))
+                    .append("<img src=\"measured-by-context.png\" width=\"600\">\n");
+        }
         for (String nodeName : NODES) {
             for (EngineProfile p : EngineProfile.values()) {
                 sb.append(String.format(Locale.ROOT, "<h3>%s, %s</h3>%n", nodeName, p.id));

@@ -2,7 +2,7 @@ package dev.longtune.tensor;
 
 /**
  * The one vocabulary for memory, shared by the planner's predictions and the profiler's measurements
- * (DESIGN.md): every allocation carries exactly one of these.
+ * (docs/architecture.md, "Memory"): every allocation carries exactly one of these.
  */
 public enum MemoryCategory {
     WEIGHTS("weights"),

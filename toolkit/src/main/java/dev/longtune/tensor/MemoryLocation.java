@@ -1,6 +1,6 @@
 package dev.longtune.tensor;
 
-/** Where bytes live (DESIGN.md): on the GPU, or in host memory that is pinned (page-locked) or pageable. */
+/** Where bytes live (docs/architecture.md, "Memory"): on the GPU, or in host memory that is pinned (page-locked) or pageable. */
 public enum MemoryLocation {
     GPU("gpu"), HOST_PINNED("host-pinned"), HOST_PAGEABLE("host-pageable");
 

@@ -59,7 +59,10 @@ class MemoryPlannerTest {
         assertThat(term(b, "gradients at the worst moment")).isEqualTo(s * (H + F) * 2);
         assertThat(b.bytes(MemoryCategory.COMM)).isEqualTo(H * H * 2);
         assertThat(b.bytes(WEIGHTS) + b.bytes(GRADS) + b.bytes(CHECKPOINTS) + b.bytes(ACTIVATIONS)
-                + b.bytes(MemoryCategory.COMM) + b.bytes(MemoryCategory.WORKSPACE)).isEqualTo(plan.gpuPeakBytes());
+                + b.bytes(MemoryCategory.COMM) + b.bytes(MemoryCategory.WORKSPACE) + b.bytes(MemoryCategory.OTHER))
+                .isEqualTo(plan.gpuPeakBytes());
+        // batch ids (input, label, position: int64) and Hugging Face's RoPE cos/sin (s × d each, fp16)
+        assertThat(b.bytes(MemoryCategory.OTHER)).isEqualTo(s * (3 * 8 + 2 * 128 * 2));
     }
 
     @Test
@@ -157,6 +160,9 @@ class MemoryPlannerTest {
     void memoryNeverShrinksAsTheContextGrows() {
         for (String stack : Stacks.NAMES) {
             TechniqueSet t = Stacks.named(stack, v100, EngineProfile.HF_DEEPSPEED);
+            if (!t.problems(v100, EngineProfile.HF_DEEPSPEED).isEmpty()) {
+                continue; // 'engine' asks for FlashAttention-2, which hf-deepspeed cannot run on a V100
+            }
             long previousGpu = 0, previousHost = 0;
             for (long s = 1024; s <= 1 << 20; s += s / 3) {
                 MemoryPlan p = hf.plan(llama, v100, t, s);

@@ -47,7 +47,10 @@ class StudyReportTest {
         }
         assertThat(manifest.get("command").asText()).isEqualTo("test");
 
-        new StudyReport(dir.resolve("b"), s -> { }).write("test");
+        assertThat(Files.readString(dir.resolve("a/index.html"))).contains("Nothing measured: not asked for");
+        new StudyReport(dir.resolve("b"), s -> { }).withoutMeasuredSweep("no GPU on this machine (test)").write("test");
+        assertThat(Files.readString(dir.resolve("b/index.html"))).contains("Nothing measured: no GPU on this machine (test)");
+        assertThat(dir.resolve("b/measured-by-context.csv")).doesNotExist();
         for (String f : List.of("memory-by-context.csv", "max-context.csv", "validation.csv", "cheapest-stack.csv")) {
             assertThat(Files.readString(dir.resolve("b").resolve(f))).as(f)
                     .isEqualTo(Files.readString(dir.resolve("a").resolve(f)));

@@ -1,7 +1,9 @@
 package dev.longtune.kernel;
 
 import java.io.File;
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -61,7 +63,15 @@ final class ClasspathMagics {
         List<Path> paths = new ArrayList<>();
         for (String glob : globs) {
             int before = paths.size();
-            for (Path p : new GlobFinder(glob).computeMatchingFiles()) {
+            Iterable<Path> matches;
+            try {
+                matches = new GlobFinder(glob).computeMatchingFiles();
+            } catch (IOException e) {
+                // a folder in the glob does not exist (GlobFinder walks from the glob's fixed prefix)
+                throw new MagicException("%jars: cannot read " + describe(e) + " (from " + glob
+                        + "): check the folder; relative globs start at " + Path.of("").toAbsolutePath());
+            }
+            for (Path p : matches) {
                 paths.add(p.toAbsolutePath().normalize());
             }
             if (paths.size() == before) {
@@ -69,5 +79,9 @@ final class ClasspathMagics {
             }
         }
         return paths;
+    }
+
+    private static String describe(IOException e) {
+        return e instanceof NoSuchFileException n ? "no such folder " + n.getFile() : e.toString();
     }
 }

@@ -92,6 +92,9 @@ class LongtuneKernelTest {
                 .isInstanceOf(MagicException.class).hasMessageContaining("missing.jar");
         assertThat(catchThrowable(() -> kernel.eval("%jars " + dir + "/*.jar")))
                 .isInstanceOf(MagicException.class).hasMessageContaining("no file matches");
+        Throwable missingFolder = catchThrowable(() -> kernel.eval("%jars " + dir.resolve("no-such-folder") + "/*.jar"));
+        assertThat(missingFolder).isInstanceOf(MagicException.class).hasMessageContaining("no-such-folder");
+        assertThat(kernel.errorLines((Exception) missingFolder)).containsExactly(missingFolder.getMessage());
     }
 
     @Test

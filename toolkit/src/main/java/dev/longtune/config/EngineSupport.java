@@ -1,0 +1,45 @@
+package dev.longtune.config;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Which technique sets longtune's engine runs today, as opposed to what the planner can plan. The engine
+ * trains on one GPU (or the CPU) with BF16, FP16 or FP32 mixed precision, its own FlashAttention-2, the
+ * fused RMSNorm, RoPE, SwiGLU and chunked fused linear cross-entropy, checkpointing none, on the device or
+ * offloaded (layer inputs in pinned host memory), and the optimizer on the device or on the host
+ * (ZeRO-offload: AdamW on the CPU). It does not yet offload parameters or tile the sequence, and it does
+ * not shard over several GPUs (the offload issue adds these).
+ */
+public final class EngineSupport {
+    private EngineSupport() {}
+
+    /** What the engine lacks to run {@code s} on {@code node}, one reason each; empty when it runs it. */
+    public static List<String> missing(TechniqueSet s, NodeProfile node) {
+        List<String> out = new ArrayList<>();
+        if (s.gpusOn(node) * s.nodes() > 1) {
+            out.add("the engine trains on one GPU, not " + s.gpusOn(node) * s.nodes());
+        }
+        if (s.offloadParameters()) {
+            out.add("parameter offload (weights streamed from host memory) is not in the engine yet");
+        }
+        if (s.zeroStage() == 3) {
+            out.add("ZeRO-3 (weights gathered layer by layer) is not in the engine yet");
+        }
+        if (s.sequenceTile() > 0) {
+            out.add("sequence tiling of the MLP and the loss is not in the engine yet");
+        }
+        if (s.attention() != Attention.FLASH_ATTENTION_2) {
+            out.add("the engine's attention is its own FlashAttention-2, not " + s.attention().id);
+        }
+        if (s.liger().size() != LigerOp.values().length) {
+            out.add("the engine always runs its fused RMSNorm, RoPE, SwiGLU and linear cross-entropy (liger=all)");
+        }
+        if (s.microBatch() != 1) {
+            out.add("the engine packs documents into one sequence per micro-batch (micro-batch 1)");
+        }
+        return out;
+    }
+
+    public static boolean runs(TechniqueSet s, NodeProfile node) { return missing(s, node).isEmpty(); }
+}

@@ -1,0 +1,76 @@
+package dev.longtune.plan;
+
+import dev.longtune.config.Attention;
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.EngineProfile;
+import dev.longtune.config.LigerOp;
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.NodeCatalog;
+import dev.longtune.config.NodeProfile;
+import dev.longtune.config.Stacks;
+import dev.longtune.config.TechniqueSet;
+
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Training steps measured on the GPUs we have, beside the throughput model's prediction for the same stack:
+ * longtune's engine and Hugging Face on one H200 (bench/results/h200-2026-11-28.json, a 2-layer slice of
+ * Llama 3.1 8B) and PyTorch FSDP2 with CPU offload of the whole 8B on 2×H200 (issue 10). The published study's
+ * rows are in {@link Validation}.
+ */
+public final class MeasuredSteps {
+    public record Row(String setup, ModelConfig model, NodeProfile node, EngineProfile profile, TechniqueSet stack,
+                      long context, double measuredTokensPerSecond, Throughput predicted) {
+        public double ratio() { return predicted.tokensPerSecond() / measuredTokensPerSecond; }
+    }
+
+    private MeasuredSteps() {}
+
+    public static List<Row> rows() {
+        ModelConfig full = ModelCatalog.get("llama-3.1-8b");
+        ModelConfig slice = full.withLayers(2);
+        NodeProfile h200 = NodeCatalog.get("1xH200"), twoH200 = NodeCatalog.get("2xH200");
+        // FSDP2: parameters, gradients and AdamW state offloaded, inputs of each layer saved to pinned host, SDPA,
+        // a chunked loss (the fused loss's cost), bf16, per GPU the same work
+        TechniqueSet fsdp2 = Stacks.baseline(twoH200, EngineProfile.HF_DEEPSPEED).withAttention(Attention.SDPA)
+                .withCheckpointing(Checkpointing.OFFLOAD).withLiger(EnumSet.of(LigerOp.FUSED_LINEAR_CROSS_ENTROPY))
+                .withZero(3, true, true);
+        // our engine: its FlashAttention-2 (v2), fused ops, offloaded checkpoints, AdamW on the GPU
+        TechniqueSet ours = Stacks.baseline(h200, EngineProfile.LONGTUNE).withAttention(Attention.FLASH_ATTENTION_2)
+                .withCheckpointing(Checkpointing.OFFLOAD).withLiger(EnumSet.allOf(LigerOp.class)).withZero(0, false, false);
+        // Hugging Face: SDPA, non-reentrant checkpointing on the GPU, unfused ops and loss, torch AdamW on the GPU
+        TechniqueSet hf = Stacks.baseline(h200, EngineProfile.HF_DEEPSPEED).withAttention(Attention.SDPA)
+                .withCheckpointing(Checkpointing.DEVICE).withZero(0, false, false);
+        return List.of(
+                row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 32_768, 2 * 2_749),
+                row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 131_072, 2 * 2_202),
+                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 8_192, 48_841),
+                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 32_768, 36_018),
+                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 131_072, 14_714),
+                row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 8_192, 66_918),
+                row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 32_768, 56_700));
+    }
+
+    private static Row row(String setup, ModelConfig m, NodeProfile node, EngineProfile p, TechniqueSet s, long context,
+                           double measured) {
+        return new Row(setup, m, node, p, s, context, measured, new ThroughputModel(p).estimate(m, node, s, context));
+    }
+
+    /** The predicted-against-measured table, as docs/benchmarks.md shows it. */
+    public static String table() {
+        StringBuilder sb = new StringBuilder("| setup | tokens | measured tokens/s | predicted | predicted / measured |\n"
+                + "| --- | ---: | ---: | ---: | ---: |\n");
+        for (Row r : rows()) {
+            sb.append(String.format(Locale.ROOT, "| %s | %,d | %,.0f | %,.0f | %.2f |%n", r.setup(), r.context(),
+                    r.measuredTokensPerSecond(), r.predicted().tokensPerSecond(), r.ratio()));
+        }
+        for (Validation.Row r : Validation.run()) {
+            sb.append(String.format(Locale.ROOT, "| study: %s | %,d | %,.0f | %,.0f | %.2f |%n", r.study().setup(),
+                    r.study().context(), r.study().tokensPerSecond(), r.throughput().tokensPerSecond(), r.tokensRatio()));
+        }
+        return sb.toString();
+    }
+}

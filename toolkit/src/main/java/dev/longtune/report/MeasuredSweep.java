@@ -1,0 +1,229 @@
+package dev.longtune.report;
+
+import dev.longtune.bench.GpuBench;
+import dev.longtune.config.Attention;
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.EngineProfile;
+import dev.longtune.config.GpuCatalog;
+import dev.longtune.config.GpuProfile;
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.NodeCatalog;
+import dev.longtune.config.LigerOp;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.NodeProfile;
+import dev.longtune.config.Precision;
+import dev.longtune.config.Stacks;
+import dev.longtune.config.TechniqueSet;
+import dev.longtune.cuda.CudaDevice;
+import dev.longtune.cuda.GpuOutOfMemoryException;
+import dev.longtune.device.Device;
+import dev.longtune.model.Batch;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.plan.MemoryPlan;
+import dev.longtune.plan.MemoryPlanner;
+import dev.longtune.plan.Units;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.train.Optimizer;
+import dev.longtune.train.Trainer;
+import dev.longtune.train.TrainingConfig;
+import org.knowm.xchart.XYChart;
+import tech.tablesaw.api.DoubleColumn;
+import tech.tablesaw.api.LongColumn;
+import tech.tablesaw.api.StringColumn;
+import tech.tablesaw.api.Table;
+
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * The engine's measured memory against context length next to the planner's curve for the same stack: one
+ * fresh device per context, two training steps (the second one's peaks are kept, so that one-time set-up does
+ * not count), each category as the device's tracker saw it and as the planner's {@code longtune} profile
+ * predicts it. {@code ./longtune study} runs it on a GPU when one is present (a 2-layer slice of Llama 3.1 8B,
+ * which takes seconds); the tests run it on the CPU with a small model. A context that runs out of memory ends
+ * the sweep and is reported as such.
+ */
+public final class MeasuredSweep {
+    /** One context: measured peaks by category (not simultaneous), the simultaneous total, and the plan. */
+    public record Row(long context, Map<MemoryCategory, Long> measured, long measuredPeak,
+                      Map<MemoryCategory, Long> planned, long plannedPeak, long reservedPeak, double stepSeconds,
+                      String outOfMemory) {
+        /** (planned − measured) / measured of the total peak. */
+        public double error() { return (double) (plannedPeak - measuredPeak) / measuredPeak; }
+
+        public boolean ran() { return outOfMemory == null; }
+    }
+
+    private final ModelConfig model;
+    private final Precision precision;
+    private final Checkpointing checkpointing;
+    private final Optimizer.Placement placement;
+    private final NodeProfile node;
+    private final Supplier<Device> devices;
+
+    public MeasuredSweep(ModelConfig model, Precision precision, Checkpointing checkpointing, Optimizer.Placement placement,
+                         NodeProfile node, Supplier<Device> devices) {
+        this.model = model;
+        this.precision = precision;
+        this.checkpointing = checkpointing;
+        this.placement = placement;
+        this.node = node;
+        this.devices = devices;
+    }
+
+    /** The contexts {@code ./longtune study} measures on a GPU. */
+    public static final long[] GPU_CONTEXTS = {4096, 8192, 16384, 32768};
+
+    /**
+     * The study's sweep on the GPU present: a 2-layer slice of Llama 3.1 8B (its embeddings, head and two
+     * decoder layers, 1.5B parameters), BF16 on Ampere and newer and FP16 before, checkpoints on the device,
+     * AdamW on the GPU where it has 40 GiB or more and on the host (ZeRO-offload) otherwise.
+     */
+    public static MeasuredSweep onThisGpu() {
+        String name;
+        int arch;
+        long total;
+        try (CudaDevice probe = new CudaDevice()) {
+            name = probe.gpuName();
+            arch = probe.arch();
+            total = probe.memoryInfo()[1];
+        }
+        NodeProfile node = new NodeProfile("1x" + name, gpuProfile(name, total), 1, NodeCatalog.cpu().hostRamBytes(),
+                Runtime.getRuntime().availableProcessors(), NodeCatalog.cpu().hostMemoryGBps());
+        return new MeasuredSweep(ModelCatalog.get("llama-3.1-8b").withLayers(2), arch >= 80 ? Precision.BF16 : Precision.FP16,
+                Checkpointing.DEVICE, total >= 40L << 30 ? Optimizer.Placement.DEVICE : Optimizer.Placement.HOST, node,
+                CudaDevice::new);
+    }
+
+    /** The catalogue's profile of a GPU whose name contains a catalogued one, with the memory the GPU reports. */
+    static GpuProfile gpuProfile(String gpuName, long memoryBytes) {
+        String n = gpuName.toLowerCase(java.util.Locale.ROOT).replace(" ", "");
+        GpuProfile base = GpuCatalog.get("H200");
+        for (String known : GpuCatalog.names()) {
+            String k = known.toLowerCase(java.util.Locale.ROOT);
+            String family = k.contains("-") ? k.substring(0, k.indexOf('-')) : k;
+            if (n.contains(family)) {
+                base = GpuCatalog.get(known);
+                break;
+            }
+        }
+        return new GpuProfile(gpuName, base.description(), memoryBytes, base.fp16Tflops(), base.bf16Tflops(), base.hbmGBps(),
+                base.pcieGen(), base.hostLinkGBps(), base.nvlinkGBps(), base.computeCapability(), base.sms(),
+                base.maxThreadsPerSm());
+    }
+
+    public NodeProfile node() { return node; }
+
+    /** The stack the engine runs here, as the planner names it: one GPU, ZeRO-offload when AdamW is on the host. */
+    public TechniqueSet stack() {
+        boolean host = placement == Optimizer.Placement.HOST;
+        return Stacks.baseline(node, EngineProfile.LONGTUNE).withGpus(1).withPrecision(precision)
+                .withZero(host ? 1 : 0, host, false).withCheckpointing(checkpointing)
+                .withAttention(Attention.FLASH_ATTENTION_2).withLiger(EnumSet.allOf(LigerOp.class));
+    }
+
+    public String describe() {
+        return model.name() + ", " + stack().describe() + ", optimizer on the " + placement.id;
+    }
+
+    public List<Row> run(long[] contexts, Consumer<String> progress) {
+        List<Row> rows = new ArrayList<>();
+        MemoryPlanner planner = new MemoryPlanner(EngineProfile.LONGTUNE);
+        for (long context : contexts) {
+            MemoryPlan plan = planner.plan(model, node, stack(), context);
+            Map<MemoryCategory, Long> planned = new EnumMap<>(MemoryCategory.class);
+            for (MemoryCategory c : MemoryCategory.values()) {
+                planned.put(c, plan.gpu().get(plan.gpuPeakPhase()).bytes(c));
+            }
+            progress.accept(String.format(java.util.Locale.ROOT, "measured sweep: %,d tokens", context));
+            try (Device device = devices.get()) {
+                double seconds = step(device, Math.toIntExact(context));
+                Map<MemoryCategory, Long> measured = new EnumMap<>(MemoryCategory.class);
+                for (MemoryCategory c : MemoryCategory.values()) {
+                    measured.put(c, device.memory().peak(c));
+                }
+                long reserved = device instanceof CudaDevice gpu ? gpu.allocator().peakReserved() : device.memory().peakTotal();
+                rows.add(new Row(context, measured, device.memory().peakTotal(), planned, plan.gpuPeakBytes(), reserved,
+                        seconds, null));
+            } catch (GpuOutOfMemoryException e) {
+                rows.add(new Row(context, Map.of(), 0, planned, plan.gpuPeakBytes(), 0, 0, e.getMessage()));
+                break;
+            }
+        }
+        return rows;
+    }
+
+    /** Two steps on one random document; the device's peaks are those of the second. */
+    private double step(Device device, int tokens) {
+        try (LlamaModel m = new LlamaModel(model, device, precision, checkpointing)) {
+            long seed = 1;
+            for (var w : m.weights().byName().entrySet()) {
+                int n = Math.toIntExact(w.getValue().numel());
+                device.write(w.getValue(), w.getKey().endsWith("norm.weight") ? ones(n) : GpuBench.noise(n, seed++, 0.02));
+            }
+            try (Trainer trainer = new Trainer(m, TrainingConfig.defaults(10), precision, placement)) {
+                List<Batch> batch = List.of(Batch.ofDocument(new Random(3).ints(tokens, 0, model.vocabSize()).toArray()));
+                trainer.step(batch);
+                device.memory().resetPeaks();
+                if (device instanceof CudaDevice gpu) {
+                    gpu.allocator().resetPeakReserved();
+                }
+                return trainer.step(batch).seconds();
+            }
+        }
+    }
+
+    private static float[] ones(int n) {
+        float[] x = new float[n];
+        java.util.Arrays.fill(x, 1f);
+        return x;
+    }
+
+    /** One row per context: measured and planned bytes by category, the totals, and the error. */
+    public static Table table(List<Row> rows) {
+        LongColumn context = LongColumn.create("context"), measuredPeak = LongColumn.create("measured_peak_bytes"),
+                plannedPeak = LongColumn.create("planned_peak_bytes"), reserved = LongColumn.create("reserved_peak_bytes");
+        DoubleColumn error = DoubleColumn.create("error_percent"), seconds = DoubleColumn.create("step_s");
+        StringColumn status = StringColumn.create("status");
+        Map<MemoryCategory, LongColumn> measured = new EnumMap<>(MemoryCategory.class), planned = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            measured.put(c, LongColumn.create("measured_" + c.id));
+            planned.put(c, LongColumn.create("planned_" + c.id));
+        }
+        for (Row r : rows) {
+            context.append(r.context());
+            for (MemoryCategory c : MemoryCategory.values()) {
+                measured.get(c).append(r.measured().getOrDefault(c, 0L));
+                planned.get(c).append(r.planned().getOrDefault(c, 0L));
+            }
+            measuredPeak.append(r.measuredPeak());
+            plannedPeak.append(r.plannedPeak());
+            reserved.append(r.reservedPeak());
+            error.append(r.ran() ? Math.round(r.error() * 1000) / 10.0 : Double.NaN);
+            seconds.append(Math.round(r.stepSeconds() * 1000) / 1000.0);
+            status.append(r.ran() ? "ran" : "out of memory");
+        }
+        Table t = Table.create("measured-sweep").addColumns(context);
+        measured.values().forEach(t::addColumns);
+        planned.values().forEach(t::addColumns);
+        return t.addColumns(measuredPeak, plannedPeak, error, reserved, seconds, status);
+    }
+
+    /** Measured peak, planned peak and (on a GPU) the allocator's reserved peak against context, in GiB. */
+    public static XYChart chart(String title, List<Row> rows, double capacityGiB, String capacityLabel) {
+        List<Row> ran = rows.stream().filter(Row::ran).toList();
+        double[] x = ran.stream().mapToDouble(Row::context).toArray();
+        Map<String, double[]> series = new LinkedHashMap<>();
+        series.put("measured peak (engine's trackers)", ran.stream().mapToDouble(r -> Units.gib(r.measuredPeak())).toArray());
+        series.put("planned peak (longtune profile)", ran.stream().mapToDouble(r -> Units.gib(r.plannedPeak())).toArray());
+        series.put("reserved peak (allocator)", ran.stream().mapToDouble(r -> Units.gib(r.reservedPeak())).toArray());
+        return Charts.lines(title, x, series, capacityGiB, capacityLabel);
+    }
+}

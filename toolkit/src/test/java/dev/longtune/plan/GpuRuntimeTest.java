@@ -1,0 +1,32 @@
+package dev.longtune.plan;
+
+import dev.longtune.config.GpuCatalog;
+import dev.longtune.config.NodeCatalog;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class GpuRuntimeTest {
+    @Test
+    void cudaContextByGpuGeneration() {
+        // stack for every resident thread (SMs × threads × 1 KiB) + 9 MiB FIFO and heap + 204 MiB driver/modules
+        assertThat(GpuRuntime.cudaContextBytes(GpuCatalog.get("V100"))).isEqualTo((160L + 9 + 204) << 20);
+        assertThat(GpuRuntime.cudaContextBytes(GpuCatalog.get("A6000"))).isEqualTo((126L + 9 + 204) << 20);
+        assertThat(GpuRuntime.cudaContextBytes(GpuCatalog.get("A100"))).isEqualTo((216L + 9 + 204) << 20);
+        assertThat(GpuRuntime.cudaContextBytes(GpuCatalog.get("H200"))).isEqualTo((264L + 9 + 204) << 20);
+        assertThat(GpuRuntime.cudaContextBytes(NodeCatalog.cpu().gpu())).isZero();
+    }
+
+    @Test
+    void aPlanFitsOnlyWithRoomForTheContextAndTheRounding() {
+        var node = NodeCatalog.get("study-8xV100");
+        var plan = Plan.of("llama-3.1-8b").on(node).stack("all");
+        long max = new ContextSearch(plan.engineProfile()).maxContext(plan.model(), node, plan.techniques());
+        MemoryPlan last = Plan.of("llama-3.1-8b").on(node).stack("all").at(max);
+        MemoryPlan over = Plan.of("llama-3.1-8b").on(node).stack("all").at(max + 1);
+        assertThat(last.gpuNvidiaSmiBytes()).isLessThanOrEqualTo(node.gpu().memoryBytes());
+        assertThat(over.fits()).isFalse();
+        // allocated alone would still fit there: the context and the rounding are what stops it
+        assertThat(over.gpuPeakBytes()).isLessThan(node.gpu().memoryBytes());
+    }
+}
