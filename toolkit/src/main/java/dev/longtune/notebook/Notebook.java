@@ -67,7 +67,7 @@ public final class Notebook {
     /** A progress bar: in place in a notebook, on the console otherwise. */
     public static Progress progress(String task, long total) {
         BaseKernel k = kernel;
-        return k != null && k.getIO().display.isAttached() ? new NotebookProgress(k, task, total)
+        return k != null && k.getIO().display.isAttached() ? new NotebookProgress(k.getIO().display, task, total)
                 : new ConsoleProgress(task, total);
     }
 

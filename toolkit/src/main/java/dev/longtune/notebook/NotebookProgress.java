@@ -1,7 +1,7 @@
 package dev.longtune.notebook;
 
 import dev.longtune.report.Html;
-import io.github.spencerpark.jupyter.kernel.BaseKernel;
+import io.github.spencerpark.jupyter.kernel.DisplayStream;
 import io.github.spencerpark.jupyter.kernel.display.DisplayData;
 
 import java.util.Locale;
@@ -13,19 +13,19 @@ import java.util.UUID;
  */
 final class NotebookProgress implements Progress {
     private static final long MIN_INTERVAL_NANOS = 100_000_000L;
-    private final BaseKernel kernel;
+    private final DisplayStream display;
     private final String task, id = "longtune-progress-" + UUID.randomUUID();
     private final long total;
     private final long start = System.nanoTime();
     private long done, lastUpdate;
 
-    NotebookProgress(BaseKernel kernel, String task, long total) {
-        this.kernel = kernel;
+    NotebookProgress(DisplayStream display, String task, long total) {
+        this.display = display;
         this.task = task;
         this.total = Math.max(1, total);
         DisplayData first = view("");
         first.setDisplayId(id);
-        kernel.getIO().display.display(first);
+        display.display(first);
     }
 
     @Override
@@ -34,13 +34,13 @@ final class NotebookProgress implements Progress {
         long now = System.nanoTime();
         if (done >= total || now - lastUpdate >= MIN_INTERVAL_NANOS) {
             lastUpdate = now;
-            kernel.getIO().display.updateDisplay(id, view(message));
+            display.updateDisplay(id, view(message));
         }
     }
 
     @Override
     public synchronized void close() {
-        kernel.getIO().display.updateDisplay(id, view("done"));
+        display.updateDisplay(id, view("done"));
     }
 
     private DisplayData view(String message) {

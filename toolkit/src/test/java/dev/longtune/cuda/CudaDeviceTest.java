@@ -5,7 +5,7 @@ import dev.longtune.ops.GradientClipping;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.MemoryCategory;
 import dev.longtune.tensor.Tensor;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -17,8 +17,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** What only the GPU device has: its AdamW and norm kernels, the memory cap, release on close, NVRTC errors. */
 class CudaDeviceTest {
-    @BeforeAll
-    static void needsAGpu() {
+    @BeforeEach // not @BeforeAll: a class skipped there vanishes from the counts (BeforeAllAssumptionsTest)
+    void needsAGpu() {
         assumeTrue(Cuda.available(), () -> "no GPU: " + Cuda.whyUnavailable());
     }
 

@@ -3,8 +3,11 @@ package dev.longtune.notebook;
 import dev.longtune.plan.MemoryPlan;
 import dev.longtune.plan.Plan;
 import dev.longtune.plan.Sweep;
+import dev.longtune.plan.Units;
+import io.github.spencerpark.jupyter.kernel.DisplayStream;
 import io.github.spencerpark.jupyter.kernel.display.DisplayData;
 import io.github.spencerpark.jupyter.kernel.display.mime.MIMEType;
+import me.tongfei.progressbar.DelegatingProgressBarConsumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tech.tablesaw.api.IntColumn;
@@ -14,8 +17,11 @@ import javax.imageio.ImageIO;
 import java.io.ByteArrayInputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -51,7 +57,8 @@ class RenderersTest {
         DisplayData d = Renderers.render(plan);
         String html = (String) d.getData(MIMEType.TEXT_HTML);
         assertThat(html).contains("<img src=\"data:image/png;base64,").contains("<th>GPU backward MiB</th>")
-                .contains("activations").contains("GPU peak");
+                .contains("activations")
+                .contains("GPU peak <b>" + Units.human(plan.gpuPeakBytes()) + "</b> in " + plan.gpuPeakPhase());
         assertThat(ImageIO.read(new ByteArrayInputStream(png(d)))).isNotNull();
         assertThat((String) d.getData(MIMEType.TEXT_PLAIN)).contains("GPU peak");
     }
@@ -95,9 +102,68 @@ class RenderersTest {
         assertThat(Notebook.isAttached()).isFalse();
         try (Progress p = Notebook.progress("test", 2)) {
             assertThat(p).isInstanceOf(ConsoleProgress.class);
-            p.step("one");
-            p.step("two");
         }
         assertThatThrownBy(Notebook::attachToRunningKernel).hasMessageContaining("Java (longtune)");
+    }
+
+    @Test
+    void theConsoleBarShowsTheTaskTheCountAndTheLastMessage() {
+        List<String> drawn = new CopyOnWriteArrayList<>();
+        try (Progress p = new ConsoleProgress("sweep", 4, new DelegatingProgressBarConsumer(drawn::add))) {
+            p.step("one");
+            p.step("two");
+            p.step("three");
+        }
+        // closing draws the final state once more, whatever the 200 ms redraw thread managed before
+        assertThat(drawn.get(drawn.size() - 1)).startsWith("sweep").contains(" 75%").contains("3/4").endsWith("three");
+    }
+
+    /** A display stream that records what a notebook cell would receive, instead of sending it to Jupyter. */
+    static final class RecordingDisplay extends DisplayStream {
+        final List<DisplayData> shown = new ArrayList<>(), updates = new ArrayList<>();
+
+        @Override
+        public void display(DisplayData d) { shown.add(new DisplayData(d)); }
+
+        @Override
+        public void updateDisplay(DisplayData d) { updates.add(new DisplayData(d)); }
+
+        @Override
+        public void updateDisplay(String id, DisplayData d) {
+            d.setDisplayId(id);
+            updateDisplay(d);
+        }
+    }
+
+    static String html(DisplayData d) { return (String) d.getData(MIMEType.TEXT_HTML); }
+
+    static String text(DisplayData d) { return (String) d.getData(MIMEType.TEXT_PLAIN); }
+
+    @Test
+    void inANotebookTheBarIsShownOnceThenUpdatedInPlace() {
+        RecordingDisplay cell = new RecordingDisplay();
+        int total = 10_000;
+        try (Progress p = new NotebookProgress(cell, "sweeps <all>", total)) {
+            assertThat(cell.shown).hasSize(1);
+            DisplayData first = cell.shown.get(0);
+            assertThat(first.getDisplayId()).isNotBlank();
+            assertThat(text(first)).startsWith("sweeps <all> 0/10000 (");
+            assertThat(html(first)).contains("<progress value=\"0\" max=\"10000\"").contains("sweeps &lt;all&gt; 0/10000");
+            for (int i = 1; i <= total; i++) {
+                p.step("context " + i);
+            }
+            DisplayData end = cell.updates.get(cell.updates.size() - 1);
+            assertThat(text(end)).startsWith("sweeps <all> 10000/10000 (").endsWith(" context 10000");
+            assertThat(html(end)).contains("<progress value=\"10000\" max=\"10000\"");
+        }
+        DisplayData closed = cell.updates.get(cell.updates.size() - 1);
+        assertThat(text(closed)).startsWith("sweeps <all> 10000/10000 (").endsWith(" done");
+        // every redraw replaces the first display; none adds another, and updates are throttled to one per 100 ms
+        assertThat(cell.shown).hasSize(1);
+        assertThat(cell.updates).extracting(DisplayData::getDisplayId).containsOnly(cell.shown.get(0).getDisplayId());
+        assertThat(cell.updates.size()).isLessThan(total / 10);
+        // the counts shown only ever grow
+        List<Integer> counts = cell.updates.stream().map(d -> Integer.parseInt(text(d).split(" ")[2].split("/")[0])).toList();
+        assertThat(counts).isSorted();
     }
 }

@@ -19,9 +19,19 @@ final class JupyterTestSupport {
     private JupyterTestSupport() {}
 
     static void assumeJupyter(Path dir) throws IOException, InterruptedException {
-        assumeTrue(Files.isExecutable(JUPYTER) && Files.isExecutable(PYTHON), "Jupyter is not installed");
-        assumeTrue(run(dir, Map.of(), 60, PYTHON.toString(), "-c", "import jupyter_client, nbclient").exitCode == 0,
-                "jupyter_client or nbclient is not installed for /usr/bin/python3");
+        String missing = whatJupyterLacks(dir);
+        assumeTrue(missing == null, missing);
+    }
+
+    /** Why Debian's Jupyter cannot run here, or null when it can. */
+    static String whatJupyterLacks(Path dir) throws IOException, InterruptedException {
+        if (!Files.isExecutable(JUPYTER) || !Files.isExecutable(PYTHON)) {
+            return "Jupyter is not installed";
+        }
+        if (run(dir, Map.of(), 60, PYTHON.toString(), "-c", "import jupyter_client, nbclient").exitCode != 0) {
+            return "jupyter_client or nbclient is not installed for /usr/bin/python3";
+        }
+        return null;
     }
 
     /** Installs the "longtune" kernelspec into {@code data} with this JVM and this test's class path. */

@@ -7,7 +7,7 @@ import dev.longtune.ops.reference.RopeReference;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -25,8 +25,8 @@ class NativeAdamWRopeTest {
     static final int T = 37, HQ = 4, HKV = 2;
     static final int[] POSITIONS = positions(T, 13, 29);
 
-    @BeforeAll
-    static void nativeLibraryLoads() {
+    @BeforeEach // not @BeforeAll: a class skipped there vanishes from the counts (BeforeAllAssumptionsTest)
+    void nativeLibraryLoads() {
         NativeLibrary.requireLoaded();
     }
 
