@@ -3,13 +3,16 @@
 // compiles them into the one JNI library (libjniNativeCpuKernels.so) with -fopenmp -O3.
 #ifndef LONGTUNE_CPU_H
 #define LONGTUNE_CPU_H
+#include "simd_dispatch.h"
 #include "rms_norm.h"
 #include "swiglu.h"
 #include "adamw.h"
+#include "sum_squares.h"
 #include "rope.h"
 #include "flash_attention.h"
 #include "embedding.h"
 #include "cross_entropy.h"
+#include "memory_bandwidth.h"
 #ifdef _OPENMP
 #include <omp.h>
 inline int longtune_cpu_max_threads() { return omp_get_max_threads(); }

@@ -3,6 +3,7 @@ package dev.longtune.train;
 import dev.longtune.device.Device;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.model.Parameters;
+import dev.longtune.ops.nativecpu.NativeAdamW;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.Tensor;
 
@@ -14,6 +15,11 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
  * 8 in FP32, where the weights are the master). Gradients arrive in the compute precision, scaled by the
  * loss scale; they are unscaled into FP32, checked for inf/NaN, clipped by global norm, applied, and the
  * compute-precision weights are refreshed from the master.
+ *
+ * <p>On host state (CPU tensors) the native kernels do the work when they load ({@link NativeAdamW}: unscale and
+ * sum of squares in one pass, AdamW with the clipping coefficient and the rounding into the compute-precision
+ * weights fused in); they give the same bits as the Java ops they replace, so a run does not depend on whether
+ * they loaded.
  *
  * <p>Where the state lives is a {@link Placement}: on the host (ZeRO-offload: a GPU keeps only the
  * compute-precision weights and gradients, and AdamW runs on the CPU) or on the device itself (the GPU's
@@ -96,37 +102,80 @@ public final class Optimizer implements AutoCloseable {
     public Update apply(Parameters grads, double lossScale, double lr, TrainingConfig c, Device device) {
         // FP32 gradients exist only during the update, as the planner counts them (not through backward)
         try (Parameters unscaled = new Parameters(config, device, alloc, DType.FP32, WORKSPACE, ".grad32")) {
+            boolean hostNative = NativeAdamW.isAvailable() && !m.all().iterator().next().onDevice();
             float inv = (float) (1.0 / lossScale);
             double sumSquares = 0;
             for (var e : grads.byName().entrySet()) {
                 Tensor g32 = unscaled.get(e.getKey());
                 device.copy(g32, e.getValue());
-                device.scale(g32, inv);
-                sumSquares += device.sumOfSquares(g32);
+                if (hostNative) {
+                    // one pass instead of scale + sum of squares; the same bits
+                    sumSquares += NativeAdamW.unscaleAndSumSquares(g32.floats(), 0, g32.floats().length, inv).value();
+                } else {
+                    device.scale(g32, inv);
+                    sumSquares += device.sumOfSquares(g32);
+                }
             }
             double norm = Math.sqrt(sumSquares);
             if (!Double.isFinite(norm)) {
                 return new Update(false, norm);
             }
+            float clip = 1f;
             if (c.maxGradNorm() > 0) {
                 // as GradientClipping.clipByGlobalNorm (PyTorch's clip_grad_norm_): scale all when over the limit
                 double coefficient = c.maxGradNorm() / (norm + 1e-6);
                 if (coefficient < 1.0) {
-                    for (Tensor g32 : unscaled.all()) {
-                        device.scale(g32, (float) coefficient);
+                    clip = (float) coefficient;
+                    if (!hostNative) {
+                        for (Tensor g32 : unscaled.all()) {
+                            device.scale(g32, clip);
+                        }
                     }
                 }
             }
             step++;
+            if (hostNative) {
+                stepNative(unscaled, clip, lr, c);
+                return new Update(true, norm);
+            }
             for (var e : master.byName().entrySet()) {
-                boolean decay = !(e.getKey().endsWith("norm.weight") || e.getKey().endsWith(".bias"));
                 device.adamw(e.getValue(), unscaled.get(e.getKey()), m.get(e.getKey()), v.get(e.getKey()), lr, c.beta1(),
-                        c.beta2(), c.epsilon(), decay ? c.weightDecay() : 0.0, step);
+                        c.beta2(), c.epsilon(), decays(e.getKey()) ? c.weightDecay() : 0.0, step);
             }
             if (separateMaster) {
                 weights.copyFrom(master);
             }
             return new Update(true, norm);
+        }
+    }
+
+    /** Norm weights and biases are exempt from weight decay. */
+    private static boolean decays(String name) {
+        return !(name.endsWith("norm.weight") || name.endsWith(".bias"));
+    }
+
+    /**
+     * The native AdamW (kernels/cpu/adamw.h, bit for bit with ops/AdamW) on host state: the clipping coefficient
+     * applied as the gradients are read, and, where the compute-precision weights are CPU tensors, the new
+     * weights rounded into them in the same pass instead of a second copy.
+     */
+    private void stepNative(Parameters unscaled, float clip, double lr, TrainingConfig c) {
+        boolean fuseCopy = separateMaster && !weights.all().iterator().next().onDevice()
+                && (weights.dtype() == DType.BF16 || weights.dtype() == DType.FP16);
+        for (var e : master.byName().entrySet()) {
+            String name = e.getKey();
+            var h = new NativeAdamW.Hyperparameters(lr, c.beta1(), c.beta2(), c.epsilon(), decays(name) ? c.weightDecay() : 0.0);
+            float[] p = e.getValue().floats();
+            if (fuseCopy) {
+                NativeAdamW.stepRounded(h, step, clip, p, unscaled.get(name).floats(), m.get(name).floats(),
+                        v.get(name).floats(), 0, p.length, weights.get(name).floats(), weights.dtype());
+            } else {
+                NativeAdamW.step(h, step, clip, p, unscaled.get(name).floats(), m.get(name).floats(), v.get(name).floats(),
+                        0, p.length);
+            }
+        }
+        if (separateMaster && !fuseCopy) {
+            weights.copyFrom(master);
         }
     }
 

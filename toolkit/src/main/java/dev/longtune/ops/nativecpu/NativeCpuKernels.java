@@ -4,6 +4,9 @@ import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.ShortPointer;
+import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
 import org.bytedeco.javacpp.annotation.CriticalRegion;
 import org.bytedeco.javacpp.annotation.Name;
@@ -22,8 +25,9 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>The {@code float[]} overloads pin the Java arrays ({@code GetPrimitiveArrayCritical}, no copy) for the
  * duration of the call; the {@link FloatPointer} overloads work on off-heap memory.
  */
-@Platform(value = "linux-x86_64", include = {"rms_norm.h", "swiglu.h", "adamw.h", "rope.h", "flash_attention.h",
-        "embedding.h", "cross_entropy.h", "longtune_cpu.h"}, link = "gomp")
+@Platform(value = "linux-x86_64", include = {"simd_dispatch.h", "rms_norm.h", "swiglu.h", "adamw.h", "sum_squares.h",
+        "rope.h", "flash_attention.h", "embedding.h", "cross_entropy.h", "memory_bandwidth.h", "longtune_cpu.h"},
+        link = "gomp")
 public final class NativeCpuKernels {
     static {
         Loader.load();
@@ -91,6 +95,69 @@ public final class NativeCpuKernels {
     public static native void adamWStep(FloatPointer params, @Const FloatPointer grads, FloatPointer m,
                                         FloatPointer v, int offset, int length, double lr, double beta1,
                                         double beta2, double eps, double weightDecay, int t);
+
+    // ---- AdamW over a range with a gradient scale and an optional 16-bit copy of the new weights (adamw.h):
+    //      params, grads, m, v, out hold [offset, offset + n); outKind LONGTUNE_ADAMW_OUT_* (0 none, 1 bf16 bits,
+    //      2 fp16 bits, 3 bf16-rounded floats, 4 fp16-rounded floats)
+
+    @Name("longtune_adamw_step_range") @NoException @CriticalRegion
+    public static native void adamWStepRange(float[] params, @Const float[] grads, float[] m, float[] v,
+                                             @Cast("void*") short[] out, int outKind, long offset, long n,
+                                             float gradScale, double lr, double beta1, double beta2, double eps,
+                                             double weightDecay, int t);
+
+    @Name("longtune_adamw_step_range") @NoException @CriticalRegion
+    public static native void adamWStepRange(float[] params, @Const float[] grads, float[] m, float[] v,
+                                             @Cast("void*") float[] out, int outKind, long offset, long n,
+                                             float gradScale, double lr, double beta1, double beta2, double eps,
+                                             double weightDecay, int t);
+
+    @Name("longtune_adamw_step_range") @NoException
+    public static native void adamWStepRange(FloatPointer params, @Const FloatPointer grads, FloatPointer m,
+                                             FloatPointer v, @Cast("void*") ShortPointer out, int outKind,
+                                             long offset, long n, float gradScale, double lr, double beta1,
+                                             double beta2, double eps, double weightDecay, int t);
+
+    // ---- Σ (x·scale)² in chunks of 16,384 (sum_squares.h), x scaled in place when scale != 1;
+    //      firstNonFinite[0] = index of the first inf/NaN from offset, or -1
+
+    @Name("longtune_sum_squares") @NoException @CriticalRegion
+    public static native double sumSquares(float[] x, long offset, long n, float scale,
+                                           @Cast("int64_t*") long[] firstNonFinite);
+
+    @Name("longtune_sum_squares") @NoException
+    public static native double sumSquares(FloatPointer x, long offset, long n, float scale,
+                                           @Cast("int64_t*") LongPointer firstNonFinite);
+
+    // ---- SIMD level of adamw.h and sum_squares.h (simd_dispatch.h): 0 SSE2, 1 AVX2+F16C, 2 AVX-512F
+
+    @Name("longtune_cpu_simd_level") @NoException
+    public static native int simdLevel();
+
+    @Name("longtune_cpu_simd_supported") @NoException
+    public static native int simdSupported();
+
+    /** Process-wide, capped at what the CPU runs; returns the level set. */
+    @Name("longtune_cpu_set_simd_level") @NoException
+    public static native int setSimdLevel(int level);
+
+    // ---- benchmark support (memory_bandwidth.h): STREAM triad a = b + s·c with non-temporal stores, fills
+
+    @Name("longtune_stream_triad") @NoException
+    public static native void streamTriad(DoublePointer a, @Const DoublePointer b, @Const DoublePointer c, long n,
+                                          double s);
+
+    @Name("longtune_fill_uniform") @NoException
+    public static native void fillUniform(FloatPointer x, long n, long seed, float lo, float hi);
+
+    @Name("longtune_fill_zero") @NoException
+    public static native void fillZero(@Cast("void*") ShortPointer x, long bytes);
+
+    @Name("longtune_fill_zero") @NoException
+    public static native void fillZero(@Cast("void*") DoublePointer x, long bytes);
+
+    @Name("longtune_fill_zero") @NoException
+    public static native void fillZero(@Cast("void*") FloatPointer x, long bytes);
 
     // ---- RoPE, in place: q (T, Hq, D), k (T, Hkv, D) nullable, positions (T), invFreq (D/2)
 
