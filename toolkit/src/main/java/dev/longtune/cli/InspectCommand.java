@@ -5,7 +5,7 @@ import dev.longtune.config.Precision;
 import dev.longtune.device.Device;
 import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
-import dev.longtune.tensor.Tensor;
+import dev.longtune.train.LossScaler;
 import dev.longtune.train.TrainingCheckpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -23,6 +23,11 @@ import java.util.concurrent.Callable;
  * One forward and backward of a Hugging Face checkpoint on given tokens, with no optimizer step: the mean loss
  * and the L2 norm of every parameter's gradient, under its Hugging Face name. The sequences of the token file
  * are packed into one batch as separate documents (each predicts its own next tokens).
+ *
+ * <p>In FP16 the loss is scaled as {@code train} scales it ({@link LossScaler#forFp16()}: gradients are computed
+ * for loss × 65536, so that small ones do not underflow, and the norms are divided by the scale again); where
+ * the scaled gradients overflow, the scale halves and the pass runs again, as a training step would be skipped.
+ * Norms are the device's own sums of squares (the gradients may live in GPU memory).
  */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = "Loss and per-parameter gradient norms of a checkpoint on given tokens (no optimizer step).")
@@ -38,7 +43,7 @@ public class InspectCommand implements Callable<Integer> {
     Path tokens;
 
     @Option(names = "--precision", defaultValue = "bf16",
-            description = "fp32, fp16 or bf16; default ${DEFAULT-VALUE} (no loss scaling: fp16 gradients may underflow)")
+            description = "fp32, fp16 or bf16; default ${DEFAULT-VALUE} (fp16 scales the loss as train does, and unscales the norms)")
     String precision;
 
     @Option(names = "--progress", defaultValue = "auto", description = "per-layer progress on stderr: on, off or auto (a console); default ${DEFAULT-VALUE}")
@@ -64,37 +69,41 @@ public class InspectCommand implements Callable<Integer> {
             LlamaModel.LayerListener listener = LayerProgress.of(progress, spec.commandLine().getErr());
             LayerProgress.label(listener, "inspect");
             model.setLayerListener(listener);
-            model.grads().zero();
-            double loss = model.forwardBackward(batch, 1f);
-            LayerProgress.finish(listener);
-
+            LossScaler scaler = p == Precision.FP16 ? LossScaler.forFp16() : LossScaler.disabled();
             Map<String, Double> norms = new LinkedHashMap<>();
-            double total = 0;
-            for (var e : model.grads().byName().entrySet()) {
-                double sq = sumOfSquares(e.getValue());
-                norms.put(e.getKey(), Math.sqrt(sq));
-                total += sq;
+            double loss, total;
+            while (true) {
+                model.grads().zero();
+                loss = model.forwardBackward(batch, (float) scaler.scale());
+                LayerProgress.finish(listener);
+                norms.clear();
+                total = 0;
+                double inverse = 1 / scaler.scale(); // a power of two: unscaling is exact
+                for (var e : model.grads().byName().entrySet()) {
+                    double sq = device.sumOfSquares(e.getValue()) * inverse * inverse;
+                    norms.put(e.getKey(), Math.sqrt(sq));
+                    total += sq;
+                }
+                if (Double.isFinite(total) || !scaler.enabled() || scaler.scale() <= 1) {
+                    break;
+                }
+                scaler.update(true); // overflow: halve the scale, as a skipped training step does, and run again
+                LayerProgress.label(listener, "inspect, loss scale " + (long) scaler.scale());
             }
-            print(spec.commandLine().getOut(), loss, Math.sqrt(total), norms, model, batch, sequences.size(), p);
+            print(spec.commandLine().getOut(), loss, Math.sqrt(total), norms, model, batch, sequences.size(), p,
+                    scaler.scale(), device);
         }
         return 0;
     }
 
-    /** Σ x², in double so that a large tensor's norm does not lose its small entries. */
-    static double sumOfSquares(Tensor t) {
-        double s = 0;
-        for (float x : t.floats()) {
-            s += (double) x * x;
-        }
-        return s;
-    }
-
     private void print(PrintWriter out, double loss, double totalNorm, Map<String, Double> norms, LlamaModel model,
-                       Batch batch, int sequences, Precision p) {
+                       Batch batch, int sequences, Precision p, double lossScale, Device device) {
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("checkpoint", checkpoint.toString());
             o.put("precision", p.id);
+            o.put("device", device.name());
+            o.put("loss_scale", lossScale); // gradients were computed for loss × loss_scale; the norms are unscaled
             o.put("sequences", sequences);
             o.put("tokens", batch.tokens());
             o.put("targets", batch.validTargets());
@@ -103,8 +112,11 @@ public class InspectCommand implements Callable<Integer> {
             o.put("grad_norms", norms);
             out.println(Json.write(o));
         } else {
-            out.printf(Locale.ROOT, "%s on %d sequences (%,d tokens, %,d targets), %s: loss %.6f, gradient norm %.6g%n",
-                    model.config().name(), sequences, batch.tokens(), batch.validTargets(), p.id, loss, totalNorm);
+            String scaling = p == Precision.FP16
+                    ? String.format(Locale.ROOT, ", loss scale %.0f (norms unscaled)", lossScale) : "";
+            out.printf(Locale.ROOT, "%s on %d sequences (%,d tokens, %,d targets), %s%s on %s: loss %.6f, gradient norm %.6g%n",
+                    model.config().name(), sequences, batch.tokens(), batch.validTargets(), p.id, scaling, device.name(),
+                    loss, totalNorm);
             int width = norms.keySet().stream().mapToInt(String::length).max().orElse(9);
             out.printf(Locale.ROOT, "%-" + width + "s  %14s%n", "parameter", "grad L2 norm");
             norms.forEach((name, norm) -> out.printf(Locale.ROOT, "%-" + width + "s  %14.6e%n", name, norm));

@@ -105,7 +105,7 @@ public final class CudaDevice implements Device {
             public void free(long address) { Cuda.check(cudart.cudaFreeHost(Cuda.at(address)), "cudaFreeHost"); }
         }, Long.MAX_VALUE, host);
         this.blas = new Cublas(compute);
-        this.kernels = new CudaKernels(new NvrtcCompiler(options.kernelCache()), arch, maxShared);
+        this.kernels = new CudaKernels(new NvrtcCompiler(options.kernelCache()), arch, maxShared, options.wmmaAttention());
     }
 
     @Override

@@ -38,8 +38,14 @@ public final class CudaKernels implements AutoCloseable {
      *     mma.sync FlashAttention path (sm_86/89: 99 KiB) get the WMMA path, compiled with FA_FORCE_VOLTA_PATH
      */
     public CudaKernels(NvrtcCompiler compiler, int arch, int maxSharedPerBlock) {
+        this(compiler, arch, maxSharedPerBlock, false);
+    }
+
+    /** @param forceWmmaAttention the WMMA path whatever the GPU (tests of the Volta/sm_86 path on a newer GPU) */
+    public CudaKernels(NvrtcCompiler compiler, int arch, int maxSharedPerBlock, boolean forceWmmaAttention) {
         this.arch = arch;
-        this.flashAttentionWmmaPath = arch < 80 || maxSharedPerBlock < FlashAttentionLaunch.largestMmaPathShared();
+        this.flashAttentionWmmaPath = forceWmmaAttention || arch < 80
+                || maxSharedPerBlock < FlashAttentionLaunch.largestMmaPathShared();
         for (String file : NvrtcCompiler.SOURCES) {
             if (NvrtcCompiler.class.getResource("/kernels/cuda/" + file) == null) {
                 failures.add(file + ": not packaged");

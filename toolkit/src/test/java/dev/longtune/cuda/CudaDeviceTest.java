@@ -55,16 +55,32 @@ class CudaDeviceTest {
     }
 
     @Test
-    void sumOfSquaresIsTheGlobalNormSquared() {
+    void sumOfSquaresIsTheGlobalNormSquaredInEveryDtype() {
         float[] x = randn(new Random(2), 1_000_003);
-        try (CudaDevice d = new CudaDevice(); Tensor t = d.allocate("x", DType.BF16, MemoryCategory.GRADS, x.length)) {
-            d.write(t, x);
-            float[] rounded = d.read(t);
-            double norm = GradientClipping.globalNorm(List.of(rounded));
-            assertThat(Math.sqrt(d.sumOfSquares(t))).isCloseTo(norm, org.assertj.core.data.Offset.offset(1e-9 * norm));
-            d.scale(t, 0.5f);
-            assertThat(d.read(t)[5]).isEqualTo(rounded[5] * 0.5f);
+        x[7] = 3e-6f; // an FP16 subnormal: inspect sums FP16 gradients where they are
+        try (CudaDevice d = new CudaDevice()) {
+            for (DType e : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
+                try (Tensor t = d.allocate("x", e, MemoryCategory.GRADS, x.length)) {
+                    d.write(t, x);
+                    float[] rounded = d.read(t);
+                    double norm = GradientClipping.globalNorm(List.of(rounded));
+                    assertThat(Math.sqrt(d.sumOfSquares(t))).as(e.id).isCloseTo(norm, org.assertj.core.data.Offset.offset(1e-9 * norm));
+                    d.scale(t, 0.5f);
+                    float[] halved = d.read(t);
+                    for (int i : new int[] {5, 7}) {
+                        assertThat(halved[i]).as(e.id + " [" + i + "]").isEqualTo(e.round(rounded[i] * 0.5f));
+                    }
+                    d.write(t, withNaN(x));
+                    assertThat(d.sumOfSquares(t)).as(e.id + ": a NaN gives a non-finite sum").isNaN();
+                }
+            }
         }
+    }
+
+    static float[] withNaN(float[] x) {
+        float[] y = x.clone();
+        y[x.length / 2] = Float.NaN;
+        return y;
     }
 
     @Test

@@ -1,7 +1,8 @@
 package dev.longtune.device;
 
-import dev.longtune.cuda.Cuda;
 import dev.longtune.cuda.CudaDevice;
+import dev.longtune.cuda.CudaOptions;
+import dev.longtune.cuda.GpuTests;
 import dev.longtune.ops.reference.AttentionReference;
 import dev.longtune.ops.reference.CrossEntropyReference;
 import dev.longtune.ops.reference.EmbeddingReference;
@@ -22,31 +23,48 @@ import java.util.Map;
 import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Every {@link Device} op against the fp64 references, on odd shapes, in FP32 and BF16, for each device:
- * the CPU always, CUDA where a GPU is present. {@code -Dlongtune.test.devices=cuda} limits it to the GPU
- * (the GPU machine has no ND4J natives); see docs/benchmarks.md for the one command that runs it there.
+ * Every {@link Device} op against the fp64 references, on odd shapes, in FP32, BF16 and FP16 (the V100's
+ * precision), for each device: the CPU always, CUDA where a GPU is present (skipped, with the reason, where none
+ * is). {@code -Dlongtune.test.devices=cuda} limits it to the GPU (the GPU machine has no ND4J natives) and makes a
+ * missing GPU a failure; README.md, "Running on a GPU", gives the one command that runs it there. The GPU also
+ * runs FlashAttention on its WMMA (Volta, sm_86) path, forced, against the same reference.
  */
 class DeviceParityTest {
     private static final Map<String, Device> open = new HashMap<>();
 
     static List<Object[]> cases() {
         List<Object[]> out = new ArrayList<>();
-        for (String d : System.getProperty("longtune.test.devices", "cpu,cuda").split(",")) {
-            for (DType e : new DType[] {DType.FP32, DType.BF16}) {
-                out.add(new Object[] {d.trim(), e});
+        for (String d : GpuTests.devices()) {
+            for (DType e : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
+                out.add(new Object[] {d, e});
             }
         }
         return out;
     }
 
-    static synchronized Device device(String name) {
-        if (name.equals("cuda")) {
-            assumeTrue(Cuda.available(), () -> "no GPU: " + Cuda.whyUnavailable());
+    /** The GPU cases alone (the forced WMMA path), in the tensor-core dtypes. */
+    static List<Object[]> gpuTensorCoreCases() {
+        List<Object[]> out = new ArrayList<>();
+        if (GpuTests.devices().contains("cuda")) {
+            for (DType e : new DType[] {DType.BF16, DType.FP16}) {
+                out.add(new Object[] {"cuda-wmma", e});
+            }
         }
-        return open.computeIfAbsent(name, n -> n.equals("cuda") ? new CudaDevice() : new CpuDevice());
+        return out;
+    }
+
+    /** "cpu", "cuda", or "cuda-wmma" (the GPU with FlashAttention forced onto its WMMA path). */
+    static synchronized Device device(String name) {
+        if (name.startsWith("cuda")) {
+            GpuTests.assumeGpu();
+        }
+        return open.computeIfAbsent(name, n -> switch (n) {
+            case "cuda" -> new CudaDevice();
+            case "cuda-wmma" -> new CudaDevice(CudaOptions.defaults().withWmmaAttention());
+            default -> new CpuDevice();
+        });
     }
 
     @AfterAll
@@ -55,8 +73,17 @@ class DeviceParityTest {
         open.clear();
     }
 
-    /** Relative tolerance on max |error| / max |reference| for outputs computed in fp32 and rounded once. */
-    static double tol(DType e) { return e == DType.FP32 ? 2e-5 : 1.6e-2; }
+    /**
+     * Relative tolerance on max |error| / max |reference| for outputs computed in fp32 and rounded once: bf16 keeps
+     * 8 significant bits (ulp/2 = 2^-9), fp16 11 (2^-12), with room for one or two roundings of intermediates.
+     */
+    static double tol(DType e) {
+        return switch (e) {
+            case FP32 -> 2e-5;
+            case FP16 -> 4e-3;
+            default -> 1.6e-2;
+        };
+    }
 
     static float[] randn(Random r, int n, double scale) {
         float[] x = new float[n];
@@ -269,7 +296,7 @@ class DeviceParityTest {
             refDw[i] = dw.exact[i] + 3 * refDw[i];
         }
         double loss = d.linearCrossEntropy(dh.t, dw.t, hidden.t, w.t, labels, n, h, v, 3f);
-        assertThat(Math.abs(loss - refLoss) / refLoss).as("loss " + loss + " vs " + refLoss).isLessThan(e == DType.FP32 ? 1e-5 : 5e-3);
+        assertThat(Math.abs(loss - refLoss) / refLoss).as("loss " + loss + " vs " + refLoss).isLessThan(e == DType.FP32 ? 1e-5 : e == DType.FP16 ? 2e-3 : 5e-3);
         assertClose("flce dhidden", d.read(dh.t), refDh, 2 * tol(e));
         assertClose("flce dweight", d.read(dw.t), refDw, 2 * tol(e));
         close(hidden, w, dh, dw);
@@ -278,7 +305,20 @@ class DeviceParityTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void attentionPackedCausalGqa(String dev, DType e) {
+        checkAttention(device(dev), e);
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("gpuTensorCoreCases")
+    void attentionOnTheWmmaPathAsAVoltaOrSm86RunsIt(String dev, DType e) {
         Device d = device(dev);
+        // the Java side of the path: the module built with FA_FORCE_VOLTA_PATH, and its tiles and shared memory
+        assertThat(((CudaDevice) d).kernels().flashAttentionWmmaPath()).isTrue();
+        checkAttention(d, e);
+    }
+
+    /** Forward and backward of causal GQA attention over three packed documents, head dims 64 and 128. */
+    static void checkAttention(Device d, DType e) {
         Random r = new Random(8);
         for (int dim : new int[] {64, 128}) {
             int t = 300, hq = 4, hkv = 2;
@@ -326,6 +366,51 @@ class DeviceParityTest {
         close(x);
     }
 
+    /** Where a tensor can live: the device's memory, host memory for offloads, memory Java reads directly. */
+    enum Place { DEVICE, HOST, CPU_VISIBLE }
+
+    static Tensor allocate(Device d, Place p, String name, DType e, int n) {
+        return switch (p) {
+            case DEVICE -> d.allocate(name, e, MemoryCategory.ACTIVATIONS, n);
+            case HOST -> d.allocateHost(name, e, MemoryCategory.CHECKPOINTS, n);
+            case CPU_VISIBLE -> d.allocateCpuVisible(name, e, MemoryCategory.OPTIMIZER, n);
+        };
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void copyRoundsToTheDestinationBetweenEveryPairOfPlacesAndDtypes(String dev, DType e) {
+        Device d = device(dev);
+        Random r = new Random(10);
+        int n = 3 * 37 * 131;
+        float[] x = randn(r, n, 3);
+        // values that each type rounds its own way: fp16 subnormals and underflow, fp16 overflow, bf16 ties
+        float[] special = {1e-6f, -3e-8f, 2e-8f, 6.1e-5f, 70000f, -65520f, 65519f, 1.00390625f, 1.01171875f, 1e30f};
+        System.arraycopy(special, 0, x, 17, special.length);
+        float[] inSource = x.clone();
+        e.roundInPlace(inSource, 0, n);
+        for (Place from : Place.values()) {
+            for (Place to : Place.values()) {
+                for (DType target : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
+                    float[] expected = inSource.clone();
+                    target.roundInPlace(expected, 0, n);
+                    try (Tensor src = allocate(d, from, "src", e, n); Tensor dst = allocate(d, to, "dst", target, n)) {
+                        d.write(src, x);
+                        d.copy(dst, src);
+                        float[] got = d.read(dst);
+                        String what = e + " " + from + " -> " + target + " " + to;
+                        for (int i = 0; i < n; i++) {
+                            if (Float.floatToIntBits(got[i]) != Float.floatToIntBits(expected[i])) {
+                                assertThat(got[i]).as(what + " [" + i + "] of " + x[i]).isEqualTo(expected[i]);
+                            }
+                        }
+                        assertThat(d.read(src)).as(what + ": the source is unchanged").containsExactly(inSource);
+                    }
+                }
+            }
+        }
+    }
+
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void everyAllocationIsReturned(String dev, DType e) {
@@ -334,8 +419,8 @@ class DeviceParityTest {
         for (int i = 0; i < 200; i++) {
             try (Tensor a = d.allocate("a", e, MemoryCategory.WORKSPACE, 1000 + i);
                  Tensor b = d.allocate("b", e, MemoryCategory.ACTIVATIONS, 3, 37, 131)) {
-                d.copy(b, b);
-                assertThat(a.numel()).isEqualTo(1000 + i);
+                assertThat(d.memory().current(MemoryCategory.WORKSPACE)).isGreaterThanOrEqualTo((1000L + i) * e.bytes);
+                assertThat(d.memory().currentTotal()).isEqualTo(before + (1000L + i + 3 * 37 * 131) * e.bytes);
             }
         }
         assertThat(d.memory().currentTotal()).isEqualTo(before);

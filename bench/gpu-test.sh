@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole GPU test set, on a machine with CUDA but no Java, from the bundle bench/gpu-bundle.sh packs:
+#
+#   bash bench/gpu-test.sh [REPORT_DIR]      REPORT_DIR defaults to $OUT where set (the device tool), else gpu-test-report
+#
+# Unpacks the bundle's JRE and the Llama 3.1 tokenizer into /tmp, puts the CUDA libraries on LD_LIBRARY_PATH,
+# and runs every GPU test class with -Dlongtune.test.devices=cuda (a missing GPU or tokenizer then fails a test
+# instead of skipping it). Writes the JUnit XML report (TEST-junit-jupiter.xml) and the console log
+# (gpu-test.log) under REPORT_DIR; exits non-zero when a test fails.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bundle=$root/.gpu-bundle
+reports=${1:-${OUT:-$root/gpu-test-report}}
+[ -f "$bundle/jre.tar.gz" ] && [ -d "$bundle/test/classes" ] || {
+  echo "gpu-test: no test bundle at $bundle: run 'mvn -q -DskipTests install && bash bench/gpu-bundle.sh' first" >&2; exit 2; }
+mkdir -p "$reports"
+work=/tmp/longtune-gpu-test
+rm -rf "$work"; mkdir -p "$work"
+tar xzf "$bundle/jre.tar.gz" -C "$work"
+gunzip -c "$bundle/tokenizer/tokenizer.json.gz" > "$work/tokenizer.json"
+export LONGTUNE_TOKENIZER=$work/tokenizer.json
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+classes=(
+  dev.longtune.cuda.CudaDeviceTest          # AdamW and norm kernels, the memory cap, release on close, NVRTC errors
+  dev.longtune.cuda.KernelArchitectureTest  # every kernel for every architecture; the Volta path stays Volta
+  dev.longtune.device.DeviceParityTest      # every op in FP32, BF16, FP16 against fp64; copies; forced WMMA attention
+  dev.longtune.model.ModelOnDevicesTest     # the model: gradients, training in BF16/FP16, optimizer placements, generation
+  dev.longtune.cli.GpuCommandLineTest       # inspect and train with --device cuda/auto, --gpu-memory-cap, save/resume, --init-from
+)
+select=()
+for c in "${classes[@]}"; do select+=(--select-class "$c"); done
+cp=$(ls "$bundle"/lib/*.jar | tr '\n' ':')$bundle/test/classes:$bundle/test/assertj-core.jar
+(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true) | tee "$reports/gpu-test.log"
+set -o pipefail
+"$work/jre/bin/java" -Dlongtune.test.devices=cuda -Djava.awt.headless=true \
+  -jar "$bundle/test/junit-platform-console-standalone.jar" execute --disable-banner --disable-ansi-colors --details=tree \
+  -cp "$cp" "${select[@]}" --reports-dir "$reports" 2>&1 | tee -a "$reports/gpu-test.log"
