@@ -74,6 +74,9 @@ public final class LlamaModel implements AutoCloseable {
                 : new Rope.Llama3Scaling(rs.factor(), rs.lowFreqFactor(), rs.highFreqFactor(), rs.originalMaxPositions()));
     }
 
+    /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
+    static final int PARALLEL_INIT = 1 << 24;
+
     public static DType dtypeOf(Precision p) {
         return switch (p) {
             case FP32 -> DType.FP32;
@@ -82,13 +85,27 @@ public final class LlamaModel implements AutoCloseable {
         };
     }
 
-    /** Normal(0, 0.02) for matrices, ones for norms (Hugging Face's initialisation), seeded. */
+    /**
+     * Normal(0, 0.02) for matrices, ones for norms (Hugging Face's initialisation), seeded. Tensors of more than
+     * {@link #PARALLEL_INIT} elements are filled in parallel blocks, each from its own generator split off the
+     * seed (an 8B model would take minutes from one generator); smaller ones from the one sequential generator.
+     */
     public void initialize(long seed) {
         Random r = new Random(seed);
+        long tensorIndex = 0;
         for (var entry : weights().byName().entrySet()) {
             float[] w = new float[(int) entry.getValue().numel()];
+            tensorIndex++;
             if (entry.getKey().endsWith("norm.weight")) {
                 Arrays.fill(w, 1f);
+            } else if (w.length > PARALLEL_INIT) {
+                long tensorSeed = seed * 0x9E3779B97F4A7C15L + tensorIndex;
+                java.util.stream.IntStream.range(0, (w.length + PARALLEL_INIT - 1) / PARALLEL_INIT).parallel().forEach(block -> {
+                    java.util.SplittableRandom g = new java.util.SplittableRandom(tensorSeed * 31 + block);
+                    for (int i = block * PARALLEL_INIT, end = Math.min(w.length, i + PARALLEL_INIT); i < end; i++) {
+                        w[i] = (float) (0.02 * g.nextGaussian());
+                    }
+                });
             } else {
                 for (int i = 0; i < w.length; i++) {
                     w[i] = (float) (0.02 * r.nextGaussian());

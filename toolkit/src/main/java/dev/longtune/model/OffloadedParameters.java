@@ -20,9 +20,9 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 
 /**
  * ZeRO-3-style parameter offload on one device: every weight and gradient lives in host memory (pinned on a
- * GPU); the device holds only the units in flight, in fixed slots allocated once — one for the embedding, one
- * for the head and a ring of {@code ringSize} for the decoder layers, each with room for the unit's weights and
- * gradients.
+ * GPU); the device holds only the units in flight, in fixed slots allocated once — one shared by the embedding
+ * and the head (never in flight together) and a ring of {@code ringSize} for the decoder layers, each with room
+ * for the unit's weights and gradients.
  *
  * <p>Acquiring a unit makes the compute stream wait for its slot's host-to-device copy and starts the next
  * unit's copy on the host-to-device stream, so it overlaps this unit's compute. A slot is overwritten only after
@@ -45,7 +45,7 @@ final class OffloadedParameters implements ParameterStore {
     private final ParameterUnits units;
     private final Device device;
     private final Parameters hostWeights, hostGrads;
-    private final Slot embedding, head;
+    private final Slot vocabulary;
     private final Slot[] ring;
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
     private final Set<String> zeroGrads = new HashSet<>();
@@ -60,8 +60,9 @@ final class OffloadedParameters implements ParameterStore {
         this.device = device;
         this.hostWeights = new Parameters(config, device, device::allocateHost, dtype, WEIGHTS, "");
         this.hostGrads = new Parameters(config, device, device::allocateHost, dtype, GRADS, ".grad");
-        this.embedding = slot(ParameterUnits.embedding(), "embedding slot");
-        this.head = slot(units.head(), "head slot");
+        // the embedding and the head are never in flight together (forward: embedding first, head last; backward:
+        // head first, embedding last), so they share one slot: the (V, h) matrix and the final norm
+        this.vocabulary = slot(units.head(), "vocabulary slot");
         this.ring = new Slot[config.numLayers() == 0 ? 0 : Math.min(ringSize, config.numLayers())];
         for (int i = 0; i < ring.length; i++) {
             ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
@@ -80,16 +81,17 @@ final class OffloadedParameters implements ParameterStore {
         return s;
     }
 
+    /** A parameter's place in its slot: the name after "model.layers.N." in a layer; the (V, h) matrix of the embedding and head. */
     private static String local(String name) {
-        return name.startsWith("model.layers.") ? name.substring(name.indexOf('.', "model.layers.".length()) + 1) : name;
+        if (name.startsWith("model.layers.")) {
+            return name.substring(name.indexOf('.', "model.layers.".length()) + 1);
+        }
+        return name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight") ? "vocabulary matrix" : name;
     }
 
     private Slot slotOf(int unit) {
-        if (unit == ParameterUnits.embedding()) {
-            return embedding;
-        }
-        if (unit == units.head()) {
-            return head;
+        if (unit == ParameterUnits.embedding() || unit == units.head()) {
+            return vocabulary;
         }
         return ring[(unit - 1) % ring.length];
     }
@@ -249,7 +251,7 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     private List<Slot> allSlots() {
-        List<Slot> all = new ArrayList<>(List.of(embedding, head));
+        List<Slot> all = new ArrayList<>(List.of(vocabulary));
         all.addAll(List.of(ring));
         return all;
     }
