@@ -27,6 +27,8 @@ classes=(
   dev.longtune.device.DeviceParityTest      # every op in FP32, BF16, FP16 against fp64; copies; forced WMMA attention
   dev.longtune.model.ModelOnDevicesTest     # the model: gradients, training in BF16/FP16, optimizer placements, generation
   dev.longtune.cli.GpuCommandLineTest       # inspect and train with --device cuda/auto, --gpu-memory-cap, save/resume, --init-from
+  dev.longtune.model.ParameterOffloadGpuTest  # parameters offloaded to pinned host memory match resident training
+  dev.longtune.report.MeasuredSweepGpuTest    # the study's measured sweep: the planner within 5% of the GPU's peaks
 )
 select=()
 for c in "${classes[@]}"; do select+=(--select-class "$c"); done

@@ -7,6 +7,7 @@ import dev.longtune.config.Precision;
 import dev.longtune.data.LlamaTokenizer;
 import dev.longtune.device.Device;
 import dev.longtune.model.LlamaModel;
+import dev.longtune.model.ParameterPlacement;
 import dev.longtune.plan.Units;
 import dev.longtune.train.Optimizer;
 import dev.longtune.train.StepResult;
@@ -45,8 +46,14 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--precision", defaultValue = "bf16", description = "fp32, fp16 or bf16; default ${DEFAULT-VALUE}")
     String precision;
 
-    @Option(names = "--checkpointing", defaultValue = "device", description = "none, device or offload; default ${DEFAULT-VALUE}")
+    @Option(names = "--checkpointing", description = "none, device or offload; default device (offload with --offload checkpoints)")
     String checkpointing;
+
+    @Option(names = "--offload", split = ",", paramLabel = "WHAT",
+            description = "what lives in host memory: parameters (weights and gradients, a layer at a time on the GPU; "
+                    + "implies optimizer), optimizer (FP32 master weights and AdamW state, AdamW on the CPU), "
+                    + "checkpoints (layer inputs); e.g. --offload parameters,optimizer,checkpoints")
+    java.util.List<String> offload = java.util.List.of();
 
     @Option(names = "--micro-batches", defaultValue = "1", description = "micro-batches per step (gradient accumulation); default ${DEFAULT-VALUE}")
     int microBatches;
@@ -67,8 +74,8 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--init-from", description = "start from the weights of a Hugging Face folder (config.json + safetensors) instead of random ones")
     Path initFrom;
 
-    @Option(names = "--optimizer", defaultValue = "host",
-            description = "where AdamW's FP32 master weights and moments live: host (ZeRO-offload, AdamW on the CPU) or device; default ${DEFAULT-VALUE}")
+    @Option(names = "--optimizer",
+            description = "where AdamW's FP32 master weights and moments live: host (ZeRO-offload, AdamW on the CPU) or device; default host")
     String optimizer;
 
     @Option(names = "--json", description = "one JSON object per step, then a summary") boolean json;
@@ -100,20 +107,22 @@ public class TrainCommand implements Callable<Integer> {
             p = Precision.parse(precision);
             LlamaModel m;
             if (initFrom != null) {
-                m = TrainingCheckpoint.loadModel(initFrom, device, p, Checkpointing.parse(checkpointing));
+                m = TrainingCheckpoint.loadModel(initFrom, device, p, checkpointing(), parameterPlacement());
             } else {
                 ModelConfig config = ModelCatalog.get(model);
-                m = new LlamaModel(config, device, p, Checkpointing.parse(checkpointing));
+                m = new LlamaModel(config, device, p, checkpointing(), parameterPlacement());
                 m.initialize(seed);
             }
             trainer = new Trainer(m, TrainingConfig.defaults(steps).withLearningRate(lr, lr / 10)
-                    .withGradientAccumulation(microBatches).withSeed(seed), p, Optimizer.Placement.parse(optimizer));
+                    .withGradientAccumulation(microBatches).withSeed(seed), p, optimizerPlacement());
         }
         try (trainer) {
             TrainingData trainingData = TrainingData.load(data, LlamaTokenizer.llama31(), tokens, examples, seed);
             if (!json) {
-                out.printf(Locale.ROOT, "%s (%,d parameters) on %s, %s, checkpointing %s; %d sequences of %,d tokens (%s)%n",
+                out.printf(Locale.ROOT, "%s (%,d parameters) on %s, %s, parameters on the %s, optimizer on the %s, "
+                                + "checkpointing %s; %d sequences of %,d tokens (%s)%n",
                         trainer.model().config().name(), trainer.model().config().totalParameters(), device.name(), p.id,
+                        trainer.model().parameterPlacement().id, trainer.optimizer().placement().id,
                         trainer.model().checkpointing().id, trainingData.batches().size(), tokens, trainingData.stats());
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
@@ -158,6 +167,43 @@ public class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private boolean offloads(String what) {
+        for (String o : offload) {
+            if (!java.util.List.of("parameters", "optimizer", "checkpoints").contains(o.strip().toLowerCase(Locale.ROOT))) {
+                throw new IllegalArgumentException("--offload " + o + ": use parameters, optimizer or checkpoints (comma-separated)");
+            }
+        }
+        return offload.stream().anyMatch(o -> o.strip().equalsIgnoreCase(what));
+    }
+
+    private ParameterPlacement parameterPlacement() {
+        return offloads("parameters") ? ParameterPlacement.HOST : ParameterPlacement.DEVICE;
+    }
+
+    private Checkpointing checkpointing() {
+        if (checkpointing == null) {
+            return offloads("checkpoints") ? Checkpointing.OFFLOAD : Checkpointing.DEVICE;
+        }
+        Checkpointing c = Checkpointing.parse(checkpointing);
+        if (offloads("checkpoints") && c != Checkpointing.OFFLOAD) {
+            throw new IllegalArgumentException("--offload checkpoints and --checkpointing " + checkpointing + " disagree: drop one");
+        }
+        return c;
+    }
+
+    private Optimizer.Placement optimizerPlacement() {
+        boolean host = offloads("optimizer") || offloads("parameters");
+        if (optimizer == null) {
+            return Optimizer.Placement.HOST;
+        }
+        Optimizer.Placement p = Optimizer.Placement.parse(optimizer);
+        if (host && p != Optimizer.Placement.HOST) {
+            throw new IllegalArgumentException("--optimizer " + optimizer + " with --offload " + String.join(",", offload)
+                    + ": offloaded parameters and optimizer run AdamW on the host; drop --optimizer " + optimizer);
+        }
+        return p;
     }
 
     private static void requireFolder(String option, Path folder, String what) {

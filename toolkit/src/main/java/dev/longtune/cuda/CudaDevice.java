@@ -591,7 +591,8 @@ public final class CudaDevice implements Device {
         if (dst.numel() != src.numel()) {
             throw new IllegalArgumentException("copy " + src + " into " + dst + ": element counts differ");
         }
-        waitFor(s, record(Stream.COMPUTE));
+        // ordered only by the events the caller made this stream wait for: a copy that overlaps compute must not
+        // first wait for everything compute has queued
         Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst.address()), Cuda.at(src.address()), src.bytes(),
                 cudart.cudaMemcpyDefault, stream(s)), "copying " + src.name() + " to " + dst.name() + " on " + s);
     }

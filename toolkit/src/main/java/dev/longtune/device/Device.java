@@ -82,8 +82,10 @@ public interface Device extends AutoCloseable {
     default void waitFor(Stream stream, Event event) { }
 
     /**
-     * dst = src (same dtype) queued on {@code stream} after what COMPUTE has queued so far; synchronise an
-     * event recorded on {@code stream} before using dst on another stream, or src again.
+     * dst = src (same dtype) queued on {@code stream}, ordered only by the events that stream was made to wait
+     * for ({@link #waitFor}): to copy what compute wrote, first {@code waitFor(stream, record(COMPUTE))}; before
+     * using dst on another stream (or overwriting src), wait for an event recorded on {@code stream} after it.
+     * Either side may be device memory or pinned host memory ({@link #allocateHost}).
      */
     default void copyAsync(Tensor dst, Tensor src, Stream stream) { copy(dst, src); }
 

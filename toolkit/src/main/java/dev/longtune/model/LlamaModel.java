@@ -14,8 +14,6 @@ import java.util.Random;
 
 import static dev.longtune.tensor.MemoryCategory.ACTIVATIONS;
 import static dev.longtune.tensor.MemoryCategory.CHECKPOINTS;
-import static dev.longtune.tensor.MemoryCategory.GRADS;
-import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 
 /**
  * A Llama 3.x decoder written out layer by layer (llm.c style): {@link #forwardBackward} runs the forward,
@@ -34,13 +32,23 @@ public final class LlamaModel implements AutoCloseable {
     private final ModelConfig config;
     private final Device device;
     private final DType e;
-    private final Parameters weights, grads;
+    private final ParameterStore store;
+    private final ParameterUnits units;
     private final double[] invFreq;
     private final int h, f, q, kv, heads, kvHeads, headDim, layers, vocab;
     private Checkpointing checkpointing;
     private LayerListener listener = (pass, layer, n) -> { };
 
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing) {
+        this(config, device, precision, checkpointing, ParameterPlacement.DEVICE);
+    }
+
+    /**
+     * With the parameters {@link ParameterPlacement#DEVICE resident} on the device, or offloaded to
+     * {@link ParameterPlacement#HOST host} memory and brought over a unit at a time (ZeRO-3-style).
+     */
+    public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
+                      ParameterPlacement placement) {
         if (config.qkvBias() || config.outputProjectionBias() || config.mlpBias()) {
             throw new IllegalArgumentException(config.name() + " has attention or MLP biases (Qwen2): the engine "
                     + "trains Llama 3.x layers (no biases); plan it with the planner instead");
@@ -58,12 +66,16 @@ public final class LlamaModel implements AutoCloseable {
         this.headDim = config.headDim();
         this.layers = config.numLayers();
         this.vocab = config.vocabSize();
-        this.weights = new Parameters(config, device, e, WEIGHTS, "");
-        this.grads = new Parameters(config, device, e, GRADS, ".grad");
+        this.units = new ParameterUnits(config);
+        this.store = placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2)
+                : new ResidentParameters(config, device, e);
         ModelConfig.RopeScaling rs = config.ropeScaling();
         this.invFreq = Rope.inverseFrequencies(headDim, config.ropeTheta(), rs == null ? null
                 : new Rope.Llama3Scaling(rs.factor(), rs.lowFreqFactor(), rs.highFreqFactor(), rs.originalMaxPositions()));
     }
+
+    /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
+    static final int PARALLEL_INIT = 1 << 24;
 
     public static DType dtypeOf(Precision p) {
         return switch (p) {
@@ -73,13 +85,27 @@ public final class LlamaModel implements AutoCloseable {
         };
     }
 
-    /** Normal(0, 0.02) for matrices, ones for norms (Hugging Face's initialisation), seeded. */
+    /**
+     * Normal(0, 0.02) for matrices, ones for norms (Hugging Face's initialisation), seeded. Tensors of more than
+     * {@link #PARALLEL_INIT} elements are filled in parallel blocks, each from its own generator split off the
+     * seed (an 8B model would take minutes from one generator); smaller ones from the one sequential generator.
+     */
     public void initialize(long seed) {
         Random r = new Random(seed);
-        for (var entry : weights.byName().entrySet()) {
+        long tensorIndex = 0;
+        for (var entry : weights().byName().entrySet()) {
             float[] w = new float[(int) entry.getValue().numel()];
+            tensorIndex++;
             if (entry.getKey().endsWith("norm.weight")) {
                 Arrays.fill(w, 1f);
+            } else if (w.length > PARALLEL_INIT) {
+                long tensorSeed = seed * 0x9E3779B97F4A7C15L + tensorIndex;
+                java.util.stream.IntStream.range(0, (w.length + PARALLEL_INIT - 1) / PARALLEL_INIT).parallel().forEach(block -> {
+                    java.util.SplittableRandom g = new java.util.SplittableRandom(tensorSeed * 31 + block);
+                    for (int i = block * PARALLEL_INIT, end = Math.min(w.length, i + PARALLEL_INIT); i < end; i++) {
+                        w[i] = (float) (0.02 * g.nextGaussian());
+                    }
+                });
             } else {
                 for (int i = 0; i < w.length; i++) {
                     w[i] = (float) (0.02 * r.nextGaussian());
@@ -87,6 +113,7 @@ public final class LlamaModel implements AutoCloseable {
             }
             device.write(entry.getValue(), w);
         }
+        store.weightsChanged();
     }
 
     public ModelConfig config() { return config; }
@@ -95,9 +122,21 @@ public final class LlamaModel implements AutoCloseable {
 
     public DType dtype() { return e; }
 
-    public Parameters weights() { return weights; }
+    /** The authoritative weights: on the device, or in host memory when parameters are offloaded. */
+    public Parameters weights() { return store.weights(); }
 
-    public Parameters grads() { return grads; }
+    /** The accumulated gradients, where {@link #weights()} are. */
+    public Parameters grads() { return store.grads(); }
+
+    /** Gradients = 0, before the first micro-batch of a step. */
+    public void zeroGrads() { store.zeroGrads(); }
+
+    /** Tells the model its {@link #weights()} were written (optimizer step, load): device copies are stale. */
+    public void weightsChanged() { store.weightsChanged(); }
+
+    public ParameterPlacement parameterPlacement() {
+        return store instanceof OffloadedParameters ? ParameterPlacement.HOST : ParameterPlacement.DEVICE;
+    }
 
     public Checkpointing checkpointing() { return checkpointing; }
 
@@ -105,9 +144,13 @@ public final class LlamaModel implements AutoCloseable {
 
     public void setLayerListener(LayerListener l) { this.listener = l; }
 
-    private Tensor w(String name) { return weights.get(name); }
+    private Tensor w(String name) { return store.weight(name); }
 
-    private Tensor g(String name) { return grads.get(name); }
+    private Tensor g(String name) { return store.grad(name); }
+
+    private int head() { return units.head(); }
+
+    private static int unit(int layer) { return ParameterUnits.layer(layer); }
 
     private static String layer(int i, String rest) { return "model.layers." + i + "." + rest; }
 
@@ -125,10 +168,12 @@ public final class LlamaModel implements AutoCloseable {
         if (n < 0 || n > layers) {
             throw new IllegalArgumentException("the model has " + layers + " layers; asked for the state after " + n);
         }
-        Tensor x = embed(b, ACTIVATIONS);
+        Tensor x = embed(b, ACTIVATIONS, n > 0 ? unit(0) : -1);
         for (int i = 0; i < n; i++) {
             try (LayerActivations a = new LayerActivations(device, e, b.tokens(), h, q, kv, f, heads)) {
+                store.acquire(unit(i), false, i + 1 < n ? unit(i + 1) : -1, false);
                 Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
+                store.release(unit(i), false);
                 x.close();
                 x = out;
             }
@@ -139,19 +184,24 @@ public final class LlamaModel implements AutoCloseable {
     /** Mean loss over the batch's valid targets, without gradients and without keeping activations. */
     public double loss(Batch b) {
         int t = b.tokens();
-        Tensor x = embed(b, ACTIVATIONS);
+        Tensor x = embed(b, ACTIVATIONS, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
             try (LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads)) {
+                store.acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), false);
                 Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
+                store.release(unit(i), false);
                 x.close();
                 x = out;
             }
         }
+        store.acquire(head(), false, -1, false);
         try (Tensor nf = zeros("final norm", ACTIVATIONS, t, h);
              Tensor rstd = device.allocate("final rstd", DType.FP32, ACTIVATIONS, t)) {
             device.rmsNormForward(nf, rstd, x, w("model.norm.weight"), t, h, (float) config.rmsNormEps());
             x.close();
             return device.linearCrossEntropy(null, null, nf, lmHead(), b.targets(), t, h, vocab, 1f);
+        } finally {
+            store.release(head(), false);
         }
     }
 
@@ -165,10 +215,12 @@ public final class LlamaModel implements AutoCloseable {
         MemoryCategory inputCategory = checkpointing == Checkpointing.NONE ? ACTIVATIONS : CHECKPOINTS;
         Tensor[] inputs = new Tensor[layers];
         LayerActivations[] kept = new LayerActivations[layers];
-        Tensor x = embed(b, inputCategory);
+        Tensor x = embed(b, inputCategory, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
             LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads);
+            store.acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
             Tensor out = layerForward(i, x, a, b, inputCategory);
+            store.release(unit(i), false);
             switch (checkpointing) {
                 case NONE -> {
                     inputs[i] = x;
@@ -192,6 +244,7 @@ public final class LlamaModel implements AutoCloseable {
 
         double loss;
         Tensor dx = zeros("d final", ACTIVATIONS, t, h);
+        store.acquire(head(), true, layers > 0 ? unit(layers - 1) : ParameterUnits.embedding(), true);
         try (Tensor nf = zeros("final norm", ACTIVATIONS, t, h);
              Tensor rstd = device.allocate("final rstd", DType.FP32, ACTIVATIONS, t);
              Tensor dnf = zeros("d final norm", ACTIVATIONS, t, h)) {
@@ -199,6 +252,7 @@ public final class LlamaModel implements AutoCloseable {
             loss = device.linearCrossEntropy(dnf, lmHeadGrad(), nf, lmHead(), b.targets(), t, h, vocab, gradientScale);
             device.rmsNormBackward(dx, g("model.norm.weight"), dnf, x, w("model.norm.weight"), rstd, t, h);
         }
+        store.release(head(), true);
         x.close();
 
         for (int i = layers - 1; i >= 0; i--) {
@@ -210,26 +264,34 @@ public final class LlamaModel implements AutoCloseable {
                 input = back;
             }
             LayerActivations a = kept[i];
+            store.acquire(unit(i), true, i > 0 ? unit(i - 1) : ParameterUnits.embedding(), true);
             if (a == null) {
                 // recompute the layer from its checkpoint; its output is not needed again
                 a = new LayerActivations(device, e, t, h, q, kv, f, heads);
                 layerForward(i, input, a, b, ACTIVATIONS).close();
             }
             Tensor dPrev = layerBackward(i, dx, input, a, b);
+            store.release(unit(i), true);
             dx.close();
             a.close();
             input.close();
             dx = dPrev;
             listener.layerDone("backward", i, layers);
         }
+        store.acquire(ParameterUnits.embedding(), true, -1, false);
         device.embeddingBackward(g("model.embed_tokens.weight"), dx, b.ids(), t, h);
+        store.release(ParameterUnits.embedding(), true);
         dx.close();
+        store.finishBackward();
         return loss;
     }
 
-    private Tensor embed(Batch b, MemoryCategory category) {
+    /** The embedding of the batch's ids; {@code next} is the unit to start bringing over meanwhile. */
+    private Tensor embed(Batch b, MemoryCategory category, int next) {
         Tensor x = device.allocate("embeddings", e, category, b.tokens(), h);
+        store.acquire(ParameterUnits.embedding(), false, next, false);
         device.embeddingForward(x, b.ids(), w("model.embed_tokens.weight"), b.tokens(), h);
+        store.release(ParameterUnits.embedding(), false);
         return x;
     }
 
@@ -304,8 +366,5 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     @Override
-    public void close() {
-        weights.close();
-        grads.close();
-    }
+    public void close() { store.close(); }
 }

@@ -28,6 +28,10 @@ public final class Trainer implements AutoCloseable {
 
     /** With the optimizer state on the host (ZeRO-offload) or on the device (see {@link Optimizer.Placement}). */
     public Trainer(LlamaModel model, TrainingConfig config, Precision precision, Optimizer.Placement placement) {
+        if (model.parameterPlacement() == dev.longtune.model.ParameterPlacement.HOST && placement == Optimizer.Placement.DEVICE) {
+            throw new IllegalArgumentException("parameters offloaded to the host need the optimizer there too: "
+                    + "use --optimizer host with offloaded parameters");
+        }
         this.model = model;
         this.config = config;
         this.optimizer = new Optimizer(model.weights(), model.device(), model.config(), placement);
@@ -60,7 +64,7 @@ public final class Trainer implements AutoCloseable {
         host.resetPeaks();
         long start = System.nanoTime();
         step++;
-        model.grads().zero();
+        model.zeroGrads();
         double lossScale = scaler.scale();
         float gradientScale = (float) (lossScale / microBatches.size());
         double loss = 0;
@@ -71,6 +75,7 @@ public final class Trainer implements AutoCloseable {
         }
         double lr = config.learningRateAt(step);
         Optimizer.Update update = optimizer.apply(model.grads(), lossScale, lr, config, model.device());
+        model.weightsChanged();
         boolean applied = scaler.update(!update.applied()) && update.applied();
         double seconds = (System.nanoTime() - start) / 1e9;
         return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds,

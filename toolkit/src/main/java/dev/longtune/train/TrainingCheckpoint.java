@@ -12,6 +12,7 @@ import dev.longtune.io.SafetensorsDType;
 import dev.longtune.io.SafetensorsFile;
 import dev.longtune.io.SafetensorsWriter;
 import dev.longtune.model.LlamaModel;
+import dev.longtune.model.ParameterPlacement;
 import dev.longtune.model.Parameters;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.Tensor;
@@ -59,6 +60,7 @@ public final class TrainingCheckpoint {
         state.put("precision", precision.id);
         state.put("checkpointing", model.checkpointing().id);
         state.put("optimizer_placement", o.placement().id);
+        state.put("parameter_placement", model.parameterPlacement().id);
         state.put("training", trainer.config());
         JSON.writeValue(dir.resolve(STATE).toFile(), state);
     }
@@ -69,11 +71,23 @@ public final class TrainingCheckpoint {
      */
     public static LlamaModel loadModel(Path folder, Device device, Precision precision, Checkpointing checkpointing)
             throws IOException {
+        return loadModel(folder, device, precision, checkpointing, ParameterPlacement.DEVICE);
+    }
+
+    /** As above, with the parameters resident on the device or offloaded to the host. */
+    public static LlamaModel loadModel(Path folder, Device device, Precision precision, Checkpointing checkpointing,
+                                       ParameterPlacement placement) throws IOException {
         HfCheckpoint checkpoint = HfCheckpoint.open(folder);
-        LlamaModel model = new LlamaModel(checkpoint.config(), device, precision, checkpointing);
-        for (var e : model.weights().byName().entrySet()) {
-            device.write(e.getValue(), checkpoint.readFloats(e.getKey()));
+        LlamaModel model = new LlamaModel(checkpoint.config(), device, precision, checkpointing, placement);
+        try {
+            for (var e : model.weights().byName().entrySet()) {
+                device.write(e.getValue(), checkpoint.readFloats(e.getKey()));
+            }
+        } catch (RuntimeException e) {
+            model.close(); // nothing held on the device after a failed load
+            throw e;
         }
+        model.weightsChanged();
         return model;
     }
 
@@ -81,7 +95,8 @@ public final class TrainingCheckpoint {
     public static Trainer resume(Path dir, Device device) throws IOException {
         JsonNode state = readState(dir);
         Precision precision = Precision.parse(state.path("precision").asText());
-        LlamaModel model = loadModel(dir, device, precision, Checkpointing.parse(state.path("checkpointing").asText()));
+        LlamaModel model = loadModel(dir, device, precision, Checkpointing.parse(state.path("checkpointing").asText()),
+                ParameterPlacement.parse(state.path("parameter_placement").asText("device")));
         TrainingConfig training = JSON.treeToValue(state.path("training"), TrainingConfig.class);
         Trainer trainer = new Trainer(model, training, precision,
                 Optimizer.Placement.parse(state.path("optimizer_placement").asText("host")));

@@ -356,8 +356,11 @@ class DeviceParityTest {
         Input x = input(d, e, randn(new Random(9), 37 * 131, 1), "x", 37, 131);
         try (Tensor host = d.allocateHost("x offloaded", e, MemoryCategory.CHECKPOINTS, 37, 131);
              Tensor back = d.allocate("x back", e, MemoryCategory.CHECKPOINTS, 37, 131)) {
+            // a copy stream is ordered only by the events it waits for: after the zeroing of the new tensors on compute
+            d.waitFor(Device.Stream.DEVICE_TO_HOST, d.record(Device.Stream.COMPUTE));
             d.copyAsync(host, x.t, Device.Stream.DEVICE_TO_HOST);
             d.record(Device.Stream.DEVICE_TO_HOST).synchronize();
+            d.waitFor(Device.Stream.HOST_TO_DEVICE, d.record(Device.Stream.COMPUTE));
             d.copyAsync(back, host, Device.Stream.HOST_TO_DEVICE);
             d.waitFor(Device.Stream.COMPUTE, d.record(Device.Stream.HOST_TO_DEVICE));
             assertThat(d.read(back)).containsExactly(d.read(x.t));

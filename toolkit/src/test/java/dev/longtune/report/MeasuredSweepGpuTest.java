@@ -1,7 +1,7 @@
 package dev.longtune.report;
 
 import dev.longtune.bench.GpuCalibration;
-import dev.longtune.cuda.Cuda;
+import dev.longtune.cuda.GpuTests;
 import dev.longtune.tensor.MemoryCategory;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -10,14 +10,11 @@ import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The study's measured sweep on the GPU present: every context trains, and the planner's peak is within 5%. */
 class MeasuredSweepGpuTest {
     @BeforeEach
-    void needsAGpu() {
-        assumeTrue(Cuda.available(), () -> "no GPU: " + Cuda.whyUnavailable());
-    }
+    void needsAGpu() { GpuTests.assumeGpu(); }
 
     @Test
     void theStudysSweepOnThisGpuMatchesThePlanner() {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole Llama 3.1 8B (random init) trained through the command line with parameters, optimizer and checkpoints
+# offloaded to host memory, on one GPU under a memory cap, beside the planner's prediction for the same stack.
+# Runs from the GPU bundle (bench/gpu-bundle.sh) on a machine with CUDA but no Java; needs about 200 GB of host
+# memory (FP32 master weights and AdamW moments in the JVM heap, 16-bit weights and gradients pinned), so the
+# 2-GPU machine.
+#
+#   bash bench/offload-8b.sh CONTEXT CAP [STEPS]      e.g. bash bench/offload-8b.sh 32768 16GiB 2
+#
+# Writes train-<context>.jsonl (one JSON line per step: loss, tokens/s, GPU and host peaks by category, the
+# allocator's figures), train-<context>.err (progress), plan-<context>.json and host-<context>.txt under $OUT.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bundle=$root/.gpu-bundle
+context=${1:?context in tokens}; cap=${2:?GPU memory cap, e.g. 16GiB}; steps=${3:-2}
+out=${OUT:-$root/offload-8b}
+mkdir -p "$out"
+work=/tmp/longtune-offload
+if [ ! -x "$work/jre/bin/java" ]; then
+  mkdir -p "$work"
+  tar xzf "$bundle/jre.tar.gz" -C "$work"
+  gunzip -c "$bundle/tokenizer/tokenizer.json.gz" > "$work/tokenizer.json"
+fi
+export LONGTUNE_TOKENIZER=$work/tokenizer.json
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+java=("$work/jre/bin/java" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "$bundle/lib/*" dev.longtune.cli.LongtuneCommand)
+
+"${java[@]}" plan --model llama-3.1-8b --node 1xH200 --context "$context" --profile longtune --stack zero-offload \
+  --checkpointing offload --attention fa2 --liger all --precision bf16 --json > "$out/plan-$context.json"
+( while sleep 5; do date +%T; grep -E 'MemAvailable|Committed_AS' /proc/meminfo; nvidia-smi --query-gpu=memory.used --format=csv,noheader -i 0; done ) \
+  > "$out/host-$context.txt" 2>&1 &
+monitor=$!
+set +e
+"${java[@]}" train --model llama-3.1-8b --device cuda --offload parameters,optimizer,checkpoints --gpu-memory-cap "$cap" \
+  --context "$context" --steps "$steps" --examples 2 --precision bf16 --json --progress on \
+  > "$out/train-$context.jsonl" 2> "$out/train-$context.err"
+rc=$?
+kill $monitor
+tail -n 5 "$out/train-$context.err"
+cat "$out/train-$context.jsonl"
+exit $rc

@@ -1,0 +1,258 @@
+package dev.longtune.model;
+
+import dev.longtune.config.ModelConfig;
+import dev.longtune.device.Device;
+import dev.longtune.device.Device.Event;
+import dev.longtune.device.Device.Stream;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static dev.longtune.tensor.MemoryCategory.GRADS;
+import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
+
+/**
+ * ZeRO-3-style parameter offload on one device: every weight and gradient lives in host memory (pinned on a
+ * GPU); the device holds only the units in flight, in fixed slots allocated once — one shared by the embedding
+ * and the head (never in flight together) and a ring of {@code ringSize} for the decoder layers, each with room
+ * for the unit's weights and gradients.
+ *
+ * <p>Acquiring a unit makes the compute stream wait for its slot's host-to-device copy and starts the next
+ * unit's copy on the host-to-device stream, so it overlaps this unit's compute. A slot is overwritten only after
+ * the event recorded when its previous unit was released (the end of that unit's compute, or of its gradients'
+ * device-to-host copy). Gradients start at zero on the device for the first micro-batch of a step, and from
+ * the host's accumulated values after that (the same additions, in the same order, as resident gradients).
+ * On the CPU device copies are immediate and events complete at once, so the same schedule runs synchronously
+ * and gives bit-identical results.
+ */
+final class OffloadedParameters implements ParameterStore {
+    /** A unit's room on the device: weights and gradients by local name (the name after "model.layers.N."). */
+    private static final class Slot {
+        final Map<String, Tensor> weights = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
+        int unit = -1;
+        long version = -1;
+        boolean active;
+        Event ready, free;
+    }
+
+    private final ParameterUnits units;
+    private final Device device;
+    private final Parameters hostWeights, hostGrads;
+    private final Slot vocabulary;
+    private final Slot[] ring;
+    private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
+    private final Set<String> zeroGrads = new HashSet<>();
+    private final List<Event> gradientCopies = new ArrayList<>();
+    private long version;
+
+    OffloadedParameters(ModelConfig config, Device device, DType dtype, int ringSize) {
+        if (ringSize < 2) {
+            throw new IllegalArgumentException("the layer ring needs at least 2 slots (one computing, one loading), asked for " + ringSize);
+        }
+        this.units = new ParameterUnits(config);
+        this.device = device;
+        this.hostWeights = new Parameters(config, device, device::allocateHost, dtype, WEIGHTS, "");
+        this.hostGrads = new Parameters(config, device, device::allocateHost, dtype, GRADS, ".grad");
+        // the embedding and the head are never in flight together (forward: embedding first, head last; backward:
+        // head first, embedding last), so they share one slot: the (V, h) matrix and the final norm
+        this.vocabulary = slot(units.head(), "vocabulary slot");
+        this.ring = new Slot[config.numLayers() == 0 ? 0 : Math.min(ringSize, config.numLayers())];
+        for (int i = 0; i < ring.length; i++) {
+            ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
+        }
+        zeroGrads.addAll(hostGrads.byName().keySet());
+    }
+
+    private Slot slot(int shapeOf, String label) {
+        Slot s = new Slot();
+        for (String name : units.names(shapeOf)) {
+            Tensor host = hostWeights.get(name);
+            s.weights.put(local(name), device.allocate(label + " " + local(name), host.dtype(), WEIGHTS, host.shape()));
+            s.grads.put(local(name), device.allocate(label + " " + local(name) + ".grad", host.dtype(), GRADS, host.shape()));
+        }
+        s.free = device.record(Stream.COMPUTE); // the slots' zeroing, queued on compute, precedes their first copy
+        return s;
+    }
+
+    /** A parameter's place in its slot: the name after "model.layers.N." in a layer; the (V, h) matrix of the embedding and head. */
+    private static String local(String name) {
+        if (name.startsWith("model.layers.")) {
+            return name.substring(name.indexOf('.', "model.layers.".length()) + 1);
+        }
+        return name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight") ? "vocabulary matrix" : name;
+    }
+
+    private Slot slotOf(int unit) {
+        if (unit == ParameterUnits.embedding() || unit == units.head()) {
+            return vocabulary;
+        }
+        return ring[(unit - 1) % ring.length];
+    }
+
+    @Override
+    public Parameters weights() { return hostWeights; }
+
+    @Override
+    public Parameters grads() {
+        // gradients still marked zero were never written this step: make the host copy say so
+        for (String name : zeroGrads) {
+            device.zero(hostGrads.get(name));
+        }
+        zeroGrads.clear();
+        return hostGrads;
+    }
+
+    @Override
+    public void zeroGrads() {
+        finishBackward();
+        zeroGrads.addAll(hostGrads.byName().keySet());
+    }
+
+    @Override
+    public void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
+        Slot s = slotOf(unit);
+        if (s.active) {
+            throw new IllegalStateException("unit " + unit + ": its slot still holds unit " + s.unit + " in use");
+        }
+        load(unit, withGrads);
+        if (s.ready != null) {
+            device.waitFor(Stream.COMPUTE, s.ready);
+            s.ready = null;
+        }
+        s.active = true;
+        for (String name : units.names(unit)) {
+            activeWeights.put(name, s.weights.get(local(name)));
+            if (withGrads) {
+                Tensor g = s.grads.get(local(name));
+                if (zeroGrads.contains(name)) {
+                    device.zero(g); // first micro-batch of the step: nothing to bring from the host
+                }
+                activeGrads.put(name, g);
+            }
+        }
+        if (next >= 0 && !slotOf(next).active) {
+            load(next, nextWithGrads);
+        }
+    }
+
+    /** Queues the copies that bring a unit's current weights (and accumulated gradients) into its slot. */
+    private void load(int unit, boolean withGrads) {
+        Slot s = slotOf(unit);
+        List<String> names = units.names(unit);
+        boolean weightsThere = s.unit == unit && s.version == version;
+        boolean gradsNeeded = withGrads && names.stream().anyMatch(n -> !zeroGrads.contains(n));
+        if (weightsThere && !gradsNeeded) {
+            return;
+        }
+        if (gradsNeeded) {
+            finishBackward(); // a gradient still on its way to the host is what this copy reads (tied embeddings)
+            for (String n : names) {
+                if (zeroGrads.remove(n)) {
+                    device.zero(hostGrads.get(n));
+                }
+            }
+        }
+        if (s.free != null) {
+            device.waitFor(Stream.HOST_TO_DEVICE, s.free);
+            s.free = null;
+        }
+        for (String name : names) {
+            if (!weightsThere) {
+                device.copyAsync(s.weights.get(local(name)), hostWeights.get(name), Stream.HOST_TO_DEVICE);
+            }
+            if (gradsNeeded) {
+                device.copyAsync(s.grads.get(local(name)), hostGrads.get(name), Stream.HOST_TO_DEVICE);
+            }
+        }
+        if (s.ready != null) {
+            s.ready.synchronize(); // an earlier load nobody waited for
+        }
+        s.ready = device.record(Stream.HOST_TO_DEVICE);
+        s.unit = unit;
+        s.version = version;
+    }
+
+    @Override
+    public Tensor weight(String name) {
+        Tensor t = activeWeights.get(name);
+        if (t == null) {
+            throw new IllegalStateException("weight " + name + " is used outside an acquire/release of its unit");
+        }
+        return t;
+    }
+
+    @Override
+    public Tensor grad(String name) {
+        Tensor t = activeGrads.get(name);
+        if (t == null) {
+            throw new IllegalStateException("gradient " + name + " is used outside an acquire-with-gradients of its unit");
+        }
+        return t;
+    }
+
+    @Override
+    public void release(int unit, boolean gradientsDone) {
+        Slot s = slotOf(unit);
+        if (!s.active || s.unit != unit) {
+            throw new IllegalStateException("unit " + unit + " is released without being acquired");
+        }
+        s.active = false;
+        List<String> names = units.names(unit);
+        names.forEach(activeWeights::remove);
+        boolean withGrads = names.stream().anyMatch(activeGrads::containsKey);
+        names.forEach(activeGrads::remove);
+        if (s.free != null) {
+            s.free.synchronize();
+        }
+        if (gradientsDone && withGrads) {
+            device.waitFor(Stream.DEVICE_TO_HOST, device.record(Stream.COMPUTE));
+            for (String name : names) {
+                device.copyAsync(hostGrads.get(name), s.grads.get(local(name)), Stream.DEVICE_TO_HOST);
+                zeroGrads.remove(name);
+            }
+            gradientCopies.add(device.record(Stream.DEVICE_TO_HOST));
+            s.free = device.record(Stream.DEVICE_TO_HOST);
+        } else {
+            s.free = device.record(Stream.COMPUTE);
+        }
+    }
+
+    @Override
+    public void finishBackward() {
+        gradientCopies.forEach(Event::synchronize);
+        gradientCopies.clear();
+    }
+
+    @Override
+    public void weightsChanged() { version++; }
+
+    @Override
+    public void close() {
+        device.synchronize();
+        finishBackward();
+        for (Slot s : allSlots()) {
+            for (Event e : new Event[] {s.ready, s.free}) {
+                if (e != null) {
+                    e.synchronize();
+                }
+            }
+            s.weights.values().forEach(Tensor::close);
+            s.grads.values().forEach(Tensor::close);
+        }
+        hostWeights.close();
+        hostGrads.close();
+    }
+
+    private List<Slot> allSlots() {
+        List<Slot> all = new ArrayList<>(List.of(vocabulary));
+        all.addAll(List.of(ring));
+        return all;
+    }
+}

@@ -1,0 +1,54 @@
+package dev.longtune.model;
+
+import dev.longtune.tensor.Tensor;
+
+/**
+ * Where the model's parameters live between uses, and how a unit's weights and gradients reach the device
+ * around its forward, recompute and backward (docs/architecture.md, "Parameter stores"). A unit is the
+ * embedding (0), one decoder layer (1…L) or the head (L+1: final norm and LM head); see {@link ParameterUnits}.
+ *
+ * <p>The model brackets every use of a unit with {@link #acquire} and {@link #release}; between them
+ * {@link #weight} and {@link #grad} give the device tensors to compute with. {@link #weights()} and
+ * {@link #grads()} are the authoritative copies the optimizer, checkpoints and inspection read: the device's
+ * own tensors when parameters stay resident, host tensors when they are offloaded.
+ */
+public interface ParameterStore extends AutoCloseable {
+    /** The authoritative weights (compute precision). */
+    Parameters weights();
+
+    /**
+     * The authoritative gradients, as accumulated over the micro-batches since {@link #zeroGrads}; complete
+     * once {@link #finishBackward} has returned.
+     */
+    Parameters grads();
+
+    /** Gradients = 0 (start of a step). */
+    void zeroGrads();
+
+    /**
+     * Makes {@code unit}'s weights (and, with {@code withGrads}, its accumulated gradients) usable by compute
+     * queued from now on, and starts bringing {@code next} (−1: none) over while this unit computes.
+     */
+    void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads);
+
+    /** The device tensor of an acquired unit's weight. */
+    Tensor weight(String name);
+
+    /** The device tensor of an acquired unit's gradient (acquired with gradients). */
+    Tensor grad(String name);
+
+    /**
+     * Compute queued so far is the unit's last use for now; with {@code gradientsDone} its gradients are
+     * complete for this micro-batch and go back to {@link #grads()}.
+     */
+    void release(int unit, boolean gradientsDone);
+
+    /** Waits until every gradient released so far has reached {@link #grads()}. */
+    void finishBackward();
+
+    /** {@link #weights()} were written (optimizer step, load): copies of them elsewhere are stale. */
+    void weightsChanged();
+
+    @Override
+    void close();
+}

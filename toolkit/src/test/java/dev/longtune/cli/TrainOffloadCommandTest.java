@@ -1,0 +1,88 @@
+package dev.longtune.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longtune.data.TokenizerCache;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** {@code train --offload}: what each choice moves to the host, conflicts refused, and resume of an offloaded run. */
+class TrainOffloadCommandTest {
+    @TempDir Path dir;
+    Path model;
+
+    @BeforeEach
+    void smallModelWithTheRealVocabulary() throws Exception {
+        assumeTrue(TokenizerCache.findLlama31().isPresent(), "the Llama 3.1 tokenizer is not in the cache (environment/fetch-tokenizer.sh)");
+        model = Files.createDirectories(dir.resolve("model"));
+        Files.writeString(model.resolve("config.json"), """
+                {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128256, "tie_word_embeddings": false,
+                 "rope_theta": 500000.0}""");
+    }
+
+    JsonNode firstStep(String... extra) throws Exception {
+        String[] base = {"train", "--device", "cpu", "--model", model.toString(), "--context", "300", "--steps", "1",
+                "--examples", "2", "--precision", "bf16", "--json"};
+        String[] args = java.util.stream.Stream.concat(java.util.Arrays.stream(base), java.util.Arrays.stream(extra)).toArray(String[]::new);
+        CommandLineTest.Result r = CommandLineTest.run(args);
+        assertThat(r.code()).as(r.err()).isZero();
+        return new ObjectMapper().readTree(r.out().split("\n")[0]);
+    }
+
+    @Test
+    void offloadedParametersLeaveTheDeviceWithOnlyTheUnitsInFlight() throws Exception {
+        JsonNode resident = firstStep();
+        JsonNode offloaded = firstStep("--offload", "parameters,checkpoints");
+        assertThat(offloaded.get("loss").asDouble()).isEqualTo(resident.get("loss").asDouble());
+        long all = resident.at("/memory/weights").asLong();
+        // a ring of two of the three layers and one slot for the head and the embedding (never in flight together)
+        long layer = 2L * (32 * 32 + 2 * 16 * 32 + 32 * 32 + 3 * 32 * 64 + 2 * 32), embedding = 2L * 128256 * 32;
+        assertThat(offloaded.at("/memory/weights").asLong()).isEqualTo(all - layer - embedding);
+        assertThat(offloaded.at("/host_memory/weights").asLong()).isEqualTo(all);
+        assertThat(offloaded.at("/host_memory/grads").asLong()).isEqualTo(all);
+        assertThat(offloaded.at("/host_memory/checkpoints").asLong()).isPositive();
+    }
+
+    @Test
+    void conflictingChoicesAreRefused() {
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--offload", "parameters",
+                "--optimizer", "device", "--steps", "1"), "--optimizer device", "--offload parameters");
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--offload", "checkpoints",
+                "--checkpointing", "device", "--steps", "1"), "--checkpointing device");
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--offload", "activations",
+                "--steps", "1"), "--offload activations", "parameters, optimizer or checkpoints");
+    }
+
+    @Test
+    void anOffloadedRunResumesOffloadedAndBitExactly() throws Exception {
+        String[] common = {"--device", "cpu", "--context", "300", "--examples", "2", "--json"};
+        CommandLineTest.Result two = CommandLineTest.run(concat(new String[] {"train", "--model", model.toString(),
+                "--steps", "2", "--precision", "bf16", "--offload", "parameters"}, common));
+        assertThat(two.code()).as(two.err()).isZero();
+        CommandLineTest.Result first = CommandLineTest.run(concat(new String[] {"train", "--model", model.toString(),
+                "--steps", "1", "--precision", "bf16", "--offload", "parameters", "--save", dir.resolve("ckpt").toString()}, common));
+        assertThat(first.code()).as(first.err()).isZero();
+        assertThat(new ObjectMapper().readTree(dir.resolve("ckpt/trainer_state.json").toFile()).get("parameter_placement").asText())
+                .isEqualTo("host");
+        CommandLineTest.Result resumed = CommandLineTest.run(concat(new String[] {"train", "--resume", dir.resolve("ckpt").toString(),
+                "--steps", "1"}, common));
+        assertThat(resumed.code()).as(resumed.err()).isZero();
+        JsonNode second = new ObjectMapper().readTree(two.out().split("\n")[1]);
+        JsonNode again = new ObjectMapper().readTree(resumed.out().split("\n")[0]);
+        assertThat(again.get("step").asInt()).isEqualTo(2);
+        assertThat(again.get("loss").asDouble()).isEqualTo(second.get("loss").asDouble());
+        assertThat(again.at("/host_memory/weights").asLong()).isPositive();
+    }
+
+    static String[] concat(String[] a, String[] b) {
+        return java.util.stream.Stream.concat(java.util.Arrays.stream(a), java.util.Arrays.stream(b)).toArray(String[]::new);
+    }
+}
