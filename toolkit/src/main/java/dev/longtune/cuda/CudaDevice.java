@@ -191,9 +191,16 @@ public final class CudaDevice implements Device {
         if (!dst.onDevice() && !src.onDevice()) {
             System.arraycopy(src.floats(), 0, dst.floats(), 0, (int) src.numel());
             dst.roundToDtype();
+        } else if (!dst.onDevice() && src.location() == MemoryLocation.HOST_PINNED) {
+            synchronize(); // what compute queued into the pinned buffer has landed
+            PinnedHost.decode(src.address(), src.dtype(), dst.floats());
+            dst.roundToDtype();
         } else if (!dst.onDevice()) {
             System.arraycopy(read(src), 0, dst.floats(), 0, (int) src.numel());
             dst.roundToDtype();
+        } else if (!src.onDevice() && dst.location() == MemoryLocation.HOST_PINNED) {
+            synchronize(); // nothing queued still reads or writes the pinned buffer
+            PinnedHost.encode(src.floats(), dst.address(), dst.dtype());
         } else if (!src.onDevice()) {
             write(dst, src.floats());
         } else if (dst.dtype() == src.dtype()) {

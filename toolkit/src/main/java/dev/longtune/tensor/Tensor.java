@@ -79,6 +79,9 @@ public final class Tensor implements AutoCloseable {
 
     public long bytes() { return numel() * dtype.bytes; }
 
+    /** Where the bytes live: a GPU, pinned host memory (a GPU machine's host tensors), or the JVM/host. */
+    public MemoryLocation location() { return tracker.location(); }
+
     /** Whether the values live in a device's memory (read them with {@code Device.read}). */
     public boolean onDevice() { return storage != null; }
 

@@ -5,6 +5,7 @@ import dev.longtune.config.ModelConfig;
 import dev.longtune.model.Parameters;
 import dev.longtune.ops.nativecpu.NativeAdamW;
 import dev.longtune.tensor.DType;
+import dev.longtune.tensor.MemoryLocation;
 import dev.longtune.tensor.Tensor;
 
 import static dev.longtune.tensor.MemoryCategory.OPTIMIZER;
@@ -160,13 +161,20 @@ public final class Optimizer implements AutoCloseable {
      * weights rounded into them in the same pass instead of a second copy.
      */
     private void stepNative(Parameters unscaled, float clip, double lr, TrainingConfig c) {
-        boolean fuseCopy = separateMaster && !weights.all().iterator().next().onDevice()
-                && (weights.dtype() == DType.BF16 || weights.dtype() == DType.FP16);
+        boolean sixteenBit = weights.dtype() == DType.BF16 || weights.dtype() == DType.FP16;
+        Tensor first = weights.all().iterator().next();
+        boolean fuseCopy = separateMaster && !first.onDevice() && sixteenBit;
+        // offloaded parameters: the new 16-bit weights go straight into their pinned buffers, which the next
+        // forward copies to the GPU
+        boolean intoPinned = separateMaster && sixteenBit && first.location() == MemoryLocation.HOST_PINNED;
         for (var e : master.byName().entrySet()) {
             String name = e.getKey();
             var h = new NativeAdamW.Hyperparameters(lr, c.beta1(), c.beta2(), c.epsilon(), decays(name) ? c.weightDecay() : 0.0);
             float[] p = e.getValue().floats();
-            if (fuseCopy) {
+            if (intoPinned) {
+                NativeAdamW.stepInto(h, step, clip, p, unscaled.get(name).floats(), m.get(name).floats(),
+                        v.get(name).floats(), weights.get(name).address(), weights.dtype());
+            } else if (fuseCopy) {
                 NativeAdamW.stepRounded(h, step, clip, p, unscaled.get(name).floats(), m.get(name).floats(),
                         v.get(name).floats(), 0, p.length, weights.get(name).floats(), weights.dtype());
             } else {
@@ -174,7 +182,7 @@ public final class Optimizer implements AutoCloseable {
                         0, p.length);
             }
         }
-        if (separateMaster && !fuseCopy) {
+        if (separateMaster && !fuseCopy && !intoPinned) {
             weights.copyFrom(master);
         }
     }

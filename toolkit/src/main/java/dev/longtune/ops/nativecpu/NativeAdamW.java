@@ -107,6 +107,23 @@ public final class NativeAdamW {
     }
 
     /**
+     * As {@link #step(Hyperparameters, int, float, float[], float[], float[], float[], int, int)} over whole arrays,
+     * and writes each new weight's 16-bit pattern ({@code type} BF16 or FP16) to the host memory at
+     * {@code weights16Address} (e.g. the pinned buffer of an offloaded parameter, which the next forward copies
+     * to the GPU): no staging copy of the weights.
+     */
+    public static void stepInto(Hyperparameters h, int t, float gradScale, float[] params, float[] grads, float[] m,
+                                float[] v, long weights16Address, DType type) {
+        checkArrays(t, params, grads, m, v, 0, params.length);
+        if (weights16Address == 0) {
+            throw new IllegalArgumentException("weights16: null address");
+        }
+        ShortPointer out = new ShortPointer(new Pointer() { { address = weights16Address; } });
+        NativeCpuKernels.adamWStepRange(params, grads, m, v, out, outKind(type, false), 0, params.length,
+                gradScale, h.lr(), h.beta1(), h.beta2(), h.eps(), h.weightDecay(), t);
+    }
+
+    /**
      * As {@link #step(Hyperparameters, int, float, float[], float[], float[], float[], int, int)}, and writes the
      * new weights rounded to {@code type} (BF16 or FP16) as floats into {@code rounded}, as a CPU tensor of that
      * dtype stores them ({@link DType#round}): the copy of fp32 master weights into compute-precision weights,

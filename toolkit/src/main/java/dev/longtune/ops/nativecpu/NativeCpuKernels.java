@@ -112,6 +112,12 @@ public final class NativeCpuKernels {
                                              float gradScale, double lr, double beta1, double beta2, double eps,
                                              double weightDecay, int t);
 
+    @Name("longtune_adamw_step_range") @NoException @CriticalRegion
+    public static native void adamWStepRange(float[] params, @Const float[] grads, float[] m, float[] v,
+                                             @Cast("void*") ShortPointer out, int outKind, long offset, long n,
+                                             float gradScale, double lr, double beta1, double beta2, double eps,
+                                             double weightDecay, int t);
+
     @Name("longtune_adamw_step_range") @NoException
     public static native void adamWStepRange(FloatPointer params, @Const FloatPointer grads, FloatPointer m,
                                              FloatPointer v, @Cast("void*") ShortPointer out, int outKind,
