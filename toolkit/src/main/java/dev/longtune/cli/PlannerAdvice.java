@@ -18,9 +18,10 @@ import java.util.Locale;
 
 /**
  * What an out-of-memory error on the GPU suggests: the planner's longest context for the model on one GPU of the
- * capped size with the most memory-saving stack the engine runs today ({@code engine}: its FlashAttention-2,
- * offloaded checkpoints, fused ops, optimizer on the host; no parameter offload or tiling, which the engine
- * cannot run yet), next to the context that was asked for.
+ * capped size with the stacks longtune's engine runs today, next to the context that was asked for. First the
+ * faster one, parameters resident ({@link Stacks#engineResident}: its FlashAttention-2, offloaded checkpoints,
+ * fused ops, optimizer on the host); when the asked context does not fit that, the most memory-saving one,
+ * {@code engine}, which also offloads the parameters (ZeRO-3-style, {@code --offload parameters}).
  */
 final class PlannerAdvice {
     static final String STACK = "engine";
@@ -37,25 +38,42 @@ final class PlannerAdvice {
         try {
             ModelConfig m = ModelCatalog.get(model);
             NodeProfile node = cappedNode(capBytes, hostRamBytes);
-            TechniqueSet stack = stack(node);
-            long max = new ContextSearch(EngineProfile.LONGTUNE).maxContext(m, node, stack);
+            TechniqueSet resident = residentStack(node), offloaded = stack(node);
+            ContextSearch search = new ContextSearch(EngineProfile.LONGTUNE);
+            long maxResident = search.maxContext(m, node, resident);
+            long maxOffloaded = search.maxContext(m, node, offloaded);
             String cap = Units.human(allocatorBytes(node));
-            if (max <= 0) {
+            if (maxResident <= 0 && maxOffloaded <= 0) {
                 return String.format(Locale.ROOT, "The planner (longtune profile, %s) finds no context at which %s fits "
                         + "one GPU of %s with %s of host RAM: use more GPU or host memory, or a smaller model; details: %s",
-                        stack.describe(), m.name(), cap, Units.human(hostRamBytes), ask);
+                        offloaded.describe(), m.name(), cap, Units.human(hostRamBytes), ask);
+            }
+            if (context <= maxResident || maxOffloaded <= maxResident) {
+                return String.format(Locale.ROOT, "The planner (longtune profile, %s) fits at most %,d tokens of %s in %s "
+                        + "(this run asked for %,d): lower --context, or use --checkpointing offload and --optimizer host; "
+                        + "details: %s", resident.describe(), maxResident, m.name(), cap, context, ask);
             }
             return String.format(Locale.ROOT, "The planner (longtune profile, %s) fits at most %,d tokens of %s in %s "
-                    + "(this run asked for %,d): lower --context, or use --checkpointing offload and --optimizer host; "
-                    + "details: %s", stack.describe(), max, m.name(), cap, context, ask);
+                    + "(this run asked for %,d) with the parameters offloaded: use --offload parameters,optimizer,checkpoints%s; "
+                    + "with the parameters resident (%s) at most %,d; details: %s", offloaded.describe(), maxOffloaded,
+                    m.name(), cap, context, context > maxOffloaded ? " and lower --context" : "", resident.describe(),
+                    Math.max(0, maxResident), ask);
         } catch (RuntimeException e) {
-            return "Lower --context, or use --checkpointing offload and --optimizer host; ask the planner: " + ask;
+            return "Lower --context, or use --offload parameters,optimizer,checkpoints; ask the planner: " + ask;
         }
     }
 
-    /** The stack the advice plans: the engine's, which {@link EngineSupport} confirms it runs. */
+    /** The most memory-saving stack the engine runs ({@code engine}), which {@link EngineSupport} confirms. */
     static TechniqueSet stack(NodeProfile node) {
-        TechniqueSet stack = Stacks.named(STACK, node, EngineProfile.LONGTUNE);
+        return checked(Stacks.named(STACK, node, EngineProfile.LONGTUNE), node);
+    }
+
+    /** The engine's stack with the parameters resident on the GPU. */
+    static TechniqueSet residentStack(NodeProfile node) {
+        return checked(Stacks.engineResident(node, EngineProfile.LONGTUNE), node);
+    }
+
+    private static TechniqueSet checked(TechniqueSet stack, NodeProfile node) {
         if (!EngineSupport.runs(stack, node)) {
             throw new IllegalStateException("the advice's stack is one the engine cannot run: " + EngineSupport.missing(stack, node));
         }

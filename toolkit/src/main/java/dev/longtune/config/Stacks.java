@@ -9,7 +9,7 @@ import java.util.Locale;
  * {@code zero-offload} is the baseline plus that one technique, so a table shows what each buys alone;
  * {@code all} combines them and {@code all-tiled} adds sequence tiling of the MLP and the loss.
  * {@code study} is the published study's exact set on the node; {@code engine} is the most memory-saving set
- * longtune's engine runs today ({@link EngineSupport}).
+ * longtune's engine runs today ({@link EngineSupport}): one GPU, parameters and optimizer offloaded.
  *
  * <p>The baseline is what a plain multi-GPU Hugging Face finetune uses: mixed precision (BF16 where the
  * GPU has it, FP16 otherwise), eager attention, no checkpointing, no fused kernels, ZeRO-3 without
@@ -55,10 +55,18 @@ public final class Stacks {
 
     /**
      * The most memory-saving set longtune's engine runs today on one GPU: its FlashAttention-2, offloaded
-     * checkpoints, every fused op, and the optimizer on the host (ZeRO-offload; stage 1, as one GPU has
-     * nothing to partition), without parameter offload or tiling.
+     * checkpoints, every fused op, and parameters and optimizer on the host (ZeRO-3-style parameter offload,
+     * model/OffloadedParameters, with AdamW on the CPU); no tiling.
      */
     public static TechniqueSet engine(NodeProfile node, EngineProfile profile) {
+        return engineResident(node, profile).withZero(3, true, true);
+    }
+
+    /**
+     * The same with the parameters resident on the GPU (the engine's faster setting): the optimizer on the host
+     * (ZeRO-offload; stage 1, as one GPU has nothing to partition).
+     */
+    public static TechniqueSet engineResident(NodeProfile node, EngineProfile profile) {
         return baseline(node, profile).withAttention(Attention.FLASH_ATTENTION_2)
                 .withCheckpointing(Checkpointing.OFFLOAD)
                 .withLiger(EnumSet.allOf(LigerOp.class))

@@ -28,12 +28,14 @@ public final class GpuRuntime {
     static final long PRINTF_AND_HEAP = 9L << 20;
     /**
      * The driver's own context structures and the kernel images it loads lazily (CUDA ≥ 11.7 with
-     * CUDA_MODULE_LOADING=LAZY, PyTorch's default): a bare context measured 426 MiB in nvidia-smi with
-     * PyTorch 2.10/CUDA 13.0 on an RTX 6000 Ada (142 SMs × 1,536 threads: 213 MiB of stack, 9 MiB of
-     * FIFO and heap), leaving 204 MiB (unslothai/unsloth-zoo#1053). Kernels a training step loads later
-     * come on top: the figure is a floor, and bench/peers/cuda_context.py measures it on the GPU at hand.
+     * CUDA_MODULE_LOADING=LAZY, PyTorch's default), measured: a bare context (PyTorch 2.11, CUDA 13.0, lazy
+     * loading) took 518 MiB in nvidia-smi on the H200 (bench/results/cuda-context-h200.json: 132 SMs × 2,048
+     * threads, so 264 MiB of stack and 9 MiB of FIFO and heap), leaving 245 MiB. The remainder is taken to be
+     * the same on every GPU (it is the driver's, not the SMs'). Kernels a training step loads later come on
+     * top (the same file: 774 MiB after a cuBLAS GEMM, 1,056 MiB after an SDPA forward and backward): the
+     * figure is a floor, and bench/peers/cuda_context.py measures it on the GPU at hand.
      */
-    static final long DRIVER_AND_MODULES = 204L << 20;
+    static final long DRIVER_AND_MODULES = 245L << 20;
 
     private GpuRuntime() {}
 

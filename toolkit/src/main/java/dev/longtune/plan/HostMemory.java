@@ -5,6 +5,7 @@ import dev.longtune.config.EngineProfile;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.PinnedMemory;
 import dev.longtune.config.TechniqueSet;
+import dev.longtune.tensor.MemoryCategory;
 import dev.longtune.tensor.MemoryLocation;
 
 import static dev.longtune.plan.Units.count;
@@ -48,8 +49,14 @@ final class HostMemory {
     private final TechniqueSet s;
     private final int G, P, e;
     private final long N, contextTokens;
+    private final boolean cpu;
 
     HostMemory(EngineProfile profile, ModelConfig m, TechniqueSet s, int gpusOnNode, int worldSize, long context) {
+        this(profile, m, s, gpusOnNode, worldSize, context, false);
+    }
+
+    HostMemory(EngineProfile profile, ModelConfig m, TechniqueSet s, int gpusOnNode, int worldSize, long context, boolean cpu) {
+        this.cpu = cpu;
         this.contextTokens = context;
         this.profile = profile;
         this.m = m;
@@ -89,9 +96,13 @@ final class HostMemory {
             int k = s.precision().mixed() ? 12 : 8;
             b.add(OPTIMIZER, "optimizer states: FP32 master, m, v", G * k * partition,
                     "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
-            b.add(GRADS, pinnable, "FP32 gradient partitions (one per sub-group)", G * fp32GradientBuffers(),
-                    "G·Σ 4·sub-group, sub-groups closed at the parameter reaching " + count(SUB_GROUP_ELEMENTS)
-                            + " elements" + roundingNote());
+            if (engineOnOneGpu()) {
+                engineGradients(b, phase, pinnable);
+            } else {
+                b.add(GRADS, pinnable, "FP32 gradient partitions (one per sub-group)", G * fp32GradientBuffers(),
+                        "G·Σ 4·sub-group, sub-groups closed at the parameter reaching " + count(SUB_GROUP_ELEMENTS)
+                                + " elements" + roundingNote());
+            }
             if (profile == EngineProfile.HF_DEEPSPEED && s.precision().mixed()) {
                 b.add(GRADS, pinnable, "compute-precision gradient partition (grad_partitions_flat_buffer)",
                         G * pinned(e * partition), "G·e·⌈N/P⌉" + roundingNote());
@@ -108,6 +119,34 @@ final class HostMemory {
         b.add(OTHER, "training processes (CUDA context, libraries, interpreter)", G * runtime,
                 "G × " + Units.human(runtime));
         return b;
+    }
+
+    /** longtune's engine on one GPU (the only way it runs offloaded state): see {@link #engineGradients}. */
+    private boolean engineOnOneGpu() { return profile == EngineProfile.LONGTUNE && P == 1; }
+
+    /**
+     * The engine's gradients with the optimizer on the host. With offloaded parameters they accumulate in 16-bit
+     * pinned host tensors (model/OffloadedParameters: e·N for the whole run); resident, they stay on the GPU. The
+     * FP32 copies exist only in the optimizer step: train/Optimizer.apply unscales every gradient into an FP32
+     * host tensor (4·N), and each copy between a 16-bit tensor the GPU can address and the FP32 host state
+     * passes through a pinned FP32 buffer of that tensor's size (cuda/CudaDevice read/write), at most the
+     * largest tensor's.
+     */
+    private void engineGradients(Breakdown b, Phase phase, MemoryLocation pinnable) {
+        if (s.offloadParameters()) {
+            b.add(GRADS, pinnable, "16-bit gradients (accumulated across micro-batches)", e * N, "e·N = " + e + " × " + count(N));
+        }
+        if (phase == Phase.OPTIMIZER) {
+            b.add(MemoryCategory.WORKSPACE, "FP32 unscaled gradients (optimizer step)", 4 * N, "4·N = 4 × " + count(N));
+            if (!cpu) {
+                long largest = 0;
+                for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
+                    largest = Math.max(largest, t.elements());
+                }
+                b.add(MemoryCategory.WORKSPACE, pinnable, "FP32 staging of the largest tensor (optimizer step)", 4 * largest,
+                        "4·max numel = 4 × " + count(largest));
+            }
+        }
     }
 
     /**

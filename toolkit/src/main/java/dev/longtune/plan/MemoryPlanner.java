@@ -85,6 +85,25 @@ public final class MemoryPlanner {
 
         boolean zero3() { return s.zeroStage() == 3; }
 
+        /**
+         * longtune's engine on one GPU (P = 1), the only setting it runs with offloaded state: no reduce-scatter
+         * bucket, gradients stay in the engine's own buffers (resident, or the parameter slots) until they go to
+         * the host, and the optimizer step's copies are staged through FP32 (cuda/CudaDevice read/write).
+         */
+        boolean engineOnOneGpu() { return profile == EngineProfile.LONGTUNE && P == 1; }
+
+        /** Parameter offload as model/OffloadedParameters runs it: fixed device slots, everything else on the host. */
+        boolean parameterSlots() { return engineOnOneGpu() && s.offloadParameters(); }
+
+        /** The largest parameter tensor (the embedding or LM head, V·h, for the Llama and Qwen models). */
+        long largestTensor() {
+            long max = 0;
+            for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
+                max = Math.max(max, t.elements());
+            }
+            return max;
+        }
+
         // ---------------------------------------------------------------- GPU
 
         Breakdown gpu(Phase phase) {
@@ -111,14 +130,30 @@ public final class MemoryPlanner {
 
         /** Model states that stay on each GPU for the whole step. */
         void residentModelStates(Breakdown b) {
-            if (s.offloadParameters()) {
+            if (parameterSlots()) {
+                // model/OffloadedParameters allocates its slots once, each with room for a unit's weights AND
+                // gradients: one shared by the embedding and the head (never in flight together: the (V, h) matrix
+                // and the final norm), and a ring of 2 decoder-layer slots (one computing, one loading)
+                long vocabulary = V * h + h;
+                for (var c : new dev.longtune.tensor.MemoryCategory[] {WEIGHTS, GRADS}) {
+                    String what = c == WEIGHTS ? "weights" : "gradients";
+                    b.add(c, "embedding/LM head slot (" + what + ")", e * vocabulary,
+                            "e·(V·h + h) = " + e + " × (" + V + " × " + h + " + " + h + ")");
+                    b.add(c, "decoder-layer ring, 2 slots (" + what + ")", 2L * e * Lp, "2·e·Lp = 2 × " + e + " × " + count(Lp));
+                }
+            } else if (s.offloadParameters()) {
                 // all compute-precision weights live on the host; only gathered layers come to the GPU
             } else if (zero3()) {
                 b.add(WEIGHTS, "weight partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
             } else {
                 b.add(WEIGHTS, "weights", e * N, "e·N = " + e + " × " + count(N));
             }
-            if (s.offloadOptimizer()) {
+            if (parameterSlots()) {
+                // the gradients are in the slots above, and on the host
+            } else if (s.offloadOptimizer() && engineOnOneGpu()) {
+                // model/ResidentParameters keeps every gradient on the device; the optimizer reads them from there
+                b.add(GRADS, "gradients (resident until the optimizer step)", e * N, "e·N = " + e + " × " + count(N));
+            } else if (s.offloadOptimizer()) {
                 // gradients are reduced straight into FP32 partitions on the host
             } else if (s.zeroStage() >= 2) {
                 b.add(GRADS, "gradient partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
@@ -141,6 +176,12 @@ public final class MemoryPlanner {
             if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer()) {
                 int parts = s.zeroStage() >= 1 ? P : 1;
                 b.add(WORKSPACE, "FP32 unscaled gradients", 4 * N / parts, "4·N/" + parts + " = 4 × " + count(N) + " / " + parts);
+            } else if (engineOnOneGpu() && s.offloadOptimizer() && !cpu()) {
+                // the unscaled FP32 gradients live on the host; each 16-bit gradient is read (and each new 16-bit
+                // weight written) through an FP32 copy on the GPU, one tensor at a time (cuda/CudaDevice read/write)
+                long largest = largestTensor();
+                b.add(WORKSPACE, "FP32 staging of the largest tensor (gradient read, weight write)", 4 * largest,
+                        "4·max numel = 4 × " + count(largest));
             }
         }
 
@@ -151,8 +192,8 @@ public final class MemoryPlanner {
          * engine double-buffers whole layers: the current one and the next, prefetched.
          */
         void gatheredLayers(Breakdown b) {
-            if (!zero3()) {
-                return;
+            if (!zero3() || parameterSlots()) {
+                return; // the slots are counted with the resident model states
             }
             if (profile == EngineProfile.HF_DEEPSPEED) {
                 b.add(WEIGHTS, "gathered layer", e * Lp, "e·Lp = " + e + " × " + count(Lp));
@@ -203,11 +244,12 @@ public final class MemoryPlanner {
             } else {
                 allLayerActivations(b);
             }
-            if (zero3()) {
+            if (zero3() && !parameterSlots()) {
                 b.add(WEIGHTS, "gathered LM head", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
             }
             b.add(ACTIVATIONS, "final hidden state and its norm", 2 * T * h * e, "2·T·h·e");
-            boolean separateHeadGrad = zero3() || s.offloadOptimizer();
+            // the engine on one GPU writes the head's gradient into its slot or its resident gradient
+            boolean separateHeadGrad = (zero3() || s.offloadOptimizer()) && !(engineOnOneGpu() && (s.offloadParameters() || s.offloadOptimizer()));
             if (s.uses(LigerOp.FUSED_LINEAR_CROSS_ENTROPY)) {
                 long chunk = flceChunkTokens();
                 if (cpu()) {
@@ -253,7 +295,7 @@ public final class MemoryPlanner {
 
         void backward(Breakdown b) {
             gatheredLayers(b);
-            if (zero3() || s.offloadOptimizer()) {
+            if ((zero3() || s.offloadOptimizer()) && !(engineOnOneGpu() && (s.offloadParameters() || s.offloadOptimizer()))) {
                 b.add(GRADS, "one layer's gradients before reduce-scatter", e * Lp, "e·Lp = " + e + " × " + count(Lp));
             }
             ActivationModel.BackwardMoment worst = act.backwardPeak(microBatch, context);
@@ -291,14 +333,15 @@ public final class MemoryPlanner {
         }
 
         void communication(Breakdown b) {
-            if (P > 1 && s.zeroStage() >= 1 || s.offloadOptimizer()) {
+            if ((P > 1 && s.zeroStage() >= 1 || s.offloadOptimizer()) && !engineOnOneGpu()) {
+                // (the engine on one GPU has no bucket: gradients go from its buffers straight to the host)
                 // Hugging Face sets reduce_bucket_size = h² for ZeRO ("auto")
                 b.add(COMM, "reduce-scatter bucket", h * h * e, "h²·e");
             }
         }
 
         Breakdown host(Phase phase) {
-            return new HostMemory(profile, m, s, G, P, context).at(phase);
+            return new HostMemory(profile, m, s, G, P, context, cpu()).at(phase);
         }
     }
 }

@@ -33,6 +33,15 @@ public final class ThroughputModel {
      * steps below ran) 206.6 / 170.0. The official FlashAttention-2 is SDPA's flash backend.
      */
     static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0, OURS_FWD = 206.6, OURS_FWD_BWD = 170.0;
+    /**
+     * SDPA as PyTorch 2.11 dispatches it by default on the H200 for these shapes: cuDNN attention
+     * (bench/results/sdpa-backends-h200.json, backend "default"), forward / forward+backward TFLOP/s at 32,768
+     * tokens 666.8 / 568.6 and at 131,072 tokens 556.5 / 563.3 (the flash backend there: 349.7 / 326.6 and
+     * 324.5 / 327.5). Between the two lengths the rate is interpolated linearly in log s; outside, the nearer
+     * one is used.
+     */
+    static final double SDPA_DEFAULT_FWD_32K = 666.8, SDPA_DEFAULT_FWD_BWD_32K = 568.6,
+            SDPA_DEFAULT_FWD_128K = 556.5, SDPA_DEFAULT_FWD_BWD_128K = 563.3;
     /** Eager attention was not timed: an allowance of 10% of the peak (it is bound by the s² score traffic). */
     static final double EAGER_FRACTION = 0.1;
     /** Fused linear cross-entropy at 131,072 tokens, 6·V·h FLOPs per token: ours 557.0, PyTorch chunked 537.4. */
@@ -100,12 +109,26 @@ public final class ThroughputModel {
         double fwd, fwdBwd;
         if (s.attention() == Attention.EAGER) {
             fwd = fwdBwd = EAGER_FRACTION * H200_PEAK_TFLOPS;
+        } else if (ours) {
+            fwd = OURS_FWD;
+            fwdBwd = OURS_FWD_BWD;
+        } else if (s.attention() == Attention.SDPA) {
+            fwd = sdpaDefault(SDPA_DEFAULT_FWD_32K, SDPA_DEFAULT_FWD_128K, context);
+            fwdBwd = sdpaDefault(SDPA_DEFAULT_FWD_BWD_32K, SDPA_DEFAULT_FWD_BWD_128K, context);
         } else {
-            fwd = ours ? OURS_FWD : SDPA_FWD;
-            fwdBwd = ours ? OURS_FWD_BWD : SDPA_FWD_BWD;
+            // the official FlashAttention-2 is SDPA's flash backend
+            fwd = SDPA_FWD;
+            fwdBwd = SDPA_FWD_BWD;
         }
         double recomputed = s.checkpointing() == Checkpointing.NONE ? 0 : forward / scaled(fwd, gpu, s.precision());
         return 3.5 * forward / scaled(fwdBwd, gpu, s.precision()) + recomputed;
+    }
+
+    /** A default-dispatch SDPA rate at {@code context}: linear in log s between 32,768 and 131,072 tokens, clamped. */
+    static double sdpaDefault(double at32k, double at128k, long context) {
+        double x = (Math.log(context) - Math.log(32_768)) / (Math.log(131_072) - Math.log(32_768));
+        x = Math.max(0, Math.min(1, x));
+        return at32k + x * (at128k - at32k);
     }
 
     public Throughput estimate(ModelConfig m, NodeProfile node, TechniqueSet s, long context) {

@@ -15,13 +15,20 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 class PlannerAdviceTest {
     @Test
-    void theEngineRunsTheEngineStackAndNotAll() {
+    void theEngineRunsItsStacksWithParameterOffloadOnOneGpu() {
         var node = NodeCatalog.get("1xH200");
-        assertThat(EngineSupport.missing(Stacks.named("engine", node, EngineProfile.LONGTUNE), node)).isEmpty();
-        assertThat(EngineSupport.missing(Stacks.named("all", node, EngineProfile.LONGTUNE), node))
-                .anyMatch(r -> r.contains("parameter offload")).anyMatch(r -> r.contains("ZeRO-3"));
+        var engine = Stacks.named("engine", node, EngineProfile.LONGTUNE);
+        assertThat(engine.offloadParameters()).isTrue();
+        assertThat(engine.offloadOptimizer()).isTrue();
+        assertThat(EngineSupport.missing(engine, node)).isEmpty();
+        assertThat(EngineSupport.missing(Stacks.engineResident(node, EngineProfile.LONGTUNE), node)).isEmpty();
+        // 'all' on one GPU is now what the engine runs (ZeRO-3 = parameter offload there); tiling is not
+        assertThat(EngineSupport.missing(Stacks.named("all", node, EngineProfile.LONGTUNE), node)).isEmpty();
         assertThat(EngineSupport.missing(Stacks.named("all-tiled", node, EngineProfile.LONGTUNE), node))
                 .anyMatch(r -> r.contains("tiling"));
+        // parameter offload needs the optimizer on the host, and ZeRO-3 with resident weights is not the engine's
+        assertThat(EngineSupport.missing(engine.withZero(3, false, true), node)).anyMatch(r -> r.contains("optimizer"));
+        assertThat(EngineSupport.missing(engine.withZero(3, true, false), node)).anyMatch(r -> r.contains("ZeRO-3"));
         assertThat(EngineSupport.missing(Stacks.named("engine", node, EngineProfile.LONGTUNE), NodeCatalog.get("2xH200")))
                 .isEmpty(); // the stack itself asks for one GPU
         assertThat(EngineSupport.missing(Stacks.named("all", NodeCatalog.get("2xH200"), EngineProfile.LONGTUNE),
@@ -30,21 +37,42 @@ class PlannerAdviceTest {
                 .withAttention(dev.longtune.config.Attention.SDPA), node)).anyMatch(r -> r.contains("sdpa"));
     }
 
-    @Test
-    void adviceQuotesTheEngineStacksLongestContextNotAlls() {
-        long cap = 48L << 30, host = 512L << 30;
-        String advice = PlannerAdvice.forRun("llama-3.1-8b", cap, 131072, host);
-        assertThat(advice).contains("zero1+opt ").doesNotContain("+param").doesNotContain("tile=").contains("--stack engine");
+    static long quoted(String advice) {
         Matcher m = Pattern.compile("fits at most ([0-9,]+) tokens").matcher(advice);
         assertThat(m.find()).as(advice).isTrue();
-        long quoted = Long.parseLong(m.group(1).replace(",", ""));
+        return Long.parseLong(m.group(1).replace(",", ""));
+    }
+
+    @Test
+    void adviceQuotesTheResidentStackWhenTheContextFitsIt() {
+        long cap = 48L << 30, host = 512L << 30;
         var node = PlannerAdvice.cappedNode(cap, host);
         var llama = ModelCatalog.get("llama-3.1-8b");
         var search = new ContextSearch(EngineProfile.LONGTUNE);
-        assertThat(quoted).isEqualTo(search.maxContext(llama, node, Stacks.named("engine", node, EngineProfile.LONGTUNE)));
-        // what the old advice quoted: 'all' plans parameter offload and fits far more than the engine can train
-        assertThat(search.maxContext(llama, node, Stacks.named("all", node, EngineProfile.LONGTUNE))).isGreaterThan(quoted);
+        long resident = search.maxContext(llama, node, Stacks.engineResident(node, EngineProfile.LONGTUNE));
+        assertThat(resident).isGreaterThan(8192);
+        String advice = PlannerAdvice.forRun("llama-3.1-8b", cap, 8192, host);
+        assertThat(advice).contains("zero1+opt ").doesNotContain("+param").doesNotContain("tile=").contains("--stack engine");
+        assertThat(quoted(advice)).isEqualTo(resident);
         // the cap bounds the allocator; the CUDA context lies outside it
         assertThat(PlannerAdvice.allocatorBytes(node)).isEqualTo(cap);
+    }
+
+    @Test
+    void adviceOffloadsTheParametersWhenTheResidentStackDoesNotFit() {
+        long cap = 16L << 30, host = 256L << 30;
+        var node = PlannerAdvice.cappedNode(cap, host);
+        var llama = ModelCatalog.get("llama-3.1-8b");
+        var search = new ContextSearch(EngineProfile.LONGTUNE);
+        // 15 GiB of resident 16-bit weights and 15 GiB of gradients: nothing fits 16 GiB resident
+        assertThat(search.maxContext(llama, node, Stacks.engineResident(node, EngineProfile.LONGTUNE))).isZero();
+        long offloaded = search.maxContext(llama, node, Stacks.named("engine", node, EngineProfile.LONGTUNE));
+        // what bench/results/offload-8b-32k-16gib-h200.jsonl trained under a 16 GiB cap
+        assertThat(offloaded).isGreaterThanOrEqualTo(32_768);
+        String advice = PlannerAdvice.forRun("llama-3.1-8b", cap, 32_768, host);
+        assertThat(advice).contains("zero3+opt+param").contains("--offload parameters,optimizer,checkpoints")
+                .doesNotContain("lower --context");
+        assertThat(quoted(advice)).isEqualTo(offloaded);
+        assertThat(PlannerAdvice.forRun("llama-3.1-8b", cap, offloaded + 1, host)).contains("lower --context");
     }
 }

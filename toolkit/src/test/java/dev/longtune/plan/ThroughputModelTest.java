@@ -36,29 +36,52 @@ class ThroughputModelTest {
         double gemm = layers * 4 / 3 * T / 790.3e12;
         double loss = 6.0 * 128_256 * 4096 * T / 537.4e12;
         double fwd = 2 * T * T * 4096 * 32;                            // causal forward FLOPs, all layers
-        double attention = fwd / 331.6e12 + 3.5 * fwd / 326.0e12;      // recomputed forward + forward and backward
+        // SDPA's default dispatch on the H200 (cuDNN attention) at 131,072 tokens: 556.5 / 563.3 TFLOP/s
+        double attention = fwd / 556.5e12 + 3.5 * fwd / 563.3e12;      // recomputed forward + forward and backward
         assertThat(r.predicted().computeSeconds()).isCloseTo(gemm + loss + attention, within(1e-9));
-        assertThat(r.predicted().exposedSeconds()).isZero();           // 1.9 s of copies behind 72 s of compute
+        assertThat(r.predicted().exposedSeconds()).isZero();           // 1.9 s of copies behind 46 s of compute
         assertThat(r.predicted().optimizerSeconds()).isCloseTo(5.1, within(1e-9));
         double tokensPerS = 2 * T / (gemm + loss + attention + 5.1);
         assertThat(r.predicted().tokensPerSecond()).isCloseTo(tokensPerS, within(1e-6));
-        // the old model's 2,758 became 3,402 against 4,404 measured: the step's attention ran faster than the
-        // SDPA kernel rate measured alone (docs/benchmarks.md); when that is resolved this bound must move
-        assertThat(r.ratio()).isBetween(0.76, 0.78);
+        // with the flash backend's rate the model said 3,402 against 4,404 measured (0.77): slower than the step
+        assertThat(r.ratio()).isBetween(1.15, 1.17);
+    }
+
+    @Test
+    void sdpaRatesAreTheMeasuredDefaultDispatch() throws Exception {
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(java.nio.file.Files.readString(
+                java.nio.file.Path.of("..", "bench", "results", "sdpa-backends-h200.json")));
+        for (var row : json.get("rows")) {
+            if (!row.get("backend").asText().equals("default")) {
+                continue;
+            }
+            long s = row.get("seq").asLong();
+            double fwd = s == 32_768 ? ThroughputModel.SDPA_DEFAULT_FWD_32K : ThroughputModel.SDPA_DEFAULT_FWD_128K;
+            double both = s == 32_768 ? ThroughputModel.SDPA_DEFAULT_FWD_BWD_32K : ThroughputModel.SDPA_DEFAULT_FWD_BWD_128K;
+            assertThat(fwd).as("forward at " + s).isCloseTo(row.get("fwd_tflops").asDouble(), within(0.05));
+            assertThat(both).as("forward+backward at " + s).isCloseTo(row.get("fwd_bwd_tflops").asDouble(), within(0.05));
+        }
+        // interpolated in log s between the two lengths, clamped outside
+        assertThat(ThroughputModel.sdpaDefault(666.8, 556.5, 65_536)).isCloseTo((666.8 + 556.5) / 2, within(1e-9));
+        assertThat(ThroughputModel.sdpaDefault(666.8, 556.5, 8_192)).isEqualTo(666.8);
+        assertThat(ThroughputModel.sdpaDefault(666.8, 556.5, 1 << 20)).isEqualTo(556.5);
+        // the official FlashAttention-2 stays SDPA's flash backend; SDPA itself is faster on the H200
+        var model = new ThroughputModel(EngineProfile.HF_DEEPSPEED);
+        var node = NodeCatalog.get("1xH200");
+        TechniqueSet fa2 = Stacks.named("all", node, EngineProfile.HF_DEEPSPEED);
+        TechniqueSet sdpa = fa2.withAttention(dev.longtune.config.Attention.SDPA);
+        assertThat(model.attentionSeconds(llama, node.gpu(), sdpa, 131_072))
+                .isLessThan(0.65 * model.attentionSeconds(llama, node.gpu(), fa2, 131_072));
     }
 
     @Test
     void h200StepsWithinTheUnmodelledOps() {
         // The model leaves out the memory-bound ops (RMSNorm, RoPE, SwiGLU, residual adds, casts: 11 ms of our
-        // 2-layer 32K step's ~870 ms by the kernel rows, 1.3%), launch gaps and host synchronisation; it may not
-        // be slower than the measurement, and not faster by more than 15% (ours at 8K, 14%, has the most launches
-        // per FLOP). FSDP2 at 32K is the optimizer and the same kernels: within 5%.
+        // 2-layer 32K step's ~870 ms by the kernel rows, 1.3%; far more in Hugging Face's unfused layer and loss and
+        // FSDP2's per-layer gathers), launch gaps and host synchronisation: it may not be slower than any measured
+        // H200 step, and is faster by at most 30% (Hugging Face at 32K, 1.29, with SDPA at cuDNN's rate).
         for (MeasuredSteps.Row r : MeasuredSteps.rows()) {
-            if (r.setup().startsWith("FSDP2") && r.context() == 32_768) {
-                assertThat(r.ratio()).as(r.setup()).isBetween(0.95, 1.05);
-            } else if (!r.setup().startsWith("FSDP2")) {
-                assertThat(r.ratio()).as(r.setup() + " at " + r.context()).isBetween(1.0, 1.15);
-            }
+            assertThat(r.ratio()).as(r.setup() + " at " + r.context()).isBetween(1.0, 1.30);
         }
     }
 

@@ -1,0 +1,141 @@
+package dev.longtune.plan;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longtune.config.Attention;
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.EngineProfile;
+import dev.longtune.config.LigerOp;
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.NodeCatalog;
+import dev.longtune.config.NodeProfile;
+import dev.longtune.config.Precision;
+import dev.longtune.config.Stacks;
+import dev.longtune.config.TechniqueSet;
+import dev.longtune.tensor.MemoryCategory;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/**
+ * The whole Llama 3.1 8B trained by the CUDA engine on one H200 under a 16 GiB cap at 32,768 tokens with
+ * {@code train --offload parameters,optimizer,checkpoints} (bench/results/offload-8b-32k-16gib-h200.jsonl): the
+ * engine's trackers give each category's peak over the step, on the GPU and on the host. The planner's
+ * {@code longtune} profile for the same stack ({@code plan --stack zero-offload --checkpointing offload
+ * --attention fa2 --liger all --precision bf16 --host-ram 256GiB}) must give, per category, its largest value over
+ * the phases within 5% on the GPU and 10% on the host, and so must the sums.
+ */
+class MeasuredOffloadTest {
+    static final long GIB = 1L << 30;
+
+    static JsonNode step(int n) {
+        Path p = Path.of("..", "bench", "results", "offload-8b-32k-16gib-h200.jsonl");
+        try {
+            ObjectMapper json = new ObjectMapper();
+            for (String line : Files.readAllLines(p)) {
+                JsonNode row = json.readTree(line);
+                if (row.has("step") && row.get("step").asInt() == n) {
+                    return row;
+                }
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot read " + p.toAbsolutePath() + ": " + e.getMessage(), e);
+        }
+        throw new IllegalStateException("no step " + n + " in " + p);
+    }
+
+    static MemoryPlan plan() {
+        NodeProfile node = NodeCatalog.get("1xH200").withHostRam(256 * GIB);
+        TechniqueSet s = Stacks.named("zero-offload", node, EngineProfile.LONGTUNE)
+                .withCheckpointing(Checkpointing.OFFLOAD).withAttention(Attention.FLASH_ATTENTION_2)
+                .withLiger(EnumSet.allOf(LigerOp.class)).withPrecision(Precision.BF16);
+        return new MemoryPlanner(EngineProfile.LONGTUNE).plan(ModelCatalog.get("llama-3.1-8b"), node, s, 32_768);
+    }
+
+    /** Each category's largest planned value over the phases: what a per-category tracker peak measures. */
+    static Map<MemoryCategory, Long> plannedPeaks(Map<Phase, Breakdown> byPhase) {
+        Map<MemoryCategory, Long> out = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            out.put(c, byPhase.values().stream().mapToLong(b -> b.bytes(c)).max().orElse(0));
+        }
+        return out;
+    }
+
+    static long measured(JsonNode step, String place, MemoryCategory c) {
+        return step.get(place).get(c.name().toLowerCase(java.util.Locale.ROOT)).asLong();
+    }
+
+    @Test
+    void gpuCategoriesAndTotalWithinFivePercent() {
+        JsonNode step = step(2);
+        MemoryPlan plan = plan();
+        Map<MemoryCategory, Long> planned = plannedPeaks(plan.gpu());
+        long measuredSum = 0, plannedSum = 0;
+        for (MemoryCategory c : MemoryCategory.values()) {
+            long m = measured(step, "memory", c);
+            if (m == 0) {
+                assertThat(planned.get(c)).as("GPU " + c).isZero();
+            } else {
+                assertThat((double) planned.get(c)).as("GPU " + c).isCloseTo(m, within(0.05 * m));
+            }
+            measuredSum += m;
+            plannedSum += planned.get(c);
+        }
+        assertThat((double) plannedSum).isCloseTo(measuredSum, within(0.05 * measuredSum));
+        // the slots, checkpoints in flight and the recomputed layer are exact; the planner adds cuBLAS's 32 MiB to the
+        // optimizer step's FP32 staging of the embedding (4·V·h)
+        for (MemoryCategory c : EnumSet.of(MemoryCategory.WEIGHTS, MemoryCategory.GRADS, MemoryCategory.CHECKPOINTS,
+                MemoryCategory.ACTIVATIONS, MemoryCategory.LOGITS)) {
+            assertThat(planned.get(c)).as("GPU " + c).isEqualTo(measured(step, "memory", c));
+        }
+        assertThat(plan.gpu().get(Phase.OPTIMIZER).bytes(MemoryCategory.WORKSPACE))
+                .isEqualTo(measured(step, "memory", MemoryCategory.WORKSPACE) + (32L << 20));
+        // the simultaneous peak (backward) lies below what the capped allocator reserved, which lies below the cap
+        long reserved = step.get("gpu_allocator").get("peak_reserved").asLong();
+        assertThat(plan.gpuPeakPhase()).isEqualTo(Phase.BACKWARD);
+        assertThat(plan.gpuReservedBytes()).isLessThanOrEqualTo(reserved);
+        assertThat(reserved).isLessThanOrEqualTo(16 * GIB);
+    }
+
+    @Test
+    void hostCategoriesAndTotalWithinTenPercent() {
+        JsonNode step = step(2);
+        MemoryPlan plan = plan();
+        Map<MemoryCategory, Long> planned = plannedPeaks(plan.host());
+        long measuredSum = 0, plannedSum = 0;
+        for (MemoryCategory c : MemoryCategory.values()) {
+            if (c == MemoryCategory.OTHER) {
+                continue; // the process itself (2 GiB planned) is not a tensor: the trackers do not count it
+            }
+            long m = measured(step, "host_memory", c);
+            if (m == 0) {
+                assertThat(planned.get(c)).as("host " + c).isZero();
+            } else {
+                assertThat((double) planned.get(c)).as("host " + c).isCloseTo(m, within(0.10 * m));
+            }
+            measuredSum += m;
+            plannedSum += planned.get(c);
+        }
+        assertThat((double) plannedSum).isCloseTo(measuredSum, within(0.10 * measuredSum));
+        // every host category is exact: 16-bit weights and gradients (e·N each), FP32 master, m, v (12·N), all 32
+        // layer inputs, and in the optimizer step the FP32 unscaled gradients (4·N) and one pinned FP32 staging
+        // buffer of the largest tensor (4·V·h)
+        assertThat(plannedSum).isEqualTo(measuredSum);
+        assertThat(plan.hostPeakPhase()).isEqualTo(Phase.OPTIMIZER);
+        assertThat(plan.host().get(Phase.BACKWARD).bytes(MemoryCategory.WORKSPACE)).isZero();
+    }
+
+    @Test
+    void bothStepsMeasuredTheSame() {
+        // the first step allocates the slots and pinned buffers; the second reuses them: the peaks do not move
+        assertThat(step(1).get("memory")).isEqualTo(step(2).get("memory"));
+        assertThat(step(1).get("host_memory")).isEqualTo(step(2).get("host_memory"));
+    }
+}
