@@ -138,7 +138,7 @@ final class HostMemory {
         }
         if (phase == Phase.OPTIMIZER) {
             b.add(MemoryCategory.WORKSPACE, "FP32 unscaled gradients (optimizer step)", 4 * N, "4·N = 4 × " + count(N));
-            if (!cpu) {
+            if (!cpu && !s.offloadParameters()) { // offloaded parameters are read and written in place (cuda/PinnedHost)
                 long largest = 0;
                 for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
                     largest = Math.max(largest, t.elements());

@@ -176,9 +176,11 @@ public final class MemoryPlanner {
             if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer()) {
                 int parts = s.zeroStage() >= 1 ? P : 1;
                 b.add(WORKSPACE, "FP32 unscaled gradients", 4 * N / parts, "4·N/" + parts + " = 4 × " + count(N) + " / " + parts);
-            } else if (engineOnOneGpu() && s.offloadOptimizer() && !cpu()) {
-                // the unscaled FP32 gradients live on the host; each 16-bit gradient is read (and each new 16-bit
-                // weight written) through an FP32 copy on the GPU, one tensor at a time (cuda/CudaDevice read/write)
+            } else if (engineOnOneGpu() && s.offloadOptimizer() && !s.offloadParameters() && !cpu()) {
+                // the unscaled FP32 gradients live on the host; each resident 16-bit gradient is read (and each new
+                // 16-bit weight written) through an FP32 copy on the GPU, one tensor at a time (cuda/CudaDevice
+                // read/write). Offloaded parameters need none: their gradients are decoded and their weights written
+                // in pinned host memory by the CPU (cuda/PinnedHost, NativeAdamW.stepInto)
                 long largest = largestTensor();
                 b.add(WORKSPACE, "FP32 staging of the largest tensor (gradient read, weight write)", 4 * largest,
                         "4·max numel = 4 × " + count(largest));

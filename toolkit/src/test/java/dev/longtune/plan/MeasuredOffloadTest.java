@@ -31,9 +31,19 @@ import static org.assertj.core.api.Assertions.within;
  * {@code longtune} profile for the same stack ({@code plan --stack zero-offload --checkpointing offload
  * --attention fa2 --liger all --precision bf16 --host-ram 256GiB}) must give, per category, its largest value over
  * the phases within 5% on the GPU and 10% on the host, and so must the sums.
+ *
+ * <p>The row was measured before the optimizer learned to read offloaded gradients and write offloaded weights in
+ * pinned host memory directly (commit "Offloaded optimizer step without GPU staging"): that run still sent the
+ * largest tensor, the (V, h) embedding, through one FP32 staging copy on the GPU and one in pinned host memory
+ * during the optimizer step, which the engine no longer does and the planner no longer counts. {@link #STAGING}
+ * is that difference, derived from the model's shape; everything else must match as measured. A GPU run of
+ * bench/offload-8b.sh replaces the row and this allowance.
  */
 class MeasuredOffloadTest {
     static final long GIB = 1L << 30;
+
+    /** The embedding's FP32 staging copy in the old optimizer step: 4·V·h bytes. */
+    static final long STAGING = 4L * 128_256 * 4096;
 
     static JsonNode step(int n) {
         Path p = Path.of("..", "bench", "results", "offload-8b-32k-16gib-h200.jsonl");
@@ -68,8 +78,10 @@ class MeasuredOffloadTest {
         return out;
     }
 
+    /** The row's figure, less the optimizer step's staging copy the engine no longer makes (see the class comment). */
     static long measured(JsonNode step, String place, MemoryCategory c) {
-        return step.get(place).get(c.name().toLowerCase(java.util.Locale.ROOT)).asLong();
+        long raw = step.get(place).get(c.name().toLowerCase(java.util.Locale.ROOT)).asLong();
+        return c == MemoryCategory.WORKSPACE ? raw - STAGING : raw;
     }
 
     @Test
@@ -80,7 +92,10 @@ class MeasuredOffloadTest {
         long measuredSum = 0, plannedSum = 0;
         for (MemoryCategory c : MemoryCategory.values()) {
             long m = measured(step, "memory", c);
-            if (m == 0) {
+            if (c == MemoryCategory.WORKSPACE) {
+                // cuBLAS's workspace (32 MiB) is the planner's and not the trackers'; the rest is small buffers
+                assertThat(planned.get(c) - (32L << 20)).as("GPU workspace beyond cuBLAS's").isBetween(m, m + (1L << 20));
+            } else if (m == 0) {
                 assertThat(planned.get(c)).as("GPU " + c).isZero();
             } else {
                 assertThat((double) planned.get(c)).as("GPU " + c).isCloseTo(m, within(0.05 * m));
@@ -89,8 +104,8 @@ class MeasuredOffloadTest {
             plannedSum += planned.get(c);
         }
         assertThat((double) plannedSum).isCloseTo(measuredSum, within(0.05 * measuredSum));
-        // the slots, checkpoints in flight and the recomputed layer are exact; the planner adds cuBLAS's 32 MiB to the
-        // optimizer step's FP32 staging of the embedding (4·V·h)
+        // the slots, checkpoints in flight and the recomputed layer are exact; the optimizer step's workspace is
+        // cuBLAS's 32 MiB, which the trackers do not see
         for (MemoryCategory c : EnumSet.of(MemoryCategory.WEIGHTS, MemoryCategory.GRADS, MemoryCategory.CHECKPOINTS,
                 MemoryCategory.ACTIVATIONS, MemoryCategory.LOGITS)) {
             assertThat(planned.get(c)).as("GPU " + c).isEqualTo(measured(step, "memory", c));
@@ -125,8 +140,7 @@ class MeasuredOffloadTest {
         }
         assertThat((double) plannedSum).isCloseTo(measuredSum, within(0.10 * measuredSum));
         // every host category is exact: 16-bit weights and gradients (e·N each), FP32 master, m, v (12·N), all 32
-        // layer inputs, and in the optimizer step the FP32 unscaled gradients (4·N) and one pinned FP32 staging
-        // buffer of the largest tensor (4·V·h)
+        // layer inputs, and in the optimizer step the FP32 unscaled gradients (4·N)
         assertThat(plannedSum).isEqualTo(measuredSum);
         assertThat(plan.hostPeakPhase()).isEqualTo(Phase.OPTIMIZER);
         assertThat(plan.host().get(Phase.BACKWARD).bytes(MemoryCategory.WORKSPACE)).isZero();
