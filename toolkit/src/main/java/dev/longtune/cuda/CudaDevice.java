@@ -1,6 +1,7 @@
 package dev.longtune.cuda;
 
 import dev.longtune.device.Device;
+import dev.longtune.device.HostArrays;
 import dev.longtune.tensor.CpuMemory;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.DeviceStorage;
@@ -342,7 +343,7 @@ public final class CudaDevice implements Device {
     @Override
     public void scale(Tensor x, float s) {
         if (!x.onDevice()) {
-            Device.super.scale(x, s);
+            HostArrays.scale(x, s);
             return;
         }
         long n = x.numel();
@@ -352,7 +353,7 @@ public final class CudaDevice implements Device {
     @Override
     public double sumOfSquares(Tensor x) {
         if (!x.onDevice()) {
-            return Device.super.sumOfSquares(x);
+            return HostArrays.sumOfSquares(x);
         }
         long n = x.numel();
         int grid = (int) Math.max(1, Math.min((n + BLOCK - 1) / BLOCK, 1024));
@@ -526,7 +527,7 @@ public final class CudaDevice implements Device {
     public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
                       double weightDecay, int step) {
         if (!param.onDevice()) {
-            Device.super.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+            HostArrays.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
             return;
         }
         long n = param.numel();

@@ -45,6 +45,38 @@ public final class CpuDevice implements Device {
         return host.allocate(name, dtype, category, shape);
     }
 
+    /** The CPU device's own memory: Java code reads it directly anyway. */
+    @Override
+    public Tensor allocateCpuVisible(String name, DType dtype, MemoryCategory category, int... shape) {
+        return allocate(name, dtype, category, shape);
+    }
+
+    @Override
+    public void scale(Tensor x, float s) { HostArrays.scale(x, s); }
+
+    @Override
+    public double sumOfSquares(Tensor x) { return HostArrays.sumOfSquares(x); }
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                      double weightDecay, int t) {
+        HostArrays.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, t);
+    }
+
+    // ---- streams: every op runs to completion before it returns, so copies are immediate and events passed ----
+
+    @Override
+    public void synchronize() { }
+
+    @Override
+    public Event record(Stream stream) { return () -> { }; }
+
+    @Override
+    public void waitFor(Stream stream, Event event) { }
+
+    @Override
+    public void copyAsync(Tensor dst, Tensor src, Stream stream) { copy(dst, src); }
+
     @Override
     public void copy(Tensor dst, Tensor src) {
         if (dst.numel() != src.numel()) {

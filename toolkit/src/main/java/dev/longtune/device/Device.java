@@ -30,9 +30,7 @@ public interface Device extends AutoCloseable {
      * weights, moments and unscaled gradients. The CPU device's own memory; pinned host memory on a GPU
      * (ZeRO-offload: the optimizer runs on the host).
      */
-    default Tensor allocateCpuVisible(String name, DType dtype, MemoryCategory category, int... shape) {
-        return allocate(name, dtype, category, shape);
-    }
+    Tensor allocateCpuVisible(String name, DType dtype, MemoryCategory category, int... shape);
 
     /**
      * dst = src, element count must match; the copy is rounded to dst's dtype. Either side may be a
@@ -49,23 +47,20 @@ public interface Device extends AutoCloseable {
     /** t = 0. */
     void zero(Tensor t);
 
-    // ---- the optimizer's ops: on CPU-visible tensors in Java; a GPU overrides them for its own memory ----
+    // ---- the optimizer's ops (CPU-visible tensors: HostArrays) ----
 
     /** x *= s, in place. */
-    default void scale(Tensor x, float s) { dev.longtune.ops.GradientClipping.scale(x.floats(), s); }
+    void scale(Tensor x, float s);
 
     /** Σ x² in double, summed in an order that depends only on the shape. */
-    default double sumOfSquares(Tensor x) { return dev.longtune.ops.GradientClipping.sumOfSquares(x.floats()); }
+    double sumOfSquares(Tensor x);
 
     /** One AdamW step (ops/AdamW) of FP32 param, m and v with an FP32 gradient; t counts from 1. */
-    default void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
-                       double weightDecay, int t) {
-        dev.longtune.ops.AdamW.step(param.floats(), grad.floats(), m.floats(), v.floats(), lr, beta1, beta2, eps,
-                weightDecay, t);
-    }
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+               double weightDecay, int t);
 
     /** Waits for queued work (a no-op where ops run synchronously); timings call it. */
-    default void synchronize() { }
+    void synchronize();
 
     /** The device's queues (docs/architecture.md): ops run on COMPUTE; copies each way may overlap with it. */
     enum Stream { COMPUTE, HOST_TO_DEVICE, DEVICE_TO_HOST }
@@ -76,10 +71,10 @@ public interface Device extends AutoCloseable {
     }
 
     /** Marks the current end of {@code stream}'s queue. */
-    default Event record(Stream stream) { return () -> { }; }
+    Event record(Stream stream);
 
     /** Makes {@code stream} wait until {@code event} has passed before it runs what is queued next. */
-    default void waitFor(Stream stream, Event event) { }
+    void waitFor(Stream stream, Event event);
 
     /**
      * dst = src (same dtype) queued on {@code stream}, ordered only by the events that stream was made to wait
@@ -87,7 +82,7 @@ public interface Device extends AutoCloseable {
      * using dst on another stream (or overwriting src), wait for an event recorded on {@code stream} after it.
      * Either side may be device memory or pinned host memory ({@link #allocateHost}).
      */
-    default void copyAsync(Tensor dst, Tensor src, Stream stream) { copy(dst, src); }
+    void copyAsync(Tensor dst, Tensor src, Stream stream);
 
     /** c (M, N) = op(a) · op(b) + beta · c; op(b) with transposeB reads b as (N, K) (Linear weights). */
     void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta);
