@@ -19,6 +19,7 @@ import dev.longtune.cuda.GpuOutOfMemoryException;
 import dev.longtune.device.Device;
 import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
+import dev.longtune.model.ParameterPlacement;
 import dev.longtune.plan.MemoryPlan;
 import dev.longtune.plan.MemoryPlanner;
 import dev.longtune.plan.Units;
@@ -54,7 +55,7 @@ public final class MeasuredSweep {
     /** One context: measured peaks by category (not simultaneous), the simultaneous total, and the plan. */
     public record Row(long context, Map<MemoryCategory, Long> measured, long measuredPeak,
                       Map<MemoryCategory, Long> planned, long plannedPeak, long reservedPeak, double stepSeconds,
-                      String outOfMemory) {
+                      String outOfMemory, Map<MemoryCategory, Long> hostMeasured, Map<MemoryCategory, Long> hostPlanned) {
         /** (planned − measured) / measured of the total peak. */
         public double error() { return (double) (plannedPeak - measuredPeak) / measuredPeak; }
 
@@ -67,6 +68,7 @@ public final class MeasuredSweep {
     private final Optimizer.Placement placement;
     private final NodeProfile node;
     private final Supplier<Device> devices;
+    private ParameterPlacement parameters = ParameterPlacement.DEVICE;
 
     public MeasuredSweep(ModelConfig model, Precision precision, Checkpointing checkpointing, Optimizer.Placement placement,
                          NodeProfile node, Supplier<Device> devices) {
@@ -121,16 +123,26 @@ public final class MeasuredSweep {
 
     public NodeProfile node() { return node; }
 
+    /** With the weights and gradients resident on the device (the default) or offloaded to the host. */
+    public MeasuredSweep withParameters(ParameterPlacement p) {
+        if (p == ParameterPlacement.HOST && placement != Optimizer.Placement.HOST) {
+            throw new IllegalArgumentException("offloaded parameters need the optimizer on the host");
+        }
+        this.parameters = p;
+        return this;
+    }
+
     /** The stack the engine runs here, as the planner names it: one GPU, ZeRO-offload when AdamW is on the host. */
     public TechniqueSet stack() {
-        boolean host = placement == Optimizer.Placement.HOST;
+        boolean host = placement == Optimizer.Placement.HOST, offloaded = parameters == ParameterPlacement.HOST;
         return Stacks.baseline(node, EngineProfile.LONGTUNE).withGpus(1).withPrecision(precision)
-                .withZero(host ? 1 : 0, host, false).withCheckpointing(checkpointing)
+                .withZero(offloaded ? 3 : host ? 1 : 0, host, offloaded).withCheckpointing(checkpointing)
                 .withAttention(Attention.FLASH_ATTENTION_2).withLiger(EnumSet.allOf(LigerOp.class));
     }
 
     public String describe() {
-        return model.name() + ", " + stack().describe() + ", optimizer on the " + placement.id;
+        return model.name() + ", " + stack().describe() + ", optimizer on the " + placement.id
+                + (parameters == ParameterPlacement.HOST ? ", parameters on the host" : "");
     }
 
     public List<Row> run(long[] contexts, Consumer<String> progress) {
@@ -138,22 +150,24 @@ public final class MeasuredSweep {
         MemoryPlanner planner = new MemoryPlanner(EngineProfile.LONGTUNE);
         for (long context : contexts) {
             MemoryPlan plan = planner.plan(model, node, stack(), context);
-            Map<MemoryCategory, Long> planned = new EnumMap<>(MemoryCategory.class);
+            Map<MemoryCategory, Long> planned = new EnumMap<>(MemoryCategory.class), hostPlanned = new EnumMap<>(MemoryCategory.class);
             for (MemoryCategory c : MemoryCategory.values()) {
                 planned.put(c, plan.gpu().get(plan.gpuPeakPhase()).bytes(c));
+                hostPlanned.put(c, plan.hostAtPeak().bytes(c));
             }
             progress.accept(String.format(java.util.Locale.ROOT, "measured sweep: %,d tokens", context));
             try (Device device = devices.get()) {
                 double seconds = step(device, Math.toIntExact(context));
-                Map<MemoryCategory, Long> measured = new EnumMap<>(MemoryCategory.class);
+                Map<MemoryCategory, Long> measured = new EnumMap<>(MemoryCategory.class), host = new EnumMap<>(MemoryCategory.class);
                 for (MemoryCategory c : MemoryCategory.values()) {
                     measured.put(c, device.memory().peak(c));
+                    host.put(c, device.hostMemory().peak(c));
                 }
                 long reserved = device instanceof CudaDevice gpu ? gpu.allocator().peakReserved() : device.memory().peakTotal();
                 rows.add(new Row(context, measured, device.memory().peakTotal(), planned, plan.gpuPeakBytes(), reserved,
-                        seconds, null));
+                        seconds, null, host, hostPlanned));
             } catch (GpuOutOfMemoryException e) {
-                rows.add(new Row(context, Map.of(), 0, planned, plan.gpuPeakBytes(), 0, 0, e.getMessage()));
+                rows.add(new Row(context, Map.of(), 0, planned, plan.gpuPeakBytes(), 0, 0, e.getMessage(), Map.of(), hostPlanned));
                 break;
             }
         }
@@ -162,7 +176,7 @@ public final class MeasuredSweep {
 
     /** Two steps on one random document; the device's peaks are those of the second. */
     private double step(Device device, int tokens) {
-        try (LlamaModel m = new LlamaModel(model, device, precision, checkpointing)) {
+        try (LlamaModel m = new LlamaModel(model, device, precision, checkpointing, parameters)) {
             long seed = 1;
             for (var w : m.weights().byName().entrySet()) {
                 int n = Math.toIntExact(w.getValue().numel());
@@ -172,6 +186,7 @@ public final class MeasuredSweep {
                 List<Batch> batch = List.of(Batch.ofDocument(new Random(3).ints(tokens, 0, model.vocabSize()).toArray()));
                 trainer.step(batch);
                 device.memory().resetPeaks();
+                device.hostMemory().resetPeaks();
                 if (device instanceof CudaDevice gpu) {
                     gpu.allocator().resetPeakReserved();
                 }

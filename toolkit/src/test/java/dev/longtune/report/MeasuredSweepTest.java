@@ -67,6 +67,27 @@ class MeasuredSweepTest {
     }
 
     @Test
+    void offloadedParametersFollowThePlannersCurveOnBothSides() throws Exception {
+        MeasuredSweep sweep = new MeasuredSweep(small(), Precision.BF16, Checkpointing.OFFLOAD, Optimizer.Placement.HOST,
+                NodeCatalog.cpu(), CpuDevice::new).withParameters(dev.longtune.model.ParameterPlacement.HOST);
+        assertThat(sweep.stack().offloadParameters()).isTrue();
+        assertThat(sweep.describe()).contains("parameters on the host");
+        List<MeasuredSweep.Row> rows = sweep.run(new long[] {256, 1024}, s -> { });
+        for (MeasuredSweep.Row r : rows) {
+            // the device's slots and the host's 16-bit store are what the planner's longtune profile says, exactly
+            for (MemoryCategory c : List.of(MemoryCategory.WEIGHTS, MemoryCategory.GRADS, MemoryCategory.CHECKPOINTS)) {
+                assertThat(r.measured().get(c)).as("device %s at %d", c, r.context()).isEqualTo(r.planned().get(c));
+                assertThat(r.hostMeasured().get(c)).as("host %s at %d", c, r.context()).isEqualTo(r.hostPlanned().get(c));
+            }
+            assertThat(r.measured().get(MemoryCategory.WEIGHTS)).isLessThan(r.hostMeasured().get(MemoryCategory.WEIGHTS));
+            // on the CPU device the optimizer's CPU-visible state is the device's own memory; the plan puts it on the host
+            assertThat(r.measured().get(MemoryCategory.OPTIMIZER)).isEqualTo(r.hostPlanned().get(MemoryCategory.OPTIMIZER));
+        }
+        // the recomputed layer's activations grow with the context and are planned exactly at the backward peak
+        assertThat(rows.get(1).measured().get(MemoryCategory.ACTIVATIONS)).isEqualTo(rows.get(1).planned().get(MemoryCategory.ACTIVATIONS));
+    }
+
+    @Test
     void aGpuNameFindsItsCatalogueProfile() {
         assertThat(MeasuredSweep.gpuProfile("NVIDIA H200", 150_000_000_000L).bf16Tflops()).isEqualTo(989);
         assertThat(MeasuredSweep.gpuProfile("Tesla V100-SXM2-16GB", 16L << 30).computeCapability()).isEqualTo(70);
