@@ -52,7 +52,10 @@ import java.util.function.Supplier;
  * the sweep and is reported as such.
  */
 public final class MeasuredSweep {
-    /** One context: measured peaks by category (not simultaneous), the simultaneous total, and the plan. */
+    /**
+     * One context: measured peaks by category (each its own, not simultaneous) and the simultaneous total, and the
+     * plan's: each category's largest value over the phases, and the peak phase's total.
+     */
     public record Row(long context, Map<MemoryCategory, Long> measured, long measuredPeak,
                       Map<MemoryCategory, Long> planned, long plannedPeak, long reservedPeak, double stepSeconds,
                       String outOfMemory, Map<MemoryCategory, Long> hostMeasured, Map<MemoryCategory, Long> hostPlanned) {
@@ -151,9 +154,10 @@ public final class MeasuredSweep {
         for (long context : contexts) {
             MemoryPlan plan = planner.plan(model, node, stack(), context);
             Map<MemoryCategory, Long> planned = new EnumMap<>(MemoryCategory.class), hostPlanned = new EnumMap<>(MemoryCategory.class);
+            // each category's largest planned value over the phases: what a tracker's per-category peak measures
             for (MemoryCategory c : MemoryCategory.values()) {
-                planned.put(c, plan.gpu().get(plan.gpuPeakPhase()).bytes(c));
-                hostPlanned.put(c, plan.hostAtPeak().bytes(c));
+                planned.put(c, plan.gpu().values().stream().mapToLong(b -> b.bytes(c)).max().orElse(0));
+                hostPlanned.put(c, plan.host().values().stream().mapToLong(b -> b.bytes(c)).max().orElse(0));
             }
             progress.accept(String.format(java.util.Locale.ROOT, "measured sweep: %,d tokens", context));
             try (Device device = devices.get()) {

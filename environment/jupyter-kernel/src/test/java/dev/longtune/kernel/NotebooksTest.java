@@ -101,7 +101,8 @@ class NotebooksTest {
 
     @Test
     void everyNotebookRanWithoutErrorsAndShowsPlotsAndTables() throws IOException {
-        assertThat(executed.keySet()).containsAll(List.of("00-quickstart", "01-memory-planner", "02-step-by-step-training"));
+        assertThat(executed.keySet()).containsAll(List.of("00-quickstart", "01-memory-planner", "02-step-by-step-training",
+                "03-offload-memory-study"));
         for (var e : executed.entrySet()) {
             JsonNode nb = e.getValue();
             assertThat(nb.at("/metadata/kernelspec/name").asText()).as(e.getKey()).isEqualTo("longtune");
@@ -152,6 +153,36 @@ class NotebooksTest {
         var ratio = java.util.regex.Pattern.compile("planned total / measured total = ([0-9.]+)").matcher(text);
         assertThat(ratio.find()).as("the planner comparison is printed").isTrue();
         assertThat(Double.parseDouble(ratio.group(1))).isBetween(0.9, 1.1);
+    }
+
+    @Test
+    void offloadNotebookTrainsBitIdenticallyAndMatchesThePlanner() throws IOException {
+        String text = text(executed.get("03-offload-memory-study"));
+        assertThat(text).contains("step 1: loss").contains("step 2: loss").doesNotContain("DIFFERENT");
+        assertThat(text.split("bit-identical", -1)).hasSize(3);
+        Path out = outputs.get("03-offload-memory-study");
+        List<String> sweep = Files.readAllLines(out.resolve("offloaded-sweep.csv"));
+        assertThat(sweep).hasSize(5);
+        for (String row : sweep.subList(1, sweep.size())) {
+            String[] v = row.split(",");
+            assertThat(v[1]).as("device slots, measured = planned: " + row).isEqualTo(v[2]);
+            assertThat(v[3]).as("device activations, measured = planned: " + row).isEqualTo(v[4]);
+            assertThat(v[5]).as("host store and checkpoints, measured = planned: " + row).isEqualTo(v[6]);
+        }
+        List<String> byCategory = Files.readAllLines(out.resolve("memory-by-category.csv"));
+        String[] weights = byCategory.get(1).split(",");
+        assertThat(weights[0]).isEqualTo("weights");
+        assertThat(Long.parseLong(weights[2])).as("offloaded: only the units in flight on the device")
+                .isLessThan(Long.parseLong(weights[1]));
+        assertThat(weights[3]).as("offloaded: every weight on the host").isEqualTo(weights[1]);
+        var llama = ModelCatalog.get("llama-3.1-8b");
+        for (String gpu : List.of("V100", "A6000")) {
+            var node = NodeCatalog.get("1x" + gpu).withHostRam(512L << 30);
+            long max = new ContextSearch(EngineProfile.LONGTUNE).maxContext(llama, node,
+                    Stacks.named("engine", node, EngineProfile.LONGTUNE));
+            assertThat(text).contains(String.format(java.util.Locale.ROOT, "%s: the longest context that fits with the engine stack is %,d tokens",
+                    node.gpu().name(), max));
+        }
     }
 
     @Test
