@@ -85,13 +85,15 @@ class PlannerCalibrationTest {
                             + "activations tracked %,d planned %,d%n", precision, checkpointing, tokens, tracked, predicted,
                     100.0 * (predicted - tracked) / tracked, device.memory().peak(MemoryCategory.ACTIVATIONS),
                     plan.gpu().get(Phase.BACKWARD).bytes(MemoryCategory.ACTIVATIONS));
+            // the widest gap measured is +1.4% (FP16, offloaded checkpoints: 186 KB on 13 MB); 2% fails on any missing
+            // term the size of a layer's weights or of one activation tensor of these shapes
             assertThat((double) predicted / tracked).as("total peak: predicted %d, tracked %d", predicted, tracked)
-                    .isBetween(0.9, 1.1);
+                    .isBetween(0.98, 1.02);
             long trackedActivations = device.memory().peak(MemoryCategory.ACTIVATIONS);
             long plannedActivations = plan.gpu().get(Phase.BACKWARD).bytes(MemoryCategory.ACTIVATIONS);
-            assertThat((double) plannedActivations / trackedActivations)
-                    .as("backward activations: predicted %d, tracked %d", plannedActivations, trackedActivations)
-                    .isBetween(0.9, 1.1);
+            // the recomputed layer's tensors are counted exactly
+            assertThat(plannedActivations).as("backward activations: predicted %d, tracked %d", plannedActivations,
+                    trackedActivations).isEqualTo(trackedActivations);
             assertThat(device.hostMemory().peak(MemoryCategory.CHECKPOINTS))
                     .isEqualTo(plan.hostAtPeak().bytes(MemoryCategory.CHECKPOINTS));
         }
