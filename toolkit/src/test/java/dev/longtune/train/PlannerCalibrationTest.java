@@ -85,8 +85,9 @@ class PlannerCalibrationTest {
                             + "activations tracked %,d planned %,d%n", precision, checkpointing, tokens, tracked, predicted,
                     100.0 * (predicted - tracked) / tracked, device.memory().peak(MemoryCategory.ACTIVATIONS),
                     plan.gpu().get(Phase.BACKWARD).bytes(MemoryCategory.ACTIVATIONS));
-            // the widest gap measured is +1.4% (FP16, offloaded checkpoints: 186 KB on 13 MB); 2% fails on any missing
-            // term the size of a layer's weights or of one activation tensor of these shapes
+            // the widest gap measured is +1.4% (FP16, offloaded checkpoints: 186 KB on 13 MB); 2% fails on a missing or
+            // doubled copy of the embedding or its gradient (7% of the BF16 rows' total); smaller terms are caught by
+            // the exact activation and checkpoint checks below
             assertThat((double) predicted / tracked).as("total peak: predicted %d, tracked %d", predicted, tracked)
                     .isBetween(0.98, 1.02);
             long trackedActivations = device.memory().peak(MemoryCategory.ACTIVATIONS);
