@@ -227,6 +227,11 @@ public final class CudaDevice implements Device {
             dst.roundToDtype();
             return;
         }
+        if (dst.location() == MemoryLocation.HOST_PINNED) {
+            synchronize(); // nothing queued still reads or writes the pinned buffer
+            PinnedHost.encode(values, dst.address(), dst.dtype()); // no trip through the GPU
+            return;
+        }
         int n = values.length;
         withPinned(4L * n, dst.name() + " (upload staging)", staging -> {
             floatsAt(staging, n).put(values, 0, n);
@@ -250,6 +255,11 @@ public final class CudaDevice implements Device {
         }
         int n = (int) src.numel();
         float[] out = new float[n];
+        if (src.location() == MemoryLocation.HOST_PINNED) {
+            synchronize(); // what compute queued into the pinned buffer has landed
+            PinnedHost.decode(src.address(), src.dtype(), out);
+            return out;
+        }
         withPinned(4L * n, src.name() + " (download staging)", staging -> {
             if (src.dtype() == DType.FP32) {
                 copyBytes(staging, src.address(), 4L * n);
