@@ -35,27 +35,15 @@ mkdir -p "$OUT"
 export THREADS="${THREADS:-$(nproc)}"
 export OMP_NUM_THREADS="$THREADS"
 export PYTHONUNBUFFERED=1
-FAILED=()
-
-step() {  # step NAME LOG cmd...: runs cmd, output to the terminal and LOG; records a failure
-  local name="$1" log="$2"; shift 2
-  echo "=== $name: $*" | tee "$log"
-  local t0=$SECONDS
-  set -o pipefail
-  "$@" 2>&1 | tee -a "$log"
-  local rc=$?
-  set +o pipefail
-  echo "=== $name: exit $rc after $((SECONDS - t0)) s" | tee -a "$log"
-  [ $rc -eq 0 ] || FAILED+=("$name (exit $rc)")
-}
+. bench/lib.sh   # step, bundle_runtime
 
 { echo "threads: $THREADS (nproc $(nproc))"; lscpu 2>/dev/null | grep -E 'Model name|Socket|Core|Thread|NUMA|L3' ; \
   grep MemTotal /proc/meminfo; } | tee "$OUT/env.log"
 
 # Java: the bundle's JRE and jars on the GPU machine, else the local java and toolkit/target
 if [ -f .gpu-bundle/jre.tar.gz ] && ! command -v java >/dev/null; then
-  [ -x /tmp/jre/bin/java ] || tar xzf .gpu-bundle/jre.tar.gz -C /tmp
-  JAVA=/tmp/jre/bin/java
+  bundle_runtime .gpu-bundle /tmp/longtune-bundle || exit 1
+  JAVA=$BUNDLE_JAVA
   CP=".gpu-bundle/lib/*"
 else
   JAVA="${JAVA:-java}"

@@ -24,27 +24,14 @@ done
 OUT="${OUT:-results/gpu-bench-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-FAILED=()
-
-step() {  # step NAME LOG cmd...: runs cmd, output to the terminal and LOG; records a failure
-  local name="$1" log="$2"; shift 2
-  echo "=== $name: $*" | tee "$log"
-  local t0=$SECONDS
-  set -o pipefail
-  "$@" 2>&1 | tee -a "$log"
-  local rc=$?
-  set +o pipefail
-  echo "=== $name: exit $rc after $((SECONDS - t0)) s" | tee -a "$log"
-  [ $rc -eq 0 ] || FAILED+=("$name (exit $rc)")
-}
+. bench/lib.sh   # step, bundle_runtime
 
 GPU="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 { echo "gpu: ${GPU:-unknown}"; nvidia-smi --query-gpu=driver_version,clocks.sm,clocks.mem,temperature.gpu,memory.used --format=csv 2>/dev/null; } | tee "$OUT/env.log"
 
 run_java() {
-  tar xzf .gpu-bundle/jre.tar.gz -C /tmp || return 1
-  export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-  /tmp/jre/bin/java -Xmx${JAVA_HEAP:-64g} -cp ".gpu-bundle/lib/*" dev.longtune.bench.GpuBench --out "$OUT/longtune.json" "$@"
+  bundle_runtime .gpu-bundle /tmp/longtune-bundle || return 1
+  "$BUNDLE_JAVA" -Xmx${JAVA_HEAP:-64g} -cp ".gpu-bundle/lib/*" dev.longtune.bench.GpuBench --out "$OUT/longtune.json" "$@"
 }
 
 if [ $TORCH_ONLY -eq 0 ]; then

@@ -7,8 +7,8 @@
 # tokenizer is never committed). Run from the repository root after `mvn -q -DskipTests install`.
 # On the GPU machine (README.md, "Running on a GPU"):
 #   bash bench/gpu-test.sh                    # the whole GPU test set; JUnit report under $OUT
-#   tar xzf .gpu-bundle/jre.tar.gz -C /tmp && export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH
-#   /tmp/jre/bin/java -cp ".gpu-bundle/lib/*" dev.longtune.bench.GpuBench --out longtune.json
+#   bash bench/gpu-bench.sh; bash bench/offload-8b.sh 32768 16GiB 2; bash bench/cpu-adamw-bench.sh
+# (each unpacks the bundle's JRE and tokenizer through bench/lib.sh)
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 GPU_BUNDLE_LIMIT_MIB=1000 "$root/../shared/tools/gpu-bundle.sh" toolkit >/dev/null

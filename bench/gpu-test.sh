@@ -11,15 +11,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bundle=$root/.gpu-bundle
 reports=${1:-${OUT:-$root/gpu-test-report}}
-[ -f "$bundle/jre.tar.gz" ] && [ -d "$bundle/test/classes" ] || {
+[ -d "$bundle/test/classes" ] || {
   echo "gpu-test: no test bundle at $bundle: run 'mvn -q -DskipTests install && bash bench/gpu-bundle.sh' first" >&2; exit 2; }
 mkdir -p "$reports"
+. "$root/bench/lib.sh"
 work=/tmp/longtune-gpu-test
-rm -rf "$work"; mkdir -p "$work"
-tar xzf "$bundle/jre.tar.gz" -C "$work"
-gunzip -c "$bundle/tokenizer/tokenizer.json.gz" > "$work/tokenizer.json"
-export LONGTUNE_TOKENIZER=$work/tokenizer.json
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+rm -rf "$work"   # a fresh JRE and tokenizer for every test run
+bundle_runtime "$bundle" "$work" || exit 2
 
 classes=(
   dev.longtune.cuda.CudaDeviceTest          # AdamW and norm kernels, the memory cap, release on close, NVRTC errors
@@ -35,6 +33,6 @@ for c in "${classes[@]}"; do select+=(--select-class "$c"); done
 cp=$(ls "$bundle"/lib/*.jar | tr '\n' ':')$bundle/test/classes:$bundle/test/assertj-core.jar
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true) | tee "$reports/gpu-test.log"
 set -o pipefail
-"$work/jre/bin/java" -Dlongtune.test.devices=cuda -Djava.awt.headless=true \
+"$BUNDLE_JAVA" -Dlongtune.test.devices=cuda -Djava.awt.headless=true \
   -jar "$bundle/test/junit-platform-console-standalone.jar" execute --disable-banner --disable-ansi-colors --details=tree \
   -cp "$cp" "${select[@]}" --reports-dir "$reports" 2>&1 | tee -a "$reports/gpu-test.log"

@@ -15,15 +15,9 @@ bundle=$root/.gpu-bundle
 context=${1:?context in tokens}; cap=${2:?GPU memory cap, e.g. 16GiB}; steps=${3:-2}
 out=${OUT:-$root/offload-8b}
 mkdir -p "$out"
-work=/tmp/longtune-offload
-if [ ! -x "$work/jre/bin/java" ]; then
-  mkdir -p "$work"
-  tar xzf "$bundle/jre.tar.gz" -C "$work"
-  gunzip -c "$bundle/tokenizer/tokenizer.json.gz" > "$work/tokenizer.json"
-fi
-export LONGTUNE_TOKENIZER=$work/tokenizer.json
-export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-java=("$work/jre/bin/java" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "$bundle/lib/*" dev.longtune.cli.LongtuneCommand)
+. "$root/bench/lib.sh"
+bundle_runtime "$bundle" /tmp/longtune-bundle
+java=("$BUNDLE_JAVA" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "$bundle/lib/*" dev.longtune.cli.LongtuneCommand)
 
 "${java[@]}" plan --model llama-3.1-8b --node 1xH200 --context "$context" --profile longtune --stack zero-offload \
   --checkpointing offload --attention fa2 --liger all --precision bf16 --host-ram "${LONGTUNE_HOST_RAM:-256GiB}" \
