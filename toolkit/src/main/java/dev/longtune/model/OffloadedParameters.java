@@ -180,19 +180,15 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     @Override
-    public Tensor weight(String name) {
-        Tensor t = activeWeights.get(name);
-        if (t == null) {
-            throw new IllegalStateException("weight " + name + " is used outside an acquire/release of its unit");
-        }
-        return t;
-    }
+    public Tensor weight(String name) { return active(activeWeights, name, "weight", "an acquire/release"); }
 
     @Override
-    public Tensor grad(String name) {
-        Tensor t = activeGrads.get(name);
+    public Tensor grad(String name) { return active(activeGrads, name, "gradient", "an acquire-with-gradients"); }
+
+    private static Tensor active(Map<String, Tensor> tensors, String name, String what, String bracket) {
+        Tensor t = tensors.get(name);
         if (t == null) {
-            throw new IllegalStateException("gradient " + name + " is used outside an acquire-with-gradients of its unit");
+            throw new IllegalStateException(what + " " + name + " is used outside " + bracket + " of its unit");
         }
         return t;
     }

@@ -57,18 +57,22 @@ class GeneratorTest {
 
     static final int[] PROMPT = {3, 17, 5, 5, 30, 1, 22, 9};
 
-    /** Logits of the token after {@code ids} by hand: hiddenAfter, then RmsNorm and a double dot product. */
+    /**
+     * Logits of the token after {@code ids} by hand, on any device: the device's hidden state (hiddenAfter), then
+     * RMSNorm and the LM head as a double dot product.
+     */
     static double[] logitsByHand(LlamaModel m, int[] ids) {
         ModelConfig c = m.config();
+        var d = m.device();
         int h = c.hiddenSize();
         float[] last = new float[h];
         try (Tensor hidden = m.hiddenAfter(c.numLayers(), Batch.ofDocument(ids))) {
-            System.arraycopy(hidden.floats(), (ids.length - 1) * h, last, 0, h);
+            System.arraycopy(d.read(hidden), (ids.length - 1) * h, last, 0, h);
         }
         float[] normed = new float[h];
-        RmsNorm.forward(normed, new float[1], last, m.weights().get("model.norm.weight").floats(), 1, h,
+        RmsNorm.forward(normed, new float[1], last, d.read(m.weights().get("model.norm.weight")), 1, h,
                 (float) c.rmsNormEps());
-        float[] head = m.weights().get(c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight").floats();
+        float[] head = d.read(m.weights().get(c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight"));
         double[] logits = new double[c.vocabSize()];
         for (int v = 0; v < logits.length; v++) {
             double s = 0;

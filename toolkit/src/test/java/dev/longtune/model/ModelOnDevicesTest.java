@@ -7,7 +7,6 @@ import dev.longtune.cuda.CudaDevice;
 import dev.longtune.cuda.GpuTests;
 import dev.longtune.device.CpuDevice;
 import dev.longtune.device.Device;
-import dev.longtune.ops.RmsNorm;
 import dev.longtune.ops.reference.AdamWReference;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.MemoryCategory;
@@ -209,7 +208,7 @@ class ModelOnDevicesTest {
             assertThat(out).hasSize(6);
             int[] context = prompt;
             for (int token : out) {
-                double[] logits = logitsByHand(m, context);
+                double[] logits = GeneratorTest.logitsByHand(m, context);
                 double max = java.util.Arrays.stream(logits).max().orElseThrow();
                 // the generated token is the argmax up to the device's rounding (cuBLAS may sum in another order)
                 assertThat(logits[token]).as("logit of %d after %s", token, java.util.Arrays.toString(context))
@@ -220,29 +219,6 @@ class ModelOnDevicesTest {
             assertThat(g.generate(prompt, 6).tokens()).as("deterministic").containsExactly(out);
             assertThat(g.generate(prompt, 3).tokens()).containsExactly(java.util.Arrays.copyOf(out, 3));
         }
-    }
-
-    /** Logits of the token after {@code ids}: the device's hidden state, then RMSNorm and the LM head in double. */
-    static double[] logitsByHand(LlamaModel m, int[] ids) {
-        Device d = m.device();
-        int h = m.config().hiddenSize();
-        float[] last = new float[h];
-        try (Tensor hidden = m.hiddenAfter(m.config().numLayers(), Batch.ofDocument(ids))) {
-            System.arraycopy(d.read(hidden), (ids.length - 1) * h, last, 0, h);
-        }
-        float[] normed = new float[h];
-        RmsNorm.forward(normed, new float[1], last, d.read(m.weights().get("model.norm.weight")), 1, h,
-                (float) m.config().rmsNormEps());
-        float[] head = d.read(m.weights().get("lm_head.weight"));
-        double[] logits = new double[m.config().vocabSize()];
-        for (int v = 0; v < logits.length; v++) {
-            double s = 0;
-            for (int k = 0; k < h; k++) {
-                s += (double) normed[k] * head[v * h + k];
-            }
-            logits[v] = s;
-        }
-        return logits;
     }
 
     @ParameterizedTest
