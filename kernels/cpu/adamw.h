@@ -299,6 +299,22 @@ static void adamw_avx512(const AdamWCoefficients& c, float* p, const float* grad
 
 #endif  // LONGTUNE_X86_LEVELS
 
+// every coefficient computed in double from the double hyperparameters and rounded once to float
+static inline AdamWCoefficients adamw_coefficients(float gradScale, double lr, double beta1, double beta2, double eps,
+                                                   double weightDecay, int t) {
+    AdamWCoefficients c;
+    c.decay = (float) (1 - lr * weightDecay);
+    c.b1 = (float) beta1;
+    c.oneMinusB1 = (float) (1 - beta1);
+    c.b2 = (float) beta2;
+    c.oneMinusB2 = (float) (1 - beta2);
+    c.stepSize = (float) (lr / (1 - std::pow(beta1, (double) t)));
+    c.sqrtCorrection2 = (float) std::sqrt(1 - std::pow(beta2, (double) t));
+    c.epsilon = (float) eps;
+    c.gradScale = gradScale;
+    return c;
+}
+
 template <int OUT>
 static void adamw_range(const AdamWCoefficients& c, float* p, const float* grads, float* m, float* v, void* out,
                         int64_t n) {
@@ -323,16 +339,7 @@ inline void longtune_adamw_step_range(float* params, const float* grads, float* 
                                       double beta2, double eps, double weightDecay, int t) {
     using namespace longtune_cpu;
     if (n <= 0) return;
-    AdamWCoefficients c;
-    c.decay = (float) (1 - lr * weightDecay);
-    c.b1 = (float) beta1;
-    c.oneMinusB1 = (float) (1 - beta1);
-    c.b2 = (float) beta2;
-    c.oneMinusB2 = (float) (1 - beta2);
-    c.stepSize = (float) (lr / (1 - std::pow(beta1, (double) t)));
-    c.sqrtCorrection2 = (float) std::sqrt(1 - std::pow(beta2, (double) t));
-    c.epsilon = (float) eps;
-    c.gradScale = gradScale;
+    const AdamWCoefficients c = adamw_coefficients(gradScale, lr, beta1, beta2, eps, weightDecay, t);
     float* p = params + offset;
     const float* g = grads + offset;
     float* mm = m + offset;

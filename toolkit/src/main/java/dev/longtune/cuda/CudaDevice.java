@@ -19,7 +19,9 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -616,6 +618,56 @@ public final class CudaDevice implements Device {
     }
 
     // ---- events, for timing -------------------------------------------------------------------------------
+
+    @Override
+    public BusyClock busyClock() {
+        return new BusyClock() {
+            // timing events in pairs; elapsed times are read (and the events destroyed) by takeSeconds
+            private final List<CUevent_st> marks = new ArrayList<>();
+
+            private void mark() {
+                CUevent_st e = new CUevent_st();
+                Cuda.check(cudart.cudaEventCreate(e), "cudaEventCreate");
+                Cuda.check(cudart.cudaEventRecord(e, compute), "cudaEventRecord");
+                marks.add(e);
+            }
+
+            // a bracket left open (an exception inside it) is dropped rather than failing the next one
+            @Override
+            public void begin() {
+                if (marks.size() % 2 != 0) {
+                    cudart.cudaEventDestroy(marks.remove(marks.size() - 1));
+                }
+                mark();
+            }
+
+            @Override
+            public void end() {
+                if (marks.size() % 2 != 0) {
+                    mark();
+                }
+            }
+
+            @Override
+            public double takeSeconds() {
+                int pairs = marks.size() / 2;
+                double ms = 0;
+                float[] elapsed = new float[1];
+                if (pairs > 0) {
+                    Cuda.check(cudart.cudaEventSynchronize(marks.get(2 * pairs - 1)), "cudaEventSynchronize");
+                }
+                for (int i = 0; i < pairs; i++) {
+                    Cuda.check(cudart.cudaEventElapsedTime(elapsed, marks.get(2 * i), marks.get(2 * i + 1)),
+                            "cudaEventElapsedTime");
+                    ms += elapsed[0];
+                }
+                List<CUevent_st> done = new ArrayList<>(marks.subList(0, 2 * pairs));
+                marks.subList(0, 2 * pairs).clear();
+                done.forEach(cudart::cudaEventDestroy);
+                return ms / 1e3;
+            }
+        };
+    }
 
     /** Milliseconds the compute stream spends on {@code work}, measured with CUDA events. */
     public float time(Runnable work) {

@@ -69,6 +69,26 @@ public final class CpuDevice implements Device {
     public void synchronize() { }
 
     @Override
+    public BusyClock busyClock() {
+        return new BusyClock() {
+            private long started, total;
+
+            @Override
+            public void begin() { started = System.nanoTime(); }
+
+            @Override
+            public void end() { total += System.nanoTime() - started; }
+
+            @Override
+            public double takeSeconds() {
+                double s = total / 1e9;
+                total = 0;
+                return s;
+            }
+        };
+    }
+
+    @Override
     public Event record(Stream stream) { return () -> { }; }
 
     @Override

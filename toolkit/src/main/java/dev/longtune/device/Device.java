@@ -70,6 +70,23 @@ public interface Device extends AutoCloseable {
         void synchronize();
     }
 
+    /**
+     * Sums the time the compute stream spends on bracketed work ({@link #begin} … {@link #end}): CUDA events with
+     * timing on a GPU, wall time on the CPU (where ops run as they are called). Brackets hold kernels only, not
+     * waits for copies, so the sum is the device's busy time, to set against a step's wall time.
+     */
+    interface BusyClock {
+        void begin();
+
+        void end();
+
+        /** Seconds summed over the brackets closed since the last call (waits for the last one to finish). */
+        double takeSeconds();
+    }
+
+    /** A new {@link BusyClock} on the compute stream. */
+    BusyClock busyClock();
+
     /** Marks the current end of {@code stream}'s queue. */
     Event record(Stream stream);
 

@@ -9,8 +9,11 @@ import dev.longtune.tensor.DType;
 import dev.longtune.tensor.MemoryCategory;
 import dev.longtune.tensor.Tensor;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
+import java.util.concurrent.Future;
 
 import static dev.longtune.tensor.MemoryCategory.ACTIVATIONS;
 import static dev.longtune.tensor.MemoryCategory.CHECKPOINTS;
@@ -34,6 +37,7 @@ public final class LlamaModel implements AutoCloseable {
     private final DType e;
     private final ParameterStore store;
     private final ParameterUnits units;
+    private final Device.BusyClock busy;
     private final double[] invFreq;
     private final int h, f, q, kv, heads, kvHeads, headDim, layers, vocab;
     private Checkpointing checkpointing;
@@ -67,6 +71,7 @@ public final class LlamaModel implements AutoCloseable {
         this.layers = config.numLayers();
         this.vocab = config.vocabSize();
         this.units = new ParameterUnits(config);
+        this.busy = device.busyClock();
         this.store = placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2)
                 : new ResidentParameters(config, device, e);
         ModelConfig.RopeScaling rs = config.ropeScaling();
@@ -144,6 +149,38 @@ public final class LlamaModel implements AutoCloseable {
 
     public void setLayerListener(LayerListener l) { this.listener = l; }
 
+    // every unit's compute lies between its acquire and release: the busy clock times exactly that
+    private void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
+        store.acquire(unit, withGrads, next, nextWithGrads);
+        busy.begin();
+    }
+
+    private void release(int unit, boolean gradientsDone) {
+        busy.end();
+        store.release(unit, gradientsDone);
+    }
+
+    /**
+     * Seconds the device spent computing (forward, recompute, loss and backward kernels, no copies or waits for
+     * them) since the last call: set against a step's wall time, it is what offloading costs.
+     */
+    public double takeBusySeconds() { return busy.takeSeconds(); }
+
+    /** The parameter names of each unit the parameters move in, in forward order (embedding, layers, head). */
+    public List<List<String>> parameterUnits() {
+        List<List<String>> out = new ArrayList<>();
+        for (int u = 0; u < units.count(); u++) {
+            out.add(units.names(u));
+        }
+        return out;
+    }
+
+    /** See {@link ParameterStore#setGradientsListener}. */
+    public void setGradientsListener(ParameterStore.GradientsListener l) { store.setGradientsListener(l); }
+
+    /** See {@link ParameterStore#weightsUpdating}; {@code unit} indexes {@link #parameterUnits()}. */
+    public void weightsUpdating(int unit, Future<?> done) { store.weightsUpdating(unit, done); }
+
     private Tensor w(String name) { return store.weight(name); }
 
     private Tensor g(String name) { return store.grad(name); }
@@ -171,9 +208,9 @@ public final class LlamaModel implements AutoCloseable {
         Tensor x = embed(b, ACTIVATIONS, n > 0 ? unit(0) : -1);
         for (int i = 0; i < n; i++) {
             try (LayerActivations a = new LayerActivations(device, e, b.tokens(), h, q, kv, f, heads)) {
-                store.acquire(unit(i), false, i + 1 < n ? unit(i + 1) : -1, false);
+                acquire(unit(i), false, i + 1 < n ? unit(i + 1) : -1, false);
                 Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
-                store.release(unit(i), false);
+                release(unit(i), false);
                 x.close();
                 x = out;
             }
@@ -187,21 +224,21 @@ public final class LlamaModel implements AutoCloseable {
         Tensor x = embed(b, ACTIVATIONS, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
             try (LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads)) {
-                store.acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), false);
+                acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), false);
                 Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
-                store.release(unit(i), false);
+                release(unit(i), false);
                 x.close();
                 x = out;
             }
         }
-        store.acquire(head(), false, -1, false);
+        acquire(head(), false, -1, false);
         try (Tensor nf = zeros("final norm", ACTIVATIONS, t, h);
              Tensor rstd = device.allocate("final rstd", DType.FP32, ACTIVATIONS, t)) {
             device.rmsNormForward(nf, rstd, x, w("model.norm.weight"), t, h, (float) config.rmsNormEps());
             x.close();
             return device.linearCrossEntropy(null, null, nf, lmHead(), b.targets(), t, h, vocab, 1f);
         } finally {
-            store.release(head(), false);
+            release(head(), false);
         }
     }
 
@@ -218,9 +255,9 @@ public final class LlamaModel implements AutoCloseable {
         Tensor x = embed(b, inputCategory, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
             LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads);
-            store.acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
+            acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
             Tensor out = layerForward(i, x, a, b, inputCategory);
-            store.release(unit(i), false);
+            release(unit(i), false);
             switch (checkpointing) {
                 case NONE -> {
                     inputs[i] = x;
@@ -244,7 +281,7 @@ public final class LlamaModel implements AutoCloseable {
 
         double loss;
         Tensor dx = zeros("d final", ACTIVATIONS, t, h);
-        store.acquire(head(), true, layers > 0 ? unit(layers - 1) : ParameterUnits.embedding(), true);
+        acquire(head(), true, layers > 0 ? unit(layers - 1) : ParameterUnits.embedding(), true);
         try (Tensor nf = zeros("final norm", ACTIVATIONS, t, h);
              Tensor rstd = device.allocate("final rstd", DType.FP32, ACTIVATIONS, t);
              Tensor dnf = zeros("d final norm", ACTIVATIONS, t, h)) {
@@ -252,7 +289,7 @@ public final class LlamaModel implements AutoCloseable {
             loss = device.linearCrossEntropy(dnf, lmHeadGrad(), nf, lmHead(), b.targets(), t, h, vocab, gradientScale);
             device.rmsNormBackward(dx, g("model.norm.weight"), dnf, x, w("model.norm.weight"), rstd, t, h);
         }
-        store.release(head(), true);
+        release(head(), true);
         x.close();
 
         for (int i = layers - 1; i >= 0; i--) {
@@ -264,23 +301,23 @@ public final class LlamaModel implements AutoCloseable {
                 input = back;
             }
             LayerActivations a = kept[i];
-            store.acquire(unit(i), true, i > 0 ? unit(i - 1) : ParameterUnits.embedding(), true);
+            acquire(unit(i), true, i > 0 ? unit(i - 1) : ParameterUnits.embedding(), true);
             if (a == null) {
                 // recompute the layer from its checkpoint; its output is not needed again
                 a = new LayerActivations(device, e, t, h, q, kv, f, heads);
                 layerForward(i, input, a, b, ACTIVATIONS).close();
             }
             Tensor dPrev = layerBackward(i, dx, input, a, b);
-            store.release(unit(i), true);
+            release(unit(i), true);
             dx.close();
             a.close();
             input.close();
             dx = dPrev;
             listener.layerDone("backward", i, layers);
         }
-        store.acquire(ParameterUnits.embedding(), true, -1, false);
+        acquire(ParameterUnits.embedding(), true, -1, false);
         device.embeddingBackward(g("model.embed_tokens.weight"), dx, b.ids(), t, h);
-        store.release(ParameterUnits.embedding(), true);
+        release(ParameterUnits.embedding(), true);
         dx.close();
         store.finishBackward();
         return loss;
@@ -289,9 +326,9 @@ public final class LlamaModel implements AutoCloseable {
     /** The embedding of the batch's ids; {@code next} is the unit to start bringing over meanwhile. */
     private Tensor embed(Batch b, MemoryCategory category, int next) {
         Tensor x = device.allocate("embeddings", e, category, b.tokens(), h);
-        store.acquire(ParameterUnits.embedding(), false, next, false);
+        acquire(ParameterUnits.embedding(), false, next, false);
         device.embeddingForward(x, b.ids(), w("model.embed_tokens.weight"), b.tokens(), h);
-        store.release(ParameterUnits.embedding(), false);
+        release(ParameterUnits.embedding(), false);
         return x;
     }
 

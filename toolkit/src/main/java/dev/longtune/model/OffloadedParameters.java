@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Future;
 
 import static dev.longtune.tensor.MemoryCategory.GRADS;
 import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
@@ -31,6 +32,12 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
  * the host's accumulated values after that (the same additions, in the same order, as resident gradients).
  * On the CPU device copies are immediate and events complete at once, so the same schedule runs synchronously
  * and gives bit-identical results.
+ *
+ * <p>The host optimizer may update units in the background while the next step's forward runs
+ * ({@link #weightsUpdating}): a unit's copy to the device waits for its update; a prefetch that would wait is
+ * started when the unit in flight is released instead, so that the wait never holds back queued kernels. Each
+ * unit's final gradients are reported as they are queued to the host ({@link #setGradientsListener}), so their
+ * norms can be summed while backward goes on.
  */
 final class OffloadedParameters implements ParameterStore {
     /** A unit's room on the device: weights and gradients by local name (the name after "model.layers.N."). */
@@ -50,6 +57,11 @@ final class OffloadedParameters implements ParameterStore {
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
     private final Set<String> zeroGrads = new HashSet<>();
     private final List<Event> gradientCopies = new ArrayList<>();
+    private final PendingUpdates updates = new PendingUpdates();
+    private GradientsListener listener;
+    // a prefetch put off because the optimizer was still writing that unit: started when the current unit is released
+    private int deferred = -1;
+    private boolean deferredWithGrads;
     private long version;
 
     OffloadedParameters(ModelConfig config, Device device, DType dtype, int ringSize) {
@@ -97,13 +109,19 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     @Override
-    public Parameters weights() { return hostWeights; }
+    public Parameters weights() {
+        updates.awaitAll();
+        return hostWeights;
+    }
 
     @Override
     public Parameters grads() {
         // gradients still marked zero were never written this step: make the host copy say so
         for (String name : zeroGrads) {
             device.zero(hostGrads.get(name));
+        }
+        if (!zeroGrads.isEmpty()) {
+            device.synchronize(); // the host reads them next
         }
         zeroGrads.clear();
         return hostGrads;
@@ -137,13 +155,23 @@ final class OffloadedParameters implements ParameterStore {
                 activeGrads.put(name, g);
             }
         }
+        if (deferred == unit) {
+            deferred = -1;
+        }
         if (next >= 0 && !slotOf(next).active) {
-            load(next, nextWithGrads);
+            if (updates.ready(next)) {
+                load(next, nextWithGrads);
+            } else {
+                // waiting here would hold back this unit's kernels: load it once they are queued (release)
+                deferred = next;
+                deferredWithGrads = nextWithGrads;
+            }
         }
     }
 
     /** Queues the copies that bring a unit's current weights (and accumulated gradients) into its slot. */
     private void load(int unit, boolean withGrads) {
+        updates.await(unit);
         Slot s = slotOf(unit);
         List<String> names = units.names(unit);
         boolean weightsThere = s.unit == unit && s.version == version;
@@ -215,8 +243,18 @@ final class OffloadedParameters implements ParameterStore {
             }
             gradientCopies.add(device.record(Stream.DEVICE_TO_HOST));
             s.free = device.record(Stream.DEVICE_TO_HOST);
+            if (listener != null) {
+                Map<String, Tensor> arrived = new LinkedHashMap<>();
+                names.forEach(n -> arrived.put(n, hostGrads.get(n)));
+                listener.arrived(arrived, device.record(Stream.DEVICE_TO_HOST));
+            }
         } else {
             s.free = device.record(Stream.COMPUTE);
+        }
+        if (deferred >= 0 && !slotOf(deferred).active) {
+            int d = deferred;
+            deferred = -1;
+            load(d, deferredWithGrads);
         }
     }
 
@@ -230,7 +268,14 @@ final class OffloadedParameters implements ParameterStore {
     public void weightsChanged() { version++; }
 
     @Override
+    public void setGradientsListener(GradientsListener listener) { this.listener = listener; }
+
+    @Override
+    public void weightsUpdating(int unit, Future<?> done) { updates.put(unit, done); }
+
+    @Override
     public void close() {
+        updates.drain(); // a background update still writes into the host buffers freed below
         device.synchronize();
         finishBackward();
         for (Slot s : allSlots()) {

@@ -1,6 +1,10 @@
 package dev.longtune.model;
 
+import dev.longtune.device.Device;
 import dev.longtune.tensor.Tensor;
+
+import java.util.Map;
+import java.util.concurrent.Future;
 
 /**
  * Where the model's parameters live between uses, and how a unit's weights and gradients reach the device
@@ -45,6 +49,21 @@ public interface ParameterStore extends AutoCloseable {
 
     /** Waits until every gradient released so far has reached {@link #grads()}. */
     void finishBackward();
+
+    /** Told when a unit's gradients, complete for the micro-batch, are queued back to {@link #grads()}. */
+    interface GradientsListener {
+        /** {@code grads} by name (the authoritative tensors); {@code copied} passes once they hold the values. */
+        void arrived(Map<String, Tensor> grads, Device.Event copied);
+    }
+
+    /** Where to report gradients as they reach {@link #grads()} (null: nowhere); stores that never copy them do not call it. */
+    void setGradientsListener(GradientsListener listener);
+
+    /**
+     * The optimizer is writing {@code unit}'s weights in {@link #weights()} in the background: nothing reads them
+     * (a copy to the device, {@link #weights()} itself) before {@code done} completes.
+     */
+    void weightsUpdating(int unit, Future<?> done);
 
     /** {@link #weights()} were written (optimizer step, load): copies of them elsewhere are stale. */
     void weightsChanged();

@@ -5,6 +5,8 @@ import dev.longtune.device.Device;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.Tensor;
 
+import java.util.concurrent.Future;
+
 import static dev.longtune.tensor.MemoryCategory.GRADS;
 import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 
@@ -34,6 +36,12 @@ final class ResidentParameters implements ParameterStore {
     @Override public void finishBackward() { }
 
     @Override public void weightsChanged() { }
+
+    /** Gradients stay where backward writes them: nothing is ever copied back to report. */
+    @Override public void setGradientsListener(GradientsListener listener) { }
+
+    /** Resident weights are read by the next kernel at once: the update has to be finished first. */
+    @Override public void weightsUpdating(int unit, Future<?> done) { PendingUpdates.join(done); }
 
     @Override
     public void close() {

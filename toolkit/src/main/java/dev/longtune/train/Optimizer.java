@@ -8,6 +8,13 @@ import dev.longtune.tensor.DType;
 import dev.longtune.tensor.MemoryLocation;
 import dev.longtune.tensor.Tensor;
 
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Future;
+import java.util.function.BiConsumer;
+
 import static dev.longtune.tensor.MemoryCategory.OPTIMIZER;
 import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
 
@@ -50,6 +57,7 @@ public final class Optimizer implements AutoCloseable {
     private final Placement placement;
     private final boolean separateMaster;
     private final ModelConfig config;
+    private final BackgroundUpdate background = new BackgroundUpdate();
     private int step;
 
     public Optimizer(Parameters weights, Device device, ModelConfig config) {
@@ -83,11 +91,23 @@ public final class Optimizer implements AutoCloseable {
 
     public Placement placement() { return placement; }
 
-    public Parameters master() { return master; }
+    public Parameters master() {
+        awaitUpdate();
+        return master;
+    }
 
-    public Parameters exp_avg() { return m; }
+    public Parameters exp_avg() {
+        awaitUpdate();
+        return m;
+    }
 
-    public Parameters exp_avg_sq() { return v; }
+    public Parameters exp_avg_sq() {
+        awaitUpdate();
+        return v;
+    }
+
+    /** Waits until an update started by {@link #applyOverlapped} has written every parameter. */
+    public void awaitUpdate() { background.awaitAll(); }
 
     public int step() { return step; }
 
@@ -150,6 +170,84 @@ public final class Optimizer implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether {@link #applyOverlapped} can update these weights: host state with the native kernels, and weights
+     * (with their gradients, stored alike) that it reads and writes where they are — CPU tensors, or 16-bit
+     * tensors in pinned host memory (offloaded parameters on a GPU).
+     */
+    public boolean canOverlap(Parameters modelWeights) {
+        if (placement != Placement.HOST || !NativeAdamW.isAvailable() || m.all().iterator().next().onDevice()) {
+            return false;
+        }
+        Tensor w = modelWeights.all().iterator().next();
+        boolean sixteenBit = w.dtype() == DType.BF16 || w.dtype() == DType.FP16;
+        return !w.onDevice() || (w.location() == MemoryLocation.HOST_PINNED && sixteenBit && separateMaster);
+    }
+
+    /**
+     * A unit's final gradients for this step are on their way to the host ({@code copied} passes once they are
+     * there): their sums of squares, unscaled by {@code unscale}, start in the background, so that the global
+     * norm is ready soon after backward ends. Called from the model's gradients listener.
+     */
+    public void gradientsArrived(Map<String, Tensor> grads, Device.Event copied, float unscale) {
+        background.sumSquares(grads, copied, unscale);
+    }
+
+    /**
+     * {@link #apply} for offloaded parameters, with the same result bit for bit, without FP32 copies of the
+     * gradients and off the critical path: the global norm from the sums started by {@link #gradientsArrived} (the
+     * rest computed now), then, unless the gradients hold inf/NaN, AdamW unit by unit in {@code units}' order
+     * (forward order) on a background thread. Each unit's future goes to {@code updating} (the parameter store,
+     * which holds back copies of that unit until it completes), so the next step's forward starts at once and
+     * waits, if at all, only for the unit it needs.
+     */
+    public Update applyOverlapped(Parameters grads, double lossScale, double lr, TrainingConfig c,
+                                  List<List<String>> units, BiConsumer<Integer, Future<?>> updating) {
+        awaitUpdate();
+        float unscale = (float) (1.0 / lossScale);
+        double sumSquares = 0;
+        Map<String, NativeAdamW.SumOfSquares> sums = background.takeSums();
+        for (var e : grads.byName().entrySet()) {
+            NativeAdamW.SumOfSquares s = sums.get(e.getKey());
+            sumSquares += (s != null ? s : BackgroundUpdate.sumSquares(e.getValue(), unscale)).value();
+        }
+        double norm = Math.sqrt(sumSquares);
+        if (!Double.isFinite(norm)) {
+            return new Update(false, norm);
+        }
+        float clip = 1f;
+        if (c.maxGradNorm() > 0) {
+            double coefficient = c.maxGradNorm() / (norm + 1e-6);
+            if (coefficient < 1.0) {
+                clip = (float) coefficient;
+            }
+        }
+        int t = ++step;
+        float clipBy = clip;
+        Set<String> scheduled = new HashSet<>();
+        for (int u = 0; u < units.size(); u++) {
+            List<String> names = units.get(u).stream().filter(scheduled::add).toList(); // tied weights: once
+            updating.accept(u, background.submit(() -> {
+                for (String name : names) {
+                    updateInPlace(name, grads.get(name), t, unscale, clipBy, lr, c);
+                }
+            }));
+        }
+        return new Update(true, norm);
+    }
+
+    /** One parameter's AdamW step reading its gradient where it is, writing its weights where they are. */
+    private void updateInPlace(String name, Tensor g, int t, float unscale, float clip, double lr, TrainingConfig c) {
+        var h = new NativeAdamW.Hyperparameters(lr, c.beta1(), c.beta2(), c.epsilon(), decays(name) ? c.weightDecay() : 0.0);
+        Tensor w = weights.get(name);
+        float[] p = master.get(name).floats(), mm = m.get(name).floats(), vv = v.get(name).floats();
+        if (g.location() == MemoryLocation.HOST_PINNED) {
+            NativeAdamW.stepScaled(h, t, unscale, clip, p, g.address(), g.dtype(), mm, vv, w.address(), w.dtype());
+        } else {
+            NativeAdamW.stepScaled(h, t, unscale, clip, p, g.floats(), mm, vv, separateMaster ? w.floats() : null, w.dtype());
+        }
+    }
+
     /** Norm weights and biases are exempt from weight decay. */
     private static boolean decays(String name) {
         return !(name.endsWith("norm.weight") || name.endsWith(".bias"));
@@ -189,6 +287,7 @@ public final class Optimizer implements AutoCloseable {
 
     @Override
     public void close() {
+        background.close();
         if (separateMaster) {
             master.close();
         }

@@ -7,12 +7,20 @@ import java.util.Map;
 
 /**
  * One optimizer step: mean loss over its micro-batches, whether the update was applied (an FP16 overflow
- * skips it), the gradient norm, learning rate, loss scale, throughput, and peak memory by category on the
- * device and the host during the step.
+ * skips it), the gradient norm, learning rate, loss scale, throughput, the device's busy time, and peak memory by
+ * category on the device and the host during the step.
+ *
+ * <p>{@code seconds} is the step's wall time as the caller sees it; {@code busySeconds} the device's compute within
+ * it (kernels of forward, recompute, loss and backward, timed with events). Their ratio is what offloading costs:
+ * 1.0 when no copy, checkpoint transfer or optimizer work ever keeps the device waiting. With offloaded parameters
+ * the update of step n runs while step n+1's forward does, so its cost shows in the steps after the first.
  */
 public record StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate,
-                         double lossScale, long tokens, double seconds,
+                         double lossScale, long tokens, double seconds, double busySeconds,
                          Map<MemoryCategory, Long> devicePeak, Map<MemoryCategory, Long> hostPeak) {
+
+    /** Wall time over the device's busy time (≥ 1; see the class comment). */
+    public double wallOverBusy() { return seconds / Math.max(busySeconds, 1e-9); }
 
     public double tokensPerSecond() { return tokens / Math.max(seconds, 1e-9); }
 
@@ -27,6 +35,9 @@ public record StepResult(int step, double loss, boolean applied, double gradNorm
         m.put("loss_scale", lossScale);
         m.put("tokens", tokens);
         m.put("tokens_per_s", Math.round(tokensPerSecond() * 10) / 10.0);
+        m.put("seconds", Math.round(seconds * 1000) / 1000.0);
+        m.put("busy_s", Math.round(busySeconds * 1000) / 1000.0);
+        m.put("wall_over_busy", Math.round(wallOverBusy() * 1000) / 1000.0);
         Map<String, Object> memory = new LinkedHashMap<>();
         devicePeak.forEach((c, v) -> memory.put(c.id, v));
         m.put("memory", memory);

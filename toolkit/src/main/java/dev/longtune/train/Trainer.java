@@ -20,6 +20,7 @@ public final class Trainer implements AutoCloseable {
     private final TrainingConfig config;
     private final Optimizer optimizer;
     private final LossScaler scaler;
+    private final boolean overlap;
     private int step;
 
     public Trainer(LlamaModel model, TrainingConfig config, Precision precision) {
@@ -36,7 +37,13 @@ public final class Trainer implements AutoCloseable {
         this.config = config;
         this.optimizer = new Optimizer(model.weights(), model.device(), model.config(), placement);
         this.scaler = precision == Precision.FP16 ? LossScaler.forFp16() : LossScaler.disabled();
+        // offloaded parameters: the update runs in the background, overlapping the next step's forward
+        this.overlap = model.parameterPlacement() == dev.longtune.model.ParameterPlacement.HOST
+                && optimizer.canOverlap(model.weights());
     }
+
+    /** Whether the optimizer's update overlaps the next step (offloaded parameters with the native host AdamW). */
+    public boolean overlapsUpdate() { return overlap; }
 
     public LlamaModel model() { return model; }
 
@@ -69,16 +76,30 @@ public final class Trainer implements AutoCloseable {
         float gradientScale = (float) (lossScale / microBatches.size());
         double loss = 0;
         long tokens = 0;
-        for (Batch b : microBatches) {
-            loss += model.forwardBackward(b, gradientScale) / microBatches.size();
-            tokens += b.tokens();
+        float unscale = (float) (1.0 / lossScale);
+        model.takeBusySeconds();
+        try {
+            for (int k = 0; k < microBatches.size(); k++) {
+                if (overlap && k == microBatches.size() - 1) {
+                    // the last micro-batch's gradients are final: their norms start as each unit's arrive
+                    model.setGradientsListener((grads, copied) -> optimizer.gradientsArrived(grads, copied, unscale));
+                }
+                Batch b = microBatches.get(k);
+                loss += model.forwardBackward(b, gradientScale) / microBatches.size();
+                tokens += b.tokens();
+            }
+        } finally {
+            model.setGradientsListener(null);
         }
+        double busy = model.takeBusySeconds();
         double lr = config.learningRateAt(step);
-        Optimizer.Update update = optimizer.apply(model.grads(), lossScale, lr, config, model.device());
+        Optimizer.Update update = overlap
+                ? optimizer.applyOverlapped(model.grads(), lossScale, lr, config, model.parameterUnits(), model::weightsUpdating)
+                : optimizer.apply(model.grads(), lossScale, lr, config, model.device());
         model.weightsChanged();
         boolean applied = scaler.update(!update.applied()) && update.applied();
         double seconds = (System.nanoTime() - start) / 1e9;
-        return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds,
+        return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds, busy,
                 peaks(device), peaks(host));
     }
 

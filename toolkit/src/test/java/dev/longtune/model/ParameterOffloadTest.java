@@ -28,14 +28,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * resident ones on the CPU device, where the same schedule of copies and events runs synchronously.
  */
 class ParameterOffloadTest {
-    record Run(List<Double> losses, List<Double> norms, Map<String, float[]> weights, Map<String, float[]> master) {}
+    record Run(List<Double> losses, List<Double> norms, Map<String, float[]> weights, Map<String, float[]> master,
+               boolean overlapped, List<Double> busySeconds) {}
 
     static Run train(ModelConfig c, Precision p, Checkpointing ck, ParameterPlacement placement, int microBatches) {
         try (LlamaModel m = new LlamaModel(c, new CpuDevice(), p, ck, placement)) {
             m.initialize(7);
             TrainingConfig tc = TrainingConfig.defaults(4).withLearningRate(5e-3, 5e-4).withGradientAccumulation(microBatches);
             try (Trainer t = new Trainer(m, tc, p, Optimizer.Placement.HOST)) {
-                List<Double> losses = new ArrayList<>(), norms = new ArrayList<>();
+                List<Double> losses = new ArrayList<>(), norms = new ArrayList<>(), busy = new ArrayList<>();
                 Random r = new Random(11);
                 for (int step = 0; step < 3; step++) {
                     List<Batch> batches = new ArrayList<>();
@@ -46,11 +47,13 @@ class ParameterOffloadTest {
                     StepResult s = t.step(batches);
                     losses.add(s.loss());
                     norms.add(s.gradNorm());
+                    busy.add(s.busySeconds());
+                    assertThat(s.busySeconds()).isPositive().isLessThanOrEqualTo(s.seconds());
                 }
                 Map<String, float[]> w = new LinkedHashMap<>(), master = new LinkedHashMap<>();
                 m.weights().byName().forEach((n, x) -> w.put(n, m.device().read(x)));
                 t.optimizer().master().byName().forEach((n, x) -> master.put(n, m.device().read(x)));
-                return new Run(losses, norms, w, master);
+                return new Run(losses, norms, w, master, t.overlapsUpdate(), busy);
             }
         }
     }
@@ -67,6 +70,9 @@ class ParameterOffloadTest {
         Checkpointing ck = Checkpointing.parse(checkpointing);
         Run resident = train(c, p, ck, ParameterPlacement.DEVICE, microBatches);
         Run offloaded = train(c, p, ck, ParameterPlacement.HOST, microBatches);
+        // offloaded: the update runs unit by unit in the background (norms as gradients arrive), resident: in line
+        assertThat(offloaded.overlapped()).isTrue();
+        assertThat(resident.overlapped()).isFalse();
         assertThat(offloaded.losses()).containsExactlyElementsOf(resident.losses());
         assertThat(offloaded.norms()).containsExactlyElementsOf(resident.norms());
         assertThat(resident.losses().get(2)).isNotEqualTo(resident.losses().get(0)); // the steps changed the weights

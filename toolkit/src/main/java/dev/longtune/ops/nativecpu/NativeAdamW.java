@@ -115,11 +115,7 @@ public final class NativeAdamW {
     public static void stepInto(Hyperparameters h, int t, float gradScale, float[] params, float[] grads, float[] m,
                                 float[] v, long weights16Address, DType type) {
         checkArrays(t, params, grads, m, v, 0, params.length);
-        if (weights16Address == 0) {
-            throw new IllegalArgumentException("weights16: null address");
-        }
-        ShortPointer out = new ShortPointer(new Pointer() { { address = weights16Address; } });
-        NativeCpuKernels.adamWStepRange(params, grads, m, v, out, outKind(type, false), 0, params.length,
+        NativeCpuKernels.adamWStepRange(params, grads, m, v, at(weights16Address, "weights16"), outKind(type, false), 0, params.length,
                 gradScale, h.lr(), h.beta1(), h.beta2(), h.eps(), h.weightDecay(), t);
     }
 
@@ -191,6 +187,84 @@ public final class NativeAdamW {
             double sum = NativeCpuKernels.sumSquares(g, 0, n, scale, first);
             return new SumOfSquares(sum, first.get());
         }
+    }
+
+    // ---- gradients where backward left them (kernels/cpu/scaled_gradients.h): no FP32 copy of them
+
+    /**
+     * Σ (g·unscale)² over all of g, g unchanged: the same bits as {@link #unscaleAndSumSquares(float[], int, int, float)}
+     * on a copy of g.
+     */
+    public static SumOfSquares sumSquaresScaled(float[] g, float unscale) {
+        requireAvailable();
+        Objects.requireNonNull(g, "g");
+        long[] first = new long[1];
+        double sum = NativeCpuKernels.sumSquaresScaled(g, GRAD_FLOAT, g.length, unscale, first);
+        return new SumOfSquares(sum, first[0]);
+    }
+
+    /**
+     * Σ (g·unscale)² over n 16-bit gradients ({@code type} BF16 or FP16) at a host address (a pinned buffer the GPU
+     * copied them into): the same bits as decoding them into floats and calling
+     * {@link #unscaleAndSumSquares(float[], int, int, float)}.
+     */
+    public static SumOfSquares sumSquaresScaled(long address, DType type, long n, float unscale) {
+        requireAvailable();
+        try (LongPointer first = new LongPointer(1)) {
+            double sum = NativeCpuKernels.sumSquaresScaled(at(address, "gradients"), gradKind(type), n, unscale, first);
+            return new SumOfSquares(sum, first.get());
+        }
+    }
+
+    /**
+     * One AdamW step over whole arrays reading g = (grads·unscale)·clip, grads unchanged: the same bits as scaling a
+     * copy of grads by unscale and calling {@link #step(Hyperparameters, int, float, float[], float[], float[], float[], int, int)}
+     * with gradScale = clip. With {@code rounded} (not null) the new weights are also written there rounded to
+     * {@code type} as floats, as {@link #stepRounded} does.
+     */
+    public static void stepScaled(Hyperparameters h, int t, float unscale, float clip, float[] params, float[] grads,
+                                  float[] m, float[] v, float[] rounded, DType type) {
+        checkArrays(t, params, grads, m, v, 0, params.length);
+        int kind = OUT_NONE;
+        if (rounded != null) {
+            checkLength(rounded.length, params.length, "rounded");
+            kind = outKind(type, true);
+        }
+        NativeCpuKernels.adamWStepScaled(params, grads, GRAD_FLOAT, unscale, m, v, rounded, kind, params.length, clip,
+                h.lr(), h.beta1(), h.beta2(), h.eps(), h.weightDecay(), t);
+    }
+
+    /**
+     * As {@link #stepScaled(Hyperparameters, int, float, float, float[], float[], float[], float[], float[], DType)}
+     * with the gradients as 16-bit bits ({@code gradType}) at a host address and the new weights' 16-bit bits
+     * ({@code weightType}) written to another: an offloaded parameter's pinned gradient and weight buffers.
+     */
+    public static void stepScaled(Hyperparameters h, int t, float unscale, float clip, float[] params,
+                                  long gradAddress, DType gradType, float[] m, float[] v, long weightAddress,
+                                  DType weightType) {
+        checkArrays(t, params, params, m, v, 0, params.length);
+        NativeCpuKernels.adamWStepScaled(params, at(gradAddress, "gradients"), gradKind(gradType), unscale, m, v,
+                at(weightAddress, "weights16"), outKind(weightType, false), params.length, clip, h.lr(), h.beta1(),
+                h.beta2(), h.eps(), h.weightDecay(), t);
+    }
+
+    /** Storage kinds of scaled_gradients.h (LONGTUNE_GRAD_*). */
+    static final int GRAD_FLOAT = 0, GRAD_BF16 = 1, GRAD_FP16 = 2;
+
+    private static int gradKind(DType type) {
+        Objects.requireNonNull(type, "type");
+        return switch (type) {
+            case BF16 -> GRAD_BF16;
+            case FP16 -> GRAD_FP16;
+            default -> throw new IllegalArgumentException("16-bit gradients are BF16 or FP16, not " + type);
+        };
+    }
+
+    private static ShortPointer at(long where, String name) {
+        if (where == 0) {
+            throw new IllegalArgumentException(name + ": null address");
+        }
+        return new ShortPointer(new Pointer() { { address = where; } });
     }
 
     // ---- checks

@@ -26,7 +26,7 @@ import org.bytedeco.javacpp.annotation.Platform;
  * duration of the call; the {@link FloatPointer} overloads work on off-heap memory.
  */
 @Platform(value = "linux-x86_64", include = {"simd_dispatch.h", "rms_norm.h", "swiglu.h", "adamw.h", "sum_squares.h",
-        "rope.h", "flash_attention.h", "embedding.h", "cross_entropy.h", "memory_bandwidth.h", "longtune_cpu.h"},
+        "scaled_gradients.h", "rope.h", "flash_attention.h", "embedding.h", "cross_entropy.h", "memory_bandwidth.h", "longtune_cpu.h"},
         link = "gomp")
 public final class NativeCpuKernels {
     static {
@@ -134,6 +134,29 @@ public final class NativeCpuKernels {
     @Name("longtune_sum_squares") @NoException
     public static native double sumSquares(FloatPointer x, long offset, long n, float scale,
                                            @Cast("int64_t*") LongPointer firstNonFinite);
+
+    // ---- the host optimizer on gradients where backward left them (scaled_gradients.h): x read as floats (0), bf16
+    //      bits (1) or fp16 bits (2), times unscale, without writing x; AdamW reads g = (x·unscale)·gradScale
+
+    @Name("longtune_sum_squares_scaled") @NoException @CriticalRegion
+    public static native double sumSquaresScaled(@Cast("const void*") float[] x, int kind, long n, float unscale,
+                                                 @Cast("int64_t*") long[] firstNonFinite);
+
+    @Name("longtune_sum_squares_scaled") @NoException
+    public static native double sumSquaresScaled(@Cast("const void*") ShortPointer x, int kind, long n, float unscale,
+                                                 @Cast("int64_t*") LongPointer firstNonFinite);
+
+    @Name("longtune_adamw_step_scaled") @NoException @CriticalRegion
+    public static native void adamWStepScaled(float[] params, @Cast("const void*") float[] grads, int gradKind,
+                                              float unscale, float[] m, float[] v, @Cast("void*") float[] out,
+                                              int outKind, long n, float gradScale, double lr, double beta1,
+                                              double beta2, double eps, double weightDecay, int t);
+
+    @Name("longtune_adamw_step_scaled") @NoException @CriticalRegion
+    public static native void adamWStepScaled(float[] params, @Cast("const void*") ShortPointer grads, int gradKind,
+                                              float unscale, float[] m, float[] v, @Cast("void*") ShortPointer out,
+                                              int outKind, long n, float gradScale, double lr, double beta1,
+                                              double beta2, double eps, double weightDecay, int t);
 
     // ---- SIMD level of adamw.h and sum_squares.h (simd_dispatch.h): 0 SSE2, 1 AVX2+F16C, 2 AVX-512F
 

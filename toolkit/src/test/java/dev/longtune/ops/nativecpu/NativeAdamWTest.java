@@ -258,6 +258,96 @@ class NativeAdamWTest {
         }
     }
 
+    /**
+     * Gradients read where backward left them (kernels/cpu/scaled_gradients.h: floats, or bf16/fp16 bits at an
+     * address) give the bits of the FP32 path they replace: decode into floats, scale in place by 1/loss scale with
+     * the fused sum of squares, then AdamW with the clipping coefficient. Sizes: the odd 3×37×131, past eight
+     * 16,384-element chunks with a tail, and past the parallel threshold; one thread and all.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void scaledGradientsGiveTheBitsOfAnFp32Copy(String level) {
+        NativeAdamW.useSimdLevel(level);
+        var h = new NativeAdamW.Hyperparameters(LR, BETA1, BETA2, EPS, 0.1);
+        float unscale = 1f / 1024, clip = 0.37f;
+        for (int n : new int[] {3 * 37 * 131, 9 * 16384 + 77, 1000003}) {
+            float[] p0 = randomFloats(31, n, 1f), m0 = randomFloats(32, n, 0.01f), v0 = randomFloats(33, n, 0.01f);
+            for (int i = 0; i < n; i++) {
+                v0[i] = Math.abs(v0[i]);
+            }
+            float[] raw = randomFloats(34, n, 300f); // scaled-loss gradients
+            for (DType type : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
+                short[] bits = new short[n];
+                float[] decoded = new float[n];
+                for (int i = 0; i < n; i++) {
+                    bits[i] = type == DType.FP16 ? DType.floatToFp16(raw[i]) : DType.floatToBf16(raw[i]);
+                    decoded[i] = type == DType.FP32 ? raw[i]
+                            : type == DType.FP16 ? DType.fp16ToFloat(bits[i]) : DType.bf16ToFloat(bits[i]);
+                }
+                DType out = type == DType.FP16 ? DType.FP16 : DType.BF16;
+                // the path replaced: an FP32 copy, unscaled in place with its sum, AdamW with the clip as gradScale
+                float[] g32 = decoded.clone(), p = p0.clone(), m = m0.clone(), v = v0.clone();
+                short[] expectedWeights = new short[n];
+                double expectedSum = NativeAdamW.unscaleAndSumSquares(g32, 0, n, unscale).value();
+                NativeAdamW.step(h, 3, clip, p, g32, m, v, 0, n, expectedWeights, out);
+                for (int threads : new int[] {1, initialThreads}) {
+                    NativeCpuKernels.setThreads(threads);
+                    String what = level + ", " + type.id + ", n=" + n + ", " + threads + " threads";
+                    float[] q = p0.clone(), mq = m0.clone(), vq = v0.clone();
+                    double sum;
+                    short[] weights = new short[n];
+                    if (type == DType.FP32) {
+                        float[] g = decoded.clone();
+                        sum = NativeAdamW.sumSquaresScaled(g, unscale).value();
+                        float[] rounded = new float[n];
+                        NativeAdamW.stepScaled(h, 3, unscale, clip, q, g, mq, vq, rounded, out);
+                        assertSameBits(g, decoded, "gradients unchanged, " + what);
+                        for (int i = 0; i < n; i++) {
+                            weights[i] = DType.floatToBf16(rounded[i]);
+                        }
+                    } else {
+                        try (ShortPointer g = new ShortPointer(bits); ShortPointer w = new ShortPointer(n)) {
+                            sum = NativeAdamW.sumSquaresScaled(g.address(), type, n, unscale).value();
+                            NativeAdamW.stepScaled(h, 3, unscale, clip, q, g.address(), type, mq, vq, w.address(), out);
+                            w.get(weights);
+                        }
+                    }
+                    assertThat(sum).as("sum of squares, " + what).isEqualTo(expectedSum);
+                    assertSameBits(q, p, "params, " + what);
+                    assertSameBits(mq, m, "m, " + what);
+                    assertSameBits(vq, v, "v, " + what);
+                    assertThat(weights).as("16-bit weights, " + what).isEqualTo(expectedWeights);
+                }
+            }
+        }
+    }
+
+    @Test
+    void scaledSumsFindTheFirstNonFiniteGradient() {
+        int n = 9 * 16384 + 5;
+        short[] bits = new short[n];
+        for (int i = 0; i < n; i++) {
+            bits[i] = DType.floatToBf16(0.5f + i % 7);
+        }
+        bits[70001] = DType.floatToBf16(Float.POSITIVE_INFINITY);
+        bits[90000] = DType.floatToBf16(Float.NaN);
+        try (ShortPointer g = new ShortPointer(bits)) {
+            var s = NativeAdamW.sumSquaresScaled(g.address(), DType.BF16, n, 0.5f);
+            assertThat(s.finite()).isFalse();
+            assertThat(s.firstNonFinite()).isEqualTo(70001);
+            // fp16 overflow of the scaled loss: 60000 is finite in fp16, but not once a huge unscale meets it
+            try (ShortPointer h = new ShortPointer(new short[] {DType.floatToFp16(1f), DType.floatToFp16(60000f)})) {
+                var big = NativeAdamW.sumSquaresScaled(h.address(), DType.FP16, 2, 1e35f);
+                assertThat(big.finite()).isFalse();
+                assertThat(big.firstNonFinite()).isEqualTo(1);
+            }
+        }
+        assertThatThrownBy(() -> NativeAdamW.sumSquaresScaled(0, DType.BF16, 3, 1f))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("null address");
+        assertThatThrownBy(() -> NativeAdamW.sumSquaresScaled(8, DType.FP32, 3, 1f))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("BF16 or FP16");
+    }
+
     @Test
     void stepIntoWritesTheSixteenBitWeightsAtAnAddress() {
         int n = 100003;
