@@ -19,8 +19,10 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -316,6 +318,54 @@ public final class CudaDevice implements Device {
         return t;
     }
 
+    /** An upload kept for later calls: the host array it was made from (compared on use) and the GPU copy. */
+    private record Upload(Object values, Tensor onGpu) {}
+
+    // A micro-batch's metadata (ids, positions, sequence starts, labels) and the RoPE frequencies are the same
+    // arrays for every layer: uploaded (and waited for) once, then reused while the array is unchanged, instead of
+    // a synchronising copy per op. The last few arrays are kept, by identity; an evicted copy is freed on the
+    // compute stream, whose queued kernels are the only readers.
+    private static final int KEPT_UPLOADS = 8;
+    private final Map<Object, Upload> uploads = new IdentityHashMap<>();
+    private final ArrayDeque<Object> uploadOrder = new ArrayDeque<>();
+
+    /** The GPU copy of batch metadata, uploaded on first use; the caller must not close it. */
+    private Tensor batchInts(String name, int[] values) {
+        Upload u = uploads.get(values);
+        if (u != null && Arrays.equals((int[]) u.values(), values)) {
+            return u.onGpu();
+        }
+        Tensor t = ints(name, values);
+        keep(values, values.clone(), t);
+        return t;
+    }
+
+    /** The RoPE inverse frequencies on the GPU (doubles, in an FP32 buffer of twice the length), uploaded once per array. */
+    private Tensor ropeFrequencies(double[] invFreq) {
+        Upload u = uploads.get(invFreq);
+        if (u != null && Arrays.equals((double[]) u.values(), invFreq)) {
+            return u.onGpu();
+        }
+        Tensor freq = allocate("rope inverse frequencies", DType.FP32, WORKSPACE, 2 * invFreq.length);
+        try (DoublePointer f = new DoublePointer(invFreq)) {
+            copySync(Cuda.at(freq.address()), f, 8L * invFreq.length);
+        }
+        keep(invFreq, invFreq.clone(), freq);
+        return freq;
+    }
+
+    private void keep(Object key, Object copy, Tensor onGpu) {
+        Upload old = uploads.put(key, new Upload(copy, onGpu));
+        if (old != null) {
+            old.onGpu().close();
+            uploadOrder.remove(key);
+        }
+        uploadOrder.addLast(key);
+        if (uploadOrder.size() > KEPT_UPLOADS) {
+            uploads.remove(uploadOrder.removeFirst()).onGpu().close();
+        }
+    }
+
     @Override
     public void zero(Tensor t) {
         if (!t.onDevice()) {
@@ -410,19 +460,13 @@ public final class CudaDevice implements Device {
 
     private void rope(Tensor q, Tensor k, int[] positions, double[] invFreq, int t, int hq, int hkv, int d, int inverse) {
         int half = d / 2;
-        try (Tensor pos = ints("rope positions", positions);
-             Tensor freq = allocate("rope inverse frequencies", DType.FP32, WORKSPACE, 2 * invFreq.length);
-             Tensor cos = allocate("rope cos", DType.FP32, WORKSPACE, t, half);
-             Tensor sin = allocate("rope sin", DType.FP32, WORKSPACE, t, half);
-             DoublePointer f = new DoublePointer(invFreq)) {
-            copySync(Cuda.at(freq.address()), f, 8L * invFreq.length);
+        Tensor pos = batchInts("rope positions", positions), freq = ropeFrequencies(invFreq);
+        try (Tensor cos = allocate("rope cos", DType.FP32, WORKSPACE, t, half);
+             Tensor sin = allocate("rope sin", DType.FP32, WORKSPACE, t, half)) {
             launch("rope_table", elementGrid((long) t * half), 1, BLOCK, 0, cos, sin, pos, freq, t, half);
             String s = suffix(q.dtype());
             launch("rope_rotate_" + s, elementGrid((long) t * hq * half), 1, BLOCK, 0, q, cos, sin, t, hq, d, inverse);
             launch("rope_rotate_" + s, elementGrid((long) t * hkv * half), 1, BLOCK, 0, k, cos, sin, t, hkv, d, inverse);
-            // not needed by stream order (the frequencies' host copy finished in copySync); kept because the
-            // version without it has not run on a GPU yet
-            synchronize();
         }
     }
 
@@ -438,17 +482,14 @@ public final class CudaDevice implements Device {
 
     @Override
     public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, int[] cuSeqlens, int t, int hq, int hkv, int d) {
-        try (Tensor cu = ints("cu_seqlens", cuSeqlens)) {
-            CudaAttention.forward(this, out, lse, q, k, v, cu, cuSeqlens.length - 1, t, hq, hkv, d);
-        }
+        CudaAttention.forward(this, out, lse, q, k, v, batchInts("cu_seqlens", cuSeqlens), cuSeqlens.length - 1, t, hq, hkv, d);
     }
 
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out,
                                   Tensor lse, int[] cuSeqlens, int t, int hq, int hkv, int d) {
-        try (Tensor cu = ints("cu_seqlens", cuSeqlens)) {
-            CudaAttention.backward(this, dq, dk, dv, dout, q, k, v, out, lse, cu, cuSeqlens.length - 1, t, hq, hkv, d);
-        }
+        CudaAttention.backward(this, dq, dk, dv, dout, q, k, v, out, lse, batchInts("cu_seqlens", cuSeqlens),
+                cuSeqlens.length - 1, t, hq, hkv, d);
     }
 
     /** For {@link CudaAttention}: a launch on the compute stream. */
@@ -470,9 +511,8 @@ public final class CudaDevice implements Device {
 
     @Override
     public void embeddingForward(Tensor out, int[] ids, Tensor table, int t, int c) {
-        try (Tensor idsOnGpu = ints("token ids", ids)) {
-            launch("embedding_forward_" + suffix(out.dtype()), elementGrid((long) t * c), 1, BLOCK, 0, out, idsOnGpu, table, t, c);
-        }
+        launch("embedding_forward_" + suffix(out.dtype()), elementGrid((long) t * c), 1, BLOCK, 0, out,
+                batchInts("token ids", ids), table, t, c);
     }
 
     @Override
@@ -504,8 +544,8 @@ public final class CudaDevice implements Device {
         int chunk = dev.longtune.ops.FusedLinearCrossEntropy.gpuChunkRows(n, v, e.bytes);
         float gradScale = gradientScale / valid;
         long eb = e.bytes;
-        try (Tensor lab = ints("labels", labels);
-             Tensor lossRows = allocate("loss per token", DType.FP32, WORKSPACE, n);
+        Tensor lab = batchInts("labels", labels);
+        try (Tensor lossRows = allocate("loss per token", DType.FP32, WORKSPACE, n);
              Tensor logits = allocate("logits chunk", DType.FP32, LOGITS, chunk, v);
              Tensor dlogits = allocate("dlogits chunk", e, LOGITS, chunk, v)) {
             for (int r0 = 0; r0 < n; r0 += chunk) {
@@ -695,6 +735,8 @@ public final class CudaDevice implements Device {
         }
         closed = true;
         cudart.cudaDeviceSynchronize();
+        uploads.values().forEach(u -> u.onGpu().close());
+        uploads.clear();
         kernels.close();
         blas.close();
         gpu.close();

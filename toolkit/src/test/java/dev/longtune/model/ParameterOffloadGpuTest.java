@@ -93,6 +93,8 @@ class ParameterOffloadGpuTest {
         for (int i = 0; i < resident.size(); i++) {
             assertThat(offloaded.get(i).loss()).as("step %d", i + 1).isCloseTo(resident.get(i).loss(), within(2e-3 * resident.get(i).loss()));
             assertThat(offloaded.get(i).applied()).isEqualTo(resident.get(i).applied());
+            // the device's busy time (events around each unit's kernels) lies within the step's wall time
+            assertThat(offloaded.get(i).busySeconds()).isPositive().isLessThan(offloaded.get(i).seconds());
         }
         assertThat(offloaded.get(3).loss()).isLessThan(offloaded.get(0).loss());
     }

@@ -6,9 +6,12 @@ import dev.longtune.config.Precision;
 import dev.longtune.device.CpuDevice;
 import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
+import dev.longtune.model.ParameterPlacement;
 import dev.longtune.tensor.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
@@ -40,9 +43,16 @@ class TrainerTest {
     }
 
     static Trainer trainer(Precision p, TrainingConfig c) throws Exception {
-        LlamaModel m = new LlamaModel(tiny(), new CpuDevice(), p, Checkpointing.DEVICE);
+        return trainer(p, c, ParameterPlacement.DEVICE);
+    }
+
+    /** With offloaded parameters the update runs in the background: the checks below must see it finished. */
+    static Trainer trainer(Precision p, TrainingConfig c, ParameterPlacement placement) throws Exception {
+        LlamaModel m = new LlamaModel(tiny(), new CpuDevice(), p, Checkpointing.DEVICE, placement);
         m.initialize(1);
-        return new Trainer(m, c, p);
+        Trainer t = new Trainer(m, c, p);
+        assertThat(t.overlapsUpdate()).isEqualTo(placement == ParameterPlacement.HOST);
+        return t;
     }
 
     @Test
@@ -76,9 +86,10 @@ class TrainerTest {
         }
     }
 
-    @Test
-    void anFp16OverflowSkipsTheStepAndHalvesTheScale() throws Exception {
-        try (Trainer t = trainer(Precision.FP16, TrainingConfig.defaults(10).withLearningRate(1e-2, 1e-3))) {
+    @ParameterizedTest
+    @EnumSource(ParameterPlacement.class)
+    void anFp16OverflowSkipsTheStepAndHalvesTheScale(ParameterPlacement placement) throws Exception {
+        try (Trainer t = trainer(Precision.FP16, TrainingConfig.defaults(10).withLearningRate(1e-2, 1e-3), placement)) {
             t.lossScaler().restore(1e30, 0); // injects an overflow: scaled gradients exceed FP16's 65504
             float[] before = t.model().weights().get("lm_head.weight").floats().clone();
             StepResult overflow = t.step(List.of(pattern(29, 16, 0)));
@@ -108,11 +119,12 @@ class TrainerTest {
         }
     }
 
-    @Test
-    void saveAndResumeContinueExactly(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @EnumSource(ParameterPlacement.class)
+    void saveAndResumeContinueExactly(ParameterPlacement placement, @TempDir Path dir) throws Exception {
         TrainingConfig c = TrainingConfig.defaults(6).withLearningRate(1e-2, 1e-3);
         List<float[]> continued = new ArrayList<>();
-        try (Trainer t = trainer(Precision.BF16, c)) {
+        try (Trainer t = trainer(Precision.BF16, c, placement)) {
             for (int s = 0; s < 3; s++) {
                 t.step(List.of(pattern(29, 16, s)));
             }
@@ -124,6 +136,7 @@ class TrainerTest {
         }
         try (Trainer resumed = TrainingCheckpoint.resume(dir, new CpuDevice())) {
             assertThat(resumed.step()).isEqualTo(3);
+            assertThat(resumed.model().parameterPlacement()).isEqualTo(placement);
             for (int s = 3; s < 5; s++) {
                 resumed.step(List.of(pattern(29, 16, s)));
             }
