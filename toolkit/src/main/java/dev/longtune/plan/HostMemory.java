@@ -115,6 +115,11 @@ final class HostMemory {
             b.add(CHECKPOINTS, pinnable, "offloaded layer inputs", (long) G * m.numLayers() * pinned(one),
                     "G·L·T·h·e = " + G + " × " + m.numLayers() + " × " + count(one) + roundingNote());
         }
+        if (engineOnOneGpu() && !cpu && phase == Phase.LOSS) {
+            // the fused loss reads its per-token losses back through a pinned FP32 buffer (cuda/CudaDevice.read)
+            b.add(MemoryCategory.WORKSPACE, pinnable, "per-token losses read back (FP32)", 4L * s.microBatch() * contextTokens,
+                    "4·T");
+        }
         long runtime = profile == EngineProfile.HF_DEEPSPEED ? PROCESS_RUNTIME_HF : PROCESS_RUNTIME_LONGTUNE;
         b.add(OTHER, "training processes (CUDA context, libraries, interpreter)", G * runtime,
                 "G × " + Units.human(runtime));
@@ -126,19 +131,21 @@ final class HostMemory {
 
     /**
      * The engine's gradients with the optimizer on the host. With offloaded parameters they accumulate in 16-bit
-     * pinned host tensors (model/OffloadedParameters: e·N for the whole run); resident, they stay on the GPU. The
-     * FP32 copies exist only in the optimizer step: train/Optimizer.apply unscales every gradient into an FP32
-     * host tensor (4·N), and each copy between a 16-bit tensor the GPU can address and the FP32 host state
-     * passes through a pinned FP32 buffer of that tensor's size (cuda/CudaDevice read/write), at most the
+     * pinned host tensors (model/OffloadedParameters: e·N for the whole run), and the host AdamW reads them there.
+     * Resident, they stay on the GPU, and FP32 copies exist in the optimizer step: train/Optimizer.apply unscales
+     * every gradient into an FP32 host tensor (4·N), and each copy between a 16-bit tensor on the GPU and the FP32
+     * host state passes through a pinned FP32 buffer of that tensor's size (cuda/CudaDevice read/write), at most the
      * largest tensor's.
      */
     private void engineGradients(Breakdown b, Phase phase, MemoryLocation pinnable) {
         if (s.offloadParameters()) {
             b.add(GRADS, pinnable, "16-bit gradients (accumulated across micro-batches)", e * N, "e·N = " + e + " × " + count(N));
         }
-        if (phase == Phase.OPTIMIZER) {
+        if (phase == Phase.OPTIMIZER && !s.offloadParameters()) {
+            // offloaded parameters: the host AdamW reads the 16-bit gradients and writes the 16-bit weights where they
+            // are (kernels/cpu/scaled_gradients.h), so neither copy exists
             b.add(MemoryCategory.WORKSPACE, "FP32 unscaled gradients (optimizer step)", 4 * N, "4·N = 4 × " + count(N));
-            if (!cpu && !s.offloadParameters()) { // offloaded parameters are read and written in place (cuda/PinnedHost)
+            if (!cpu) {
                 long largest = 0;
                 for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
                     largest = Math.max(largest, t.elements());

@@ -20,11 +20,13 @@ import dev.longtune.device.Device;
 import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.model.ParameterPlacement;
+import dev.longtune.plan.Breakdown;
 import dev.longtune.plan.MemoryPlan;
 import dev.longtune.plan.MemoryPlanner;
 import dev.longtune.plan.Units;
 import dev.longtune.tensor.MemoryCategory;
 import dev.longtune.train.Optimizer;
+import dev.longtune.train.StepResult;
 import dev.longtune.train.Trainer;
 import dev.longtune.train.TrainingConfig;
 import org.knowm.xchart.XYChart;
@@ -58,9 +60,13 @@ public final class MeasuredSweep {
      */
     public record Row(long context, Map<MemoryCategory, Long> measured, long measuredPeak,
                       Map<MemoryCategory, Long> planned, long plannedPeak, long reservedPeak, double stepSeconds,
-                      String outOfMemory, Map<MemoryCategory, Long> hostMeasured, Map<MemoryCategory, Long> hostPlanned) {
+                      double busySeconds, String outOfMemory, Map<MemoryCategory, Long> hostMeasured,
+                      Map<MemoryCategory, Long> hostPlanned) {
         /** (planned − measured) / measured of the total peak. */
         public double error() { return (double) (plannedPeak - measuredPeak) / measuredPeak; }
+
+        /** The kept step's wall time over the device's busy time in it: what offloading costs (1 = nothing). */
+        public double wallOverBusy() { return stepSeconds / Math.max(busySeconds, 1e-9); }
 
         public boolean ran() { return outOfMemory == null; }
     }
@@ -105,6 +111,24 @@ public final class MeasuredSweep {
         return new MeasuredSweep(ModelCatalog.get("llama-3.1-8b").withLayers(2), arch >= 80 ? Precision.BF16 : Precision.FP16,
                 Checkpointing.DEVICE, total >= 40L << 30 ? Optimizer.Placement.DEVICE : Optimizer.Placement.HOST, node,
                 CudaDevice::new);
+    }
+
+    /**
+     * The mission's job on the GPU present under a memory cap: {@code model} whole, BF16 (FP16 before Ampere), with
+     * parameters, AdamW and layer inputs offloaded to the host; the planner sees a GPU of the cap's size.
+     */
+    public static MeasuredSweep offloadedOnThisGpu(ModelConfig model, long capBytes) {
+        String name;
+        int arch;
+        try (CudaDevice probe = new CudaDevice()) {
+            name = probe.gpuName();
+            arch = probe.arch();
+        }
+        NodeProfile node = new NodeProfile("1x" + name + " capped", gpuProfile(name, capBytes), 1,
+                NodeCatalog.cpu().hostRamBytes(), Runtime.getRuntime().availableProcessors(), NodeCatalog.cpu().hostMemoryGBps());
+        return new MeasuredSweep(model, arch >= 80 ? Precision.BF16 : Precision.FP16, Checkpointing.OFFLOAD,
+                Optimizer.Placement.HOST, node, () -> new CudaDevice(dev.longtune.cuda.CudaOptions.defaults().withMemoryCap(capBytes)))
+                .withParameters(ParameterPlacement.HOST);
     }
 
     /** The catalogue's profile of a GPU whose name contains a catalogued one, with the memory the GPU reports. */
@@ -153,50 +177,92 @@ public final class MeasuredSweep {
         MemoryPlanner planner = new MemoryPlanner(EngineProfile.LONGTUNE);
         for (long context : contexts) {
             MemoryPlan plan = planner.plan(model, node, stack(), context);
-            Map<MemoryCategory, Long> planned = new EnumMap<>(MemoryCategory.class), hostPlanned = new EnumMap<>(MemoryCategory.class);
-            // each category's largest planned value over the phases: what a tracker's per-category peak measures
-            for (MemoryCategory c : MemoryCategory.values()) {
-                planned.put(c, plan.gpu().values().stream().mapToLong(b -> b.bytes(c)).max().orElse(0));
-                hostPlanned.put(c, plan.host().values().stream().mapToLong(b -> b.bytes(c)).max().orElse(0));
-            }
             progress.accept(String.format(java.util.Locale.ROOT, "measured sweep: %,d tokens", context));
             try (Device device = devices.get()) {
-                double seconds = step(device, Math.toIntExact(context));
-                Map<MemoryCategory, Long> measured = new EnumMap<>(MemoryCategory.class), host = new EnumMap<>(MemoryCategory.class);
-                for (MemoryCategory c : MemoryCategory.values()) {
-                    measured.put(c, device.memory().peak(c));
-                    host.put(c, device.hostMemory().peak(c));
+                try (LlamaModel m = new LlamaModel(model, device, precision, checkpointing, parameters)) {
+                    long seed = 1;
+                    for (var w : m.weights().byName().entrySet()) {
+                        int n = Math.toIntExact(w.getValue().numel());
+                        device.write(w.getValue(), w.getKey().endsWith("norm.weight") ? ones(n) : GpuBench.noise(n, seed++, 0.02));
+                    }
+                    try (Trainer trainer = new Trainer(m, TrainingConfig.defaults(10), precision, placement)) {
+                        rows.add(measure(trainer, device, context, plan));
+                    }
                 }
-                long reserved = device instanceof CudaDevice gpu ? gpu.allocator().peakReserved() : device.memory().peakTotal();
-                rows.add(new Row(context, measured, device.memory().peakTotal(), planned, plan.gpuPeakBytes(), reserved,
-                        seconds, null, host, hostPlanned));
             } catch (GpuOutOfMemoryException e) {
-                rows.add(new Row(context, Map.of(), 0, planned, plan.gpuPeakBytes(), 0, 0, e.getMessage(), Map.of(), hostPlanned));
+                rows.add(outOfMemory(context, plan, e));
                 break;
             }
         }
         return rows;
     }
 
-    /** Two steps on one random document; the device's peaks are those of the second. */
-    private double step(Device device, int tokens) {
-        try (LlamaModel m = new LlamaModel(model, device, precision, checkpointing, parameters)) {
-            long seed = 1;
-            for (var w : m.weights().byName().entrySet()) {
-                int n = Math.toIntExact(w.getValue().numel());
-                device.write(w.getValue(), w.getKey().endsWith("norm.weight") ? ones(n) : GpuBench.noise(n, seed++, 0.02));
-            }
-            try (Trainer trainer = new Trainer(m, TrainingConfig.defaults(10), precision, placement)) {
-                List<Batch> batch = List.of(Batch.ofDocument(new Random(3).ints(tokens, 0, model.vocabSize()).toArray()));
-                trainer.step(batch);
-                device.memory().resetPeaks();
-                device.hostMemory().resetPeaks();
-                if (device instanceof CudaDevice gpu) {
-                    gpu.allocator().resetPeakReserved();
+    /**
+     * The same measurement on one model for every context (ascending), set up once: for a model whose set-up takes
+     * minutes (the whole 8B with offloaded parameters: random init, pinning 32 GB). Peaks are the tracker's per
+     * step, so earlier contexts do not leak into later rows; the allocator's reserved peak may keep blocks cached
+     * at an earlier context.
+     */
+    public List<Row> runOnOneModel(long[] contexts, long seed, Consumer<String> progress, Consumer<List<Row>> afterEachRow) {
+        List<Row> rows = new ArrayList<>();
+        MemoryPlanner planner = new MemoryPlanner(EngineProfile.LONGTUNE);
+        progress.accept("measured sweep: allocating " + model.name() + " (" + describe() + ")");
+        try (Device device = devices.get();
+             LlamaModel m = new LlamaModel(model, device, precision, checkpointing, parameters)) {
+            progress.accept("measured sweep: random initialisation");
+            m.initialize(seed);
+            progress.accept("measured sweep: optimizer state (FP32 master weights and moments)");
+            try (Trainer trainer = new Trainer(m, TrainingConfig.defaults(2 * contexts.length), precision, placement)) {
+                for (long context : contexts) {
+                    MemoryPlan plan = planner.plan(model, node, stack(), context);
+                    progress.accept(String.format(java.util.Locale.ROOT, "measured sweep: %,d tokens", context));
+                    try {
+                        rows.add(measure(trainer, device, context, plan));
+                    } catch (GpuOutOfMemoryException e) {
+                        rows.add(outOfMemory(context, plan, e));
+                        afterEachRow.accept(rows);
+                        break;
+                    }
+                    afterEachRow.accept(rows);
                 }
-                return trainer.step(batch).seconds();
             }
         }
+        return rows;
+    }
+
+    /** Two steps on one random document; the row holds the second one's peaks and times. */
+    private Row measure(Trainer trainer, Device device, long context, MemoryPlan plan) {
+        int tokens = Math.toIntExact(context);
+        List<Batch> batch = List.of(Batch.ofDocument(new Random(3).ints(tokens, 0, model.vocabSize()).toArray()));
+        trainer.step(batch);
+        device.memory().resetPeaks();
+        device.hostMemory().resetPeaks();
+        if (device instanceof CudaDevice gpu) {
+            gpu.allocator().resetPeakReserved();
+        }
+        StepResult r = trainer.step(batch);
+        Map<MemoryCategory, Long> measured = new EnumMap<>(MemoryCategory.class), host = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            measured.put(c, device.memory().peak(c));
+            host.put(c, device.hostMemory().peak(c));
+        }
+        long reserved = device instanceof CudaDevice gpu ? gpu.allocator().peakReserved() : device.memory().peakTotal();
+        return new Row(context, measured, device.memory().peakTotal(), plannedByCategory(plan.gpu()), plan.gpuPeakBytes(),
+                reserved, r.seconds(), r.busySeconds(), null, host, plannedByCategory(plan.host()));
+    }
+
+    private static Row outOfMemory(long context, MemoryPlan plan, GpuOutOfMemoryException e) {
+        return new Row(context, Map.of(), 0, plannedByCategory(plan.gpu()), plan.gpuPeakBytes(), 0, 0, 0, e.getMessage(),
+                Map.of(), plannedByCategory(plan.host()));
+    }
+
+    /** Each category's largest planned value over the phases: what a tracker's per-category peak measures. */
+    private static Map<MemoryCategory, Long> plannedByCategory(Map<?, Breakdown> phases) {
+        Map<MemoryCategory, Long> out = new EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) {
+            out.put(c, phases.values().stream().mapToLong(b -> b.bytes(c)).max().orElse(0));
+        }
+        return out;
     }
 
     private static float[] ones(int n) {
@@ -209,7 +275,8 @@ public final class MeasuredSweep {
     public static Table table(List<Row> rows) {
         LongColumn context = LongColumn.create("context"), measuredPeak = LongColumn.create("measured_peak_bytes"),
                 plannedPeak = LongColumn.create("planned_peak_bytes"), reserved = LongColumn.create("reserved_peak_bytes");
-        DoubleColumn error = DoubleColumn.create("error_percent"), seconds = DoubleColumn.create("step_s");
+        DoubleColumn error = DoubleColumn.create("error_percent"), seconds = DoubleColumn.create("step_s"),
+                busy = DoubleColumn.create("busy_s"), wallOverBusy = DoubleColumn.create("wall_over_busy");
         StringColumn status = StringColumn.create("status");
         Map<MemoryCategory, LongColumn> measured = new EnumMap<>(MemoryCategory.class), planned = new EnumMap<>(MemoryCategory.class);
         for (MemoryCategory c : MemoryCategory.values()) {
@@ -227,12 +294,14 @@ public final class MeasuredSweep {
             reserved.append(r.reservedPeak());
             error.append(r.ran() ? Math.round(r.error() * 1000) / 10.0 : Double.NaN);
             seconds.append(Math.round(r.stepSeconds() * 1000) / 1000.0);
+            busy.append(Math.round(r.busySeconds() * 1000) / 1000.0);
+            wallOverBusy.append(r.ran() ? Math.round(r.wallOverBusy() * 1000) / 1000.0 : Double.NaN);
             status.append(r.ran() ? "ran" : "out of memory");
         }
         Table t = Table.create("measured-sweep").addColumns(context);
         measured.values().forEach(t::addColumns);
         planned.values().forEach(t::addColumns);
-        return t.addColumns(measuredPeak, plannedPeak, error, reserved, seconds, status);
+        return t.addColumns(measuredPeak, plannedPeak, error, reserved, seconds, busy, wallOverBusy, status);
     }
 
     /** Measured peak, planned peak and (on a GPU) the allocator's reserved peak against context, in GiB. */
