@@ -28,6 +28,17 @@ final class LayerProgress implements LlamaModel.LayerListener {
         return on ? new LayerProgress(err) : (pass, layer, layers) -> { };
     }
 
+    /**
+     * A one-line note of set-up work with the seconds since {@code started} ("[  42 s] random initialisation"), on
+     * {@code err} when progress is shown: setting up the whole 8B offloaded takes minutes before the first step.
+     */
+    static void setup(LlamaModel.LayerListener listener, long started, String what) {
+        if (listener instanceof LayerProgress p) {
+            p.err.printf(Locale.ROOT, "[%4.0f s] %s%n", (System.nanoTime() - started) / 1e9, what);
+            p.err.flush();
+        }
+    }
+
     /** Sets what the line starts with (e.g. "step 3/10"). */
     static void label(LlamaModel.LayerListener listener, String label) {
         if (listener instanceof LayerProgress p) {

@@ -100,22 +100,32 @@ public class TrainCommand implements Callable<Integer> {
         requireFolder("--init-from", initFrom, "a Hugging Face folder with config.json and safetensors");
         Trainer trainer;
         Precision p;
+        // stderr, so that stdout (and --json) stays clean
+        LlamaModel.LayerListener layers = LayerProgress.of(progress, spec.commandLine().getErr());
+        long started = System.nanoTime();
         if (resume != null) {
+            LayerProgress.setup(layers, started, "resuming from " + resume);
             trainer = TrainingCheckpoint.resume(resume, device);
             p = Precision.parse(precisionOf(trainer.model()));
         } else {
             p = Precision.parse(precision);
             LlamaModel m;
             if (initFrom != null) {
+                LayerProgress.setup(layers, started, "loading " + initFrom);
                 m = TrainingCheckpoint.loadModel(initFrom, device, p, checkpointing(), parameterPlacement());
             } else {
                 ModelConfig config = ModelCatalog.get(model);
+                LayerProgress.setup(layers, started, "allocating " + config.name() + " (parameters on the "
+                        + parameterPlacement().id + ")");
                 m = new LlamaModel(config, device, p, checkpointing(), parameterPlacement());
+                LayerProgress.setup(layers, started, "random initialisation");
                 m.initialize(seed);
             }
+            LayerProgress.setup(layers, started, "optimizer state (on the " + optimizerPlacement().id + ")");
             trainer = new Trainer(m, TrainingConfig.defaults(steps).withLearningRate(lr, lr / 10)
                     .withGradientAccumulation(microBatches).withSeed(seed), p, optimizerPlacement());
         }
+        LayerProgress.setup(layers, started, "set up; training");
         try (trainer) {
             TrainingData trainingData = TrainingData.load(data, LlamaTokenizer.llama31(), tokens, examples, seed);
             if (!json) {
@@ -127,8 +137,6 @@ public class TrainCommand implements Callable<Integer> {
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
             int target = trainer.step() + steps;
-            // stderr, so that stdout (and --json) stays clean
-            LlamaModel.LayerListener layers = LayerProgress.of(progress, spec.commandLine().getErr());
             trainer.model().setLayerListener(layers);
             while (trainer.step() < target) {
                 LayerProgress.label(layers, "step " + (trainer.step() + 1) + "/" + target);
@@ -141,11 +149,12 @@ public class TrainCommand implements Callable<Integer> {
                     Map<String, Object> line = r.toJson();
                     if (device instanceof dev.longtune.cuda.CudaDevice gpu) {
                         line.put("gpu_allocator", gpu.memorySummary()); // reserved, peak reserved, fragmentation
+                        line.put("pinned_allocator", gpu.pinnedSummary()); // the pinned pool: the same figures
                     }
                     out.println(Json.line(line));
                 } else {
-                    out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s  peak %s%s%n",
-                            r.step(), r.loss(), r.learningRate(), r.gradNorm(), r.tokensPerSecond(),
+                    out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s  %.2f s (%.2fx busy)  peak %s%s%n",
+                            r.step(), r.loss(), r.learningRate(), r.gradNorm(), r.tokensPerSecond(), r.seconds(), r.wallOverBusy(),
                             Units.human(r.devicePeak().values().stream().mapToLong(Long::longValue).sum()),
                             r.applied() ? "" : "  (skipped: overflow, loss scale now " + trainer.lossScaler().scale() + ")");
                 }

@@ -606,6 +606,19 @@ public final class CudaDevice implements Device {
         return m;
     }
 
+    /**
+     * The pinned host pool (offloaded weights, gradients and checkpoints, transfer staging): bytes pinned from the
+     * OS, their peak, and what is pinned but not in use. Blocks are pinned once and reused, sized to the request
+     * rounded to 2 MiB (no powers of two).
+     */
+    public Map<String, Long> pinnedSummary() {
+        Map<String, Long> m = new java.util.LinkedHashMap<>();
+        m.put("reserved", pinned.reserved());
+        m.put("peak_reserved", pinned.peakReserved());
+        m.put("fragmentation", pinned.fragmentation());
+        return m;
+    }
+
     // ---- streams and events ----------------------------------------------------------------------------------
 
     private CUstream_st stream(Stream s) {

@@ -75,10 +75,10 @@ public final class Optimizer implements AutoCloseable {
         if (separateMaster) {
             master.copyFrom(weights);
         }
+        // fresh tensors start at zero on every device (Java arrays; GPU blocks are cleared when allocated): no second
+        // pass over 64 GB of moments for the 8B
         this.m = new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".exp_avg");
         this.v = new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".exp_avg_sq");
-        m.zero();
-        v.zero();
     }
 
     /** Whether the weights sit where this placement puts the optimizer state (so FP32 weights can be the master). */
