@@ -9,6 +9,9 @@ import dev.longtune.device.Device;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.model.ParameterPlacement;
 import dev.longtune.plan.Units;
+import dev.longtune.run.RunFolder;
+import dev.longtune.run.RunPlots;
+import dev.longtune.run.StopSignal;
 import dev.longtune.train.Optimizer;
 import dev.longtune.train.StepResult;
 import dev.longtune.train.Trainer;
@@ -69,7 +72,16 @@ public class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--save", description = "save weights, optimizer state and step here at the end") Path save;
 
-    @Option(names = "--resume", description = "continue from a folder written by --save") Path resume;
+    @Option(names = "--resume", description = "continue from a folder written by --save, or 'latest': the newest complete checkpoint of --run-dir") Path resume;
+
+    @Option(names = "--run-dir", description = "a run folder: config.json, log.jsonl (a line per step), checkpoints/ (--save-every), plots at the end; --steps counts the run's total")
+    Path runDir;
+
+    @Option(names = "--save-every", description = "with --run-dir: a checkpoint every N steps (and always at the end)") Integer saveEvery;
+
+    @Option(names = "--save-every-minutes", description = "with --run-dir: a checkpoint when M minutes have passed since the last") Double saveEveryMinutes;
+
+    @Option(names = "--keep", defaultValue = "3", description = "with --run-dir: complete checkpoints kept, the newest; default ${DEFAULT-VALUE}") int keep;
 
     @Option(names = "--init-from", description = "start from the weights of a Hugging Face folder (config.json + safetensors) instead of random ones")
     Path initFrom;
@@ -85,18 +97,77 @@ public class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        RunFolder run = openRun();
         try (Device device = devices.open(model, Units.parseTokens(context))) {
-            return run(device);
+            return run(device, run);
         }
     }
 
-    private Integer run(Device device) throws Exception {
+    /**
+     * The run folder, if any: a new run starts in an empty one; {@code --resume latest} continues the run in it from
+     * its newest complete checkpoint, with the run's own model, data and length (an option given on the command line
+     * that disagrees with the run is an error).
+     */
+    private RunFolder openRun() throws java.io.IOException {
+        if (runDir == null) {
+            if (saveEvery != null || saveEveryMinutes != null || "latest".equals(String.valueOf(resume))) {
+                throw new IllegalArgumentException("--save-every, --save-every-minutes and --resume latest need --run-dir (the run folder)");
+            }
+            return null;
+        }
+        if (saveEvery != null && saveEvery <= 0 || saveEveryMinutes != null && !(saveEveryMinutes > 0) || keep < 1) {
+            throw new IllegalArgumentException("--save-every, --save-every-minutes and --keep must be positive");
+        }
+        RunFolder run = RunFolder.open(runDir);
+        if ("latest".equals(String.valueOf(resume))) {
+            if (!run.started()) {
+                throw new IllegalArgumentException("--resume latest: " + runDir + " holds no run (no config.json): start it without --resume");
+            }
+            resume = run.latestCheckpoint().orElseThrow(() -> new IllegalArgumentException("--resume latest: no complete "
+                    + "checkpoint in " + runDir.resolve(RunFolder.CHECKPOINTS) + " yet: start the run again without --resume"));
+            Map<String, Object> c = run.config();
+            model = adopt("--model", model, String.valueOf(c.get("model")));
+            data = adopt("--data", data, String.valueOf(c.get("data")));
+            context = adopt("--context", context, String.valueOf(c.get("context")));
+            examples = Integer.parseInt(adopt("--examples", String.valueOf(examples), String.valueOf(c.get("examples"))));
+            seed = Long.parseLong(adopt("--seed", String.valueOf(seed), String.valueOf(c.get("seed"))));
+            var given = spec.commandLine().getParseResult();
+            if (!given.hasMatchedOption("--steps")) {
+                steps = ((Number) c.get("steps")).intValue(); // the run's total; --steps given extends it
+            }
+            // how it saves, unless this command line says otherwise
+            if (!given.hasMatchedOption("--save-every") && c.get("save_every") instanceof Number n) {
+                saveEvery = n.intValue();
+            }
+            if (!given.hasMatchedOption("--save-every-minutes") && c.get("save_every_minutes") instanceof Number n) {
+                saveEveryMinutes = n.doubleValue();
+            }
+            if (!given.hasMatchedOption("--keep") && c.get("keep") instanceof Number n) {
+                keep = n.intValue();
+            }
+        } else if (run.started()) {
+            throw new IllegalArgumentException("--run-dir " + runDir + " already holds a run: continue it with --resume latest, "
+                    + "or give a new folder");
+        }
+        return run;
+    }
+
+    /** The run's value of an option, unless the command line gave a different one. */
+    private String adopt(String option, String given, String ofRun) {
+        if (spec.commandLine().getParseResult().hasMatchedOption(option) && !given.equals(ofRun)) {
+            throw new IllegalArgumentException(option + " " + given + " differs from the run's " + ofRun + " (" + runDir
+                    + "/" + RunFolder.CONFIG + "): drop it to resume the run");
+        }
+        return ofRun;
+    }
+
+    private Integer run(Device device, RunFolder run) throws Exception {
         var out = spec.commandLine().getOut();
         int tokens = Math.toIntExact(Units.parseTokens(context));
         if (tokens <= 0 || steps <= 0 || microBatches <= 0) {
             throw new IllegalArgumentException("--context, --steps and --micro-batches must be positive");
         }
-        requireFolder("--resume", resume, "a folder written by 'train --save'");
+        requireFolder("--resume", resume, "a folder written by 'train --save', or 'latest' with --run-dir");
         requireFolder("--init-from", initFrom, "a Hugging Face folder with config.json and safetensors");
         Trainer trainer;
         Precision p;
@@ -126,8 +197,16 @@ public class TrainCommand implements Callable<Integer> {
                     .withGradientAccumulation(microBatches).withSeed(seed), p, optimizerPlacement());
         }
         LayerProgress.setup(layers, started, "set up; training");
-        try (trainer) {
+        try (trainer; StopSignal stop = StopSignal.install()) {
             TrainingData trainingData = TrainingData.load(data, LlamaTokenizer.llama31(), tokens, examples, seed);
+            if (run != null) {
+                if (!run.started()) {
+                    run.writeConfig(runConfig(trainer, p, device));
+                } else {
+                    run.truncateLogAfter(trainer.step()); // steps after the checkpoint died with the process that ran them
+                }
+                RunFolder.requireRoomForCheckpoints(run.dir(), trainer, keep);
+            }
             if (!json) {
                 out.printf(Locale.ROOT, "%s (%,d parameters) on %s, %s, parameters on the %s, optimizer on the %s, "
                                 + "checkpointing %s; %d sequences of %,d tokens (%s)%n",
@@ -136,7 +215,9 @@ public class TrainCommand implements Callable<Integer> {
                         trainer.model().checkpointing().id, trainingData.batches().size(), tokens, trainingData.stats());
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
-            int target = trainer.step() + steps;
+            // with a run folder --steps is the run's total; otherwise it counts on from where the run stands
+            int target = run != null ? steps : trainer.step() + steps;
+            long lastSave = System.nanoTime();
             trainer.model().setLayerListener(layers);
             while (trainer.step() < target) {
                 LayerProgress.label(layers, "step " + (trainer.step() + 1) + "/" + target);
@@ -159,9 +240,42 @@ public class TrainCommand implements Callable<Integer> {
                             r.applied() ? "" : "  (skipped: overflow, loss scale now " + trainer.lossScaler().scale() + ")");
                 }
                 out.flush();
+                if (run != null) {
+                    Map<String, Object> line = r.toJson();
+                    if (device instanceof dev.longtune.cuda.CudaDevice gpu) {
+                        line.put("gpu_allocator", gpu.memorySummary());
+                    }
+                    line.put("time", java.time.Instant.now().toString());
+                    run.log(line);
+                    boolean due = trainer.step() >= target || stop.received() != null
+                            || saveEvery != null && trainer.step() % saveEvery == 0
+                            || saveEveryMinutes != null && System.nanoTime() - lastSave >= saveEveryMinutes * 60e9;
+                    if (due) {
+                        Precision precisionOfRun = p;
+                        Path saved = run.saveCheckpoint(trainer.step(), keep, dir -> TrainingCheckpoint.save(trainer, precisionOfRun, dir));
+                        lastSave = System.nanoTime();
+                        LayerProgress.setup(layers, started, "checkpoint " + saved);
+                    }
+                }
+                if (stop.received() != null) {
+                    if (save != null) {
+                        TrainingCheckpoint.save(trainer, p, save);
+                    }
+                    if (run != null) {
+                        RunPlots.write(run);
+                    }
+                    spec.commandLine().getErr().printf(Locale.ROOT, "stopped by SIG%s after step %d: %s%n", stop.received(),
+                            trainer.step(), run != null ? "resume with --run-dir " + runDir + " --resume latest"
+                                    : save != null ? "saved to " + save + " (resume with --resume " + save + ")" : "nothing saved (no --run-dir or --save)");
+                    spec.commandLine().getErr().flush();
+                    return StopSignal.EXIT_CODE;
+                }
             }
             if (save != null) {
                 TrainingCheckpoint.save(trainer, p, save);
+            }
+            if (run != null) {
+                RunPlots.write(run);
             }
             Map<String, Object> summary = new LinkedHashMap<>();
             summary.put("steps", trainer.step());
@@ -176,6 +290,33 @@ public class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The run's config.json: what it trains, how, and from which code. */
+    private Map<String, Object> runConfig(Trainer trainer, Precision p, Device device) {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("model", model);
+        c.put("data", data);
+        c.put("context", context);
+        c.put("steps", steps);
+        c.put("examples", examples);
+        c.put("seed", seed);
+        c.put("precision", p.id);
+        c.put("micro_batches", microBatches);
+        c.put("lr", lr);
+        c.put("save_every", saveEvery);
+        c.put("save_every_minutes", saveEveryMinutes);
+        c.put("keep", keep);
+        c.put("parameters", trainer.model().parameterPlacement().id);
+        c.put("optimizer", trainer.optimizer().placement().id);
+        c.put("checkpointing", trainer.model().checkpointing().id);
+        c.put("device", device.name());
+        c.put("init_from", initFrom == null ? null : initFrom.toString());
+        c.put("parameters_count", trainer.model().config().totalParameters());
+        c.put("git_commit", RunFolder.gitCommit());
+        c.put("started", java.time.Instant.now().toString());
+        c.put("command", String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+        return c;
     }
 
     private boolean offloads(String what) {
