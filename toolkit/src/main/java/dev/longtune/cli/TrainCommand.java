@@ -9,6 +9,7 @@ import dev.longtune.device.Device;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.model.ParameterPlacement;
 import dev.longtune.plan.Units;
+import dev.longtune.report.MemoryTimeline;
 import dev.longtune.run.RunFolder;
 import dev.longtune.run.RunPlots;
 import dev.longtune.run.StopSignal;
@@ -80,6 +81,9 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--save-every", description = "with --run-dir: a checkpoint every N steps (and always at the end)") Integer saveEvery;
 
     @Option(names = "--save-every-minutes", description = "with --run-dir: a checkpoint when M minutes have passed since the last") Double saveEveryMinutes;
+
+    @Option(names = "--profile-memory", description = "record device and host memory by category at every allocation through the second step (the first, if only one): memory-timeline.csv and -device/-host .png/.svg, in --run-dir or the working folder")
+    boolean profileMemory;
 
     @Option(names = "--keep", defaultValue = "3", description = "with --run-dir: complete checkpoints kept, the newest; default ${DEFAULT-VALUE}") int keep;
 
@@ -217,12 +221,31 @@ public class TrainCommand implements Callable<Integer> {
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
             // with a run folder --steps is the run's total; otherwise it counts on from where the run stands
             int target = run != null ? steps : trainer.step() + steps;
+            int firstStep = trainer.step();
             long lastSave = System.nanoTime();
             trainer.model().setLayerListener(layers);
             while (trainer.step() < target) {
                 LayerProgress.label(layers, "step " + (trainer.step() + 1) + "/" + target);
-                StepResult r = trainer.step(trainingData.forStep(trainer.step() + 1, trainer.config().gradientAccumulation()));
-                LayerProgress.finish(layers);
+                boolean profile = profileMemory && trainer.step() + 1 == Math.min(firstStep + 2, target);
+                MemoryTimeline timeline = profile ? MemoryTimeline.record(trainer.model()) : null;
+                StepResult r;
+                try {
+                    r = trainer.step(trainingData.forStep(trainer.step() + 1, trainer.config().gradientAccumulation()));
+                } finally {
+                    if (timeline != null) {
+                        timeline.close();
+                    }
+                    LayerProgress.finish(layers);
+                }
+                if (timeline != null) {
+                    Path where = run != null ? run.dir() : Path.of("");
+                    timeline.table().write().csv(where.resolve("memory-timeline.csv").toFile());
+                    for (boolean onDevice : new boolean[] {true, false}) {
+                        RunPlots.saveChart(timeline.chart(onDevice), where.resolve("memory-timeline-" + (onDevice ? "device" : "host")));
+                    }
+                    LayerProgress.setup(layers, started, "memory timeline of step " + r.step() + " in "
+                            + where.toAbsolutePath().resolve("memory-timeline.csv"));
+                }
                 first = Double.isNaN(first) ? r.loss() : first;
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();

@@ -149,6 +149,9 @@ public final class LlamaModel implements AutoCloseable {
 
     public void setLayerListener(LayerListener l) { this.listener = l; }
 
+    /** The listener told of each layer's forward and backward (a no-op one unless set). */
+    public LayerListener layerListener() { return listener; }
+
     // every unit's compute lies between its acquire and release: the busy clock times exactly that
     private void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
         store.acquire(unit, withGrads, next, nextWithGrads);

@@ -58,9 +58,13 @@ public final class RunPlots {
     }
 
     private static void save(RunFolder run, String name, XYChart chart) throws IOException {
-        BitmapEncoder.saveBitmap(chart, run.dir().resolve(name + ".png").toString(), BitmapEncoder.BitmapFormat.PNG);
-        VectorGraphicsEncoder.saveVectorGraphic(chart, run.dir().resolve(name + ".svg").toString(),
-                VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
+        saveChart(chart, run.dir().resolve(name));
+    }
+
+    /** {@code chart} as {@code path}.png and {@code path}.svg. */
+    public static void saveChart(XYChart chart, java.nio.file.Path path) throws IOException {
+        BitmapEncoder.saveBitmap(chart, path + ".png", BitmapEncoder.BitmapFormat.PNG);
+        VectorGraphicsEncoder.saveVectorGraphic(chart, path + ".svg", VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
     }
 
     private static double number(Object o) { return o instanceof Number n ? n.doubleValue() : Double.NaN; }

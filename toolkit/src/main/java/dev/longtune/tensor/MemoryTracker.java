@@ -12,8 +12,17 @@ public final class MemoryTracker {
     private final long[] current = new long[MemoryCategory.values().length];
     private final long[] peak = new long[MemoryCategory.values().length];
     private long total, totalPeak;
+    private Listener listener;
+
+    /** Told of every change, with the category's and the total's new bytes (e.g. a memory timeline). */
+    public interface Listener {
+        void changed(MemoryTracker tracker, MemoryCategory category, long categoryBytes, long totalBytes);
+    }
 
     public MemoryTracker(MemoryLocation location) { this.location = location; }
+
+    /** Where to report every change (null: nowhere); called inside the tracker's lock, so keep it short. */
+    public synchronized void setListener(Listener l) { this.listener = l; }
 
     public MemoryLocation location() { return location; }
 
@@ -22,6 +31,9 @@ public final class MemoryTracker {
         peak[c.ordinal()] = Math.max(peak[c.ordinal()], current[c.ordinal()]);
         total += bytes;
         totalPeak = Math.max(totalPeak, total);
+        if (listener != null) {
+            listener.changed(this, c, current[c.ordinal()], total);
+        }
     }
 
     public synchronized void freed(MemoryCategory c, long bytes) {
@@ -31,6 +43,9 @@ public final class MemoryTracker {
         }
         current[c.ordinal()] -= bytes;
         total -= bytes;
+        if (listener != null) {
+            listener.changed(this, c, current[c.ordinal()], total);
+        }
     }
 
     public synchronized long current(MemoryCategory c) { return current[c.ordinal()]; }

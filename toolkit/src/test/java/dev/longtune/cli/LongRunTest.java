@@ -182,8 +182,16 @@ class LongRunTest {
 
         List<String> args = new ArrayList<>(trainArgs(run));
         args.set(args.indexOf("--steps") + 1, "2");
-        CommandLineTest.Result first = CommandLineTest.run(args.toArray(String[]::new));
+        List<String> profiled = new ArrayList<>(args);
+        profiled.add("--profile-memory");
+        CommandLineTest.Result first = CommandLineTest.run(profiled.toArray(String[]::new));
         assertThat(first.code()).as(first.err()).isZero();
+        // --profile-memory: step 2's memory by category at every allocation, as CSV and stacked-area charts
+        List<String> timeline = Files.readAllLines(run.resolve("memory-timeline.csv"));
+        assertThat(timeline.get(0)).startsWith("seconds,where,weights_bytes");
+        assertThat(timeline.size()).isGreaterThan(20);
+        assertThat(run.resolve("memory-timeline-device.png")).exists();
+        assertThat(run.resolve("memory-timeline-host.svg")).exists();
         JsonNode config = new ObjectMapper().readTree(run.resolve(RunFolder.CONFIG).toFile());
         assertThat(config.get("context").asText()).isEqualTo("300");
         assertThat(config.get("steps").asInt()).isEqualTo(2);
