@@ -62,6 +62,9 @@ public final class RunFolder {
         return run;
     }
 
+    /** The run folder at {@code dir} for reading only: partial checkpoints (perhaps a save in progress) stay. */
+    static RunFolder read(Path dir) { return new RunFolder(dir); }
+
     public Path dir() { return dir; }
 
     /** Whether a run has been started here (its config.json exists). */
@@ -232,6 +235,9 @@ public final class RunFolder {
 
     private List<Path> list(java.util.function.Predicate<Path> which) {
         List<Path> out = new ArrayList<>();
+        if (!Files.isDirectory(dir.resolve(CHECKPOINTS))) {
+            return out;
+        }
         try (DirectoryStream<Path> s = Files.newDirectoryStream(dir.resolve(CHECKPOINTS))) {
             for (Path p : s) {
                 if (Files.isDirectory(p) && which.test(p)) {

@@ -9,6 +9,7 @@ import dev.longtune.model.*;
 import dev.longtune.train.*;
 import dev.longtune.device.*;
 import dev.longtune.data.*;
+import dev.longtune.run.*;
 import java.util.*;
 import java.nio.file.*;
 import static dev.longtune.kernel.Display.display;

@@ -175,6 +175,13 @@ class NotebooksTest {
         assertThat(Long.parseLong(weights[2])).as("offloaded: only the units in flight on the device")
                 .isLessThan(Long.parseLong(weights[1]));
         assertThat(weights[3]).as("offloaded: every weight on the host").isEqualTo(weights[1]);
+        // section 5: the timeline saw every allocation, so its peak is the tracker's; section 6: a run folder
+        var timeline = java.util.regex.Pattern.compile("device peak ([0-9.]+ [KMG]iB) \\(the tracker's: ([0-9.]+ [KMG]iB)\\)").matcher(text);
+        assertThat(timeline.find()).as("the memory timeline line").isTrue();
+        assertThat(timeline.group(1)).isEqualTo(timeline.group(2));
+        assertThat(out.resolve("memory-timeline-device.png")).exists();
+        assertThat(text).contains("exit 0; checkpoints kept: [step-000004]");
+        assertThat(out.resolve("run/log.jsonl")).exists();
         var llama = ModelCatalog.get("llama-3.1-8b");
         for (String gpu : List.of("V100", "A6000")) {
             var node = NodeCatalog.get("1x" + gpu).withHostRam(512L << 30);
