@@ -24,6 +24,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -81,6 +82,12 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--save-every", description = "with --run-dir: a checkpoint every N steps (and always at the end)") Integer saveEvery;
 
     @Option(names = "--save-every-minutes", description = "with --run-dir: a checkpoint when M minutes have passed since the last") Double saveEveryMinutes;
+
+    @Option(names = "--eval-every", description = "evaluate the loss on held-out examples every N steps (and at the end); with --run-dir the best checkpoint is kept too")
+    Integer evalEvery;
+
+    @Option(names = "--eval-examples", defaultValue = "2", description = "with --eval-every: examples held out for evaluation (never packed with training ones); default ${DEFAULT-VALUE}")
+    int evalExamples;
 
     @Option(names = "--profile-memory", description = "record device and host memory by category at every allocation through the second step (the first, if only one): memory-timeline.csv and -device/-host .png/.svg, in --run-dir or the working folder")
     boolean profileMemory;
@@ -149,6 +156,14 @@ public class TrainCommand implements Callable<Integer> {
             if (!given.hasMatchedOption("--keep") && c.get("keep") instanceof Number n) {
                 keep = n.intValue();
             }
+            // the held-out split decides the training data: it is the run's
+            evalExamples = Integer.parseInt(adopt("--eval-examples", String.valueOf(evalExamples), String.valueOf(c.get("eval_examples"))));
+            if (!given.hasMatchedOption("--eval-every") && c.get("eval_every") instanceof Number n) {
+                evalEvery = n.intValue();
+            } else if (evalEvery != null && c.get("eval_every") == null) {
+                throw new IllegalArgumentException("--eval-every: the run was started without it, and holding examples out "
+                        + "now would change its training data; start a new run to evaluate");
+            }
         } else if (run.started()) {
             throw new IllegalArgumentException("--run-dir " + runDir + " already holds a run: continue it with --resume latest, "
                     + "or give a new folder");
@@ -202,7 +217,18 @@ public class TrainCommand implements Callable<Integer> {
         }
         LayerProgress.setup(layers, started, "set up; training");
         try (trainer; StopSignal stop = StopSignal.install()) {
-            TrainingData trainingData = TrainingData.load(data, LlamaTokenizer.llama31(), tokens, examples, seed);
+            if (evalEvery != null && (evalEvery <= 0 || evalExamples <= 0)) {
+                throw new IllegalArgumentException("--eval-every and --eval-examples must be positive");
+            }
+            List<TrainingData> split = TrainingData.split(data, LlamaTokenizer.llama31(), tokens, examples,
+                    evalEvery == null ? 0 : evalExamples, seed);
+            TrainingData trainingData = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
+            double bestEval = Double.POSITIVE_INFINITY;
+            int bestStep = -1;
+            if (run != null && run.best().isPresent()) {
+                bestStep = ((Number) run.best().get().get("step")).intValue();
+                bestEval = ((Number) run.best().get().get("eval_loss")).doubleValue();
+            }
             if (run != null) {
                 if (!run.started()) {
                     run.writeConfig(runConfig(trainer, p, device));
@@ -246,11 +272,21 @@ public class TrainCommand implements Callable<Integer> {
                     LayerProgress.setup(layers, started, "memory timeline of step " + r.step() + " in "
                             + where.toAbsolutePath().resolve("memory-timeline.csv"));
                 }
+                Double evalLoss = evalData != null && (r.step() % evalEvery == 0 || r.step() >= target)
+                        ? evalData.meanLoss(trainer.model()) : null;
+                boolean newBest = evalLoss != null && evalLoss < bestEval;
+                if (newBest) {
+                    bestEval = evalLoss;
+                    bestStep = r.step();
+                }
                 first = Double.isNaN(first) ? r.loss() : first;
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();
                 if (json) {
                     Map<String, Object> line = r.toJson();
+                    if (evalLoss != null) {
+                        line.put("eval_loss", evalLoss);
+                    }
                     if (device instanceof dev.longtune.cuda.CudaDevice gpu) {
                         line.put("gpu_allocator", gpu.memorySummary()); // reserved, peak reserved, fragmentation
                         line.put("pinned_allocator", gpu.pinnedSummary()); // the pinned pool: the same figures
@@ -261,6 +297,10 @@ public class TrainCommand implements Callable<Integer> {
                             r.step(), r.loss(), r.learningRate(), r.gradNorm(), r.tokensPerSecond(), r.seconds(), r.wallOverBusy(),
                             Units.human(r.devicePeak().values().stream().mapToLong(Long::longValue).sum()),
                             r.applied() ? "" : "  (skipped: overflow, loss scale now " + trainer.lossScaler().scale() + ")");
+                    if (evalLoss != null) {
+                        out.printf(Locale.ROOT, "       eval loss %.4f (held-out, %d sequences)%s%n", evalLoss,
+                                evalData.batches().size(), newBest ? "  best so far" : "");
+                    }
                 }
                 out.flush();
                 if (run != null) {
@@ -268,14 +308,21 @@ public class TrainCommand implements Callable<Integer> {
                     if (device instanceof dev.longtune.cuda.CudaDevice gpu) {
                         line.put("gpu_allocator", gpu.memorySummary());
                     }
+                    if (evalLoss != null) {
+                        line.put("eval_loss", evalLoss);
+                    }
                     line.put("time", java.time.Instant.now().toString());
                     run.log(line);
-                    boolean due = trainer.step() >= target || stop.received() != null
+                    boolean due = trainer.step() >= target || stop.received() != null || newBest
                             || saveEvery != null && trainer.step() % saveEvery == 0
                             || saveEveryMinutes != null && System.nanoTime() - lastSave >= saveEveryMinutes * 60e9;
                     if (due) {
                         Precision precisionOfRun = p;
-                        Path saved = run.saveCheckpoint(trainer.step(), keep, dir -> TrainingCheckpoint.save(trainer, precisionOfRun, dir));
+                        Path saved = run.saveCheckpoint(trainer.step(), keep, bestStep,
+                                dir -> TrainingCheckpoint.save(trainer, precisionOfRun, dir));
+                        if (newBest) {
+                            run.writeBest(bestStep, bestEval); // after its checkpoint is complete
+                        }
                         lastSave = System.nanoTime();
                         LayerProgress.setup(layers, started, "checkpoint " + saved);
                     }
@@ -330,6 +377,8 @@ public class TrainCommand implements Callable<Integer> {
         c.put("save_every", saveEvery);
         c.put("save_every_minutes", saveEveryMinutes);
         c.put("keep", keep);
+        c.put("eval_every", evalEvery);
+        c.put("eval_examples", evalExamples);
         c.put("parameters", trainer.model().parameterPlacement().id);
         c.put("optimizer", trainer.optimizer().placement().id);
         c.put("checkpointing", trainer.model().checkpointing().id);

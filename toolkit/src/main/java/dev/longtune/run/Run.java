@@ -47,7 +47,8 @@ public final class Run {
     public Table log() {
         IntColumn step = IntColumn.create("step");
         Map<String, DoubleColumn> cols = new LinkedHashMap<>();
-        for (String k : List.of("loss", "grad_norm", "lr", "loss_scale", "tokens_per_s", "seconds", "busy_s", "wall_over_busy")) {
+        for (String k : List.of("loss", "eval_loss", "grad_norm", "lr", "loss_scale", "tokens_per_s", "seconds", "busy_s",
+                "wall_over_busy")) {
             cols.put(k, DoubleColumn.create(k));
         }
         for (Map<String, Object> l : lines) {
@@ -59,7 +60,21 @@ public final class Run {
         return t;
     }
 
-    public XYChart lossChart() { return chart("Loss by step", "loss", Map.of("loss", series("loss"))); }
+    /** Training loss by step, and the held-out evaluation loss where it was measured. */
+    public XYChart lossChart() {
+        XYChart c = chart("Loss by step", "loss", Map.of("training loss", series("loss")));
+        List<Double> x = new ArrayList<>(), y = new ArrayList<>();
+        for (Map<String, Object> l : lines) {
+            if (l.get("eval_loss") instanceof Number n) {
+                x.add(number(l.get("step")));
+                y.add(n.doubleValue());
+            }
+        }
+        if (!x.isEmpty()) {
+            c.addSeries("held-out loss", x, y).setMarker(SeriesMarkers.DIAMOND);
+        }
+        return c;
+    }
 
     public XYChart throughputChart() { return chart("Throughput by step", "tokens/s", Map.of("tokens/s", series("tokens_per_s"))); }
 

@@ -81,6 +81,22 @@ public final class RunFolder {
         Files.move(tmp, dir.resolve(CONFIG), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
+    /** The best evaluation so far ({@code best.json}: step and eval loss), if any. */
+    public Optional<Map<String, Object>> best() throws IOException {
+        Path f = dir.resolve("best.json");
+        return Files.exists(f) ? Optional.of(JSON.readValue(f.toFile(), new TypeReference<LinkedHashMap<String, Object>>() { }))
+                : Optional.empty();
+    }
+
+    public void writeBest(int step, double evalLoss) throws IOException {
+        Map<String, Object> best = new LinkedHashMap<>();
+        best.put("step", step);
+        best.put("eval_loss", evalLoss);
+        Path tmp = dir.resolve("best.json.tmp");
+        JSON.writeValue(tmp.toFile(), best);
+        Files.move(tmp, dir.resolve("best.json"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
     // ---- the log
 
     /** Appends one step's line to log.jsonl (flushed to the file before returning). */
@@ -159,6 +175,11 @@ public final class RunFolder {
      * {@code keep} complete checkpoints. Returns the complete folder.
      */
     public Path saveCheckpoint(int step, int keep, CheckpointWriter writer) throws IOException {
+        return saveCheckpoint(step, keep, -1, writer);
+    }
+
+    /** As above, and the checkpoint of step {@code best} (the best by evaluation loss; −1: none) is kept too. */
+    public Path saveCheckpoint(int step, int keep, int best, CheckpointWriter writer) throws IOException {
         if (keep < 1) {
             throw new IllegalArgumentException("--keep must be at least 1, got " + keep);
         }
@@ -175,7 +196,9 @@ public final class RunFolder {
         Files.move(partial, complete, StandardCopyOption.ATOMIC_MOVE);
         List<Path> all = checkpoints();
         for (int i = 0; i < all.size() - keep; i++) {
-            deleteTree(all.get(i));
+            if (stepOf(all.get(i)) != best) {
+                deleteTree(all.get(i));
+            }
         }
         return complete;
     }

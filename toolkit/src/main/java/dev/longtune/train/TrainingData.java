@@ -41,12 +41,26 @@ public final class TrainingData {
      * context length; or a LongCite JSONL file.
      */
     public static TrainingData load(String source, Tokenizer tokenizer, int context, int examples, long seed) {
+        return split(source, tokenizer, context, examples, 0, seed).get(0);
+    }
+
+    /**
+     * The data split by document into training and held-out evaluation data: the last {@code heldOut} examples
+     * (synthetic: {@code examples + heldOut} generated; a JSONL file: its last lines) are packed on their own, so
+     * no evaluation document shares a sequence with training ones. Returns [training, evaluation] (evaluation
+     * absent when {@code heldOut} is 0).
+     */
+    public static List<TrainingData> split(String source, Tokenizer tokenizer, int context, int examples, int heldOut,
+                                           long seed) {
+        if (heldOut < 0) {
+            throw new IllegalArgumentException("held-out examples must not be negative, got " + heldOut);
+        }
         ChatFormat format = new ChatFormat(tokenizer);
         List<TokenizedExample> tokenized = new ArrayList<>();
         List<SyntheticExample> synthetic = List.of();
         if (source.equals(SYNTHETIC)) {
             int low = Math.max(256, context * 3 / 4), high = Math.max(low + 1, context - 64);
-            synthetic = SyntheticLongCite.builder().seed(seed).examples(examples).tokens(low, high).counter(tokenizer)
+            synthetic = SyntheticLongCite.builder().seed(seed).examples(examples + heldOut).tokens(low, high).counter(tokenizer)
                     .build().generate();
             for (SyntheticExample e : synthetic) {
                 tokenized.add(format.encode(e.messages()));
@@ -56,12 +70,35 @@ public final class TrainingData {
                 tokenized.add(e.tokenize(format));
             }
         }
+        if (heldOut >= tokenized.size()) {
+            throw new IllegalArgumentException(heldOut + " held-out examples leave none of the " + tokenized.size() + " to train on");
+        }
+        int cut = tokenized.size() - heldOut;
+        List<TrainingData> out = new ArrayList<>();
+        out.add(pack(tokenized.subList(0, cut), context, synthetic.isEmpty() ? synthetic : synthetic.subList(0, cut)));
+        if (heldOut > 0) {
+            out.add(pack(tokenized.subList(cut, tokenized.size()), context,
+                    synthetic.isEmpty() ? synthetic : synthetic.subList(cut, synthetic.size())));
+        }
+        return out;
+    }
+
+    private static TrainingData pack(List<TokenizedExample> tokenized, int context, List<SyntheticExample> synthetic) {
         SequencePacker.Result packed = new SequencePacker(context).pack(tokenized);
         List<Batch> batches = new ArrayList<>();
         for (PackedSequence p : packed.sequences()) {
             batches.add(new Batch(p.inputIds(), p.targets(), p.positions(), p.cuSeqlens()));
         }
         return new TrainingData(batches, packed.stats(), synthetic);
+    }
+
+    /** The mean loss of the model over every batch (no gradients): evaluation on held-out data. */
+    public double meanLoss(dev.longtune.model.LlamaModel model) {
+        double sum = 0;
+        for (Batch b : batches) {
+            sum += model.loss(b);
+        }
+        return sum / batches.size();
     }
 
     public List<Batch> batches() { return batches; }

@@ -210,4 +210,34 @@ class LongRunTest {
         assertThat(longer.code()).as(longer.err()).isZero();
         assertThat(losses(run)).hasSize(3);
     }
+
+    @Test
+    void evaluationOnHeldOutExamplesKeepsTheBestCheckpoint(@TempDir Path dir) throws Exception {
+        Path run = dir.resolve("eval");
+        List<String> args = new ArrayList<>(trainArgs(run));
+        args.set(args.indexOf("--steps") + 1, "4");
+        args.set(args.indexOf("--examples") + 1, "3");
+        args.set(args.indexOf("--keep") + 1, "1");
+        args.addAll(List.of("--eval-every", "2", "--eval-examples", "1"));
+        CommandLineTest.Result r = CommandLineTest.run(args.toArray(String[]::new));
+        assertThat(r.code()).as(r.err()).isZero();
+        List<JsonNode> lines = new ArrayList<>();
+        for (String line : Files.readAllLines(run.resolve(RunFolder.LOG))) {
+            lines.add(new ObjectMapper().readTree(line));
+        }
+        assertThat(lines).extracting(l -> l.has("eval_loss")).containsExactly(false, true, false, true);
+        JsonNode best = new ObjectMapper().readTree(run.resolve("best.json").toFile());
+        double bestLoss = Math.min(lines.get(1).get("eval_loss").asDouble(), lines.get(3).get("eval_loss").asDouble());
+        assertThat(best.get("eval_loss").asDouble()).isEqualTo(bestLoss);
+        assertThat(run.resolve(RunFolder.CHECKPOINTS).resolve(String.format("step-%06d", best.get("step").asInt()))).isDirectory();
+
+        // --keep counts the newest; the best is kept besides them
+        RunFolder folder = RunFolder.open(dir.resolve("pruning"));
+        for (int step = 1; step <= 5; step++) {
+            int s = step;
+            folder.saveCheckpoint(step, 1, 2, d -> Files.writeString(d.resolve("x"), "step " + s));
+        }
+        assertThat(folder.checkpoints()).extracting(p -> p.getFileName().toString()).containsExactly("step-000002", "step-000005");
+        assertThat(Files.readString(folder.latestCheckpoint().orElseThrow().resolve("x"))).isEqualTo("step 5");
+    }
 }
