@@ -143,6 +143,40 @@ class GpuCommandLineTest {
         }
     }
 
+    /**
+     * The mission's stack in a run folder on the GPU: parameters, AdamW and checkpoints offloaded, a checkpoint every
+     * step; a separate JVM preempted with SIGTERM saves and exits 75, and {@code --resume latest} finishes the run
+     * with the losses of an uninterrupted one (to rounding: the attention backward's atomics).
+     */
+    @Test
+    void aRunFolderOnTheGpuSurvivesPreemption(@TempDir Path dir) throws Exception {
+        needsTheTokenizer();
+        Path model = trainModel(dir);
+        java.util.function.Function<Path, List<String>> args = run -> List.of("train", "--model", model.toString(),
+                "--device", "cuda", "--gpu-memory-cap", "2GiB", "--context", "300", "--steps", "6", "--examples", "2",
+                "--lr", "1e-3", "--precision", "bf16", "--offload", "parameters,optimizer,checkpoints",
+                "--run-dir", run.toString(), "--save-every", "1", "--keep", "2", "--json", "--progress", "off");
+        Path reference = dir.resolve("reference"), preempted = dir.resolve("preempted");
+        CommandLineTest.Result r = CommandLineTest.run(args.apply(reference).toArray(String[]::new));
+        assertThat(r.code()).as(r.err()).isZero();
+        Process p = LongRunTest.startJvm(preempted, args.apply(preempted));
+        LongRunTest.await(p, preempted, c -> LongRunTest.has(c, n -> n.equals("step-000002")));
+        p.destroy();
+        assertThat(p.waitFor(3, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
+        assertThat(p.exitValue()).as(Files.readString(dir.resolve("preempted.err"))).isEqualTo(dev.longtune.run.StopSignal.EXIT_CODE);
+        int stoppedAt = LongRunTest.latestStep(preempted);
+        assertThat(stoppedAt).isBetween(2, 5);
+        CommandLineTest.Result resumed = CommandLineTest.run("train", "--run-dir", preempted.toString(), "--resume", "latest",
+                "--json", "--progress", "off");
+        assertThat(resumed.code()).as(resumed.err()).isZero();
+        List<Double> expected = LongRunTest.losses(reference), got = LongRunTest.losses(preempted);
+        assertThat(got).hasSize(6);
+        for (int i = 0; i < 6; i++) {
+            assertThat(got.get(i)).as("step %d", i + 1).isCloseTo(expected.get(i), within(2e-3 * expected.get(i)));
+        }
+        assertThat(LongRunTest.latestStep(preempted)).isEqualTo(6);
+    }
+
     @Test
     void aCapTooSmallEndsWithTheOutOfMemoryErrorNamingTheTensorAndTheCap(@TempDir Path dir) throws Exception {
         needsTheTokenizer();

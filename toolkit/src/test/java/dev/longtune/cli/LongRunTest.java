@@ -58,14 +58,47 @@ class LongRunTest {
 
     /** The same run in a separate JVM, which the test then interrupts. */
     Process start(Path run, String... jvmOptions) throws IOException {
+        return startJvm(run, trainArgs(run), jvmOptions);
+    }
+
+    /**
+     * {@code longtune args} in a new JVM with this one's class path and home (and system properties the GPU tests
+     * pass on); stdout and stderr go to {@code run}.out and .err beside the run folder.
+     */
+    static Process startJvm(Path run, List<String> args, String... jvmOptions) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "-cp", System.getProperty("java.class.path"), "-Duser.home=" + System.getProperty("user.home"),
+                "-cp", classPath(), "-Duser.home=" + System.getProperty("user.home"),
                 "-Djava.awt.headless=true"));
+        for (String property : List.of("longtune.tokenizer", "java.library.path")) {
+            if (System.getProperty(property) != null) {
+                cmd.add("-D" + property + "=" + System.getProperty(property));
+            }
+        }
         cmd.addAll(List.of(jvmOptions));
         cmd.add(LongtuneCommand.class.getName());
-        cmd.addAll(trainArgs(run));
+        cmd.addAll(args);
         return new ProcessBuilder(cmd).redirectOutput(run.resolveSibling(run.getFileName() + ".out").toFile())
                 .redirectError(run.resolveSibling(run.getFileName() + ".err").toFile()).start();
+    }
+
+    /**
+     * This JVM's class path, plus what a launcher's own class loader added (the JUnit console of the GPU test set
+     * loads the tests and the toolkit through one, outside java.class.path).
+     */
+    static String classPath() {
+        List<String> parts = new ArrayList<>(List.of(System.getProperty("java.class.path").split(java.io.File.pathSeparator)));
+        for (ClassLoader l = LongRunTest.class.getClassLoader(); l != null; l = l.getParent()) {
+            if (l instanceof java.net.URLClassLoader u) {
+                for (java.net.URL url : u.getURLs()) {
+                    try {
+                        parts.add(Path.of(url.toURI()).toString());
+                    } catch (java.net.URISyntaxException | IllegalArgumentException e) {
+                        // not a file: nothing a child JVM could load
+                    }
+                }
+            }
+        }
+        return String.join(java.io.File.pathSeparator, new java.util.LinkedHashSet<>(parts));
     }
 
     /** Waits (up to 2 minutes) until {@code ready} holds for the run's checkpoints folder, checking every 10 ms. */
