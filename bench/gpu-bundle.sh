@@ -14,7 +14,7 @@ root=$(git rev-parse --show-toplevel)
 GPU_BUNDLE_LIMIT_MIB=1000 "$root/../shared/tools/gpu-bundle.sh" toolkit >/dev/null
 lib=$root/.gpu-bundle/lib
 for j in fastutil icu4j nd4j- protobuf jackson-1.0.0 guava- flatbuffers oshi jna jeromq jupyter-jvm tablesaw \
-         RoaringBitmap univocity xchart VectorGraphics2D commons-math3 classgraph threetenbp neoitertools \
+         RoaringBitmap univocity commons-math3 classgraph threetenbp neoitertools \
          byteunits commons-net commons-collections4 commons-compress checker-qual error_prone j2objc \
          failureaccess listenablefuture jsr305; do
   rm -f "$lib"/$j*.jar

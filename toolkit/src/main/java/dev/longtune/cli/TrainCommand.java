@@ -332,7 +332,7 @@ public class TrainCommand implements Callable<Integer> {
                         TrainingCheckpoint.save(trainer, p, save);
                     }
                     if (run != null) {
-                        RunPlots.write(run);
+                        plots(run);
                     }
                     spec.commandLine().getErr().printf(Locale.ROOT, "stopped by SIG%s after step %d: %s%n", stop.received(),
                             trainer.step(), run != null ? "resume with --run-dir " + runDir + " --resume latest"
@@ -345,7 +345,7 @@ public class TrainCommand implements Callable<Integer> {
                 TrainingCheckpoint.save(trainer, p, save);
             }
             if (run != null) {
-                RunPlots.write(run);
+                plots(run);
             }
             Map<String, Object> summary = new LinkedHashMap<>();
             summary.put("steps", trainer.step());
@@ -360,6 +360,15 @@ public class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The run's charts; a run is not failed for want of them (e.g. a runtime without the charting library). */
+    private void plots(RunFolder run) {
+        try {
+            RunPlots.write(run);
+        } catch (Exception | LinkageError e) {
+            spec.commandLine().getErr().println("longtune train: plots skipped (" + e + "); the log is in " + run.dir().resolve(RunFolder.LOG));
+        }
     }
 
     /** The run's config.json: what it trains, how, and from which code. */
