@@ -61,14 +61,19 @@ public final class Charts {
             }
         }
         for (int i = order.size() - 1; i >= 0; i--) {
-            XYSeries s = chart.addSeries(order.get(i).id, contexts, running[i]);
-            s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Area);
-            s.setMarker(SeriesMarkers.NONE);
-            s.setFillColor(COLORS.get(order.get(i)));
-            s.setLineColor(COLORS.get(order.get(i)).darker());
+            area(chart, order.get(i), contexts, running[i]);
         }
         capacity(chart, contexts, capacityGiB, capacityLabel);
         return chart;
+    }
+
+    /** A category's band of a stacked chart: its running total as a filled area in the category's colour. */
+    static void area(XYChart chart, MemoryCategory c, double[] x, double[] runningTotal) {
+        XYSeries s = chart.addSeries(c.id, x, runningTotal);
+        s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Area);
+        s.setMarker(SeriesMarkers.NONE);
+        s.setFillColor(COLORS.get(c));
+        s.setLineColor(COLORS.get(c).darker());
     }
 
     /** One line per series (e.g. per technique stack) and the capacity line. */

@@ -8,9 +8,7 @@ import org.knowm.xchart.AnnotationLine;
 import org.knowm.xchart.AnnotationText;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.Styler;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 import tech.tablesaw.api.DoubleColumn;
 import tech.tablesaw.api.LongColumn;
 import tech.tablesaw.api.StringColumn;
@@ -172,11 +170,7 @@ public final class MemoryTimeline implements AutoCloseable {
         }
         double top = 0;
         for (int k = used.size() - 1; k >= 0; k--) {
-            XYSeries s = chart.addSeries(used.get(k).id, x, running[k]);
-            s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Area);
-            s.setMarker(SeriesMarkers.NONE);
-            s.setFillColor(Charts.color(used.get(k)));
-            s.setLineColor(Charts.color(used.get(k)).darker());
+            Charts.area(chart, used.get(k), x, running[k]);
             for (double v : running[k]) {
                 top = Math.max(top, v);
             }

@@ -141,17 +141,10 @@ public final class Optimizer implements AutoCloseable {
             if (!Double.isFinite(norm)) {
                 return new Update(false, norm);
             }
-            float clip = 1f;
-            if (c.maxGradNorm() > 0) {
-                // as GradientClipping.clipByGlobalNorm (PyTorch's clip_grad_norm_): scale all when over the limit
-                double coefficient = c.maxGradNorm() / (norm + 1e-6);
-                if (coefficient < 1.0) {
-                    clip = (float) coefficient;
-                    if (!hostNative) {
-                        for (Tensor g32 : unscaled.all()) {
-                            device.scale(g32, clip);
-                        }
-                    }
+            float clip = clipCoefficient(norm, c);
+            if (clip != 1f && !hostNative) {
+                for (Tensor g32 : unscaled.all()) {
+                    device.scale(g32, clip);
                 }
             }
             step++;
@@ -215,15 +208,8 @@ public final class Optimizer implements AutoCloseable {
         if (!Double.isFinite(norm)) {
             return new Update(false, norm);
         }
-        float clip = 1f;
-        if (c.maxGradNorm() > 0) {
-            double coefficient = c.maxGradNorm() / (norm + 1e-6);
-            if (coefficient < 1.0) {
-                clip = (float) coefficient;
-            }
-        }
         int t = ++step;
-        float clipBy = clip;
+        float clipBy = clipCoefficient(norm, c);
         Set<String> scheduled = new HashSet<>();
         for (int u = 0; u < units.size(); u++) {
             List<String> names = units.get(u).stream().filter(scheduled::add).toList(); // tied weights: once
@@ -246,6 +232,20 @@ public final class Optimizer implements AutoCloseable {
         } else {
             NativeAdamW.stepScaled(h, t, unscale, clip, p, g.floats(), mm, vv, separateMaster ? w.floats() : null, w.dtype());
         }
+    }
+
+    /**
+     * The factor every gradient is scaled by: as GradientClipping.clipByGlobalNorm (PyTorch's clip_grad_norm_),
+     * max norm / (norm + 1e-6) when that is below 1, else 1 (and 1 when clipping is off).
+     */
+    private static float clipCoefficient(double norm, TrainingConfig c) {
+        if (c.maxGradNorm() > 0) {
+            double coefficient = c.maxGradNorm() / (norm + 1e-6);
+            if (coefficient < 1.0) {
+                return (float) coefficient;
+            }
+        }
+        return 1f;
     }
 
     /** Norm weights and biases are exempt from weight decay. */
