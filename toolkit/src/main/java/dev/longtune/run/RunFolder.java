@@ -223,8 +223,15 @@ public final class RunFolder {
 
     private static String human(long bytes) { return dev.longtune.plan.Units.human(bytes); }
 
-    /** The git commit of the working directory's repository, or null where there is none (or no git). */
+    /**
+     * The commit of the code that runs: {@code -Dlongtune.git.commit} (the {@code ./longtune} launcher sets it from
+     * its checkout), else the working directory's repository, else null.
+     */
     public static String gitCommit() {
+        String given = System.getProperty("longtune.git.commit");
+        if (given != null && !given.isBlank()) {
+            return given;
+        }
         try {
             Process p = new ProcessBuilder("git", "rev-parse", "HEAD").redirectErrorStream(true).start();
             if (!p.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
