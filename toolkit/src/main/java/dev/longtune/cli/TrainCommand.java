@@ -245,6 +245,9 @@ public class TrainCommand implements Callable<Integer> {
                         trainer.model().checkpointing().id, trainingData.batches().size(), tokens, trainingData.stats());
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
+            // model FLOPs utilisation against the GPU's datasheet peak (none on the CPU, or in FP32)
+            java.util.OptionalDouble peakTflops = device instanceof dev.longtune.cuda.CudaDevice g
+                    ? dev.longtune.train.Mfu.peakTflops(g.gpuName(), p) : java.util.OptionalDouble.empty();
             // with a run folder --steps is the run's total; otherwise it counts on from where the run stands
             int target = run != null ? steps : trainer.step() + steps;
             int firstStep = trainer.step();
@@ -282,8 +285,13 @@ public class TrainCommand implements Callable<Integer> {
                 first = Double.isNaN(first) ? r.loss() : first;
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();
+                Double mfu = peakTflops.isPresent()
+                        ? dev.longtune.train.Mfu.of(trainer.model().config(), tokens, r.tokensPerSecond(), peakTflops.getAsDouble()) : null;
                 if (json) {
                     Map<String, Object> line = r.toJson();
+                    if (mfu != null) {
+                        line.put("mfu", mfu);
+                    }
                     if (evalLoss != null) {
                         line.put("eval_loss", evalLoss);
                     }
@@ -310,6 +318,9 @@ public class TrainCommand implements Callable<Integer> {
                     }
                     if (evalLoss != null) {
                         line.put("eval_loss", evalLoss);
+                    }
+                    if (mfu != null) {
+                        line.put("mfu", mfu);
                     }
                     line.put("time", java.time.Instant.now().toString());
                     run.log(line);

@@ -29,6 +29,22 @@ public final class GpuCatalog {
 
     public static List<String> names() { return BY_NAME.values().stream().map(GpuProfile::name).toList(); }
 
+    /**
+     * The catalogued GPU a device's reported name belongs to ("NVIDIA H200" → H200, "Tesla V100-SXM2-16GB" → the
+     * first V100), by family; empty for a GPU the catalogue does not know.
+     */
+    public static java.util.Optional<GpuProfile> matching(String reportedName) {
+        String n = reportedName.toLowerCase(Locale.ROOT).replace(" ", "");
+        for (GpuProfile gpu : BY_NAME.values()) {
+            String k = gpu.name().toLowerCase(Locale.ROOT);
+            String family = k.contains("-") ? k.substring(0, k.indexOf('-')) : k;
+            if (n.contains(family)) {
+                return java.util.Optional.of(gpu);
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
     /** By name (case-insensitive) or short alias (v100, a6000, a100, h100, h200). */
     public static GpuProfile get(String name) {
         String key = name.trim().toLowerCase(Locale.ROOT);

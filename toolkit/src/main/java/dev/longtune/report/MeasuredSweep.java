@@ -133,16 +133,7 @@ public final class MeasuredSweep {
 
     /** The catalogue's profile of a GPU whose name contains a catalogued one, with the memory the GPU reports. */
     static GpuProfile gpuProfile(String gpuName, long memoryBytes) {
-        String n = gpuName.toLowerCase(java.util.Locale.ROOT).replace(" ", "");
-        GpuProfile base = GpuCatalog.get("H200");
-        for (String known : GpuCatalog.names()) {
-            String k = known.toLowerCase(java.util.Locale.ROOT);
-            String family = k.contains("-") ? k.substring(0, k.indexOf('-')) : k;
-            if (n.contains(family)) {
-                base = GpuCatalog.get(known);
-                break;
-            }
-        }
+        GpuProfile base = GpuCatalog.matching(gpuName).orElse(GpuCatalog.get("H200"));
         return new GpuProfile(gpuName, base.description(), memoryBytes, base.fp16Tflops(), base.bf16Tflops(), base.hbmGBps(),
                 base.pcieGen(), base.hostLinkGBps(), base.nvlinkGBps(), base.computeCapability(), base.sms(),
                 base.maxThreadsPerSm());

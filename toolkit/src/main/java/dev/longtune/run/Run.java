@@ -43,12 +43,15 @@ public final class Run {
     /** The complete checkpoints, oldest first. */
     public List<Path> checkpoints() { return folder.checkpoints(); }
 
-    /** One row per logged step: step, loss, grad norm, learning rate, loss scale, tokens/s, seconds, busy seconds. */
+    /**
+     * One row per logged step: step, loss, eval loss, grad norm, learning rate, loss scale, tokens/s, MFU, seconds,
+     * busy seconds, wall over busy (NaN where a step has no such figure, e.g. MFU on the CPU).
+     */
     public Table log() {
         IntColumn step = IntColumn.create("step");
         Map<String, DoubleColumn> cols = new LinkedHashMap<>();
-        for (String k : List.of("loss", "eval_loss", "grad_norm", "lr", "loss_scale", "tokens_per_s", "seconds", "busy_s",
-                "wall_over_busy")) {
+        for (String k : List.of("loss", "eval_loss", "grad_norm", "lr", "loss_scale", "tokens_per_s", "mfu", "seconds",
+                "busy_s", "wall_over_busy")) {
             cols.put(k, DoubleColumn.create(k));
         }
         for (Map<String, Object> l : lines) {
