@@ -89,6 +89,9 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--eval-examples", defaultValue = "2", description = "with --eval-every: examples held out for evaluation (never packed with training ones); default ${DEFAULT-VALUE}")
     int evalExamples;
 
+    @Option(names = "--eval-citations", defaultValue = "0", description = "with --eval-every on synthetic-longcite data: also generate answers for N held-out examples and score their citations (F1); default ${DEFAULT-VALUE}")
+    int evalCitations;
+
     @Option(names = "--profile-memory", description = "record device and host memory by category at every allocation through the second step (the first, if only one): memory-timeline.csv and -device/-host .png/.svg, in --run-dir or the working folder")
     boolean profileMemory;
 
@@ -158,6 +161,9 @@ public class TrainCommand implements Callable<Integer> {
             }
             // the held-out split decides the training data: it is the run's
             evalExamples = Integer.parseInt(adopt("--eval-examples", String.valueOf(evalExamples), String.valueOf(c.get("eval_examples"))));
+            if (!given.hasMatchedOption("--eval-citations") && c.get("eval_citations") instanceof Number n) {
+                evalCitations = n.intValue();
+            }
             if (!given.hasMatchedOption("--eval-every") && c.get("eval_every") instanceof Number n) {
                 evalEvery = n.intValue();
             } else if (evalEvery != null && c.get("eval_every") == null) {
@@ -220,7 +226,8 @@ public class TrainCommand implements Callable<Integer> {
             if (evalEvery != null && (evalEvery <= 0 || evalExamples <= 0)) {
                 throw new IllegalArgumentException("--eval-every and --eval-examples must be positive");
             }
-            List<TrainingData> split = TrainingData.split(data, LlamaTokenizer.llama31(), tokens, examples,
+            var tokenizer = LlamaTokenizer.llama31();
+            List<TrainingData> split = TrainingData.split(data, tokenizer, tokens, examples,
                     evalEvery == null ? 0 : evalExamples, seed);
             TrainingData trainingData = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
             double bestEval = Double.POSITIVE_INFINITY;
@@ -277,6 +284,11 @@ public class TrainCommand implements Callable<Integer> {
                 }
                 Double evalLoss = evalData != null && (r.step() % evalEvery == 0 || r.step() >= target)
                         ? evalData.meanLoss(trainer.model()) : null;
+                // citations: greedy answers to held-out questions, scored against the planted facts
+                Double citationF1 = evalLoss != null && evalCitations > 0 && !evalData.synthetic().isEmpty()
+                        ? dev.longtune.train.CitationEvaluation.run(evalData.synthetic().subList(0,
+                                Math.min(evalCitations, evalData.synthetic().size())), tokenizer,
+                                dev.longtune.model.Generator.forChat(trainer.model()), 96).f1() : null;
                 boolean newBest = evalLoss != null && evalLoss < bestEval;
                 if (newBest) {
                     bestEval = evalLoss;
@@ -295,6 +307,9 @@ public class TrainCommand implements Callable<Integer> {
                     if (evalLoss != null) {
                         line.put("eval_loss", evalLoss);
                     }
+                    if (citationF1 != null) {
+                        line.put("citation_f1", citationF1);
+                    }
                     if (device instanceof dev.longtune.cuda.CudaDevice gpu) {
                         line.put("gpu_allocator", gpu.memorySummary()); // reserved, peak reserved, fragmentation
                         line.put("pinned_allocator", gpu.pinnedSummary()); // the pinned pool: the same figures
@@ -306,8 +321,9 @@ public class TrainCommand implements Callable<Integer> {
                             Units.human(r.devicePeak().values().stream().mapToLong(Long::longValue).sum()),
                             r.applied() ? "" : "  (skipped: overflow, loss scale now " + trainer.lossScaler().scale() + ")");
                     if (evalLoss != null) {
-                        out.printf(Locale.ROOT, "       eval loss %.4f (held-out, %d sequences)%s%n", evalLoss,
-                                evalData.batches().size(), newBest ? "  best so far" : "");
+                        out.printf(Locale.ROOT, "       eval loss %.4f (held-out, %d sequences)%s%s%n", evalLoss,
+                                evalData.batches().size(), citationF1 == null ? "" : String.format(Locale.ROOT,
+                                        "  citation F1 %.3f", citationF1), newBest ? "  best so far" : "");
                     }
                 }
                 out.flush();
@@ -321,6 +337,9 @@ public class TrainCommand implements Callable<Integer> {
                     }
                     if (mfu != null) {
                         line.put("mfu", mfu);
+                    }
+                    if (citationF1 != null) {
+                        line.put("citation_f1", citationF1);
                     }
                     line.put("time", java.time.Instant.now().toString());
                     run.log(line);
@@ -399,6 +418,7 @@ public class TrainCommand implements Callable<Integer> {
         c.put("keep", keep);
         c.put("eval_every", evalEvery);
         c.put("eval_examples", evalExamples);
+        c.put("eval_citations", evalCitations);
         c.put("parameters", trainer.model().parameterPlacement().id);
         c.put("optimizer", trainer.optimizer().placement().id);
         c.put("checkpointing", trainer.model().checkpointing().id);

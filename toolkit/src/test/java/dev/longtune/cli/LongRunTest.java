@@ -251,7 +251,7 @@ class LongRunTest {
         args.set(args.indexOf("--steps") + 1, "4");
         args.set(args.indexOf("--examples") + 1, "3");
         args.set(args.indexOf("--keep") + 1, "1");
-        args.addAll(List.of("--eval-every", "2", "--eval-examples", "1"));
+        args.addAll(List.of("--eval-every", "2", "--eval-examples", "1", "--eval-citations", "1"));
         CommandLineTest.Result r = CommandLineTest.run(args.toArray(String[]::new));
         assertThat(r.code()).as(r.err()).isZero();
         List<JsonNode> lines = new ArrayList<>();
@@ -259,6 +259,9 @@ class LongRunTest {
             lines.add(new ObjectMapper().readTree(line));
         }
         assertThat(lines).extracting(l -> l.has("eval_loss")).containsExactly(false, true, false, true);
+        // the held-out example's answer generated and its citations scored at each evaluation
+        assertThat(lines).extracting(l -> l.has("citation_f1")).containsExactly(false, true, false, true);
+        assertThat(lines.get(3).get("citation_f1").asDouble()).isBetween(0.0, 1.0);
         JsonNode best = new ObjectMapper().readTree(run.resolve("best.json").toFile());
         double bestLoss = Math.min(lines.get(1).get("eval_loss").asDouble(), lines.get(3).get("eval_loss").asDouble());
         assertThat(best.get("eval_loss").asDouble()).isEqualTo(bestLoss);
