@@ -56,9 +56,11 @@ class LongRunTest {
         return run;
     }
 
-    /** The same run in a separate JVM, which the test then interrupts. */
-    Process start(Path run, String... jvmOptions) throws IOException {
-        return startJvm(run, trainArgs(run), jvmOptions);
+    /** The same run in a separate JVM, returned once {@code moment} holds for its checkpoints, to be interrupted. */
+    Process startAndAwait(Path run, Predicate<Path> moment, String... jvmOptions) throws Exception {
+        Process p = startJvm(run, trainArgs(run), jvmOptions);
+        await(p, run, moment);
+        return p;
     }
 
     /**
@@ -166,8 +168,7 @@ class LongRunTest {
     void killedMidRunResumesBitExactly(@TempDir Path dir) throws Exception {
         Path reference = reference(dir);
         Path run = dir.resolve("killed");
-        Process p = start(run);
-        await(p, run, c -> has(c, n -> n.equals("step-000003")));
+        Process p = startAndAwait(run, c -> has(c, n -> n.equals("step-000003")));
         p.destroyForcibly().waitFor(); // SIGKILL: no chance to save
         assertThat(latestStep(run)).isLessThan(STEPS);
         resumeAndCompare(run, reference);
@@ -178,8 +179,8 @@ class LongRunTest {
         Path reference = reference(dir);
         Path run = dir.resolve("killed-saving");
         // every save waits 2 s between writing its files and renaming the folder: kill inside that window
-        Process p = start(run, "-Dlongtune.test.saveDelayMs=2000");
-        await(p, run, c -> has(c, n -> n.equals("step-000001")) && has(c, n -> n.startsWith(".partial-step-000002")));
+        Process p = startAndAwait(run, c -> has(c, n -> n.equals("step-000001")) && has(c, n -> n.startsWith(".partial-step-000002")),
+                "-Dlongtune.test.saveDelayMs=2000");
         p.destroyForcibly().waitFor();
         assertThat(has(run.resolve(RunFolder.CHECKPOINTS), n -> n.startsWith(".partial-"))).isTrue();
         assertThat(latestStep(run)).isEqualTo(1); // the save in progress does not count
@@ -190,8 +191,7 @@ class LongRunTest {
     void sigtermSavesTheStepAndExitsWithItsCode(@TempDir Path dir) throws Exception {
         Path reference = reference(dir);
         Path run = dir.resolve("preempted");
-        Process p = start(run);
-        await(p, run, c -> has(c, n -> n.equals("step-000002")));
+        Process p = startAndAwait(run, c -> has(c, n -> n.equals("step-000002")));
         p.destroy(); // SIGTERM, as a scheduler preempting the job
         assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
         assertThat(p.exitValue()).isEqualTo(StopSignal.EXIT_CODE);
