@@ -159,6 +159,11 @@ class GpuCommandLineTest {
         Path reference = dir.resolve("reference"), preempted = dir.resolve("preempted");
         CommandLineTest.Result r = CommandLineTest.run(args.apply(reference).toArray(String[]::new));
         assertThat(r.code()).as(r.err()).isZero();
+        for (String line : Files.readAllLines(reference.resolve(dev.longtune.run.RunFolder.LOG))) {
+            // a catalogued GPU (the test machines' H200s are) gives every logged step its model FLOP/s utilisation
+            double mfu = new com.fasterxml.jackson.databind.ObjectMapper().readTree(line).path("mfu").asDouble(-1);
+            assertThat(mfu).as("mfu in %s", line).isGreaterThan(0).isLessThan(1);
+        }
         Process p = LongRunTest.startJvm(preempted, args.apply(preempted));
         LongRunTest.await(p, preempted, c -> LongRunTest.has(c, n -> n.equals("step-000002")));
         p.destroy();
