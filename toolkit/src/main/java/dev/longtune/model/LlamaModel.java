@@ -251,77 +251,158 @@ public final class LlamaModel implements AutoCloseable {
      * 1/micro-batches).
      */
     public double forwardBackward(Batch b, float gradientScale) {
+        Pass p = new Pass(layers);
+        try {
+            return forwardBackward(b, gradientScale, p);
+        } catch (Throwable failure) {
+            abandon(p, failure);
+            throw failure;
+        }
+    }
+
+    /** What one forward/backward holds, so that a pass that fails or is interrupted can give it all back. */
+    private static final class Pass {
+        final Tensor[] inputs;
+        final LayerActivations[] kept;
+        Tensor x, dx, input;
+        LayerActivations a;
+
+        Pass(int layers) {
+            inputs = new Tensor[layers];
+            kept = new LayerActivations[layers];
+        }
+
+        void close() {
+            for (Tensor t : inputs) {
+                if (t != null) {
+                    t.close();
+                }
+            }
+            for (LayerActivations k : kept) {
+                if (k != null) {
+                    k.close();
+                }
+            }
+            for (AutoCloseable c : new AutoCloseable[] {x, dx, input, a}) {
+                if (c instanceof Tensor t) {
+                    t.close();
+                } else if (c instanceof LayerActivations l) {
+                    l.close();
+                }
+            }
+        }
+    }
+
+    /**
+     * Ends a pass that threw (an interrupt at a layer boundary, an out-of-memory error, Thread.stop): waits for the
+     * device, frees every activation and checkpoint the pass made, and clears the gradients it had started, so
+     * that memory is as it was before the step. The interrupt status is kept for the caller.
+     */
+    private void abandon(Pass p, Throwable failure) {
+        boolean interrupted = Thread.interrupted(); // the waits below must not end early
+        try {
+            device.synchronize();
+            p.close();
+            store.abandonPass();
+            busy.takeSeconds();
+        } catch (RuntimeException cleanup) {
+            failure.addSuppressed(cleanup);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Stops the pass at a layer boundary when its thread was interrupted (a notebook's interrupt, a training loop's
+     * cancel): forward and backward check between layers, so a step ends within one layer's time.
+     */
+    private static void stopIfInterrupted(String where) {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new StepInterruptedException("interrupted " + where + ": the step was abandoned; model, optimizer "
+                    + "and memory are as they were before it");
+        }
+    }
+
+    private double forwardBackward(Batch b, float gradientScale, Pass p) {
         int t = b.tokens();
         MemoryCategory inputCategory = checkpointing == Checkpointing.NONE ? ACTIVATIONS : CHECKPOINTS;
-        Tensor[] inputs = new Tensor[layers];
-        LayerActivations[] kept = new LayerActivations[layers];
-        Tensor x = embed(b, inputCategory, layers > 0 ? unit(0) : head());
+        p.x = embed(b, inputCategory, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
-            LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads);
+            stopIfInterrupted("before layer " + i + "'s forward");
+            p.a = new LayerActivations(device, e, t, h, q, kv, f, heads);
             acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
-            Tensor out = layerForward(i, x, a, b, inputCategory);
+            Tensor out = layerForward(i, p.x, p.a, b, inputCategory);
             release(unit(i), false);
             switch (checkpointing) {
                 case NONE -> {
-                    inputs[i] = x;
-                    kept[i] = a;
+                    p.inputs[i] = p.x;
+                    p.kept[i] = p.a;
                 }
                 case DEVICE -> {
-                    inputs[i] = x;
-                    a.close();
+                    p.inputs[i] = p.x;
+                    p.a.close();
                 }
                 case OFFLOAD -> {
                     Tensor host = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
-                    device.copy(host, x);
-                    x.close();
-                    inputs[i] = host;
-                    a.close();
+                    p.inputs[i] = host;
+                    device.copy(host, p.x);
+                    p.x.close();
+                    p.a.close();
                 }
             }
-            x = out;
+            p.a = null;
+            p.x = out;
             listener.layerDone("forward", i, layers);
         }
+        stopIfInterrupted("before the loss");
 
         double loss;
-        Tensor dx = zeros("d final", ACTIVATIONS, t, h);
+        p.dx = zeros("d final", ACTIVATIONS, t, h);
         acquire(head(), true, layers > 0 ? unit(layers - 1) : ParameterUnits.embedding(), true);
         try (Tensor nf = zeros("final norm", ACTIVATIONS, t, h);
              Tensor rstd = device.allocate("final rstd", DType.FP32, ACTIVATIONS, t);
              Tensor dnf = zeros("d final norm", ACTIVATIONS, t, h)) {
-            device.rmsNormForward(nf, rstd, x, w("model.norm.weight"), t, h, (float) config.rmsNormEps());
+            device.rmsNormForward(nf, rstd, p.x, w("model.norm.weight"), t, h, (float) config.rmsNormEps());
             loss = device.linearCrossEntropy(dnf, lmHeadGrad(), nf, lmHead(), b.targets(), t, h, vocab, gradientScale);
-            device.rmsNormBackward(dx, g("model.norm.weight"), dnf, x, w("model.norm.weight"), rstd, t, h);
+            device.rmsNormBackward(p.dx, g("model.norm.weight"), dnf, p.x, w("model.norm.weight"), rstd, t, h);
         }
         release(head(), true);
-        x.close();
+        p.x.close();
 
         for (int i = layers - 1; i >= 0; i--) {
-            Tensor input = inputs[i];
+            stopIfInterrupted("before layer " + i + "'s backward");
+            p.input = p.inputs[i];
+            p.inputs[i] = null;
             if (checkpointing == Checkpointing.OFFLOAD) {
                 Tensor back = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
-                device.copy(back, input);
-                input.close();
-                input = back;
+                device.copy(back, p.input);
+                p.input.close();
+                p.input = back;
             }
-            LayerActivations a = kept[i];
+            p.a = p.kept[i];
+            p.kept[i] = null;
             acquire(unit(i), true, i > 0 ? unit(i - 1) : ParameterUnits.embedding(), true);
-            if (a == null) {
+            if (p.a == null) {
                 // recompute the layer from its checkpoint; its output is not needed again
-                a = new LayerActivations(device, e, t, h, q, kv, f, heads);
-                layerForward(i, input, a, b, ACTIVATIONS).close();
+                p.a = new LayerActivations(device, e, t, h, q, kv, f, heads);
+                layerForward(i, p.input, p.a, b, ACTIVATIONS).close();
             }
-            Tensor dPrev = layerBackward(i, dx, input, a, b);
+            Tensor dPrev = layerBackward(i, p.dx, p.input, p.a, b);
             release(unit(i), true);
-            dx.close();
-            a.close();
-            input.close();
-            dx = dPrev;
+            p.dx.close();
+            p.a.close();
+            p.input.close();
+            p.a = null;
+            p.input = null;
+            p.dx = dPrev;
             listener.layerDone("backward", i, layers);
         }
         acquire(ParameterUnits.embedding(), true, -1, false);
-        device.embeddingBackward(g("model.embed_tokens.weight"), dx, b.ids(), t, h);
+        device.embeddingBackward(g("model.embed_tokens.weight"), p.dx, b.ids(), t, h);
         release(ParameterUnits.embedding(), true);
-        dx.close();
+        p.dx.close();
         store.finishBackward();
         return loss;
     }
@@ -329,10 +410,15 @@ public final class LlamaModel implements AutoCloseable {
     /** The embedding of the batch's ids; {@code next} is the unit to start bringing over meanwhile. */
     private Tensor embed(Batch b, MemoryCategory category, int next) {
         Tensor x = device.allocate("embeddings", e, category, b.tokens(), h);
-        acquire(ParameterUnits.embedding(), false, next, false);
-        device.embeddingForward(x, b.ids(), w("model.embed_tokens.weight"), b.tokens(), h);
-        release(ParameterUnits.embedding(), false);
-        return x;
+        try {
+            acquire(ParameterUnits.embedding(), false, next, false);
+            device.embeddingForward(x, b.ids(), w("model.embed_tokens.weight"), b.tokens(), h);
+            release(ParameterUnits.embedding(), false);
+            return x;
+        } catch (Throwable failure) {
+            x.close();
+            throw failure;
+        }
     }
 
     // x (T, h) -> returns the layer output (T, h); fills a with what backward needs
@@ -357,6 +443,9 @@ public final class LlamaModel implements AutoCloseable {
         try (Tensor down = zeros("down_proj out", ACTIVATIONS, t, h)) {
             device.matmul(down, a.act, w(layer(i, "mlp.down_proj.weight")), t, h, f, false, true, 0f);
             device.add(out, a.h1, down);
+        } catch (Throwable failure) {
+            out.close();
+            throw failure;
         }
         return out;
     }
@@ -365,42 +454,47 @@ public final class LlamaModel implements AutoCloseable {
     private Tensor layerBackward(int i, Tensor dout, Tensor x, LayerActivations a, Batch b) {
         int t = b.tokens();
         Tensor dh1 = zeros("d h1", ACTIVATIONS, t, h);
-        try (Tensor dgate = zeros("d gate", ACTIVATIONS, t, f); Tensor dup = zeros("d up", ACTIVATIONS, t, f)) {
-            try (Tensor dact = zeros("d act", ACTIVATIONS, t, f)) {
-                device.matmul(dact, dout, w(layer(i, "mlp.down_proj.weight")), t, f, h, false, false, 0f);
-                device.matmul(g(layer(i, "mlp.down_proj.weight")), dout, a.act, h, f, t, true, false, 1f);
-                device.swigluBackward(dgate, dup, dact, a.gate, a.up, t, f);
+        try {
+            try (Tensor dgate = zeros("d gate", ACTIVATIONS, t, f); Tensor dup = zeros("d up", ACTIVATIONS, t, f)) {
+                try (Tensor dact = zeros("d act", ACTIVATIONS, t, f)) {
+                    device.matmul(dact, dout, w(layer(i, "mlp.down_proj.weight")), t, f, h, false, false, 0f);
+                    device.matmul(g(layer(i, "mlp.down_proj.weight")), dout, a.act, h, f, t, true, false, 1f);
+                    device.swigluBackward(dgate, dup, dact, a.gate, a.up, t, f);
+                }
+                try (Tensor dn2 = zeros("d n2", ACTIVATIONS, t, h)) {
+                    device.matmul(dn2, dgate, w(layer(i, "mlp.gate_proj.weight")), t, h, f, false, false, 0f);
+                    device.matmul(dn2, dup, w(layer(i, "mlp.up_proj.weight")), t, h, f, false, false, 1f);
+                    device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, a.n2, f, h, t, true, false, 1f);
+                    device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, a.n2, f, h, t, true, false, 1f);
+                    device.copy(dh1, dout); // the residual branch
+                    device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
+                            w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
+                }
             }
-            try (Tensor dn2 = zeros("d n2", ACTIVATIONS, t, h)) {
-                device.matmul(dn2, dgate, w(layer(i, "mlp.gate_proj.weight")), t, h, f, false, false, 0f);
-                device.matmul(dn2, dup, w(layer(i, "mlp.up_proj.weight")), t, h, f, false, false, 1f);
-                device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, a.n2, f, h, t, true, false, 1f);
-                device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, a.n2, f, h, t, true, false, 1f);
-                device.copy(dh1, dout); // the residual branch
-                device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
-                        w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
+            try (Tensor dq = zeros("d q", ACTIVATIONS, t, q); Tensor dk = zeros("d k", ACTIVATIONS, t, kv);
+                 Tensor dv = zeros("d v", ACTIVATIONS, t, kv)) {
+                try (Tensor datt = zeros("d att", ACTIVATIONS, t, q)) {
+                    device.matmul(datt, dh1, w(layer(i, "self_attn.o_proj.weight")), t, q, h, false, false, 0f);
+                    device.matmul(g(layer(i, "self_attn.o_proj.weight")), dh1, a.att, h, q, t, true, false, 1f);
+                    device.attentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.lse, b.cuSeqlens(), t, heads,
+                            kvHeads, headDim);
+                }
+                device.ropeBackward(dq, dk, b.positions(), invFreq, t, heads, kvHeads, headDim);
+                try (Tensor dn1 = zeros("d n1", ACTIVATIONS, t, h)) {
+                    device.matmul(dn1, dq, w(layer(i, "self_attn.q_proj.weight")), t, h, q, false, false, 0f);
+                    device.matmul(dn1, dk, w(layer(i, "self_attn.k_proj.weight")), t, h, kv, false, false, 1f);
+                    device.matmul(dn1, dv, w(layer(i, "self_attn.v_proj.weight")), t, h, kv, false, false, 1f);
+                    device.matmul(g(layer(i, "self_attn.q_proj.weight")), dq, a.n1, q, h, t, true, false, 1f);
+                    device.matmul(g(layer(i, "self_attn.k_proj.weight")), dk, a.n1, kv, h, t, true, false, 1f);
+                    device.matmul(g(layer(i, "self_attn.v_proj.weight")), dv, a.n1, kv, h, t, true, false, 1f);
+                    // dx = dh1 (residual) + the input norm's backward, accumulated in place
+                    device.rmsNormBackward(dh1, g(layer(i, "input_layernorm.weight")), dn1, x,
+                            w(layer(i, "input_layernorm.weight")), a.rstd1, t, h);
+                }
             }
-        }
-        try (Tensor dq = zeros("d q", ACTIVATIONS, t, q); Tensor dk = zeros("d k", ACTIVATIONS, t, kv);
-             Tensor dv = zeros("d v", ACTIVATIONS, t, kv)) {
-            try (Tensor datt = zeros("d att", ACTIVATIONS, t, q)) {
-                device.matmul(datt, dh1, w(layer(i, "self_attn.o_proj.weight")), t, q, h, false, false, 0f);
-                device.matmul(g(layer(i, "self_attn.o_proj.weight")), dh1, a.att, h, q, t, true, false, 1f);
-                device.attentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.lse, b.cuSeqlens(), t, heads,
-                        kvHeads, headDim);
-            }
-            device.ropeBackward(dq, dk, b.positions(), invFreq, t, heads, kvHeads, headDim);
-            try (Tensor dn1 = zeros("d n1", ACTIVATIONS, t, h)) {
-                device.matmul(dn1, dq, w(layer(i, "self_attn.q_proj.weight")), t, h, q, false, false, 0f);
-                device.matmul(dn1, dk, w(layer(i, "self_attn.k_proj.weight")), t, h, kv, false, false, 1f);
-                device.matmul(dn1, dv, w(layer(i, "self_attn.v_proj.weight")), t, h, kv, false, false, 1f);
-                device.matmul(g(layer(i, "self_attn.q_proj.weight")), dq, a.n1, q, h, t, true, false, 1f);
-                device.matmul(g(layer(i, "self_attn.k_proj.weight")), dk, a.n1, kv, h, t, true, false, 1f);
-                device.matmul(g(layer(i, "self_attn.v_proj.weight")), dv, a.n1, kv, h, t, true, false, 1f);
-                // dx = dh1 (residual) + the input norm's backward, accumulated in place
-                device.rmsNormBackward(dh1, g(layer(i, "input_layernorm.weight")), dn1, x,
-                        w(layer(i, "input_layernorm.weight")), a.rstd1, t, h);
-            }
+        } catch (Throwable failure) {
+            dh1.close();
+            throw failure;
         }
         return dh1;
     }

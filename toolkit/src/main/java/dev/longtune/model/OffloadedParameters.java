@@ -265,6 +265,23 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     @Override
+    public void abandonPass() {
+        updates.awaitAll(); // the previous step's update is that step's: it finishes
+        device.synchronize();
+        finishBackward();
+        for (Slot s : allSlots()) {
+            // a slot keeps the weights it holds (they are still current); its gradients are never read unzeroed
+            s.active = false;
+            s.ready = null;
+            s.free = null;
+        }
+        activeWeights.clear();
+        activeGrads.clear();
+        deferred = -1;
+        zeroGrads.addAll(hostGrads.byName().keySet());
+    }
+
+    @Override
     public void weightsChanged() { version++; }
 
     @Override

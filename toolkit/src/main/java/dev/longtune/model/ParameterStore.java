@@ -50,6 +50,12 @@ public interface ParameterStore extends AutoCloseable {
     /** Waits until every gradient released so far has reached {@link #grads()}. */
     void finishBackward();
 
+    /**
+     * Forgets a forward/backward that threw halfway (called with the device idle): every unit counts as released,
+     * no copy is pending, and the step's gradients count as zero again.
+     */
+    void abandonPass();
+
     /** Told when a unit's gradients, complete for the micro-batch, are queued back to {@link #grads()}. */
     interface GradientsListener {
         /** {@code grads} by name (the authoritative tensors); {@code copied} passes once they hold the values. */

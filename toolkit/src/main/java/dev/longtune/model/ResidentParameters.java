@@ -35,6 +35,8 @@ final class ResidentParameters implements ParameterStore {
 
     @Override public void finishBackward() { }
 
+    @Override public void abandonPass() { grads.zero(); }
+
     @Override public void weightsChanged() { }
 
     /** Gradients stay where backward writes them: nothing is ever copied back to report. */

@@ -93,6 +93,12 @@ final class BackgroundUpdate implements AutoCloseable {
                 : NativeAdamW.sumSquaresScaled(g.floats(), unscale);
     }
 
+    /** Forgets the sums of squares started for a step that was abandoned (after they finish: they read its gradients). */
+    void discardSums() {
+        awaitAll();
+        sums.clear();
+    }
+
     /** Waits for everything submitted so far; the first failure is thrown (after all have finished). */
     void awaitAll() {
         RuntimeException failure = null;

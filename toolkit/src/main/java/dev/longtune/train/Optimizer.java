@@ -186,6 +186,9 @@ public final class Optimizer implements AutoCloseable {
         background.sumSquares(grads, copied, unscale);
     }
 
+    /** Forgets what {@link #gradientsArrived} started for a step that did not finish. */
+    public void abandonStep() { background.discardSums(); }
+
     /**
      * {@link #apply} for offloaded parameters, with the same result bit for bit, without FP32 copies of the
      * gradients and off the critical path: the global norm from the sums started by {@link #gradientsArrived} (the

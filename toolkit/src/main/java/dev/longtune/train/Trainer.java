@@ -70,7 +70,7 @@ public final class Trainer implements AutoCloseable {
         device.resetPeaks();
         host.resetPeaks();
         long start = System.nanoTime();
-        step++;
+        int next = step + 1;
         model.zeroGrads();
         double lossScale = scaler.scale();
         float gradientScale = (float) (lossScale / microBatches.size());
@@ -88,9 +88,24 @@ public final class Trainer implements AutoCloseable {
                 loss += model.forwardBackward(b, gradientScale) / microBatches.size();
                 tokens += b.tokens();
             }
+        } catch (Throwable failure) {
+            // the model freed what the pass held and cleared its gradients; the optimizer forgets their norms, and
+            // the step is not counted: an interrupted or failed step leaves the trainer as it was before it
+            boolean interrupted = Thread.interrupted();
+            try {
+                optimizer.abandonStep();
+            } catch (RuntimeException cleanup) {
+                failure.addSuppressed(cleanup);
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            throw failure;
         } finally {
             model.setGradientsListener(null);
         }
+        step = next;
         double busy = model.takeBusySeconds();
         double lr = config.learningRateAt(step);
         Optimizer.Update update = overlap

@@ -146,8 +146,27 @@ final class LiveExecutionControl extends DirectExecutionControl {
                 CompletableFuture.delayedExecutor(stopGrace.toMillis(), TimeUnit.MILLISECONDS));
     }
 
+    /**
+     * Whether a thread with this stack is inside code that answers interrupts itself and must not be stopped halfway:
+     * a training step ends at its next layer boundary and gives back everything it held, where Thread.stop could land
+     * in the optimizer's update and leave half the weights written.
+     */
+    static boolean answersInterruptsItself(StackTraceElement[] stack) {
+        for (StackTraceElement f : stack) {
+            if (f.getClassName().equals("dev.longtune.train.Trainer") && f.getMethodName().equals("step")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     @SuppressWarnings({"deprecation", "removal"})
     private void stopIfStillRunning(Thread worker) {
+        if (running == worker && worker.isAlive() && answersInterruptsItself(worker.getStackTrace())) {
+            CompletableFuture.runAsync(() -> stopIfStillRunning(worker), // look again once the step has ended
+                    CompletableFuture.delayedExecutor(stopGrace.toMillis(), TimeUnit.MILLISECONDS));
+            return;
+        }
         if (running == worker && worker.isAlive()) {
             stopped = true;
             try {

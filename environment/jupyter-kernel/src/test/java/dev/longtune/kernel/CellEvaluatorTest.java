@@ -185,6 +185,56 @@ public class CellEvaluatorTest {
         assertThat(eval("\"next\"")).isEqualTo("next");
     }
 
+    /**
+     * The interrupt button during a training loop: the step in progress ends at its next layer boundary and is
+     * abandoned, never stopped halfway (here a layer runs past the stop grace, ignoring interrupts, as a long layer
+     * on a GPU would); the trainer counts only the finished steps and holds the memory it held before the loop.
+     */
+    @Test
+    void interruptingATrainingLoopLeavesTheTrainerAsAfterItsLastFullStep() throws Exception {
+        eval("""
+                var cfg = dev.longtune.config.ModelConfig.parse("tiny", new java.io.ByteArrayInputStream((
+                    "{\\"model_type\\": \\"llama\\", \\"hidden_size\\": 64, \\"intermediate_size\\": 96, "
+                    + "\\"num_hidden_layers\\": 4, \\"num_attention_heads\\": 4, \\"num_key_value_heads\\": 2, "
+                    + "\\"vocab_size\\": 50}").getBytes()), "test");
+                var model = new dev.longtune.model.LlamaModel(cfg, new dev.longtune.device.CpuDevice(),
+                    dev.longtune.config.Precision.FP32, dev.longtune.config.Checkpointing.DEVICE);
+                model.initialize(3);
+                var trainer = new dev.longtune.train.Trainer(model, dev.longtune.train.TrainingConfig.defaults(1000),
+                    dev.longtune.config.Precision.FP32);
+                var batch = java.util.List.of(dev.longtune.model.Batch.ofDocument(new java.util.Random(1).ints(200, 0, 50).toArray()));
+                trainer.step(batch);
+                java.util.function.Supplier<java.util.List<Long>> held = () -> java.util.Arrays.stream(
+                    dev.longtune.tensor.MemoryCategory.values()).map(c -> model.device().memory().current(c)).toList();
+                var before = held.get();
+                int finished = 0;
+                model.setLayerListener((pass, layer, n) -> {
+                    if (Thread.currentThread().isInterrupted()) {
+                        long until = System.nanoTime() + 1_500_000_000L; // a slow layer: past the 500 ms stop grace
+                        while (System.nanoTime() < until) { }
+                    }
+                });
+                """);
+        Future<Object> running = background.submit(() -> eval("for (int s = 0; s < 100_000; s++) { trainer.step(batch); finished++; }"));
+        Thread.sleep(1_500);
+        assertThat(running).isNotDone();
+        evaluator.interrupt();
+        Throwable t = catchThrowable(() -> running.get(30, TimeUnit.SECONDS));
+        assertThat(t).hasCauseInstanceOf(dev.longtune.model.StepInterruptedException.class);
+        assertThat((Integer) eval("finished")).isPositive();
+        assertThat(eval("trainer.step() == finished + 1")).as("only finished steps are counted").isEqualTo(true);
+        assertThat(eval("held.get().equals(before)")).as("memory by category as before the loop").isEqualTo(true);
+        assertThat(eval("model.setLayerListener((p, l, n) -> { });\ntrainer.step(batch).step()")).isEqualTo((Integer) eval("finished") + 2);
+    }
+
+    @Test
+    void onlyATrainingStepIsLeftToAnswerTheInterruptItself() {
+        StackTraceElement step = new StackTraceElement("dev.longtune.train.Trainer", "step", "Trainer.java", 90);
+        StackTraceElement loop = new StackTraceElement("REPL.$JShell$12", "do_it$", null, 1);
+        assertThat(LiveExecutionControl.answersInterruptsItself(new StackTraceElement[] {step, loop})).isTrue();
+        assertThat(LiveExecutionControl.answersInterruptsItself(new StackTraceElement[] {loop})).isFalse();
+    }
+
     @Test
     void isCompleteTellsCompleteIncompleteAndInvalid() {
         assertThat(evaluator.isComplete("int x = 1;")).isEqualTo("complete");
