@@ -27,7 +27,7 @@ java=("$BUNDLE_JAVA" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "
 monitor=$!
 set +e
 "${java[@]}" train --model llama-3.1-8b --device cuda --offload parameters,optimizer,checkpoints --gpu-memory-cap "$cap" \
-  --context "$context" --steps "$steps" --examples 2 --precision bf16 --json --progress on \
+  --context "$context" --steps "$steps" --examples 2 --precision bf16 --host-ram "${LONGTUNE_HOST_RAM:-256GiB}" --json --progress on \
   > "$out/train-$context.jsonl" 2> "$out/train-$context.err"
 rc=$?
 kill $monitor

@@ -19,6 +19,9 @@ public final class DeviceOptions {
     @Option(names = "--gpu-memory-cap", description = "cap the GPU allocator (e.g. 16GiB stands in for a V100, 48GiB for an A6000)")
     String gpuMemoryCap;
 
+    /** The GPU allocator's cap in bytes, or Long.MAX_VALUE when none was given. */
+    long capBytes() { return gpuMemoryCap == null ? Long.MAX_VALUE : Units.parseBytes(gpuMemoryCap); }
+
     /** The device asked for; the model and context go into an out-of-memory error's planner advice. */
     Device open(String model, long context) {
         String d = device.toLowerCase(Locale.ROOT);
@@ -38,7 +41,7 @@ public final class DeviceOptions {
         if (!Cuda.available()) {
             throw new IllegalArgumentException("--device cuda: " + Cuda.whyUnavailable());
         }
-        long cap = gpuMemoryCap == null ? Long.MAX_VALUE : Units.parseBytes(gpuMemoryCap);
+        long cap = capBytes();
         CudaDevice gpu = new CudaDevice(CudaOptions.defaults().withMemoryCap(cap));
         gpu.setOutOfMemoryAdvice(() -> PlannerAdvice.forRun(model, cap, context));
         return gpu;

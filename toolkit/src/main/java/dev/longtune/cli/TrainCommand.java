@@ -89,7 +89,7 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--eval-examples", defaultValue = "2", description = "with --eval-every: examples held out for evaluation (never packed with training ones); default ${DEFAULT-VALUE}")
     int evalExamples;
 
-    @Option(names = "--eval-citations", defaultValue = "0", description = "with --eval-every on synthetic-longcite data: also generate answers for N held-out examples and score their citations (F1); default ${DEFAULT-VALUE}")
+    @Option(names = "--eval-citations", defaultValue = "0", description = "with --eval-every: also generate answers for N held-out examples and score their citations (F1) against the planted facts (synthetic-longcite) or what the reference answer cites (a LongCite .jsonl); default ${DEFAULT-VALUE}")
     int evalCitations;
 
     @Option(names = "--profile-memory", description = "record device and host memory by category at every allocation through the second step (the first, if only one): memory-timeline.csv and -device/-host .png/.svg, in --run-dir or the working folder")
@@ -103,6 +103,9 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--optimizer",
             description = "where AdamW's FP32 master weights and moments live: host (ZeRO-offload, AdamW on the CPU) or device; default host")
     String optimizer;
+
+    @Option(names = "--host-ram", description = "the host RAM to plan for (e.g. 256GiB) where the machine reports less than it has (a container); default: what /proc/meminfo reports")
+    String hostRam;
 
     @Option(names = "--json", description = "one JSON object per step, then a summary") boolean json;
 
@@ -211,6 +214,8 @@ public class TrainCommand implements Callable<Integer> {
                 m = TrainingCheckpoint.loadModel(initFrom, device, p, checkpointing(), parameterPlacement());
             } else {
                 ModelConfig config = ModelCatalog.get(model);
+                LlamaModel.requireSupported(config);
+                requireHostMemory(config, device, p, tokens);
                 LayerProgress.setup(layers, started, "allocating " + config.name() + " (parameters on the "
                         + parameterPlacement().id + ")");
                 m = new LlamaModel(config, device, p, checkpointing(), parameterPlacement());
@@ -284,10 +289,10 @@ public class TrainCommand implements Callable<Integer> {
                 }
                 Double evalLoss = evalData != null && (r.step() % evalEvery == 0 || r.step() >= target)
                         ? evalData.meanLoss(trainer.model()) : null;
-                // citations: greedy answers to held-out questions, scored against the planted facts
-                Double citationF1 = evalLoss != null && evalCitations > 0 && !evalData.synthetic().isEmpty()
-                        ? dev.longtune.train.CitationEvaluation.run(evalData.synthetic().subList(0,
-                                Math.min(evalCitations, evalData.synthetic().size())), tokenizer,
+                // citations: greedy answers to held-out questions, scored against their evidence
+                Double citationF1 = evalLoss != null && evalCitations > 0 && !evalData.questions().isEmpty()
+                        ? dev.longtune.train.CitationEvaluation.score(evalData.questions().subList(0,
+                                Math.min(evalCitations, evalData.questions().size())), tokenizer,
                                 dev.longtune.model.Generator.forChat(trainer.model()), 96).f1() : null;
                 boolean newBest = evalLoss != null && evalLoss < bestEval;
                 if (newBest) {
@@ -429,6 +434,21 @@ public class TrainCommand implements Callable<Integer> {
         c.put("started", java.time.Instant.now().toString());
         c.put("command", String.join(" ", spec.commandLine().getParseResult().originalArgs()));
         return c;
+    }
+
+    /** Refuses, with the planner's numbers, a run the host's RAM (or on the CPU, the Java heap) cannot hold. */
+    private void requireHostMemory(ModelConfig config, Device device, Precision p, long tokens) {
+        boolean optimizerOnHost = optimizerPlacement() == Optimizer.Placement.HOST;
+        boolean parametersOnHost = parameterPlacement() == ParameterPlacement.HOST;
+        String problem = device instanceof dev.longtune.cuda.CudaDevice
+                ? HostMemoryCheck.onGpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), tokens,
+                        devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
+                                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes())
+                : HostMemoryCheck.onCpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), tokens,
+                        Runtime.getRuntime().maxMemory());
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
+        }
     }
 
     private boolean offloads(String what) {

@@ -74,6 +74,17 @@ public final class Stacks {
                 .withGpus(1);
     }
 
+    /**
+     * The stack one engine run on one device is, as the planner names it: its FlashAttention-2 and fused ops, the
+     * given precision and checkpointing, ZeRO-offload when AdamW is on the host (stage 3 when the parameters are too).
+     */
+    public static TechniqueSet engineRun(NodeProfile node, Precision precision, boolean optimizerOnHost,
+                                         boolean parametersOnHost, Checkpointing checkpointing) {
+        return baseline(node, EngineProfile.LONGTUNE).withGpus(1).withPrecision(precision)
+                .withZero(parametersOnHost ? 3 : optimizerOnHost ? 1 : 0, optimizerOnHost, parametersOnHost)
+                .withCheckpointing(checkpointing).withAttention(Attention.FLASH_ATTENTION_2).withLiger(EnumSet.allOf(LigerOp.class));
+    }
+
     private static TechniqueSet all(TechniqueSet base, NodeProfile node, EngineProfile profile) {
         return base.withAttention(bestAttention(node, profile))
                 .withCheckpointing(Checkpointing.OFFLOAD)

@@ -53,10 +53,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement placement) {
-        if (config.qkvBias() || config.outputProjectionBias() || config.mlpBias()) {
-            throw new IllegalArgumentException(config.name() + " has attention or MLP biases (Qwen2): the engine "
-                    + "trains Llama 3.x layers (no biases); plan it with the planner instead");
-        }
+        requireSupported(config);
         this.config = config;
         this.device = device;
         this.e = dtypeOf(precision);
@@ -77,6 +74,14 @@ public final class LlamaModel implements AutoCloseable {
         ModelConfig.RopeScaling rs = config.ropeScaling();
         this.invFreq = Rope.inverseFrequencies(headDim, config.ropeTheta(), rs == null ? null
                 : new Rope.Llama3Scaling(rs.factor(), rs.lowFreqFactor(), rs.highFreqFactor(), rs.originalMaxPositions()));
+    }
+
+    /** Fails, naming what to do instead, unless the engine trains models of this architecture (Llama 3.x layers). */
+    public static void requireSupported(ModelConfig config) {
+        if (config.qkvBias() || config.outputProjectionBias() || config.mlpBias()) {
+            throw new IllegalArgumentException(config.name() + " has attention or MLP biases (Qwen2): the engine "
+                    + "trains Llama 3.x layers (no biases); plan it with the planner instead");
+        }
     }
 
     /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */

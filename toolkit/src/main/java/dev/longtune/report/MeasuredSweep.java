@@ -152,10 +152,8 @@ public final class MeasuredSweep {
 
     /** The stack the engine runs here, as the planner names it: one GPU, ZeRO-offload when AdamW is on the host. */
     public TechniqueSet stack() {
-        boolean host = placement == Optimizer.Placement.HOST, offloaded = parameters == ParameterPlacement.HOST;
-        return Stacks.baseline(node, EngineProfile.LONGTUNE).withGpus(1).withPrecision(precision)
-                .withZero(offloaded ? 3 : host ? 1 : 0, host, offloaded).withCheckpointing(checkpointing)
-                .withAttention(Attention.FLASH_ATTENTION_2).withLiger(EnumSet.allOf(LigerOp.class));
+        return Stacks.engineRun(node, precision, placement == Optimizer.Placement.HOST,
+                parameters == ParameterPlacement.HOST, checkpointing);
     }
 
     public String describe() {

@@ -4,22 +4,27 @@ import dev.longtune.data.ChatFormat;
 import dev.longtune.data.ChatMessage;
 import dev.longtune.data.CitationScore;
 import dev.longtune.data.CitationScorer;
+import dev.longtune.data.LongCiteExample;
+import dev.longtune.data.SentenceRange;
 import dev.longtune.data.SpecialTokens;
 import dev.longtune.data.SyntheticExample;
 import dev.longtune.data.Tokenizer;
 import dev.longtune.model.Generator;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
+import java.util.TreeSet;
 import java.util.Objects;
 import java.util.function.Function;
 
 /**
- * Citation quality of a model's own answers on synthetic LongCite examples: for each example the prompt is the
- * conversation without the reference answer, followed by the assistant header; the model's continuation is
- * decoded, cut at the first {@code <|eot_id|>}, and scored with {@link CitationScorer} against the planted
- * fact sentences. Precision, recall and F1 are averaged over examples (each weighs the same), as is the
- * fraction of asked-for secret numbers the answers state.
+ * Citation quality of a model's own answers on LongCite-style questions: for each the prompt is the conversation
+ * without the reference answer, followed by the assistant header; the model's continuation is decoded, cut at the
+ * first {@code <|eot_id|>}, and scored with {@link CitationScorer} against the evidence: a synthetic example's
+ * planted fact sentences, or the sentences a LongCite record's reference answer cites. Precision, recall and F1 are
+ * averaged over examples (each weighs the same), as is, for synthetic examples, the fraction of asked-for secret
+ * numbers the answers state.
  *
  * <pre>{@code
  * Generator g = Generator.forChat(model);
@@ -33,6 +38,31 @@ public final class CitationEvaluation {
             + SpecialTokens.END_HEADER + "\n\n";
 
     private CitationEvaluation() {
+    }
+
+    /**
+     * A held-out question: the conversation (its last turn the reference answer, left out of the prompt) and the
+     * sentences of the context that answer it; {@code synthetic} when it was generated (its secret numbers are then
+     * checked too), else null.
+     */
+    public record Question(List<ChatMessage> messages, Collection<Integer> evidence, SyntheticExample synthetic) {
+        public Question {
+            messages = List.copyOf(messages);
+            evidence = List.copyOf(new TreeSet<>(evidence));
+        }
+
+        public static Question of(SyntheticExample e) { return new Question(e.messages(), e.factSentences(), e); }
+
+        /** A LongCite record: its evidence is every sentence its reference answer cites. */
+        public static Question of(LongCiteExample e) {
+            List<Integer> cited = new ArrayList<>();
+            for (SentenceRange r : e.citedAnswer().citations()) {
+                for (int i = r.first(); i <= r.last(); i++) {
+                    cited.add(i);
+                }
+            }
+            return new Question(e.messages(), cited, null);
+        }
     }
 
     /**
@@ -58,7 +88,8 @@ public final class CitationEvaluation {
 
         @Override
         public String toString() {
-            return String.format("%s; secret numbers found %.3f", summary(), meanNumbersFound);
+            return Double.isNaN(meanNumbersFound) ? summary().toString()
+                    : String.format("%s; secret numbers found %.3f", summary(), meanNumbersFound);
         }
     }
 
@@ -73,18 +104,29 @@ public final class CitationEvaluation {
      * each example, so any decoder, or a test's stand-in, can be evaluated.
      */
     public static Result run(List<SyntheticExample> examples, Tokenizer tokenizer, Function<int[], int[]> generate) {
+        return score(examples.stream().map(Question::of).toList(), tokenizer, generate);
+    }
+
+    /** Generates with {@code generator} for each question and scores the answers against its evidence. */
+    public static Result score(List<Question> questions, Tokenizer tokenizer, Generator generator, int maxNewTokens) {
+        Objects.requireNonNull(generator, "generator");
+        return score(questions, tokenizer, prompt -> generator.generate(prompt, maxNewTokens).tokens());
+    }
+
+    /** As {@link #run(List, Tokenizer, Function)}, for any questions; secret numbers are counted for synthetic ones only. */
+    public static Result score(List<Question> questions, Tokenizer tokenizer, Function<int[], int[]> generate) {
         List<String> answers = new ArrayList<>();
         List<CitationScore> scores = new ArrayList<>();
         List<Double> found = new ArrayList<>();
-        for (SyntheticExample example : examples) {
-            int[] generated = generate.apply(prompt(example.messages(), tokenizer));
+        for (Question q : questions) {
+            int[] generated = generate.apply(prompt(q.messages(), tokenizer));
             String answer = answerText(tokenizer.decode(generated));
             answers.add(answer);
-            scores.add(CitationScorer.score(answer, example));
-            found.add(example.numbersFound(answer));
+            scores.add(CitationScorer.score(answer, q.evidence()));
+            found.add(q.synthetic() == null ? Double.NaN : q.synthetic().numbersFound(answer));
         }
         CitationScore.Summary s = CitationScore.summarize(scores);
-        double meanFound = found.stream().mapToDouble(Double::doubleValue).average().orElse(0);
+        double meanFound = found.stream().mapToDouble(Double::doubleValue).filter(d -> !Double.isNaN(d)).average().orElse(Double.NaN);
         return new Result(s.precision(), s.recall(), s.f1(), meanFound, answers, scores, found);
     }
 

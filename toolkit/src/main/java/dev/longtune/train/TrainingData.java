@@ -26,14 +26,17 @@ public final class TrainingData {
     private final List<Batch> batches;
     private final SequencePacker.Stats stats;
     private final List<SyntheticExample> synthetic;
+    private final List<CitationEvaluation.Question> questions;
 
-    private TrainingData(List<Batch> batches, SequencePacker.Stats stats, List<SyntheticExample> synthetic) {
+    private TrainingData(List<Batch> batches, SequencePacker.Stats stats, List<SyntheticExample> synthetic,
+                         List<CitationEvaluation.Question> questions) {
         if (batches.isEmpty()) {
             throw new IllegalArgumentException("no training sequences: every example was skipped (" + stats + ")");
         }
         this.batches = batches;
         this.stats = stats;
         this.synthetic = synthetic;
+        this.questions = questions;
     }
 
     /**
@@ -58,6 +61,7 @@ public final class TrainingData {
         ChatFormat format = new ChatFormat(tokenizer);
         List<TokenizedExample> tokenized = new ArrayList<>();
         List<SyntheticExample> synthetic = List.of();
+        List<LongCiteExample> records = List.of();
         if (source.equals(SYNTHETIC)) {
             int low = Math.max(256, context * 3 / 4), high = Math.max(low + 1, context - 64);
             synthetic = SyntheticLongCite.builder().seed(seed).examples(examples + heldOut).tokens(low, high).counter(tokenizer)
@@ -66,7 +70,8 @@ public final class TrainingData {
                 tokenized.add(format.encode(e.messages()));
             }
         } else {
-            for (LongCiteExample e : LongCiteJsonl.read(Path.of(source))) {
+            records = LongCiteJsonl.read(Path.of(source));
+            for (LongCiteExample e : records) {
                 tokenized.add(e.tokenize(format));
             }
         }
@@ -75,21 +80,26 @@ public final class TrainingData {
         }
         int cut = tokenized.size() - heldOut;
         List<TrainingData> out = new ArrayList<>();
-        out.add(pack(tokenized.subList(0, cut), context, synthetic.isEmpty() ? synthetic : synthetic.subList(0, cut)));
+        out.add(pack(tokenized.subList(0, cut), context, synthetic.isEmpty() ? synthetic : synthetic.subList(0, cut),
+                List.of())); // training data is not asked questions: citation F1 is measured on held-out examples only
         if (heldOut > 0) {
-            out.add(pack(tokenized.subList(cut, tokenized.size()), context,
-                    synthetic.isEmpty() ? synthetic : synthetic.subList(cut, synthetic.size())));
+            List<SyntheticExample> heldSynthetic = synthetic.isEmpty() ? synthetic : synthetic.subList(cut, synthetic.size());
+            List<CitationEvaluation.Question> questions = synthetic.isEmpty()
+                    ? records.subList(cut, records.size()).stream().map(CitationEvaluation.Question::of).toList()
+                    : heldSynthetic.stream().map(CitationEvaluation.Question::of).toList();
+            out.add(pack(tokenized.subList(cut, tokenized.size()), context, heldSynthetic, questions));
         }
         return out;
     }
 
-    private static TrainingData pack(List<TokenizedExample> tokenized, int context, List<SyntheticExample> synthetic) {
+    private static TrainingData pack(List<TokenizedExample> tokenized, int context, List<SyntheticExample> synthetic,
+                                     List<CitationEvaluation.Question> questions) {
         SequencePacker.Result packed = new SequencePacker(context).pack(tokenized);
         List<Batch> batches = new ArrayList<>();
         for (PackedSequence p : packed.sequences()) {
             batches.add(new Batch(p.inputIds(), p.targets(), p.positions(), p.cuSeqlens()));
         }
-        return new TrainingData(batches, packed.stats(), synthetic);
+        return new TrainingData(batches, packed.stats(), synthetic, questions);
     }
 
     /** The mean loss of the model over every batch (no gradients): evaluation on held-out data. */
@@ -104,6 +114,9 @@ public final class TrainingData {
     public List<Batch> batches() { return batches; }
 
     public SequencePacker.Stats stats() { return stats; }
+
+    /** Held-out data's questions for citation scoring (synthetic examples or LongCite records); empty for training data. */
+    public List<CitationEvaluation.Question> questions() { return questions; }
 
     /** The synthetic examples (with their planted facts), empty for a JSONL file. */
     public List<SyntheticExample> synthetic() { return synthetic; }
