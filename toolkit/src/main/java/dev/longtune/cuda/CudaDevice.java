@@ -656,6 +656,18 @@ public final class CudaDevice implements Device {
     }
 
     @Override
+    public void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count) {
+        dev.longtune.device.Ranges.check(dst, dstOffset, src, srcOffset, count);
+        if (!dst.onDevice() || !src.onDevice()) {
+            throw new IllegalArgumentException("copyRange " + src.name() + " -> " + dst.name()
+                    + ": both must be GPU or pinned host tensors of this device");
+        }
+        long b = dst.dtype().bytes;
+        Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst.address() + dstOffset * b), Cuda.at(src.address() + srcOffset * b),
+                count * b, cudart.cudaMemcpyDefault, compute), "copying a range of " + src.name() + " to " + dst.name());
+    }
+
+    @Override
     public void copyAsync(Tensor dst, Tensor src, Stream s) {
         if (!dst.onDevice() || !src.onDevice() || dst.dtype() != src.dtype() || s == Stream.COMPUTE) {
             copy(dst, src);

@@ -107,6 +107,12 @@ public final class CpuDevice implements Device {
     }
 
     @Override
+    public void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count) {
+        Ranges.check(dst, dstOffset, src, srcOffset, count);
+        System.arraycopy(src.floats(), (int) srcOffset, dst.floats(), (int) dstOffset, (int) count);
+    }
+
+    @Override
     public void write(Tensor dst, float[] values) {
         if (values.length != dst.numel()) {
             throw new IllegalArgumentException("write " + values.length + " values into " + dst + ": element counts differ");

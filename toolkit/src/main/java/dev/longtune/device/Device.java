@@ -38,6 +38,12 @@ public interface Device extends AutoCloseable {
      */
     void copy(Tensor dst, Tensor src);
 
+    /**
+     * dst[dstOffset, dstOffset + count) = src[srcOffset, srcOffset + count), in elements of their one dtype, queued on
+     * the compute stream: how data parallelism packs a unit's slices into a collective's buffer and back.
+     */
+    void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count);
+
     /** dst = values (row-major, rounded to dst's dtype). */
     void write(Tensor dst, float[] values);
 

@@ -53,6 +53,11 @@ public final class LlamaModel implements AutoCloseable {
      */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement placement) {
+        this(config, device, precision, checkpointing, placement, null);
+    }
+
+    private LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
+                       ParameterPlacement placement, dev.longtune.dist.Communicator ranks) {
         requireSupported(config);
         this.config = config;
         this.device = device;
@@ -69,7 +74,8 @@ public final class LlamaModel implements AutoCloseable {
         this.vocab = config.vocabSize();
         this.units = new ParameterUnits(config);
         this.busy = device.busyClock();
-        this.store = placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2)
+        this.store = ranks != null ? new ShardedParameters(new ShardLayout(config, ranks.size()), ranks, device, e)
+                : placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2)
                 : new ResidentParameters(config, device, e);
         ModelConfig.RopeScaling rs = config.ropeScaling();
         this.invFreq = Rope.inverseFrequencies(headDim, config.ropeTheta(), rs == null ? null
@@ -82,6 +88,16 @@ public final class LlamaModel implements AutoCloseable {
             throw new IllegalArgumentException(config.name() + " has attention or MLP biases (Qwen2): the engine "
                     + "trains Llama 3.x layers (no biases); plan it with the planner instead");
         }
+    }
+
+    /**
+     * One rank of ZeRO-3 data parallelism: this rank keeps its slices of the weights and gradients on {@code device};
+     * each unit is all-gathered before it runs and its gradients reduce-scattered after its backward, through
+     * {@code ranks} (see {@link ShardedParameters}).
+     */
+    public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
+                      dev.longtune.dist.Communicator ranks) {
+        this(config, device, precision, checkpointing, ParameterPlacement.DEVICE, ranks);
     }
 
     /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
@@ -103,10 +119,10 @@ public final class LlamaModel implements AutoCloseable {
     public void initialize(long seed) {
         Random r = new Random(seed);
         long tensorIndex = 0;
-        for (var entry : weights().byName().entrySet()) {
-            float[] w = new float[(int) entry.getValue().numel()];
+        for (ModelConfig.ParameterTensor entry : config.parameterTensors()) {
+            float[] w = new float[Math.toIntExact(entry.elements())];
             tensorIndex++;
-            if (entry.getKey().endsWith("norm.weight")) {
+            if (entry.name().endsWith("norm.weight")) {
                 Arrays.fill(w, 1f);
             } else if (w.length > PARALLEL_INIT) {
                 long tensorSeed = seed * 0x9E3779B97F4A7C15L + tensorIndex;
@@ -121,7 +137,7 @@ public final class LlamaModel implements AutoCloseable {
                     w[i] = (float) (0.02 * r.nextGaussian());
                 }
             }
-            device.write(entry.getValue(), w);
+            store.load(entry.name(), w);
         }
         store.weightsChanged();
     }
@@ -143,6 +159,11 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Tells the model its {@link #weights()} were written (optimizer step, load): device copies are stale. */
     public void weightsChanged() { store.weightsChanged(); }
+
+    /** The ranks this model's parameters are sharded over (ZeRO-3 data parallelism), or null for a model of its own. */
+    public dev.longtune.dist.Communicator communicator() {
+        return store instanceof ShardedParameters s ? s.communicator() : null;
+    }
 
     public ParameterPlacement parameterPlacement() {
         return store instanceof OffloadedParameters ? ParameterPlacement.HOST : ParameterPlacement.DEVICE;

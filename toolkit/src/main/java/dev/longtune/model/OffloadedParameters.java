@@ -109,6 +109,9 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     @Override
+    public void load(String name, float[] values) { device.write(hostWeights.get(name), values); }
+
+    @Override
     public Parameters weights() {
         updates.awaitAll();
         return hostWeights;

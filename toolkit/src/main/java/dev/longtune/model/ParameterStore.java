@@ -29,6 +29,9 @@ public interface ParameterStore extends AutoCloseable {
     /** Gradients = 0 (start of a step). */
     void zeroGrads();
 
+    /** Sets one parameter's weights from its whole values (row-major); a sharded store keeps its own slice. */
+    void load(String name, float[] values);
+
     /**
      * Makes {@code unit}'s weights (and, with {@code withGrads}, its accumulated gradients) usable by compute
      * queued from now on, and starts bringing {@code next} (−1: none) over while this unit computes.

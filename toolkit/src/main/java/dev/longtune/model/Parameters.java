@@ -36,12 +36,32 @@ public final class Parameters implements AutoCloseable {
 
     public Parameters(ModelConfig config, Device device, Allocator allocator, DType dtype, MemoryCategory category,
                       String suffix) {
+        this(layoutOf(config), device, allocator, dtype, category, suffix);
+    }
+
+    /** One tensor per entry of {@code layout} (name → shape, in order): a whole model's, or one rank's shard of it. */
+    public Parameters(Map<String, int[]> layout, Device device, Allocator allocator, DType dtype, MemoryCategory category,
+                      String suffix) {
         this.device = device;
         this.dtype = dtype;
         this.category = category;
+        layout.forEach((name, shape) -> byName.put(name, allocator.allocate(name + suffix, dtype, category, shape)));
+    }
+
+    /** A set with the names and shapes of {@code like} (an optimizer's state mirroring the weights it updates). */
+    public static Parameters like(Parameters like, Allocator allocator, DType dtype, MemoryCategory category, String suffix) {
+        Map<String, int[]> layout = new LinkedHashMap<>();
+        like.byName.forEach((name, t) -> layout.put(name, t.shape()));
+        return new Parameters(layout, like.device, allocator, dtype, category, suffix);
+    }
+
+    /** Every parameter of the model: name → shape, in {@code named_parameters()} order. */
+    public static Map<String, int[]> layoutOf(ModelConfig config) {
+        Map<String, int[]> layout = new LinkedHashMap<>();
         for (ModelConfig.ParameterTensor p : config.parameterTensors()) {
-            byName.put(p.name(), allocator.allocate(p.name() + suffix, dtype, category, p.intShape()));
+            layout.put(p.name(), p.intShape());
         }
+        return layout;
     }
 
     public Tensor get(String name) {

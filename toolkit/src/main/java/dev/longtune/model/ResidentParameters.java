@@ -19,6 +19,8 @@ final class ResidentParameters implements ParameterStore {
         this.grads = new Parameters(config, device, dtype, GRADS, ".grad");
     }
 
+    @Override public void load(String name, float[] values) { weights.device().write(weights.get(name), values); }
+
     @Override public Parameters weights() { return weights; }
 
     @Override public Parameters grads() { return grads; }

@@ -59,6 +59,7 @@ public final class Optimizer implements AutoCloseable {
     private final ModelConfig config;
     private final BackgroundUpdate background = new BackgroundUpdate();
     private int step;
+    private java.util.function.DoubleUnaryOperator sumOverRanks = x -> x;
 
     public Optimizer(Parameters weights, Device device, ModelConfig config) {
         this(weights, device, config, Placement.HOST);
@@ -71,14 +72,14 @@ public final class Optimizer implements AutoCloseable {
         this.alloc = placement == Placement.HOST ? device::allocateCpuVisible : device::allocate;
         // FP32 weights are their own master only where the optimizer state lives with them
         this.separateMaster = weights.dtype() != DType.FP32 || !sameMemory(weights);
-        this.master = separateMaster ? new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".master") : weights;
+        this.master = separateMaster ? Parameters.like(weights, alloc, DType.FP32, OPTIMIZER, ".master") : weights;
         if (separateMaster) {
             master.copyFrom(weights);
         }
         // fresh tensors start at zero on every device (Java arrays; GPU blocks are cleared when allocated): no second
         // pass over 64 GB of moments for the 8B
-        this.m = new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".exp_avg");
-        this.v = new Parameters(config, device, alloc, DType.FP32, OPTIMIZER, ".exp_avg_sq");
+        this.m = Parameters.like(weights, alloc, DType.FP32, OPTIMIZER, ".exp_avg");
+        this.v = Parameters.like(weights, alloc, DType.FP32, OPTIMIZER, ".exp_avg_sq");
     }
 
     /** Whether the weights sit where this placement puts the optimizer state (so FP32 weights can be the master). */
@@ -88,6 +89,12 @@ public final class Optimizer implements AutoCloseable {
             return probe.onDevice() == weightsOnGpu;
         }
     }
+
+    /**
+     * With ZeRO-3 each rank holds a shard of the gradients: its sum of squares is summed over the ranks (in rank
+     * order) before the global norm, so clipping and the overflow check agree on every rank.
+     */
+    public void sumOverRanks(java.util.function.DoubleUnaryOperator allReduce) { this.sumOverRanks = allReduce; }
 
     public Placement placement() { return placement; }
 
@@ -122,7 +129,7 @@ public final class Optimizer implements AutoCloseable {
      */
     public Update apply(Parameters grads, double lossScale, double lr, TrainingConfig c, Device device) {
         // FP32 gradients exist only during the update, as the planner counts them (not through backward)
-        try (Parameters unscaled = new Parameters(config, device, alloc, DType.FP32, WORKSPACE, ".grad32")) {
+        try (Parameters unscaled = Parameters.like(weights, alloc, DType.FP32, WORKSPACE, ".grad32")) {
             boolean hostNative = NativeAdamW.isAvailable() && !m.all().iterator().next().onDevice();
             float inv = (float) (1.0 / lossScale);
             double sumSquares = 0;
@@ -137,7 +144,7 @@ public final class Optimizer implements AutoCloseable {
                     sumSquares += device.sumOfSquares(g32);
                 }
             }
-            double norm = Math.sqrt(sumSquares);
+            double norm = Math.sqrt(sumOverRanks.applyAsDouble(sumSquares));
             if (!Double.isFinite(norm)) {
                 return new Update(false, norm);
             }

@@ -21,6 +21,7 @@ public final class Trainer implements AutoCloseable {
     private final Optimizer optimizer;
     private final LossScaler scaler;
     private final boolean overlap;
+    private final dev.longtune.dist.Communicator ranks; // ZeRO-3 data parallelism, or null
     private int step;
 
     public Trainer(LlamaModel model, TrainingConfig config, Precision precision) {
@@ -40,6 +41,10 @@ public final class Trainer implements AutoCloseable {
         // offloaded parameters: the update runs in the background, overlapping the next step's forward
         this.overlap = model.parameterPlacement() == dev.longtune.model.ParameterPlacement.HOST
                 && optimizer.canOverlap(model.weights());
+        this.ranks = model.communicator();
+        if (ranks != null) {
+            optimizer.sumOverRanks(x -> ranks.allReduceSum(x)[0]);
+        }
     }
 
     /** Whether the optimizer's update overlaps the next step (offloaded parameters with the native host AdamW). */
@@ -73,7 +78,9 @@ public final class Trainer implements AutoCloseable {
         int next = step + 1;
         model.zeroGrads();
         double lossScale = scaler.scale();
-        float gradientScale = (float) (lossScale / microBatches.size());
+        int worldSize = ranks == null ? 1 : ranks.size();
+        // the gradients average over every micro-batch of every rank: each rank's are summed over ranks
+        float gradientScale = (float) (lossScale / ((long) microBatches.size() * worldSize));
         double loss = 0;
         long tokens = 0;
         float unscale = (float) (1.0 / lossScale);
@@ -85,7 +92,7 @@ public final class Trainer implements AutoCloseable {
                     model.setGradientsListener((grads, copied) -> optimizer.gradientsArrived(grads, copied, unscale));
                 }
                 Batch b = microBatches.get(k);
-                loss += model.forwardBackward(b, gradientScale) / microBatches.size();
+                loss += model.forwardBackward(b, gradientScale); // summed, then divided once: as over ranks
                 tokens += b.tokens();
             }
         } catch (Throwable failure) {
@@ -106,6 +113,12 @@ public final class Trainer implements AutoCloseable {
             model.setGradientsListener(null);
         }
         step = next;
+        if (ranks != null) {
+            double[] sums = ranks.allReduceSum(loss, tokens);
+            loss = sums[0];
+            tokens = (long) sums[1];
+        }
+        loss /= (long) microBatches.size() * worldSize;
         double busy = model.takeBusySeconds();
         double lr = config.learningRateAt(step);
         Optimizer.Update update = overlap

@@ -1,0 +1,195 @@
+package dev.longtune.model;
+
+import dev.longtune.device.Device;
+import dev.longtune.dist.Communicator;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Future;
+
+import static dev.longtune.tensor.MemoryCategory.COMM;
+import static dev.longtune.tensor.MemoryCategory.GRADS;
+import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
+
+/**
+ * ZeRO-3 data parallelism (one rank of it): this rank keeps only its {@link ShardLayout} slices of the weights and
+ * gradients; acquiring a unit all-gathers the unit's flat vector from every rank into whole tensors, and releasing
+ * it after backward reduce-scatters the unit's gradients so that each rank adds the sum over ranks of its own
+ * slices. Each micro-batch's gradients start from zero and are added to the shard once, in rank order: N ranks with
+ * one micro-batch each accumulate exactly what one rank with N micro-batches does.
+ */
+final class ShardedParameters implements ParameterStore {
+    private final ShardLayout layout;
+    private final Communicator comm;
+    private final Device device;
+    private final DType dtype;
+    private final ParameterUnits units;
+    private final Parameters shardWeights, shardGrads;
+    private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
+
+    ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype) {
+        if (layout.ranks() != comm.size()) {
+            throw new IllegalArgumentException("a layout for " + layout.ranks() + " ranks with a communicator of " + comm.size());
+        }
+        this.layout = layout;
+        this.comm = comm;
+        this.device = device;
+        this.dtype = dtype;
+        this.units = new ParameterUnits(layout.config());
+        Map<String, int[]> shapes = layout.shardShapes(comm.rank());
+        this.shardWeights = new Parameters(shapes, device, device::allocate, dtype, WEIGHTS, " (shard " + comm.rank() + ")");
+        this.shardGrads = new Parameters(shapes, device, device::allocate, dtype, GRADS, ".grad (shard " + comm.rank() + ")");
+    }
+
+    Communicator communicator() { return comm; }
+
+    @Override public Parameters weights() { return shardWeights; }
+
+    @Override public Parameters grads() { return shardGrads; }
+
+    @Override public void zeroGrads() { shardGrads.zero(); }
+
+    @Override
+    public void load(String name, float[] values) {
+        ShardLayout.Slice s = layout.sliceOf(name, comm.rank());
+        if (s != null) {
+            device.write(shardWeights.get(name), Arrays.copyOfRange(values, (int) s.from(), (int) s.to()));
+        }
+    }
+
+    @Override
+    public void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
+        List<String> names = units.names(unit);
+        for (int g : layout.groupsOf(unit)) {
+            ShardLayout.Group group = layout.group(g);
+            if (heldFromTheHead(unit, withGrads)) {
+                continue; // a tied embedding's matrix and gradient, kept from the head's backward
+            }
+            int chunk = Math.toIntExact(group.chunk());
+            try (Tensor send = device.allocate("all-gather send (unit " + g + ")", dtype, COMM, chunk);
+                 Tensor recv = device.allocate("all-gather recv (unit " + g + ")", dtype, COMM, chunk * comm.size())) {
+                for (ShardLayout.Slice s : layout.slices(g, comm.rank())) {
+                    device.copyRange(send, s.at(), shardWeights.get(s.name()), 0, s.length());
+                }
+                comm.allGather(send, recv);
+                for (String name : names) {
+                    Long offset = group.offsets().get(name);
+                    if (offset != null) {
+                        int[] shape = layout.config().parameterTensors().stream().filter(p -> p.name().equals(name))
+                                .findFirst().orElseThrow().intShape();
+                        Tensor w = device.allocate(name + " (gathered)", dtype, WEIGHTS, shape);
+                        device.copyRange(w, 0, recv, offset, w.numel());
+                        activeWeights.put(name, w);
+                        if (withGrads) {
+                            activeGrads.put(name, device.allocate(name + ".grad (this rank's)", dtype, GRADS, shape));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * With tied embeddings the matrix's gradient has two parts in each micro-batch, the head's and the embedding's:
+     * they are added on this rank first and reduced once, at the embedding's release, as one rank with several
+     * micro-batches adds them. So the head's backward keeps the gathered matrix and its gradient for the embedding.
+     */
+    private boolean holdsForTheEmbedding(int unit, boolean gradientsDone) {
+        return gradientsDone && unit == units.head() && layout.config().tieWordEmbeddings();
+    }
+
+    private boolean heldFromTheHead(int unit, boolean withGrads) {
+        return unit == ParameterUnits.embedding() && withGrads && activeGrads.containsKey(TIED);
+    }
+
+    private static final String TIED = "model.embed_tokens.weight";
+
+    @Override public Tensor weight(String name) { return active(activeWeights, name, "weight"); }
+
+    @Override public Tensor grad(String name) { return active(activeGrads, name, "gradient"); }
+
+    private static Tensor active(Map<String, Tensor> tensors, String name, String what) {
+        Tensor t = tensors.get(name);
+        if (t == null) {
+            throw new IllegalStateException(what + " " + name + " is used outside an acquire/release of its unit");
+        }
+        return t;
+    }
+
+    @Override
+    public void release(int unit, boolean gradientsDone) {
+        List<String> names = units.names(unit);
+        boolean withGrads = names.stream().anyMatch(activeGrads::containsKey);
+        boolean hold = withGrads && holdsForTheEmbedding(unit, gradientsDone);
+        if (gradientsDone && withGrads) {
+            for (int g : layout.groupsOf(unit)) {
+                if (!(hold && g == ParameterUnits.embedding())) {
+                    reduceScatter(layout.group(g), names);
+                }
+            }
+        }
+        for (String name : names) {
+            if (!(hold && name.equals(TIED))) {
+                close(activeWeights.remove(name));
+                close(activeGrads.remove(name));
+            }
+        }
+    }
+
+    /** Adds the sum over ranks of this unit's gradients, for this rank's slices, into the shard's gradients. */
+    private void reduceScatter(ShardLayout.Group group, List<String> names) {
+        int chunk = Math.toIntExact(group.chunk());
+        try (Tensor send = device.allocate("reduce-scatter send (unit " + group.unit() + ")", dtype, COMM, chunk * comm.size());
+             Tensor recv = device.allocate("reduce-scatter recv (unit " + group.unit() + ")", dtype, COMM, chunk)) {
+            for (String name : names) {
+                Long offset = group.offsets().get(name);
+                if (offset != null) {
+                    Tensor g = activeGrads.get(name);
+                    device.copyRange(send, offset, g, 0, g.numel());
+                }
+            }
+            comm.reduceScatter(send, recv);
+            for (ShardLayout.Slice s : layout.slices(group.unit(), comm.rank())) {
+                try (Tensor part = device.allocate(s.name() + ".grad (reduced)", dtype, COMM, s.length())) {
+                    device.copyRange(part, 0, recv, s.at(), s.length());
+                    device.accumulate(shardGrads.get(s.name()), part);
+                }
+            }
+        }
+    }
+
+    private static void close(Tensor t) {
+        if (t != null) {
+            t.close();
+        }
+    }
+
+    @Override public void finishBackward() { }
+
+    @Override
+    public void abandonPass() {
+        activeWeights.values().forEach(Tensor::close);
+        activeGrads.values().forEach(Tensor::close);
+        activeWeights.clear();
+        activeGrads.clear();
+        shardGrads.zero();
+    }
+
+    /** Gradients reach the shard through collectives in release: nothing is copied to the host to report. */
+    @Override public void setGradientsListener(GradientsListener listener) { }
+
+    @Override public void weightsUpdating(int unit, Future<?> done) { PendingUpdates.join(done); }
+
+    @Override public void weightsChanged() { }
+
+    @Override
+    public void close() {
+        abandonPass();
+        shardWeights.close();
+        shardGrads.close();
+    }
+}

@@ -1,0 +1,109 @@
+package dev.longtune.train;
+
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.Precision;
+import dev.longtune.device.CpuDevice;
+import dev.longtune.model.Batch;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.tensor.MemoryCategory;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+/**
+ * ZeRO-3 data parallelism on the in-process communicator: N ranks with one micro-batch each train exactly as one
+ * rank with N micro-batches (the same losses and weights, bit for bit), and as the unsharded engine to round-off.
+ */
+class DataParallelTest {
+    static ModelConfig config(boolean tied) throws Exception {
+        String json = """
+                {"model_type": "llama", "hidden_size": 32, "intermediate_size": 56, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 37, "rope_theta": 10000.0,
+                 "tie_word_embeddings": %s}""".formatted(tied);
+        return ModelConfig.parse("tiny", new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)), "test");
+    }
+
+    static List<Batch> batches(int step, int count) {
+        Random r = new Random(40 + step);
+        List<Batch> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            out.add(Batch.ofDocuments(List.of(r.ints(21, 0, 37).toArray(), r.ints(12, 0, 37).toArray())));
+        }
+        return out;
+    }
+
+    record Run(List<StepResult> steps, Map<String, float[]> weights, long shardWeightBytes) {}
+
+    static Run train(int ranks, int sequences, Precision p, boolean tied) throws Exception {
+        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(sequences / ranks);
+        try (DataParallel dp = DataParallel.onCpu(config(tied), p, Checkpointing.DEVICE, tc, ranks, 9)) {
+            List<StepResult> steps = new ArrayList<>();
+            for (int s = 0; s < 3; s++) {
+                steps.add(dp.step(batches(s, sequences)));
+            }
+            return new Run(steps, dp.weights(), dp.rank(0).model().device().memory().current(MemoryCategory.WEIGHTS));
+        }
+    }
+
+    @ParameterizedTest(name = "{0} ranks, {1}, tied={2}")
+    @CsvSource({"2, fp32, false", "3, fp32, true", "2, bf16, false", "4, bf16, true"})
+    void nRanksWithOneMicroBatchEachMatchOneRankWithNMicroBatchesBitForBit(int ranks, String precision, boolean tied)
+            throws Exception {
+        Precision p = Precision.parse(precision);
+        Run one = train(1, ranks, p, tied), many = train(ranks, ranks, p, tied);
+        for (int s = 0; s < 3; s++) {
+            StepResult a = one.steps().get(s), b = many.steps().get(s);
+            assertThat(b.loss()).as("step %d loss", s + 1).isEqualTo(a.loss());
+            assertThat(b.tokens()).isEqualTo(a.tokens());
+            // the norm's double sum is split by shard: equal to the last bits, which clipping rounds away
+            assertThat(b.gradNorm()).as("step %d grad norm", s + 1).isCloseTo(a.gradNorm(), within(1e-12 * a.gradNorm()));
+        }
+        assertThat(one.steps().get(2).loss()).isLessThan(one.steps().get(0).loss());
+        one.weights().forEach((name, w) -> assertThat(many.weights().get(name)).as(name).containsExactly(w));
+        // each rank holds about 1/N of the weights
+        assertThat((double) many.shardWeightBytes()).isCloseTo(one.shardWeightBytes() / (double) ranks,
+                within(0.02 * one.shardWeightBytes()));
+    }
+
+    @Test
+    void theShardedEngineTrainsAsTheUnshardedOne() throws Exception {
+        Run sharded = train(2, 2, Precision.FP32, false);
+        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(2);
+        try (LlamaModel m = new LlamaModel(config(false), new CpuDevice(), Precision.FP32, Checkpointing.DEVICE);
+             Trainer t = new Trainer(m, tc, Precision.FP32)) {
+            m.initialize(9);
+            for (int s = 0; s < 3; s++) {
+                StepResult r = t.step(batches(s, 2));
+                // the unsharded engine accumulates micro-batches into one gradient: the same sums in another order
+                assertThat(sharded.steps().get(s).loss()).isCloseTo(r.loss(), within(1e-5 * r.loss()));
+                assertThat(sharded.steps().get(s).gradNorm()).isCloseTo(r.gradNorm(), within(1e-4 * r.gradNorm()));
+            }
+            m.weights().byName().forEach((name, w) -> {
+                float[] expected = m.device().read(w), got = sharded.weights().get(name);
+                for (int i = 0; i < expected.length; i++) {
+                    assertThat(got[i]).as("%s[%d]", name, i).isCloseTo(expected[i], within(1e-5f));
+                }
+            });
+        }
+    }
+
+    @Test
+    void batchesThatDoNotSplitOverTheRanksAreRefused() throws Exception {
+        TrainingConfig tc = TrainingConfig.defaults(2);
+        try (DataParallel dp = DataParallel.onCpu(config(false), Precision.FP32, Checkpointing.DEVICE, tc, 2, 1)) {
+            assertThatThrownBy(() -> dp.step(batches(0, 3))).hasMessageContaining("3 sequences do not split evenly over 2 ranks");
+        }
+    }
+}
