@@ -29,5 +29,11 @@ bundle_runtime() {
     *:/usr/local/cuda/lib64:*) ;;
     *) export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ;;
   esac
+  # NCCL (data parallelism) from PyTorch's wheel, where the machine has one
+  local nccl
+  nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
+  if [ -n "$nccl" ] && [ -f "$nccl/libnccl.so.2" ]; then
+    export LD_LIBRARY_PATH=$nccl:$LD_LIBRARY_PATH
+  fi
   BUNDLE_JAVA=$work/jre/bin/java
 }

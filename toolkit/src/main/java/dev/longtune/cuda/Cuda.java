@@ -20,6 +20,15 @@ public final class Cuda {
         return unavailable == null;
     }
 
+    /** How many GPUs this process sees (0 where CUDA is unavailable). */
+    public static int deviceCount() {
+        if (!available()) {
+            return 0;
+        }
+        int[] n = new int[1];
+        return cudart.cudaGetDeviceCount(n) == cudart.cudaSuccess ? n[0] : 0;
+    }
+
     public static String whyUnavailable() {
         probe();
         return unavailable;

@@ -621,6 +621,9 @@ public final class CudaDevice implements Device {
 
     // ---- streams and events ----------------------------------------------------------------------------------
 
+    /** The stream every op runs on; collectives queue there too, in order with the kernels around them. */
+    CUstream_st computeStream() { return compute; }
+
     private CUstream_st stream(Stream s) {
         return switch (s) {
             case COMPUTE -> compute;

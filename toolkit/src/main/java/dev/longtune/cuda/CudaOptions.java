@@ -13,6 +13,9 @@ public record CudaOptions(int deviceIndex, long memoryCap, Path kernelCache, boo
         return new CudaOptions(0, Long.MAX_VALUE, NvrtcCompiler.defaultCacheDir(), false);
     }
 
+    /** The GPU with this CUDA index (one per rank of data parallelism). */
+    public CudaOptions withDevice(int index) { return new CudaOptions(index, memoryCap, kernelCache, wmmaAttention); }
+
     public CudaOptions withMemoryCap(long bytes) { return new CudaOptions(deviceIndex, bytes, kernelCache, wmmaAttention); }
 
     /** FlashAttention on the WMMA path, compiled with FA_FORCE_VOLTA_PATH on sm_80+ (as CudaKernels does for sm_86/89). */

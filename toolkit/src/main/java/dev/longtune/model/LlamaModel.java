@@ -53,11 +53,11 @@ public final class LlamaModel implements AutoCloseable {
      */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement placement) {
-        this(config, device, precision, checkpointing, placement, null);
+        this(config, device, precision, checkpointing, placement, null, false);
     }
 
     private LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
-                       ParameterPlacement placement, dev.longtune.dist.Communicator ranks) {
+                       ParameterPlacement placement, dev.longtune.dist.Communicator ranks, boolean sharded) {
         requireSupported(config);
         this.config = config;
         this.device = device;
@@ -74,7 +74,8 @@ public final class LlamaModel implements AutoCloseable {
         this.vocab = config.vocabSize();
         this.units = new ParameterUnits(config);
         this.busy = device.busyClock();
-        this.store = ranks != null ? new ShardedParameters(new ShardLayout(config, ranks.size()), ranks, device, e)
+        this.store = sharded ? new ShardedParameters(new ShardLayout(config, ranks.size()), ranks, device, e,
+                placement == ParameterPlacement.HOST)
                 : placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2)
                 : new ResidentParameters(config, device, e);
         ModelConfig.RopeScaling rs = config.ropeScaling();
@@ -98,6 +99,12 @@ public final class LlamaModel implements AutoCloseable {
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       dev.longtune.dist.Communicator ranks) {
         this(config, device, precision, checkpointing, ParameterPlacement.DEVICE, ranks);
+    }
+
+    /** The same with the shards on the device or ({@link ParameterPlacement#HOST}) in host memory. */
+    public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
+                      ParameterPlacement shards, dev.longtune.dist.Communicator ranks) {
+        this(config, device, precision, checkpointing, shards, java.util.Objects.requireNonNull(ranks, "ranks"), true);
     }
 
     /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
@@ -166,7 +173,8 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     public ParameterPlacement parameterPlacement() {
-        return store instanceof OffloadedParameters ? ParameterPlacement.HOST : ParameterPlacement.DEVICE;
+        return store instanceof OffloadedParameters || store instanceof ShardedParameters s && s.onHost()
+                ? ParameterPlacement.HOST : ParameterPlacement.DEVICE;
     }
 
     public Checkpointing checkpointing() { return checkpointing; }

@@ -31,7 +31,11 @@ final class ShardedParameters implements ParameterStore {
     private final Parameters shardWeights, shardGrads;
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
 
-    ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype) {
+    private final boolean onHost;
+    private final PendingUpdates updates = new PendingUpdates();
+
+    /** With the shards in the device's memory, or ({@code onHost}) in host memory, where the host AdamW updates them. */
+    ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype, boolean onHost) {
         if (layout.ranks() != comm.size()) {
             throw new IllegalArgumentException("a layout for " + layout.ranks() + " ranks with a communicator of " + comm.size());
         }
@@ -40,14 +44,22 @@ final class ShardedParameters implements ParameterStore {
         this.device = device;
         this.dtype = dtype;
         this.units = new ParameterUnits(layout.config());
+        this.onHost = onHost;
         Map<String, int[]> shapes = layout.shardShapes(comm.rank());
-        this.shardWeights = new Parameters(shapes, device, device::allocate, dtype, WEIGHTS, " (shard " + comm.rank() + ")");
-        this.shardGrads = new Parameters(shapes, device, device::allocate, dtype, GRADS, ".grad (shard " + comm.rank() + ")");
+        Parameters.Allocator where = onHost ? device::allocateHost : device::allocate;
+        this.shardWeights = new Parameters(shapes, device, where, dtype, WEIGHTS, " (shard " + comm.rank() + ")");
+        this.shardGrads = new Parameters(shapes, device, where, dtype, GRADS, ".grad (shard " + comm.rank() + ")");
     }
 
     Communicator communicator() { return comm; }
 
-    @Override public Parameters weights() { return shardWeights; }
+    boolean onHost() { return onHost; }
+
+    @Override
+    public Parameters weights() {
+        updates.awaitAll();
+        return shardWeights;
+    }
 
     @Override public Parameters grads() { return shardGrads; }
 
@@ -69,6 +81,7 @@ final class ShardedParameters implements ParameterStore {
             if (heldFromTheHead(unit, withGrads)) {
                 continue; // a tied embedding's matrix and gradient, kept from the head's backward
             }
+            updates.await(g); // the host optimizer may still be writing this shard (offloaded shards)
             int chunk = Math.toIntExact(group.chunk());
             try (Tensor send = device.allocate("all-gather send (unit " + g + ")", dtype, COMM, chunk);
                  Tensor recv = device.allocate("all-gather recv (unit " + g + ")", dtype, COMM, chunk * comm.size())) {
@@ -172,6 +185,7 @@ final class ShardedParameters implements ParameterStore {
 
     @Override
     public void abandonPass() {
+        updates.awaitAll();
         activeWeights.values().forEach(Tensor::close);
         activeGrads.values().forEach(Tensor::close);
         activeWeights.clear();
@@ -182,12 +196,14 @@ final class ShardedParameters implements ParameterStore {
     /** Gradients reach the shard through collectives in release: nothing is copied to the host to report. */
     @Override public void setGradientsListener(GradientsListener listener) { }
 
-    @Override public void weightsUpdating(int unit, Future<?> done) { PendingUpdates.join(done); }
+    /** The next gather of {@code unit}'s group waits for its update (the groups are indexed by unit, as updates are). */
+    @Override public void weightsUpdating(int unit, Future<?> done) { updates.put(unit, done); }
 
     @Override public void weightsChanged() { }
 
     @Override
     public void close() {
+        updates.drain();
         abandonPass();
         shardWeights.close();
         shardGrads.close();

@@ -34,27 +34,51 @@ import java.util.function.IntFunction;
 public final class DataParallel implements AutoCloseable {
     private final List<Trainer> trainers;
     private final List<Device> devices;
-    private final ExecutorService threads;
+    private final List<Communicator> communicators;
+    private final List<ExecutorService> threads = new ArrayList<>();
 
-    private DataParallel(ModelConfig config, Precision precision, Checkpointing checkpointing, TrainingConfig training,
-                         List<Communicator> ranks, IntFunction<Device> deviceOfRank, long seed) {
-        int n = ranks.size();
-        this.threads = Executors.newFixedThreadPool(n, r -> {
-            Thread t = new Thread(r, "longtune rank");
-            t.setDaemon(true);
-            return t;
-        });
+    /** What one rank runs on: its device and its end of the collectives; made on the rank's own thread. */
+    public record Rank(Device device, Communicator communicator) {}
+
+    /**
+     * What every rank trains: the model, its precision and checkpointing, where the shards live (the device, or the
+     * host with AdamW there too), the training settings and the initialisation seed.
+     */
+    public record Job(ModelConfig config, Precision precision, Checkpointing checkpointing,
+                      dev.longtune.model.ParameterPlacement shards, TrainingConfig training, long seed) {
+        public Job(ModelConfig config, Precision precision, Checkpointing checkpointing, TrainingConfig training, long seed) {
+            this(config, precision, checkpointing, dev.longtune.model.ParameterPlacement.DEVICE, training, seed);
+        }
+    }
+
+    private DataParallel(Job job, int n, IntFunction<Rank> rankSetup) {
+        if (n < 1) {
+            throw new IllegalArgumentException("data parallelism needs at least one rank, asked for " + n);
+        }
+        for (int r = 0; r < n; r++) {
+            int rank = r;
+            // one thread per rank for the whole run: a GPU is current per thread, and a device's handles belong to it
+            threads.add(Executors.newSingleThreadExecutor(work -> {
+                Thread t = new Thread(work, "longtune rank " + rank);
+                t.setDaemon(true);
+                return t;
+            }));
+        }
         Trainer[] byRank = new Trainer[n];
         Device[] deviceByRank = new Device[n];
+        Communicator[] commByRank = new Communicator[n];
         this.trainers = java.util.Arrays.asList(byRank);
         this.devices = java.util.Arrays.asList(deviceByRank);
+        this.communicators = java.util.Arrays.asList(commByRank);
         try {
-            // each rank's device is made and used on that rank's thread
             onEveryRank(n, rank -> {
-                deviceByRank[rank] = deviceOfRank.apply(rank);
-                LlamaModel m = new LlamaModel(config, deviceByRank[rank], precision, checkpointing, ranks.get(rank));
-                m.initialize(seed);
-                byRank[rank] = new Trainer(m, training, precision);
+                Rank setup = rankSetup.apply(rank);
+                deviceByRank[rank] = setup.device();
+                commByRank[rank] = setup.communicator();
+                LlamaModel m = new LlamaModel(job.config(), setup.device(), job.precision(), job.checkpointing(),
+                        job.shards(), setup.communicator());
+                m.initialize(job.seed());
+                byRank[rank] = new Trainer(m, job.training(), job.precision());
                 return null;
             });
         } catch (RuntimeException e) {
@@ -64,10 +88,28 @@ public final class DataParallel implements AutoCloseable {
     }
 
     /** {@code ranks} threads standing in for GPUs, each with its own CPU device, meeting through a {@link LocalCommunicator}. */
+    public static DataParallel onCpu(Job job, int ranks) {
+        List<Communicator> group = LocalCommunicator.group(ranks);
+        return new DataParallel(job, ranks, rank -> new Rank(new dev.longtune.device.CpuDevice(), group.get(rank)));
+    }
+
     public static DataParallel onCpu(ModelConfig config, Precision precision, Checkpointing checkpointing,
                                      TrainingConfig training, int ranks, long seed) {
-        return new DataParallel(config, precision, checkpointing, training, LocalCommunicator.group(ranks),
-                rank -> new dev.longtune.device.CpuDevice(), seed);
+        return onCpu(new Job(config, precision, checkpointing, training, seed), ranks);
+    }
+
+    /** The first {@code gpus} GPUs of this machine (CUDA indices 0 … gpus-1), one rank each, over NCCL. */
+    public static DataParallel onGpus(Job job, int gpus, dev.longtune.cuda.CudaOptions options) {
+        var id = dev.longtune.cuda.NcclCommunicator.newId();
+        return new DataParallel(job, gpus, rank -> {
+            dev.longtune.cuda.CudaDevice d = new dev.longtune.cuda.CudaDevice(options.withDevice(rank));
+            return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, gpus, rank));
+        });
+    }
+
+    public static DataParallel onGpus(ModelConfig config, Precision precision, Checkpointing checkpointing,
+                                      TrainingConfig training, int gpus, dev.longtune.cuda.CudaOptions options, long seed) {
+        return onGpus(new Job(config, precision, checkpointing, training, seed), gpus, options);
     }
 
     public int ranks() { return trainers.size(); }
@@ -119,7 +161,7 @@ public final class DataParallel implements AutoCloseable {
         List<Future<T>> futures = new ArrayList<>();
         for (int r = 0; r < n; r++) {
             int rank = r;
-            futures.add(threads.submit(() -> work.run(rank)));
+            futures.add(threads.get(r).submit(() -> work.run(rank)));
         }
         List<T> out = new ArrayList<>();
         RuntimeException failure = null;
@@ -144,17 +186,31 @@ public final class DataParallel implements AutoCloseable {
 
     @Override
     public void close() {
-        for (Trainer t : trainers) {
-            if (t != null) {
-                t.close();
-                t.model().close();
+        // each rank's resources are closed on its own thread (its GPU current there)
+        for (int r = 0; r < threads.size(); r++) {
+            int rank = r;
+            try {
+                threads.get(r).submit(() -> {
+                    Trainer t = trainers.get(rank);
+                    if (t != null) {
+                        t.close();
+                        t.model().close();
+                    }
+                    if (communicators.get(rank) != null) {
+                        communicators.get(rank).close();
+                    }
+                    if (devices.get(rank) != null) {
+                        devices.get(rank).close();
+                    }
+                    return null;
+                }).get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException e) {
+                // closing goes on for the other ranks
+            } finally {
+                threads.get(r).shutdownNow();
             }
         }
-        for (Device d : devices) {
-            if (d != null) {
-                d.close();
-            }
-        }
-        threads.shutdownNow();
     }
 }

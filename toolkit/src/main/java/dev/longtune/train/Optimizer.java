@@ -214,7 +214,7 @@ public final class Optimizer implements AutoCloseable {
             NativeAdamW.SumOfSquares s = sums.get(e.getKey());
             sumSquares += (s != null ? s : BackgroundUpdate.sumSquares(e.getValue(), unscale)).value();
         }
-        double norm = Math.sqrt(sumSquares);
+        double norm = Math.sqrt(sumOverRanks.applyAsDouble(sumSquares));
         if (!Double.isFinite(norm)) {
             return new Update(false, norm);
         }
@@ -222,7 +222,8 @@ public final class Optimizer implements AutoCloseable {
         float clipBy = clipCoefficient(norm, c);
         Set<String> scheduled = new HashSet<>();
         for (int u = 0; u < units.size(); u++) {
-            List<String> names = units.get(u).stream().filter(scheduled::add).toList(); // tied weights: once
+            // tied weights once; a rank of data parallelism updates only the slices it holds
+            List<String> names = units.get(u).stream().filter(grads.byName()::containsKey).filter(scheduled::add).toList();
             updating.accept(u, background.submit(() -> {
                 for (String name : names) {
                     updateInPlace(name, grads.get(name), t, unscale, clipBy, lr, c);

@@ -6,6 +6,7 @@ import dev.longtune.config.Precision;
 import dev.longtune.device.CpuDevice;
 import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
+import dev.longtune.model.ParameterPlacement;
 import dev.longtune.tensor.MemoryCategory;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -47,8 +48,14 @@ class DataParallelTest {
     record Run(List<StepResult> steps, Map<String, float[]> weights, long shardWeightBytes) {}
 
     static Run train(int ranks, int sequences, Precision p, boolean tied) throws Exception {
+        return train(ranks, sequences, p, tied, ParameterPlacement.DEVICE);
+    }
+
+    static Run train(int ranks, int sequences, Precision p, boolean tied, ParameterPlacement shards) throws Exception {
         TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(sequences / ranks);
-        try (DataParallel dp = DataParallel.onCpu(config(tied), p, Checkpointing.DEVICE, tc, ranks, 9)) {
+        DataParallel.Job job = new DataParallel.Job(config(tied), p, Checkpointing.DEVICE, shards, tc, 9);
+        try (DataParallel dp = DataParallel.onCpu(job, ranks)) {
+            assertThat(dp.rank(0).overlapsUpdate()).as("the host AdamW overlaps the next step").isEqualTo(shards == ParameterPlacement.HOST);
             List<StepResult> steps = new ArrayList<>();
             for (int s = 0; s < 3; s++) {
                 steps.add(dp.step(batches(s, sequences)));
@@ -78,12 +85,23 @@ class DataParallelTest {
     }
 
     @Test
+    void shardsOffloadedToTheHostTrainExactlyAsShardsOnTheDevice() throws Exception {
+        Run device = train(2, 2, Precision.BF16, true, ParameterPlacement.DEVICE);
+        Run host = train(2, 2, Precision.BF16, true, ParameterPlacement.HOST);
+        for (int s = 0; s < 3; s++) {
+            assertThat(host.steps().get(s).loss()).isEqualTo(device.steps().get(s).loss());
+            assertThat(host.steps().get(s).gradNorm()).isEqualTo(device.steps().get(s).gradNorm());
+        }
+        device.weights().forEach((name, w) -> assertThat(host.weights().get(name)).as(name).containsExactly(w));
+    }
+
+    @Test
     void theShardedEngineTrainsAsTheUnshardedOne() throws Exception {
         Run sharded = train(2, 2, Precision.FP32, false);
         TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(2);
-        try (LlamaModel m = new LlamaModel(config(false), new CpuDevice(), Precision.FP32, Checkpointing.DEVICE);
-             Trainer t = new Trainer(m, tc, Precision.FP32)) {
-            m.initialize(9);
+        try (LlamaModel m = new LlamaModel(config(false), new CpuDevice(), Precision.FP32, Checkpointing.DEVICE)) {
+            m.initialize(9); // before the trainer, which starts its optimizer from these weights
+            Trainer t = new Trainer(m, tc, Precision.FP32);
             for (int s = 0; s < 3; s++) {
                 StepResult r = t.step(batches(s, 2));
                 // the unsharded engine accumulates micro-batches into one gradient: the same sums in another order
@@ -96,6 +114,7 @@ class DataParallelTest {
                     assertThat(got[i]).as("%s[%d]", name, i).isCloseTo(expected[i], within(1e-5f));
                 }
             });
+            t.close();
         }
     }
 

@@ -1,0 +1,121 @@
+package dev.longtune.cuda;
+
+import dev.longtune.dist.Communicator;
+import dev.longtune.tensor.DType;
+import dev.longtune.tensor.Tensor;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.cuda.global.nccl;
+import org.bytedeco.cuda.nccl.ncclComm;
+import org.bytedeco.cuda.nccl.ncclUniqueId;
+import org.bytedeco.javacpp.DoublePointer;
+
+import static dev.longtune.tensor.MemoryCategory.COMM;
+
+/**
+ * A rank of NCCL, the collective library of GPU clusters, bound to one {@link CudaDevice}: collectives queue on the
+ * device's compute stream, in order with its kernels. Ranks meet through a unique id that one of them makes
+ * ({@link #newId}) and hands to the others: rank threads of one process share it directly; processes on several
+ * nodes receive it over TCP. NCCL needs libnccl.so.2 on the library path (PyTorch's wheels ship it).
+ */
+public final class NcclCommunicator implements Communicator {
+    private final ncclComm comm = new ncclComm();
+    private final CudaDevice device;
+    private final int rank, size;
+
+    private NcclCommunicator(CudaDevice device, ncclUniqueId id, int size, int rank) {
+        this.device = device;
+        this.rank = rank;
+        this.size = size;
+        check(nccl.ncclCommInitRank(comm, size, id, rank), "joining " + size + " ranks as rank " + rank);
+    }
+
+    /** A new meeting id, made by one rank (or the process that starts the rank threads). */
+    public static ncclUniqueId newId() {
+        ncclUniqueId id = new ncclUniqueId();
+        check(nccl.ncclGetUniqueId(id), "making a unique id");
+        return id;
+    }
+
+    /** The id's bytes, to send to another process. */
+    public static byte[] bytes(ncclUniqueId id) {
+        byte[] out = new byte[nccl.NCCL_UNIQUE_ID_BYTES];
+        id.internal().get(out);
+        return out;
+    }
+
+    public static ncclUniqueId fromBytes(byte[] bytes) {
+        ncclUniqueId id = new ncclUniqueId();
+        id.internal().put(bytes);
+        return id;
+    }
+
+    /**
+     * Joins rank {@code rank} of {@code size} on {@code device}; call on the thread that owns the device (its GPU is
+     * current there). Blocks until every rank has joined.
+     */
+    public static NcclCommunicator join(CudaDevice device, ncclUniqueId id, int size, int rank) {
+        return new NcclCommunicator(device, id, size, rank);
+    }
+
+    @Override public int rank() { return rank; }
+
+    @Override public int size() { return size; }
+
+    @Override
+    public void allGather(Tensor send, Tensor recv) {
+        requireSizes("allGather", send, recv, recv.numel() == send.numel() * size);
+        check(nccl.ncclAllGather(Cuda.at(send.address()), Cuda.at(recv.address()), send.numel(), type(send.dtype()), comm,
+                device.computeStream()), "allGather of " + send.name());
+    }
+
+    @Override
+    public void reduceScatter(Tensor send, Tensor recv) {
+        requireSizes("reduceScatter", send, recv, send.numel() == recv.numel() * size);
+        check(nccl.ncclReduceScatter(Cuda.at(send.address()), Cuda.at(recv.address()), recv.numel(), type(send.dtype()),
+                nccl.ncclSum, comm, device.computeStream()), "reduceScatter of " + send.name());
+    }
+
+    @Override
+    public double[] allReduceSum(double... values) {
+        int n = values.length;
+        try (Tensor buffer = device.allocate("all-reduce buffer", DType.FP32, COMM, Math.max(1, 2 * n)); // n doubles
+             DoublePointer host = new DoublePointer(values)) {
+            Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(buffer.address()), host, 8L * n, cudart.cudaMemcpyHostToDevice,
+                    device.computeStream()), "all-reduce upload");
+            check(nccl.ncclAllReduce(Cuda.at(buffer.address()), Cuda.at(buffer.address()), n, nccl.ncclFloat64, nccl.ncclSum,
+                    comm, device.computeStream()), "allReduceSum of " + n + " values");
+            Cuda.check(cudart.cudaMemcpyAsync(host, Cuda.at(buffer.address()), 8L * n, cudart.cudaMemcpyDeviceToHost,
+                    device.computeStream()), "all-reduce download");
+            device.synchronize();
+            double[] out = new double[n];
+            host.get(out);
+            return out;
+        }
+    }
+
+    private void requireSizes(String op, Tensor send, Tensor recv, boolean ok) {
+        if (!ok || send.dtype() != recv.dtype() || !send.onDevice() || !recv.onDevice()) {
+            throw new IllegalArgumentException(op + " on rank " + rank + " of " + size + ": send " + send + " and recv " + recv
+                    + " must be GPU tensors of one dtype, n and " + size + " × n elements");
+        }
+    }
+
+    private static int type(DType d) {
+        return switch (d) {
+            case FP32 -> nccl.ncclFloat32;
+            case BF16 -> nccl.ncclBfloat16;
+            case FP16 -> nccl.ncclFloat16;
+            default -> throw new IllegalArgumentException("NCCL collectives on " + d + " tensors are not used");
+        };
+    }
+
+    private static void check(int result, String what) {
+        if (result != nccl.ncclSuccess) {
+            throw new IllegalStateException("NCCL: " + what + " failed: " + nccl.ncclGetErrorString(result).getString()
+                    + " (set NCCL_DEBUG=WARN for NCCL's own account)");
+        }
+    }
+
+    @Override
+    public void close() { nccl.ncclCommDestroy(comm); }
+}
