@@ -22,6 +22,16 @@ public final class DeviceOptions {
     /** The GPU allocator's cap in bytes, or Long.MAX_VALUE when none was given. */
     long capBytes() { return gpuMemoryCap == null ? Long.MAX_VALUE : Units.parseBytes(gpuMemoryCap); }
 
+    /** Whether --device asks for GPUs (auto: where one is usable). */
+    boolean wantsGpu() {
+        return switch (device.toLowerCase(Locale.ROOT)) {
+            case "cpu" -> false;
+            case "cuda", "gpu" -> true;
+            case "auto" -> Cuda.available();
+            default -> throw new IllegalArgumentException("--device " + device + ": use cpu, cuda or auto");
+        };
+    }
+
     /** The device asked for; the model and context go into an out-of-memory error's planner advice. */
     Device open(String model, long context) {
         String d = device.toLowerCase(Locale.ROOT);

@@ -104,6 +104,9 @@ public class TrainCommand implements Callable<Integer> {
             description = "where AdamW's FP32 master weights and moments live: host (ZeRO-offload, AdamW on the CPU) or device; default host")
     String optimizer;
 
+    @Option(names = "--gpus", description = "ZeRO-3 data parallelism over the first N GPUs (NCCL), one thread each; with --device cpu, N threads standing in for GPUs")
+    Integer gpus;
+
     @Option(names = "--host-ram", description = "the host RAM to plan for (e.g. 256GiB) where the machine reports less than it has (a container); default: what /proc/meminfo reports")
     String hostRam;
 
@@ -114,6 +117,9 @@ public class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (gpus != null) {
+            return new DataParallelTraining(this).run(gpus, spec.commandLine().getOut());
+        }
         RunFolder run = openRun();
         try (Device device = devices.open(model, Units.parseTokens(context))) {
             return run(device, run);
@@ -460,11 +466,11 @@ public class TrainCommand implements Callable<Integer> {
         return offload.stream().anyMatch(o -> o.strip().equalsIgnoreCase(what));
     }
 
-    private ParameterPlacement parameterPlacement() {
+    ParameterPlacement parameterPlacement() {
         return offloads("parameters") ? ParameterPlacement.HOST : ParameterPlacement.DEVICE;
     }
 
-    private Checkpointing checkpointing() {
+    Checkpointing checkpointing() {
         if (checkpointing == null) {
             return offloads("checkpoints") ? Checkpointing.OFFLOAD : Checkpointing.DEVICE;
         }
@@ -475,7 +481,7 @@ public class TrainCommand implements Callable<Integer> {
         return c;
     }
 
-    private Optimizer.Placement optimizerPlacement() {
+    Optimizer.Placement optimizerPlacement() {
         boolean host = offloads("optimizer") || offloads("parameters");
         if (optimizer == null) {
             return Optimizer.Placement.HOST;

@@ -121,15 +121,17 @@ public final class DataParallel implements AutoCloseable {
      * One optimizer step of every rank: {@code batches} holds ranks × micro-batches sequences, rank r taking the
      * r-th block of micro-batches in order (the same data as one rank taking them all as micro-batches).
      */
-    public StepResult step(List<Batch> batches) {
+    public StepResult step(List<Batch> batches) { return stepAll(batches).get(0); }
+
+    /** {@link #step}, with every rank's result (the same loss, norm and tokens; each rank's own memory peaks). */
+    public List<StepResult> stepAll(List<Batch> batches) {
         int n = ranks();
         if (batches.isEmpty() || batches.size() % n != 0) {
             throw new IllegalArgumentException(batches.size() + " sequences do not split evenly over " + n
                     + " ranks: give a multiple of " + n + " (ranks × micro-batches)");
         }
         int per = batches.size() / n;
-        List<StepResult> results = onEveryRank(n, rank -> trainers.get(rank).step(batches.subList(rank * per, (rank + 1) * per)));
-        return results.get(0);
+        return onEveryRank(n, rank -> trainers.get(rank).step(batches.subList(rank * per, (rank + 1) * per)));
     }
 
     /** The whole weights, assembled from every rank's shard (for checks and small models: every value is read). */

@@ -1,0 +1,141 @@
+package dev.longtune.cli;
+
+import dev.longtune.config.ModelCatalog;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.Precision;
+import dev.longtune.cuda.Cuda;
+import dev.longtune.cuda.CudaOptions;
+import dev.longtune.data.LlamaTokenizer;
+import dev.longtune.model.LlamaModel;
+import dev.longtune.plan.Units;
+import dev.longtune.tensor.MemoryCategory;
+import dev.longtune.train.DataParallel;
+import dev.longtune.train.Optimizer;
+import dev.longtune.train.StepResult;
+import dev.longtune.train.TrainingConfig;
+import dev.longtune.train.TrainingData;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code train --gpus N}: ZeRO-3 data parallelism from one process, a thread per GPU (NCCL between them), or with
+ * {@code --device cpu} N threads standing in for GPUs. Each step takes N × micro-batches sequences, rank r the r-th
+ * block, so the run sees the data one GPU with N × micro-batches would. Prints each step with every GPU's peak
+ * memory by category.
+ */
+final class DataParallelTraining {
+    private final TrainCommand c;
+
+    DataParallelTraining(TrainCommand c) { this.c = c; }
+
+    int run(int gpus, PrintWriter out) {
+        if (gpus < 1) {
+            throw new IllegalArgumentException("--gpus " + gpus + ": give at least 1");
+        }
+        for (var unsupported : new Object[][] {{"--run-dir", c.runDir}, {"--save", c.save}, {"--resume", c.resume},
+                {"--init-from", c.initFrom}, {"--eval-every", c.evalEvery}, {"--save-every", c.saveEvery}}) {
+            if (unsupported[1] != null) {
+                throw new IllegalArgumentException(unsupported[0] + " does not work with --gpus yet: sharded checkpoints "
+                        + "and evaluation come next; drop " + unsupported[0] + " or train on one GPU");
+            }
+        }
+        if (c.profileMemory) {
+            throw new IllegalArgumentException("--profile-memory does not work with --gpus yet: profile one GPU's step instead");
+        }
+        if (c.optimizerPlacement() != Optimizer.Placement.HOST) {
+            throw new IllegalArgumentException("--optimizer device does not work with --gpus yet: each rank's AdamW runs on the host");
+        }
+        boolean cuda = c.devices.wantsGpu();
+        if (cuda && Cuda.deviceCount() < gpus) {
+            throw new IllegalArgumentException("--gpus " + gpus + ": this machine has " + Cuda.deviceCount() + " GPU(s)"
+                    + (Cuda.available() ? "" : " (" + Cuda.whyUnavailable() + ")") + "; lower --gpus, or use --device cpu "
+                    + "for threads standing in for GPUs");
+        }
+        int tokens = Math.toIntExact(Units.parseTokens(c.context));
+        if (tokens <= 0 || c.steps <= 0 || c.microBatches <= 0) {
+            throw new IllegalArgumentException("--context, --steps and --micro-batches must be positive");
+        }
+        ModelConfig config = ModelCatalog.get(c.model);
+        LlamaModel.requireSupported(config);
+        Precision p = Precision.parse(c.precision);
+        TrainingConfig training = TrainingConfig.defaults(c.steps).withLearningRate(c.lr, c.lr / 10)
+                .withGradientAccumulation(c.microBatches).withSeed(c.seed);
+        DataParallel.Job job = new DataParallel.Job(config, p, c.checkpointing(), c.parameterPlacement(), training, c.seed);
+        TrainingData data = TrainingData.load(c.data, LlamaTokenizer.llama31(), tokens, c.examples, c.seed);
+        try (DataParallel dp = cuda ? DataParallel.onGpus(job, gpus, CudaOptions.defaults().withMemoryCap(c.devices.capBytes()))
+                : DataParallel.onCpu(job, gpus)) {
+            if (!c.json) {
+                out.printf(Locale.ROOT, "%s (%,d parameters), ZeRO-3 over %d %s, %s, shards on the %s, checkpointing %s; "
+                                + "%d sequences of %,d tokens, %d per step%n", config.name(), config.totalParameters(), gpus,
+                        cuda ? "GPUs (NCCL)" : "CPU ranks", p.id, c.parameterPlacement().id, c.checkpointing().id,
+                        data.batches().size(), tokens, gpus * c.microBatches);
+            }
+            double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
+            for (int step = 1; step <= c.steps; step++) {
+                List<StepResult> ranks = dp.stepAll(data.forStep(step, gpus * c.microBatches));
+                StepResult r = ranks.get(0);
+                first = Double.isNaN(first) ? r.loss() : first;
+                last = r.loss();
+                tokensPerSecond = r.tokensPerSecond();
+                if (c.json) {
+                    Map<String, Object> line = r.toJson();
+                    line.remove("memory");
+                    line.remove("host_memory");
+                    line.put("gpus", gpus);
+                    line.put("ranks", perRank(dp, ranks));
+                    out.println(Json.line(line));
+                } else {
+                    long worst = 0;
+                    for (StepResult x : ranks) {
+                        worst = Math.max(worst, x.devicePeak().values().stream().mapToLong(Long::longValue).sum());
+                    }
+                    out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s over %d ranks  %.2f s  "
+                                    + "peak %s per rank (the largest)%n", r.step(), r.loss(), r.learningRate(), r.gradNorm(),
+                            r.tokensPerSecond(), gpus, r.seconds(), Units.human(worst));
+                }
+                out.flush();
+            }
+            Map<String, Object> summary = new LinkedHashMap<>();
+            summary.put("steps", c.steps);
+            summary.put("gpus", gpus);
+            summary.put("first_loss", first);
+            summary.put("last_loss", last);
+            summary.put("tokens_per_s", Math.round(tokensPerSecond * 10) / 10.0);
+            if (c.json) {
+                out.println(Json.line(Map.of("summary", summary)));
+            } else {
+                out.printf(Locale.ROOT, "done: loss %.4f -> %.4f on %d ranks%n", first, last, gpus);
+            }
+        }
+        return 0;
+    }
+
+    /** Each rank's device and host peaks by category in the step (and its GPU allocator's figures). */
+    private static List<Map<String, Object>> perRank(DataParallel dp, List<StepResult> results) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int r = 0; r < results.size(); r++) {
+            Map<String, Object> rank = new LinkedHashMap<>();
+            var device = dp.rank(r).model().device();
+            rank.put("rank", r);
+            rank.put("device", device.name());
+            rank.put("memory", byCategory(results.get(r).devicePeak()));
+            rank.put("host_memory", byCategory(results.get(r).hostPeak()));
+            if (device instanceof dev.longtune.cuda.CudaDevice gpu) {
+                rank.put("gpu_allocator", gpu.memorySummary());
+            }
+            out.add(rank);
+        }
+        return out;
+    }
+
+    private static Map<String, Object> byCategory(Map<MemoryCategory, Long> peaks) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        peaks.forEach((k, v) -> m.put(k.id, v));
+        return m;
+    }
+}

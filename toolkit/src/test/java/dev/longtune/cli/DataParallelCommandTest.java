@@ -1,0 +1,90 @@
+package dev.longtune.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.longtune.data.TokenizerCache;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** {@code train --gpus N}: ZeRO-3 data parallelism from the command line, on CPU ranks here (GPUs: GpuCommandLineTest). */
+class DataParallelCommandTest {
+    @TempDir Path dir;
+    Path model;
+
+    @BeforeEach
+    void smallModelWithTheRealVocabulary() throws Exception {
+        assumeTrue(TokenizerCache.findLlama31().isPresent(), "the Llama 3.1 tokenizer is not in the cache (environment/fetch-tokenizer.sh)");
+        model = Files.createDirectories(dir.resolve("model"));
+        Files.writeString(model.resolve("config.json"), """
+                {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128256, "tie_word_embeddings": false,
+                 "rope_theta": 500000.0}""");
+    }
+
+    List<JsonNode> steps(String... extra) throws Exception {
+        List<String> args = new ArrayList<>(List.of("train", "--device", "cpu", "--model", model.toString(), "--context", "300",
+                "--steps", "2", "--examples", "4", "--precision", "bf16", "--lr", "1e-3", "--json"));
+        args.addAll(List.of(extra));
+        CommandLineTest.Result r = CommandLineTest.run(args.toArray(String[]::new));
+        assertThat(r.code()).as(r.err()).isZero();
+        List<JsonNode> out = new ArrayList<>();
+        for (String line : r.out().strip().split("\n")) {
+            JsonNode n = new ObjectMapper().readTree(line);
+            if (n.has("step")) {
+                out.add(n);
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void twoRanksTrainExactlyAsOneRankWithTwoMicroBatchesAndEachHoldsHalfTheWeights() throws Exception {
+        List<JsonNode> two = steps("--gpus", "2"), one = steps("--gpus", "1", "--micro-batches", "2");
+        assertThat(two).hasSize(2);
+        for (int s = 0; s < 2; s++) {
+            assertThat(two.get(s).get("loss").asDouble()).isEqualTo(one.get(s).get("loss").asDouble());
+            assertThat(two.get(s).get("tokens").asLong()).isEqualTo(one.get(s).get("tokens").asLong());
+            assertThat(two.get(s).get("gpus").asInt()).isEqualTo(2);
+        }
+        JsonNode ranks = two.get(0).get("ranks");
+        assertThat(ranks).hasSize(2);
+        long whole = one.get(0).get("ranks").get(0).get("memory").get("weights").asLong();
+        for (JsonNode r : ranks) {
+            // a rank holds its half of the weights, plus the units gathered while they run
+            assertThat(r.get("memory").get("weights").asLong()).isLessThan(whole * 3 / 4);
+        }
+        // the unsharded engine with the same micro-batches agrees to round-off (it accumulates in another order)
+        JsonNode plain = steps("--micro-batches", "2").get(0);
+        assertThat(two.get(0).get("loss").asDouble()).isCloseTo(plain.get("loss").asDouble(),
+                org.assertj.core.api.Assertions.within(1e-3));
+    }
+
+    @Test
+    void shardsOffloadedToTheHostMoveTheWeightsOffTheRanksDevices() throws Exception {
+        JsonNode step = steps("--gpus", "2", "--offload", "parameters,optimizer,checkpoints").get(0);
+        for (JsonNode r : step.get("ranks")) {
+            assertThat(r.get("host_memory").get("weights").asLong()).isPositive();
+            assertThat(r.get("host_memory").get("checkpoints").asLong()).isPositive();
+        }
+    }
+
+    @Test
+    void whatDataParallelismCannotDoYetIsRefusedInOneLine() {
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--save",
+                dir.resolve("x").toString()), "--save does not work with --gpus yet");
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "0"), "--gpus 0");
+        if (!dev.longtune.cuda.Cuda.available()) {
+            CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cuda", "--gpus", "2"),
+                    "this machine has 0 GPU(s)", "--device cpu");
+        }
+    }
+}
