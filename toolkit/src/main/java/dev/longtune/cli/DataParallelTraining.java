@@ -5,6 +5,8 @@ import dev.longtune.config.ModelConfig;
 import dev.longtune.config.Precision;
 import dev.longtune.cuda.Cuda;
 import dev.longtune.cuda.CudaOptions;
+import dev.longtune.cuda.NcclCommunicator;
+import dev.longtune.dist.Rendezvous;
 import dev.longtune.data.LlamaTokenizer;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.plan.Units;
@@ -67,17 +69,22 @@ final class DataParallelTraining {
                 .withGradientAccumulation(c.microBatches).withSeed(c.seed);
         DataParallel.Job job = new DataParallel.Job(config, p, c.checkpointing(), c.parameterPlacement(), training, c.seed);
         TrainingData data = TrainingData.load(c.data, LlamaTokenizer.llama31(), tokens, c.examples, c.seed);
-        try (DataParallel dp = cuda ? DataParallel.onGpus(job, gpus, CudaOptions.defaults().withMemoryCap(c.devices.capBytes()))
-                : DataParallel.onCpu(job, gpus)) {
+        Rendezvous.Node node = Rendezvous.Node.fromEnvironment(System.getenv(), gpus);
+        int world = node == null ? gpus : node.worldSize();
+        try (DataParallel dp = open(job, gpus, cuda, node)) {
             if (!c.json) {
                 out.printf(Locale.ROOT, "%s (%,d parameters), ZeRO-3 over %d %s, %s, shards on the %s, checkpointing %s; "
                                 + "%d sequences of %,d tokens, %d per step%n", config.name(), config.totalParameters(), gpus,
                         cuda ? "GPUs (NCCL)" : "CPU ranks", p.id, c.parameterPlacement().id, c.checkpointing().id,
-                        data.batches().size(), tokens, gpus * c.microBatches);
+                        data.batches().size(), tokens, world * c.microBatches);
+                if (node != null) {
+                    out.printf(Locale.ROOT, "node %d of %d: global ranks %d-%d of %d%n", node.nodeRank(), node.nodes(),
+                            node.rank(0), node.rank(gpus - 1), world);
+                }
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
             for (int step = 1; step <= c.steps; step++) {
-                List<StepResult> ranks = dp.stepAll(data.forStep(step, gpus * c.microBatches));
+                List<StepResult> ranks = dp.stepAll(data.forStep(step, world * c.microBatches));
                 StepResult r = ranks.get(0);
                 first = Double.isNaN(first) ? r.loss() : first;
                 last = r.loss();
@@ -113,6 +120,31 @@ final class DataParallelTraining {
             }
         }
         return 0;
+    }
+
+    /**
+     * The ranks of this process: its GPUs over NCCL (meeting the other nodes first when the launcher's variables say
+     * there are several), or CPU threads.
+     */
+    private DataParallel open(DataParallel.Job job, int gpus, boolean cuda, Rendezvous.Node node) {
+        CudaOptions options = CudaOptions.defaults().withMemoryCap(c.devices.capBytes());
+        if (node == null) {
+            return cuda ? DataParallel.onGpus(job, gpus, options) : DataParallel.onCpu(job, gpus);
+        }
+        if (!cuda) {
+            throw new IllegalArgumentException("NNODES=" + node.nodes() + ": several nodes meet over NCCL, on GPUs; "
+                    + "unset NNODES to train with CPU ranks");
+        }
+        if (node.gpusPerNode() != gpus) {
+            throw new IllegalArgumentException("GPUS_PER_NODE=" + node.gpusPerNode() + " but --gpus " + gpus + ": give the same");
+        }
+        byte[] mine = node.nodeRank() == 0 ? NcclCommunicator.bytes(NcclCommunicator.newId()) : null;
+        String configuration = String.join("|", c.model, c.data, c.context, c.precision, String.valueOf(c.offload),
+                String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
+                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus));
+        byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,
+                java.time.Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600"))));
+        return DataParallel.onGpus(job, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize());
     }
 
     /** Each rank's device and host peaks by category in the step (and its GPU allocator's figures). */

@@ -51,7 +51,13 @@ public final class DataParallel implements AutoCloseable {
         }
     }
 
-    private DataParallel(Job job, int n, IntFunction<Rank> rankSetup) {
+    private final int firstRank, worldSize;
+
+    private DataParallel(Job job, int n, IntFunction<Rank> rankSetup) { this(job, n, 0, n, rankSetup); }
+
+    private DataParallel(Job job, int n, int firstRank, int worldSize, IntFunction<Rank> rankSetup) {
+        this.firstRank = firstRank;
+        this.worldSize = worldSize;
         if (n < 1) {
             throw new IllegalArgumentException("data parallelism needs at least one rank, asked for " + n);
         }
@@ -100,10 +106,18 @@ public final class DataParallel implements AutoCloseable {
 
     /** The first {@code gpus} GPUs of this machine (CUDA indices 0 … gpus-1), one rank each, over NCCL. */
     public static DataParallel onGpus(Job job, int gpus, dev.longtune.cuda.CudaOptions options) {
-        var id = dev.longtune.cuda.NcclCommunicator.newId();
-        return new DataParallel(job, gpus, rank -> {
-            dev.longtune.cuda.CudaDevice d = new dev.longtune.cuda.CudaDevice(options.withDevice(rank));
-            return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, gpus, rank));
+        return onGpus(job, gpus, options, dev.longtune.cuda.NcclCommunicator.newId(), 0, gpus);
+    }
+
+    /**
+     * This node's {@code gpus} GPUs as global ranks firstRank … firstRank+gpus-1 of {@code worldSize}, meeting the
+     * other nodes' ranks through {@code id} (node 0 made it and handed it out: {@link dev.longtune.dist.Rendezvous}).
+     */
+    public static DataParallel onGpus(Job job, int gpus, dev.longtune.cuda.CudaOptions options,
+                                      org.bytedeco.cuda.nccl.ncclUniqueId id, int firstRank, int worldSize) {
+        return new DataParallel(job, gpus, firstRank, worldSize, local -> {
+            dev.longtune.cuda.CudaDevice d = new dev.longtune.cuda.CudaDevice(options.withDevice(local));
+            return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, worldSize, firstRank + local));
         });
     }
 
@@ -123,19 +137,33 @@ public final class DataParallel implements AutoCloseable {
      */
     public StepResult step(List<Batch> batches) { return stepAll(batches).get(0); }
 
-    /** {@link #step}, with every rank's result (the same loss, norm and tokens; each rank's own memory peaks). */
+    /**
+     * {@link #step}, with every local rank's result (the same loss, norm and tokens; each rank's own memory peaks).
+     * On several nodes {@code batches} is the whole step's, for all ranks of all nodes (every node builds the same
+     * list), and this node's ranks take their blocks.
+     */
     public List<StepResult> stepAll(List<Batch> batches) {
-        int n = ranks();
-        if (batches.isEmpty() || batches.size() % n != 0) {
-            throw new IllegalArgumentException(batches.size() + " sequences do not split evenly over " + n
-                    + " ranks: give a multiple of " + n + " (ranks × micro-batches)");
+        int world = worldSize;
+        if (batches.isEmpty() || batches.size() % world != 0) {
+            throw new IllegalArgumentException(batches.size() + " sequences do not split evenly over " + world
+                    + " ranks: give a multiple of " + world + " (ranks × micro-batches)");
         }
-        int per = batches.size() / n;
-        return onEveryRank(n, rank -> trainers.get(rank).step(batches.subList(rank * per, (rank + 1) * per)));
+        int per = batches.size() / world;
+        return onEveryRank(ranks(), local -> {
+            int rank = firstRank + local;
+            return trainers.get(local).step(batches.subList(rank * per, (rank + 1) * per));
+        });
     }
+
+    /** All ranks of the run, on every node. */
+    public int worldSize() { return worldSize; }
 
     /** The whole weights, assembled from every rank's shard (for checks and small models: every value is read). */
     public Map<String, float[]> weights() {
+        if (worldSize != ranks()) {
+            throw new IllegalStateException("the weights are spread over " + worldSize + " ranks on several nodes; this "
+                    + "node holds " + ranks());
+        }
         Map<String, float[]> out = new LinkedHashMap<>();
         ModelConfig c = trainers.get(0).model().config();
         dev.longtune.model.ShardLayout layout = new dev.longtune.model.ShardLayout(c, ranks());

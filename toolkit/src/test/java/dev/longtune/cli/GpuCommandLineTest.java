@@ -182,6 +182,55 @@ class GpuCommandLineTest {
         assertThat(LongRunTest.latestStep(preempted)).isEqualTo(6);
     }
 
+    /**
+     * The multi-node path on one machine: two processes with one GPU each (CUDA_VISIBLE_DEVICES), meeting over TCP on
+     * localhost through PyTorch's launcher variables, train as one process with two GPUs does.
+     */
+    @Test
+    void twoProcessesMeetOverTcpAndTrainAsOneProcessWithTwoGpus(@TempDir Path dir) throws Exception {
+        needsTheTokenizer();
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.longtune.cuda.Cuda.deviceCount() >= 2, "needs 2 GPUs (this machine has "
+                + dev.longtune.cuda.Cuda.deviceCount() + "): run bash bench/gpu-test.sh on the 2-GPU machine");
+        Path model = trainModel(dir);
+        java.util.function.IntFunction<List<String>> args = gpus -> List.of("train", "--model", model.toString(), "--device",
+                "cuda", "--gpus", String.valueOf(gpus), "--context", "300", "--steps", "3", "--examples", "4",
+                "--precision", "bf16", "--lr", "1e-3", "--json");
+        CommandLineTest.Result one = CommandLineTest.run(args.apply(2).toArray(String[]::new));
+        assertThat(one.code()).as(one.err()).isZero();
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        List<Process> nodes = new java.util.ArrayList<>();
+        for (int node = 0; node < 2; node++) {
+            nodes.add(LongRunTest.startJvm(dir.resolve("node" + node), java.util.Map.of("NNODES", "2", "NODE_RANK",
+                    String.valueOf(node), "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", String.valueOf(port), "GPUS_PER_NODE", "1",
+                    "CUDA_VISIBLE_DEVICES", String.valueOf(node), "NCCL_NVLS_ENABLE", "0"), args.apply(1)));
+        }
+        for (int node = 0; node < 2; node++) {
+            assertThat(nodes.get(node).waitFor(4, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
+            assertThat(nodes.get(node).exitValue()).as(Files.readString(dir.resolve("node" + node + ".err"))).isZero();
+        }
+        List<Double> expected = new java.util.ArrayList<>(), got = new java.util.ArrayList<>();
+        for (String line : one.out().strip().split("\n")) {
+            JsonNode n = new ObjectMapper().readTree(line);
+            if (n.has("step")) {
+                expected.add(n.get("loss").asDouble());
+            }
+        }
+        for (String line : Files.readAllLines(dir.resolve("node0.out"))) {
+            JsonNode n = new ObjectMapper().readTree(line);
+            if (n.has("step")) {
+                got.add(n.get("loss").asDouble());
+                assertThat(n.get("ranks")).hasSize(1); // this node's one GPU
+            }
+        }
+        assertThat(got).hasSize(3);
+        for (int i = 0; i < 3; i++) {
+            assertThat(got.get(i)).as("step %d", i + 1).isCloseTo(expected.get(i), within(1e-3 * expected.get(i)));
+        }
+    }
+
     @Test
     void aCapTooSmallEndsWithTheOutOfMemoryErrorNamingTheTensorAndTheCap(@TempDir Path dir) throws Exception {
         needsTheTokenizer();

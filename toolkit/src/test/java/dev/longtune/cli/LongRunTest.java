@@ -68,6 +68,11 @@ class LongRunTest {
      * pass on); stdout and stderr go to {@code run}.out and .err beside the run folder.
      */
     static Process startJvm(Path run, List<String> args, String... jvmOptions) throws IOException {
+        return startJvm(run, java.util.Map.of(), args, jvmOptions);
+    }
+
+    /** With {@code env} added to this process's environment (a multi-node run's variables, CUDA_VISIBLE_DEVICES). */
+    static Process startJvm(Path run, java.util.Map<String, String> env, List<String> args, String... jvmOptions) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
                 "-cp", classPath(), "-Duser.home=" + System.getProperty("user.home"),
                 "-Djava.awt.headless=true"));
@@ -79,7 +84,9 @@ class LongRunTest {
         cmd.addAll(List.of(jvmOptions));
         cmd.add(LongtuneCommand.class.getName());
         cmd.addAll(args);
-        return new ProcessBuilder(cmd).redirectOutput(run.resolveSibling(run.getFileName() + ".out").toFile())
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(env);
+        return pb.redirectOutput(run.resolveSibling(run.getFileName() + ".out").toFile())
                 .redirectError(run.resolveSibling(run.getFileName() + ".err").toFile()).start();
     }
 

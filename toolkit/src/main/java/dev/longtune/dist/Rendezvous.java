@@ -1,0 +1,218 @@
+package dev.longtune.dist;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * How the processes of a multi-node run meet, through the variables PyTorch's launcher uses: {@code MASTER_ADDR} and
+ * {@code MASTER_PORT} (where node 0 listens), {@code NNODES}, {@code NODE_RANK} and {@code GPUS_PER_NODE}. Node 0
+ * waits for every other node; each sends its node rank, its GPU count and a digest of its run's configuration; node
+ * 0 checks them all and hands every node the same secret (the NCCL unique id), or, to every node, the reason the run
+ * cannot start (a missing node, a node rank twice, different configurations or GPU counts).
+ */
+public final class Rendezvous {
+    /** One node's place in the run. */
+    public record Node(String masterAddress, int masterPort, int nodes, int nodeRank, int gpusPerNode) {
+        public Node {
+            if (nodes < 1 || nodeRank < 0 || nodeRank >= nodes || gpusPerNode < 1 || masterPort < 1 || masterPort > 65535) {
+                throw new IllegalArgumentException(String.format("a multi-node run needs 0 <= NODE_RANK (%d) < NNODES (%d), "
+                        + "GPUS_PER_NODE >= 1 (%d) and a MASTER_PORT in 1..65535 (%d)", nodeRank, nodes, gpusPerNode, masterPort));
+            }
+        }
+
+        public int worldSize() { return nodes * gpusPerNode; }
+
+        /** The global rank of this node's local GPU {@code gpu}. */
+        public int rank(int gpu) { return nodeRank * gpusPerNode + gpu; }
+
+        /**
+         * From the environment, or null when this is not a multi-node run (NNODES unset or 1). {@code gpus} is this
+         * node's GPU count when GPUS_PER_NODE is not set.
+         */
+        public static Node fromEnvironment(Map<String, String> env, int gpus) {
+            int nodes = Integer.parseInt(env.getOrDefault("NNODES", "1").strip());
+            if (nodes <= 1) {
+                return null;
+            }
+            for (String v : new String[] {"MASTER_ADDR", "MASTER_PORT", "NODE_RANK"}) {
+                if (env.get(v) == null || env.get(v).isBlank()) {
+                    throw new IllegalArgumentException("NNODES=" + nodes + " but " + v + " is not set: a multi-node run needs "
+                            + "MASTER_ADDR, MASTER_PORT, NNODES, NODE_RANK (and GPUS_PER_NODE, else --gpus) on every node");
+                }
+            }
+            return new Node(env.get("MASTER_ADDR").strip(), Integer.parseInt(env.get("MASTER_PORT").strip()), nodes,
+                    Integer.parseInt(env.get("NODE_RANK").strip()),
+                    Integer.parseInt(env.getOrDefault("GPUS_PER_NODE", String.valueOf(gpus)).strip()));
+        }
+    }
+
+    private static final int VERSION = 1;
+
+    private Rendezvous() {}
+
+    /**
+     * Meets the other nodes and returns the secret node 0 chose ({@code secret} is used on node 0 and ignored
+     * elsewhere). Fails on every node, with the same reason, if any node is missing after {@code timeout}, has a
+     * different configuration digest or GPU count, or repeats a node rank.
+     */
+    public static byte[] meet(Node node, String configDigest, byte[] secret, Duration timeout) {
+        try {
+            return node.nodeRank() == 0 ? host(node, configDigest, secret, timeout) : join(node, configDigest, timeout);
+        } catch (IOException e) {
+            throw new IllegalStateException("rendezvous at " + node.masterAddress() + ":" + node.masterPort() + " (node "
+                    + node.nodeRank() + " of " + node.nodes() + "): " + e.getMessage(), e);
+        }
+    }
+
+    private record Hello(int nodeRank, int gpus, String digest, Socket socket) {}
+
+    private static byte[] host(Node node, String digest, byte[] secret, Duration timeout) throws IOException {
+        Map<Integer, Hello> joined = new TreeMap<>();
+        String problem = null;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try (ServerSocket server = new ServerSocket()) {
+            server.setReuseAddress(true);
+            server.bind(new InetSocketAddress(node.masterPort()));
+            while (joined.size() < node.nodes() - 1) {
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) {
+                    if (problem == null) {
+                        problem = "nodes " + missing(node, joined) + " did not join within " + timeout.toSeconds()
+                                + " s: start them with the same MASTER_ADDR/MASTER_PORT and NNODES=" + node.nodes();
+                    }
+                    break;
+                }
+                server.setSoTimeout((int) Math.min(left, Integer.MAX_VALUE));
+                Socket s;
+                try {
+                    s = server.accept();
+                } catch (SocketTimeoutException e) {
+                    continue;
+                }
+                s.setSoTimeout((int) Math.min(Math.max(left, 1000), Integer.MAX_VALUE));
+                DataInputStream in = new DataInputStream(s.getInputStream());
+                int version = in.readInt(), rank = in.readInt(), gpus = in.readInt();
+                String theirs = in.readUTF();
+                Hello h = new Hello(rank, gpus, theirs, s);
+                if (version != VERSION) {
+                    problem = "node " + rank + " runs another longtune version of the rendezvous (" + version + ", node 0 " + VERSION + ")";
+                } else if (rank <= 0 || rank >= node.nodes()) {
+                    problem = "a node says NODE_RANK=" + rank + ", outside 1.." + (node.nodes() - 1) + " (NNODES=" + node.nodes() + ")";
+                } else if (joined.containsKey(rank)) {
+                    problem = "two nodes say NODE_RANK=" + rank;
+                } else if (gpus != node.gpusPerNode()) {
+                    problem = "node " + rank + " has GPUS_PER_NODE=" + gpus + ", node 0 " + node.gpusPerNode() + ": give every node the same";
+                } else if (!theirs.equals(digest)) {
+                    problem = "node " + rank + " runs another configuration than node 0 (model, data, context, precision, "
+                            + "stack, seed, steps must agree): digest " + theirs + " against " + digest;
+                }
+                joined.putIfAbsent(rank, h);
+                if (problem != null && h != joined.get(rank)) {
+                    answer(s, problem, null);
+                }
+                if (problem != null) {
+                    // tell the nodes already on their way too, for a moment, rather than leave them to time out
+                    deadline = Math.min(deadline, System.nanoTime() + 2_000_000_000L);
+                }
+            }
+            for (Hello h : joined.values()) {
+                answer(h.socket(), problem, secret);
+            }
+        }
+        if (problem != null) {
+            throw new IllegalStateException(problem);
+        }
+        return secret.clone();
+    }
+
+    private static String missing(Node node, Map<Integer, Hello> joined) {
+        StringBuilder sb = new StringBuilder();
+        for (int r = 1; r < node.nodes(); r++) {
+            if (!joined.containsKey(r)) {
+                sb.append(sb.length() == 0 ? "" : ", ").append(r);
+            }
+        }
+        return sb.toString();
+    }
+
+    private static void answer(Socket s, String problem, byte[] secret) throws IOException {
+        try (s) {
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            out.writeBoolean(problem == null);
+            if (problem == null) {
+                out.writeInt(secret.length);
+                out.write(secret);
+            } else {
+                out.writeUTF(problem);
+            }
+            out.flush();
+        }
+    }
+
+    private static byte[] join(Node node, String digest, Duration timeout) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        IOException last = null;
+        while (System.nanoTime() < deadline) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(node.masterAddress(), node.masterPort()), 2000);
+                s.setSoTimeout((int) Math.min(Math.max(1000, (deadline - System.nanoTime()) / 1_000_000 + 5000), Integer.MAX_VALUE));
+                DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                out.writeInt(VERSION);
+                out.writeInt(node.nodeRank());
+                out.writeInt(node.gpusPerNode());
+                out.writeUTF(digest);
+                out.flush();
+                DataInputStream in = new DataInputStream(s.getInputStream());
+                if (in.readBoolean()) {
+                    byte[] secret = new byte[in.readInt()];
+                    in.readFully(secret);
+                    return secret;
+                }
+                throw new IllegalStateException(in.readUTF());
+            } catch (java.net.SocketException e) {
+                if (e instanceof java.net.ConnectException || e instanceof java.net.NoRouteToHostException) {
+                    last = e; // node 0 not listening yet
+                    pause();
+                    continue;
+                }
+                throw new IllegalStateException("node 0 closed the connection (" + e.getMessage() + "): it stopped the "
+                        + "run; its error says why", e);
+            } catch (SocketTimeoutException e) {
+                last = e;
+                pause();
+            }
+        }
+        throw new IllegalStateException("node 0 at " + node.masterAddress() + ":" + node.masterPort() + " did not answer within "
+                + timeout.toSeconds() + " s (" + (last == null ? "no attempt" : last.getMessage()) + "): is it started, "
+                + "and MASTER_ADDR/MASTER_PORT the same on every node?");
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(200);
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for node 0", ie);
+        }
+    }
+
+    /** A short digest of a run's configuration, so nodes with different settings refuse to start together. */
+    public static String digest(String configuration) {
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(configuration.getBytes(StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(Arrays.copyOf(d, 8));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
