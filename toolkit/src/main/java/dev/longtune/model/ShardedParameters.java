@@ -33,6 +33,7 @@ final class ShardedParameters implements ParameterStore {
 
     private final boolean onHost;
     private final PendingUpdates updates = new PendingUpdates();
+    private final java.util.Set<Integer> staleGrads = new java.util.HashSet<>();
 
     /** With the shards in the device's memory, or ({@code onHost}) in host memory, where the host AdamW updates them. */
     ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype, boolean onHost) {
@@ -61,9 +62,33 @@ final class ShardedParameters implements ParameterStore {
         return shardWeights;
     }
 
-    @Override public Parameters grads() { return shardGrads; }
+    @Override
+    public Parameters grads() {
+        for (int g : new java.util.ArrayList<>(staleGrads)) {
+            clearGrads(g);
+        }
+        return shardGrads;
+    }
 
-    @Override public void zeroGrads() { shardGrads.zero(); }
+    /**
+     * Marks every group's gradients as zero; each is cleared when the step first adds to it (or reads it), after the
+     * background update of the previous step has finished reading it.
+     */
+    @Override
+    public void zeroGrads() {
+        for (int u = 0; u < units.count(); u++) {
+            staleGrads.add(u);
+        }
+    }
+
+    private void clearGrads(int group) {
+        if (staleGrads.remove(group)) {
+            updates.await(group);
+            for (ShardLayout.Slice s : layout.slices(group, comm.rank())) {
+                device.zero(shardGrads.get(s.name()));
+            }
+        }
+    }
 
     @Override
     public void load(String name, float[] values) {
@@ -166,6 +191,7 @@ final class ShardedParameters implements ParameterStore {
                 }
             }
             comm.reduceScatter(send, recv);
+            clearGrads(group.unit());
             for (ShardLayout.Slice s : layout.slices(group.unit(), comm.rank())) {
                 try (Tensor part = device.allocate(s.name() + ".grad (reduced)", dtype, COMM, s.length())) {
                     device.copyRange(part, 0, recv, s.at(), s.length());
@@ -190,7 +216,7 @@ final class ShardedParameters implements ParameterStore {
         activeGrads.values().forEach(Tensor::close);
         activeWeights.clear();
         activeGrads.clear();
-        shardGrads.zero();
+        zeroGrads();
     }
 
     /** Gradients reach the shard through collectives in release: nothing is copied to the host to report. */
