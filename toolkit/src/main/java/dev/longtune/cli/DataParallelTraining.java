@@ -39,12 +39,16 @@ final class DataParallelTraining {
         if (gpus < 1) {
             throw new IllegalArgumentException("--gpus " + gpus + ": give at least 1");
         }
-        for (var unsupported : new Object[][] {{"--run-dir", c.runDir}, {"--save", c.save}, {"--resume", c.resume},
-                {"--init-from", c.initFrom}, {"--eval-every", c.evalEvery}, {"--save-every", c.saveEvery}}) {
+        for (var unsupported : new Object[][] {{"--run-dir", c.runDir}, {"--init-from", c.initFrom},
+                {"--eval-every", c.evalEvery}, {"--save-every", c.saveEvery}}) {
             if (unsupported[1] != null) {
-                throw new IllegalArgumentException(unsupported[0] + " does not work with --gpus yet: sharded checkpoints "
-                        + "and evaluation come next; drop " + unsupported[0] + " or train on one GPU");
+                throw new IllegalArgumentException(unsupported[0] + " does not work with --gpus yet (--save and --resume "
+                        + "do): drop " + unsupported[0] + " or train on one GPU");
             }
+        }
+        if (c.resume != null && (!java.nio.file.Files.isDirectory(c.resume))) {
+            throw new IllegalArgumentException("--resume " + c.resume + ": no such folder (it takes a folder written by "
+                    + "'train --save', with --gpus or without)");
         }
         if (c.profileMemory) {
             throw new IllegalArgumentException("--profile-memory does not work with --gpus yet: profile one GPU's step instead");
@@ -83,7 +87,8 @@ final class DataParallelTraining {
                 }
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
-            for (int step = 1; step <= c.steps; step++) {
+            int from = dp.step();
+            for (int step = from + 1; step <= from + c.steps; step++) {
                 List<StepResult> ranks = dp.stepAll(data.forStep(step, world * c.microBatches));
                 StepResult r = ranks.get(0);
                 first = Double.isNaN(first) ? r.loss() : first;
@@ -107,8 +112,16 @@ final class DataParallelTraining {
                 }
                 out.flush();
             }
+            if (c.save != null) {
+                try {
+                    dp.save(c.save);
+                } catch (java.io.IOException e) {
+                    throw new IllegalStateException("--save " + c.save + ": " + e.getMessage(), e);
+                }
+            }
             Map<String, Object> summary = new LinkedHashMap<>();
-            summary.put("steps", c.steps);
+            summary.put("steps", dp.step());
+            summary.put("saved", c.save == null ? null : c.save.toString());
             summary.put("gpus", gpus);
             summary.put("first_loss", first);
             summary.put("last_loss", last);
@@ -128,8 +141,19 @@ final class DataParallelTraining {
      */
     private DataParallel open(DataParallel.Job job, int gpus, boolean cuda, Rendezvous.Node node) {
         CudaOptions options = CudaOptions.defaults().withMemoryCap(c.devices.capBytes());
+        if (node == null && c.resume != null) {
+            try {
+                return cuda ? DataParallel.resumeOnGpus(c.resume, gpus, options) : DataParallel.resumeOnCpu(c.resume, gpus);
+            } catch (java.io.IOException e) {
+                throw new IllegalArgumentException("--resume " + c.resume + ": " + e.getMessage(), e);
+            }
+        }
         if (node == null) {
             return cuda ? DataParallel.onGpus(job, gpus, options) : DataParallel.onCpu(job, gpus);
+        }
+        if (c.resume != null || c.save != null) {
+            throw new IllegalArgumentException("--save and --resume work on one node's run for now; drop them with NNODES="
+                    + node.nodes());
         }
         if (!cuda) {
             throw new IllegalArgumentException("NNODES=" + node.nodes() + ": several nodes meet over NCCL, on GPUs; "

@@ -164,6 +164,9 @@ public final class LlamaModel implements AutoCloseable {
     /** Gradients = 0, before the first micro-batch of a step. */
     public void zeroGrads() { store.zeroGrads(); }
 
+    /** Sets one parameter from its whole values (row-major); a rank of data parallelism keeps its own slice. */
+    public void load(String name, float[] values) { store.load(name, values); }
+
     /** Tells the model its {@link #weights()} were written (optimizer step, load): device copies are stale. */
     public void weightsChanged() { store.weightsChanged(); }
 

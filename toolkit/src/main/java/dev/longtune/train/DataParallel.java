@@ -53,9 +53,13 @@ public final class DataParallel implements AutoCloseable {
 
     private final int firstRank, worldSize;
 
-    private DataParallel(Job job, int n, IntFunction<Rank> rankSetup) { this(job, n, 0, n, rankSetup); }
+    private final Job job;
 
-    private DataParallel(Job job, int n, int firstRank, int worldSize, IntFunction<Rank> rankSetup) {
+    private DataParallel(Job job, int n, IntFunction<Rank> rankSetup) { this(job, n, 0, n, rankSetup, null); }
+
+    /** {@code resumeFrom}: a folder {@link #save} (or one GPU's {@code train --save}) wrote, else null for a new run. */
+    private DataParallel(Job job, int n, int firstRank, int worldSize, IntFunction<Rank> rankSetup, java.nio.file.Path resumeFrom) {
+        this.job = job;
         this.firstRank = firstRank;
         this.worldSize = worldSize;
         if (n < 1) {
@@ -83,8 +87,14 @@ public final class DataParallel implements AutoCloseable {
                 commByRank[rank] = setup.communicator();
                 LlamaModel m = new LlamaModel(job.config(), setup.device(), job.precision(), job.checkpointing(),
                         job.shards(), setup.communicator());
-                m.initialize(job.seed());
+                if (resumeFrom == null) {
+                    m.initialize(job.seed()); // before the trainer, which takes its FP32 master copy from these weights
+                }
                 byRank[rank] = new Trainer(m, job.training(), job.precision());
+                if (resumeFrom != null) {
+                    TrainingCheckpoint.resumeRank(byRank[rank], resumeFrom,
+                            new dev.longtune.model.ShardLayout(job.config(), worldSize), firstRank + rank);
+                }
                 return null;
             });
         } catch (RuntimeException e) {
@@ -118,7 +128,68 @@ public final class DataParallel implements AutoCloseable {
         return new DataParallel(job, gpus, firstRank, worldSize, local -> {
             dev.longtune.cuda.CudaDevice d = new dev.longtune.cuda.CudaDevice(options.withDevice(local));
             return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, worldSize, firstRank + local));
-        });
+        }, null);
+    }
+
+    /**
+     * Continues a run saved by {@link #save} (or by one GPU's {@code train --save}) on {@code ranks} CPU ranks: the
+     * count may differ from the saving run's, as each rank cuts its slices from the whole tensors.
+     */
+    public static DataParallel resumeOnCpu(java.nio.file.Path dir, int ranks) throws java.io.IOException {
+        List<Communicator> group = LocalCommunicator.group(ranks);
+        return new DataParallel(jobOf(dir), ranks, 0, ranks, rank -> new Rank(new dev.longtune.device.CpuDevice(), group.get(rank)), dir);
+    }
+
+    /** As {@link #resumeOnCpu}, on this machine's first {@code gpus} GPUs over NCCL. */
+    public static DataParallel resumeOnGpus(java.nio.file.Path dir, int gpus, dev.longtune.cuda.CudaOptions options)
+            throws java.io.IOException {
+        var id = dev.longtune.cuda.NcclCommunicator.newId();
+        return new DataParallel(jobOf(dir), gpus, 0, gpus, local -> {
+            dev.longtune.cuda.CudaDevice d = new dev.longtune.cuda.CudaDevice(options.withDevice(local));
+            return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, gpus, local));
+        }, dir);
+    }
+
+    private static Job jobOf(java.nio.file.Path dir) throws java.io.IOException {
+        var state = TrainingCheckpoint.state(dir);
+        return new Job(dev.longtune.io.HfCheckpoint.open(dir).config(), Precision.parse(state.path("precision").asText()),
+                Checkpointing.parse(state.path("checkpointing").asText()),
+                dev.longtune.model.ParameterPlacement.parse(state.path("parameter_placement").asText("device")),
+                TrainingCheckpoint.trainingOf(state), 0);
+    }
+
+    /** The training step every rank has reached. */
+    public int step() { return trainers.get(0).step(); }
+
+    /**
+     * Saves the run as one GPU's {@code train --save} would: a Hugging Face folder with whole tensors, the optimizer
+     * state and the trainer's counters. Each rank reads its own shard on its own thread; rank order assembles them.
+     */
+    public void save(java.nio.file.Path dir) throws java.io.IOException {
+        if (worldSize != ranks()) {
+            throw new IllegalStateException("saving a run spread over several nodes is not supported yet: save from one node's run");
+        }
+        dev.longtune.model.ShardLayout layout = new dev.longtune.model.ShardLayout(job.config(), worldSize);
+        TrainingCheckpoint.saveSharded(trainers.get(0), job.precision(), worldSize, (prefix, name) -> {
+            float[] whole = new float[Math.toIntExact(layout.config().parameterTensors().stream()
+                    .filter(p -> p.name().equals(name)).findFirst().orElseThrow().elements())];
+            List<float[]> parts = onEveryRank(ranks(), rank -> {
+                Trainer t = trainers.get(rank);
+                dev.longtune.model.Parameters from = switch (prefix) {
+                    case "" -> t.model().weights();
+                    case "master." -> t.optimizer().master();
+                    case "exp_avg." -> t.optimizer().exp_avg();
+                    default -> t.optimizer().exp_avg_sq();
+                };
+                return from.byName().containsKey(name) ? from.device().read(from.get(name)) : null;
+            });
+            for (int r = 0; r < parts.size(); r++) {
+                if (parts.get(r) != null) {
+                    System.arraycopy(parts.get(r), 0, whole, (int) layout.sliceOf(name, r).from(), parts.get(r).length);
+                }
+            }
+            return whole;
+        }, dir);
     }
 
     public static DataParallel onGpus(ModelConfig config, Precision precision, Checkpointing checkpointing,

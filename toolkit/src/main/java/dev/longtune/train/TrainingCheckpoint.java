@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.longtune.config.Checkpointing;
+import dev.longtune.config.ModelConfig;
 import dev.longtune.config.Precision;
 import dev.longtune.device.Device;
 import dev.longtune.io.CheckpointWriter;
@@ -52,6 +53,12 @@ public final class TrainingCheckpoint {
         add(opt, "exp_avg_sq.", o.exp_avg_sq());
         opt.write(dir.resolve(OPTIMIZER));
 
+        JSON.writeValue(dir.resolve(STATE).toFile(), stateOf(trainer, precision));
+    }
+
+    private static Map<String, Object> stateOf(Trainer trainer, Precision precision) {
+        LlamaModel model = trainer.model();
+        Optimizer o = trainer.optimizer();
         Map<String, Object> state = new LinkedHashMap<>();
         state.put("step", trainer.step());
         state.put("optimizer_step", o.step());
@@ -62,7 +69,72 @@ public final class TrainingCheckpoint {
         state.put("optimizer_placement", o.placement().id);
         state.put("parameter_placement", model.parameterPlacement().id);
         state.put("training", trainer.config());
+        return state;
+    }
+
+    /**
+     * Saves a ZeRO-3 run as the same folder one GPU writes: every tensor assembled from the ranks' slices (each
+     * rank's shard read in rank order), so any Hugging Face tool loads it and a resume may use another rank count.
+     * {@code wholeOf(prefix, name)} gives a parameter's whole values of the weights (prefix "") or an optimizer
+     * state ("master.", "exp_avg.", "exp_avg_sq.").
+     */
+    static void saveSharded(Trainer rank0, Precision precision, int ranks, java.util.function.BiFunction<String, String, float[]> wholeOf,
+                            Path dir) throws IOException {
+        Files.createDirectories(dir);
+        LlamaModel model = rank0.model();
+        JSON.writeValue(dir.resolve(HfCheckpoint.CONFIG).toFile(), model.config().toHfJson());
+        CheckpointWriter weights = CheckpointWriter.to(dir);
+        SafetensorsDType stored = storedType(model.dtype());
+        SafetensorsWriter opt = new SafetensorsWriter();
+        for (ModelConfig.ParameterTensor p : model.config().parameterTensors()) {
+            weights.addFloats(p.name(), stored, p.shape(), wholeOf.apply("", p.name()));
+        }
+        for (String prefix : new String[] {"master.", "exp_avg.", "exp_avg_sq."}) {
+            for (ModelConfig.ParameterTensor p : model.config().parameterTensors()) {
+                opt.addFloats(prefix + p.name(), SafetensorsDType.F32, p.shape(), wholeOf.apply(prefix, p.name()));
+            }
+        }
+        weights.write();
+        opt.write(dir.resolve(OPTIMIZER));
+        Map<String, Object> state = stateOf(rank0, precision);
+        state.put("ranks", ranks);
         JSON.writeValue(dir.resolve(STATE).toFile(), state);
+    }
+
+    /**
+     * One rank's part of a resume from a folder {@link #save} or {@link #saveSharded} wrote: its slices of the weights
+     * (the model keeps them from whole tensors), of the optimizer state, and the trainer's counters.
+     */
+    static void resumeRank(Trainer trainer, Path dir, dev.longtune.model.ShardLayout layout, int rank) throws IOException {
+        JsonNode state = readState(dir);
+        HfCheckpoint checkpoint = HfCheckpoint.open(dir);
+        LlamaModel model = trainer.model();
+        for (ModelConfig.ParameterTensor p : model.config().parameterTensors()) {
+            model.load(p.name(), checkpoint.readFloats(p.name()));
+        }
+        model.weightsChanged();
+        SafetensorsFile opt = SafetensorsFile.open(dir.resolve(OPTIMIZER));
+        Optimizer o = trainer.optimizer();
+        for (var prefixed : Map.of("master.", o.master(), "exp_avg.", o.exp_avg(), "exp_avg_sq.", o.exp_avg_sq()).entrySet()) {
+            for (var e : prefixed.getValue().byName().entrySet()) {
+                String key = prefixed.getKey() + e.getKey();
+                if (!opt.contains(key)) {
+                    throw new IOException(opt.path() + ": tensor '" + key + "' is missing");
+                }
+                dev.longtune.model.ShardLayout.Slice s = layout.sliceOf(e.getKey(), rank);
+                float[] whole = opt.readFloats(key);
+                prefixed.getValue().device().write(e.getValue(), java.util.Arrays.copyOfRange(whole, (int) s.from(), (int) s.to()));
+            }
+        }
+        trainer.restore(state.path("step").asInt(), state.path("optimizer_step").asInt(),
+                state.path("loss_scale").asDouble(), state.path("loss_scale_good_steps").asInt());
+    }
+
+    /** What a folder's trainer_state.json says about precision, checkpointing, placement and training. */
+    static JsonNode state(Path dir) throws IOException { return readState(dir); }
+
+    static TrainingConfig trainingOf(JsonNode state) throws IOException {
+        return JSON.treeToValue(state.path("training"), TrainingConfig.class);
     }
 
     /**

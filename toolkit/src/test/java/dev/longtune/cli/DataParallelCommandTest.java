@@ -33,6 +33,11 @@ class DataParallelCommandTest {
     List<JsonNode> steps(String... extra) throws Exception {
         List<String> args = new ArrayList<>(List.of("train", "--device", "cpu", "--model", model.toString(), "--context", "300",
                 "--steps", "2", "--examples", "4", "--precision", "bf16", "--lr", "1e-3", "--json"));
+        if (List.of(extra).contains("--steps")) {
+            int at = args.indexOf("--steps");
+            args.remove(at + 1);
+            args.remove(at);
+        }
         args.addAll(List.of(extra));
         CommandLineTest.Result r = CommandLineTest.run(args.toArray(String[]::new));
         assertThat(r.code()).as(r.err()).isZero();
@@ -78,9 +83,21 @@ class DataParallelCommandTest {
     }
 
     @Test
+    void aRunSavedOnTwoRanksResumesOnTwoOrOneAlike() throws Exception {
+        steps("--gpus", "2", "--save", dir.resolve("ckpt").toString());
+        List<JsonNode> two = steps("--gpus", "2", "--resume", dir.resolve("ckpt").toString());
+        // the saved folder is one GPU's: a single rank with two micro-batches takes the same sequences
+        List<JsonNode> one = steps("--gpus", "1", "--micro-batches", "2", "--resume", dir.resolve("ckpt").toString());
+        assertThat(two).extracting(n -> n.get("step").asInt()).containsExactly(3, 4);
+        for (int s = 0; s < 2; s++) {
+            assertThat(one.get(s).get("loss").asDouble()).isEqualTo(two.get(s).get("loss").asDouble());
+        }
+    }
+
+    @Test
     void whatDataParallelismCannotDoYetIsRefusedInOneLine() {
-        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--save",
-                dir.resolve("x").toString()), "--save does not work with --gpus yet");
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--run-dir",
+                dir.resolve("x").toString()), "--run-dir does not work with --gpus yet");
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "0"), "--gpus 0");
         if (!dev.longtune.cuda.Cuda.available()) {
             CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cuda", "--gpus", "2"),

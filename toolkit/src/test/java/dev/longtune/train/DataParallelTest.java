@@ -118,6 +118,41 @@ class DataParallelTest {
         }
     }
 
+    /**
+     * A sharded run saved after 2 steps is a plain Hugging Face folder (the unsharded loader reads the same weights),
+     * and resumed on 2 ranks, or on 1 rank with 2 micro-batches, it continues exactly as the uninterrupted run.
+     */
+    @Test
+    void aShardedRunSavesAPlainCheckpointAndResumesOnAnotherRankCountBitForBit(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(1);
+        DataParallel.Job job = new DataParallel.Job(config(true), Precision.BF16, Checkpointing.DEVICE, ParameterPlacement.HOST, tc, 9);
+        List<Double> uninterrupted = new ArrayList<>();
+        Map<String, float[]> saved;
+        try (DataParallel dp = DataParallel.onCpu(job, 2)) {
+            for (int s = 0; s < 4; s++) {
+                uninterrupted.add(dp.step(batches(s, 2)).loss());
+                if (s == 1) {
+                    dp.save(dir.resolve("ckpt"));
+                    saved = dp.weights();
+                    try (LlamaModel plain = dev.longtune.train.TrainingCheckpoint.loadModel(dir.resolve("ckpt"), new CpuDevice(),
+                            Precision.BF16, Checkpointing.DEVICE)) {
+                        saved.forEach((name, w) -> assertThat(plain.device().read(plain.weights().get(name))).as(name).containsExactly(w));
+                    }
+                }
+            }
+        }
+        for (int ranks : new int[] {2, 1}) {
+            try (DataParallel dp = DataParallel.resumeOnCpu(dir.resolve("ckpt"), ranks)) {
+                assertThat(dp.step()).isEqualTo(2);
+                assertThat(dp.ranks()).isEqualTo(ranks);
+                for (int s = 2; s < 4; s++) {
+                    assertThat(dp.step(batches(s, 2)).loss()).as("%d ranks, step %d", ranks, s + 1).isEqualTo(uninterrupted.get(s));
+                }
+            }
+        }
+    }
+
     @Test
     void batchesThatDoNotSplitOverTheRanksAreRefused() throws Exception {
         TrainingConfig tc = TrainingConfig.defaults(2);
