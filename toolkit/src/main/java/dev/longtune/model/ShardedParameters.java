@@ -32,6 +32,8 @@ final class ShardedParameters implements ParameterStore {
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
 
     private final boolean onHost;
+    /** Elements per rank in one collective: the largest decoder layer's chunk (the largest unit's, without layers). */
+    private final int piece;
     private final PendingUpdates updates = new PendingUpdates();
     private final java.util.Set<Integer> staleGrads = new java.util.HashSet<>();
 
@@ -46,6 +48,13 @@ final class ShardedParameters implements ParameterStore {
         this.dtype = dtype;
         this.units = new ParameterUnits(layout.config());
         this.onHost = onHost;
+        long largest = 0;
+        for (int u = 0; u < units.count(); u++) {
+            if (units.isLayer(u) || layout.config().numLayers() == 0) {
+                largest = Math.max(largest, layout.group(u).chunk());
+            }
+        }
+        this.piece = Math.toIntExact(Math.max(1, largest));
         Map<String, int[]> shapes = layout.shardShapes(comm.rank());
         Parameters.Allocator where = onHost ? device::allocateHost : device::allocate;
         this.shardWeights = new Parameters(shapes, device, where, dtype, WEIGHTS, " (shard " + comm.rank() + ")");
@@ -107,28 +116,55 @@ final class ShardedParameters implements ParameterStore {
                 continue; // a tied embedding's matrix and gradient, kept from the head's backward
             }
             updates.await(g); // the host optimizer may still be writing this shard (offloaded shards)
-            int chunk = Math.toIntExact(group.chunk());
-            try (Tensor send = device.allocate("all-gather send (unit " + g + ")", dtype, COMM, chunk);
-                 Tensor recv = device.allocate("all-gather recv (unit " + g + ")", dtype, COMM, chunk * comm.size())) {
-                for (ShardLayout.Slice s : layout.slices(g, comm.rank())) {
-                    device.copyRange(send, s.at(), shardWeights.get(s.name()), 0, s.length());
+            gather(group, names, withGrads);
+        }
+    }
+
+    /**
+     * Gathers the unit's parameters of one group into whole tensors (and zeroed gradients), a piece at a time: each
+     * rank sends at most {@link #piece} elements per collective, so the buffers stay a decoder layer's chunk even for
+     * the embedding and the LM head.
+     */
+    private void gather(ShardLayout.Group group, List<String> names, boolean withGrads) {
+        Map<String, Tensor> into = new java.util.LinkedHashMap<>();
+        for (String name : names) {
+            if (group.offsets().containsKey(name)) {
+                Tensor w = device.allocate(name + " (gathered)", dtype, WEIGHTS, shapeOf(name));
+                into.put(name, w);
+                activeWeights.put(name, w);
+                if (withGrads) {
+                    activeGrads.put(name, device.allocate(name + ".grad (this rank's)", dtype, GRADS, shapeOf(name)));
+                }
+            }
+        }
+        long chunk = group.chunk();
+        int ranks = comm.size();
+        try (Tensor send = device.allocate("all-gather send", dtype, COMM, piece);
+             Tensor recv = device.allocate("all-gather recv", dtype, COMM, piece * ranks)) {
+            for (long lo = 0; lo < chunk; lo += piece) {
+                long n = Math.min(piece, chunk - lo);
+                for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
+                    long a = Math.max(sl.at(), lo), b = Math.min(sl.at() + sl.length(), lo + n);
+                    if (a < b) {
+                        device.copyRange(send, a - lo, shardWeights.get(sl.name()), a - sl.at(), b - a);
+                    }
                 }
                 comm.allGather(send, recv);
-                for (String name : names) {
-                    Long offset = group.offsets().get(name);
-                    if (offset != null) {
-                        int[] shape = layout.config().parameterTensors().stream().filter(p -> p.name().equals(name))
-                                .findFirst().orElseThrow().intShape();
-                        Tensor w = device.allocate(name + " (gathered)", dtype, WEIGHTS, shape);
-                        device.copyRange(w, 0, recv, offset, w.numel());
-                        activeWeights.put(name, w);
-                        if (withGrads) {
-                            activeGrads.put(name, device.allocate(name + ".grad (this rank's)", dtype, GRADS, shape));
+                for (int r = 0; r < ranks; r++) {
+                    long flatLo = r * chunk + lo, flatHi = flatLo + n;
+                    for (var e : into.entrySet()) {
+                        long off = group.offsets().get(e.getKey()), a = Math.max(flatLo, off), b = Math.min(flatHi, off + e.getValue().numel());
+                        if (a < b) {
+                            device.copyRange(e.getValue(), a - off, recv, (long) r * piece + (a - flatLo), b - a);
                         }
                     }
                 }
             }
         }
+    }
+
+    private int[] shapeOf(String name) {
+        return layout.config().parameterTensors().stream().filter(p -> p.name().equals(name)).findFirst().orElseThrow().intShape();
     }
 
     /**
@@ -178,25 +214,55 @@ final class ShardedParameters implements ParameterStore {
         }
     }
 
-    /** Adds the sum over ranks of this unit's gradients, for this rank's slices, into the shard's gradients. */
+    /**
+     * Adds the sum over ranks of this unit's gradients, for this rank's slices, into the shard's gradients; a piece
+     * at a time, as {@link #gather}.
+     */
     private void reduceScatter(ShardLayout.Group group, List<String> names) {
-        int chunk = Math.toIntExact(group.chunk());
-        try (Tensor send = device.allocate("reduce-scatter send (unit " + group.unit() + ")", dtype, COMM, chunk * comm.size());
-             Tensor recv = device.allocate("reduce-scatter recv (unit " + group.unit() + ")", dtype, COMM, chunk)) {
-            for (String name : names) {
-                Long offset = group.offsets().get(name);
-                if (offset != null) {
-                    Tensor g = activeGrads.get(name);
-                    device.copyRange(send, offset, g, 0, g.numel());
+        long chunk = group.chunk();
+        int ranks = comm.size();
+        clearGrads(group.unit());
+        try (Tensor send = device.allocate("reduce-scatter send", dtype, COMM, piece * ranks);
+             Tensor recv = device.allocate("reduce-scatter recv", dtype, COMM, piece)) {
+            for (long lo = 0; lo < chunk; lo += piece) {
+                long n = Math.min(piece, chunk - lo);
+                device.zero(send); // what no gradient covers (the padding after the unit's end) adds nothing
+                for (int r = 0; r < ranks; r++) {
+                    long flatLo = r * chunk + lo, flatHi = flatLo + n;
+                    for (String name : names) {
+                        Long off = group.offsets().get(name);
+                        if (off != null) {
+                            Tensor g = activeGrads.get(name);
+                            long a = Math.max(flatLo, off), b = Math.min(flatHi, off + g.numel());
+                            if (a < b) {
+                                device.copyRange(send, (long) r * piece + (a - flatLo), g, a - off, b - a);
+                            }
+                        }
+                    }
+                }
+                comm.reduceScatter(send, recv);
+                for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
+                    long a = Math.max(sl.at(), lo), b = Math.min(sl.at() + sl.length(), lo + n);
+                    if (a < b) {
+                        addInto(shardGrads.get(sl.name()), a - sl.at(), recv, a - lo, b - a);
+                    }
                 }
             }
-            comm.reduceScatter(send, recv);
-            clearGrads(group.unit());
-            for (ShardLayout.Slice s : layout.slices(group.unit(), comm.rank())) {
-                try (Tensor part = device.allocate(s.name() + ".grad (reduced)", dtype, COMM, s.length())) {
-                    device.copyRange(part, 0, recv, s.at(), s.length());
-                    device.accumulate(shardGrads.get(s.name()), part);
-                }
+        }
+    }
+
+    /** dst[at, at + n) += src[from, from + n), in dst's dtype. */
+    private void addInto(Tensor dst, long at, Tensor src, long from, long n) {
+        try (Tensor part = device.allocate("reduced gradient piece", dtype, COMM, Math.toIntExact(n))) {
+            device.copyRange(part, 0, src, from, n);
+            if (at == 0 && n == dst.numel()) {
+                device.accumulate(dst, part);
+                return;
+            }
+            try (Tensor current = device.allocate("gradient shard piece", dtype, COMM, Math.toIntExact(n))) {
+                device.copyRange(current, 0, dst, at, n);
+                device.accumulate(current, part);
+                device.copyRange(dst, at, current, 0, n);
             }
         }
     }

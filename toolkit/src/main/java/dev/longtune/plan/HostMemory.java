@@ -98,6 +98,8 @@ final class HostMemory {
                     "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
             if (engineOnOneGpu()) {
                 engineGradients(b, phase, pinnable);
+            } else if (engineSharded()) {
+                shardedGradients(b, phase, pinnable, partition);
             } else {
                 b.add(GRADS, pinnable, "FP32 gradient partitions (one per sub-group)", G * fp32GradientBuffers(),
                         "G·Σ 4·sub-group, sub-groups closed at the parameter reaching " + count(SUB_GROUP_ELEMENTS)
@@ -121,6 +123,12 @@ final class HostMemory {
                     "4·T");
         }
         long runtime = profile == EngineProfile.HF_DEEPSPEED ? PROCESS_RUNTIME_HF : PROCESS_RUNTIME_LONGTUNE;
+        if (engineSharded()) {
+            // one process per node drives all its GPUs (a thread each): one JVM, and a CUDA context per further GPU
+            b.add(OTHER, "the training process (JVM, CUDA contexts, libraries)", runtime + (G - 1) * CUDA_CONTEXT_HOST,
+                    Units.human(runtime) + " + (G−1) × " + Units.human(CUDA_CONTEXT_HOST));
+            return b;
+        }
         b.add(OTHER, "training processes (CUDA context, libraries, interpreter)", G * runtime,
                 "G × " + Units.human(runtime));
         return b;
@@ -128,6 +136,27 @@ final class HostMemory {
 
     /** longtune's engine on one GPU (the only way it runs offloaded state): see {@link #engineGradients}. */
     private boolean engineOnOneGpu() { return profile == EngineProfile.LONGTUNE && P == 1; }
+
+    /** longtune's ZeRO-3 data parallelism (model/ShardedParameters): P ranks, each holding 1/P of every unit. */
+    private boolean engineSharded() { return profile == EngineProfile.LONGTUNE && P > 1; }
+
+    /** Host memory of a CUDA context and its libraries for one more GPU of the same process (the measured 0.85 GiB). */
+    static final long CUDA_CONTEXT_HOST = 870L << 20;
+
+    /**
+     * The sharded engine's gradients with AdamW on the host: with the shards offloaded, each rank's 16-bit gradient
+     * shard is pinned beside its weight shard and the host AdamW reads it in place (no FP32 copy); with the shards
+     * on the GPU, the optimizer step unscales each rank's shard into FP32 host tensors (train/Optimizer.apply).
+     */
+    private void shardedGradients(Breakdown b, Phase phase, MemoryLocation pinnable, long partition) {
+        if (s.offloadParameters()) {
+            b.add(GRADS, pinnable, "compute-precision gradient shards", G * e * partition,
+                    "G·e·⌈N/P⌉ = " + G + " × " + e + " × " + count(partition));
+        } else if (phase == Phase.OPTIMIZER) {
+            b.add(MemoryCategory.WORKSPACE, "FP32 unscaled gradient shards", G * 4 * partition,
+                    "G·4·⌈N/P⌉ = " + G + " × 4 × " + count(partition));
+        }
+    }
 
     /**
      * The engine's gradients with the optimizer on the host. With offloaded parameters they accumulate in 16-bit

@@ -92,6 +92,13 @@ public final class MemoryPlanner {
          */
         boolean engineOnOneGpu() { return profile == EngineProfile.LONGTUNE && P == 1; }
 
+        /**
+         * longtune's ZeRO-3 data parallelism (model/ShardedParameters): each rank keeps 1/P of every unit's weights and
+         * gradients (on the GPU, or offloaded), gathers one unit at a time into whole tensors and reduce-scatters the
+         * unit's gradients after its backward through buffers of its size.
+         */
+        boolean engineSharded() { return profile == EngineProfile.LONGTUNE && P > 1 && zero3(); }
+
         /** Parameter offload as model/OffloadedParameters runs it: fixed device slots, everything else on the host. */
         boolean parameterSlots() { return engineOnOneGpu() && s.offloadParameters(); }
 
@@ -116,7 +123,7 @@ public final class MemoryPlanner {
                 case OPTIMIZER -> unscaledGradients(b);
             }
             if (phase != Phase.OPTIMIZER) {
-                communication(b);
+                communication(b, phase);
                 batchInputs(b);
             }
             b.add(WORKSPACE, "cuBLAS workspace", cublasWorkspace(), (cublasWorkspace() >> 20)
@@ -150,6 +157,8 @@ public final class MemoryPlanner {
             }
             if (parameterSlots()) {
                 // the gradients are in the slots above, and on the host
+            } else if (engineSharded() && !s.offloadParameters()) {
+                b.add(GRADS, "gradient partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
             } else if (s.offloadOptimizer() && engineOnOneGpu()) {
                 // model/ResidentParameters keeps every gradient on the device; the optimizer reads them from there
                 b.add(GRADS, "gradients (resident until the optimizer step)", e * N, "e·N = " + e + " × " + count(N));
@@ -197,7 +206,9 @@ public final class MemoryPlanner {
             if (!zero3() || parameterSlots()) {
                 return; // the slots are counted with the resident model states
             }
-            if (profile == EngineProfile.HF_DEEPSPEED) {
+            if (engineSharded()) {
+                b.add(WEIGHTS, "gathered layer (one unit at a time)", e * Lp, "e·Lp = " + e + " × " + count(Lp));
+            } else if (profile == EngineProfile.HF_DEEPSPEED) {
                 b.add(WEIGHTS, "gathered layer", e * Lp, "e·Lp = " + e + " × " + count(Lp));
                 long bucket = 9 * h * h / 10;
                 b.add(WEIGHTS, "prefetch bucket", e * bucket, "e·0.9·h² = " + e + " × " + count(bucket));
@@ -334,7 +345,19 @@ public final class MemoryPlanner {
             }
         }
 
-        void communication(Breakdown b) {
+        void communication(Breakdown b, Phase phase) {
+            if (engineSharded()) {
+                // every collective moves at most a layer's chunk per rank (model/ShardedParameters pieces the
+                // embedding and the LM head): all-gather send and receive in forward; reduce-scatter send, receive and
+                // the piece being added to the shard (with a copy of the shard's piece where it starts mid-piece)
+                long piece = (Lp + P - 1) / P;
+                if (phase == Phase.FORWARD) {
+                    b.add(COMM, "all-gather buffers (a layer's chunk per rank)", e * piece * (P + 1), "e·⌈Lp/P⌉·(P + 1)");
+                } else if (phase == Phase.BACKWARD) {
+                    b.add(COMM, "reduce-scatter buffers (a layer's chunk per rank)", e * piece * (P + 3), "e·⌈Lp/P⌉·(P + 3)");
+                }
+                return;
+            }
             if ((P > 1 && s.zeroStage() >= 1 || s.offloadOptimizer()) && !engineOnOneGpu()) {
                 // (the engine on one GPU has no bucket: gradients go from its buffers straight to the host)
                 // Hugging Face sets reduce_bucket_size = h² for ZeRO ("auto")
