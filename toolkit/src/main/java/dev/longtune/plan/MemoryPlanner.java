@@ -257,7 +257,10 @@ public final class MemoryPlanner {
             } else {
                 allLayerActivations(b);
             }
-            if (zero3() && !parameterSlots()) {
+            if (engineSharded()) {
+                // the head unit is gathered whole: the LM head and the final norm, with their gradients
+                b.add(WEIGHTS, "gathered LM head and final norm", e * (V * h + h), "e·(V·h + h) = " + e + " × (" + V + " × " + h + " + " + h + ")");
+            } else if (zero3() && !parameterSlots()) {
                 b.add(WEIGHTS, "gathered LM head", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
             }
             b.add(ACTIVATIONS, "final hidden state and its norm", 2 * T * h * e, "2·T·h·e");
@@ -279,7 +282,9 @@ public final class MemoryPlanner {
                     b.add(LOGITS, "logits of one token chunk", chunk * V * e, "chunk·V·e with chunk = " + chunk + " tokens");
                 }
                 b.add(ACTIVATIONS, "gradient of the hidden states (computed in forward)", T * h * e, "T·h·e");
-                if (separateHeadGrad) {
+                if (separateHeadGrad && engineSharded()) {
+                    b.add(GRADS, "LM head and final norm gradients (computed in forward)", e * (V * h + h), "e·(V·h + h)");
+                } else if (separateHeadGrad) {
                     b.add(GRADS, "LM head gradient (computed in forward)", e * V * h, "e·V·h");
                 }
             } else {
