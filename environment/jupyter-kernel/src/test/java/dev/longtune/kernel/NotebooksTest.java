@@ -102,7 +102,7 @@ class NotebooksTest {
     @Test
     void everyNotebookRanWithoutErrorsAndShowsPlotsAndTables() throws IOException {
         assertThat(executed.keySet()).containsAll(List.of("00-quickstart", "01-memory-planner", "02-step-by-step-training",
-                "03-offload-memory-study"));
+                "03-offload-memory-study", "04-multi-gpu"));
         for (var e : executed.entrySet()) {
             JsonNode nb = e.getValue();
             assertThat(nb.at("/metadata/kernelspec/name").asText()).as(e.getKey()).isEqualTo("longtune");
@@ -153,6 +153,28 @@ class NotebooksTest {
         var ratio = java.util.regex.Pattern.compile("planned total / measured total = ([0-9.]+)").matcher(text);
         assertThat(ratio.find()).as("the planner comparison is printed").isTrue();
         assertThat(Double.parseDouble(ratio.group(1))).isBetween(0.9, 1.1);
+    }
+
+    @Test
+    void multiGpuNotebookTrainsOnTwoRanksAsOneRankWithTwoMicroBatches() throws IOException {
+        String text = text(executed.get("04-multi-gpu"));
+        assertThat(text).contains("2 CPU threads standing in for GPUs").doesNotContain("DIFFERENT");
+        // four steps against one rank with two micro-batches, and the resume on one rank
+        assertThat(text.split("bit-identical", -1)).hasSize(6);
+        Path out = outputs.get("04-multi-gpu");
+        List<String> steps = Files.readAllLines(out.resolve("steps.csv"));
+        assertThat(steps).hasSize(5);
+        assertThat(Double.parseDouble(steps.get(4).split(",")[1])).isLessThan(Double.parseDouble(steps.get(1).split(",")[1]));
+        List<String> memory = Files.readAllLines(out.resolve("per-rank-memory.csv"));
+        for (String category : List.of("weights", "grads", "optimizer")) {
+            String[] row = memory.stream().filter(l -> l.startsWith(category + ",")).findFirst().orElseThrow().split(",");
+            assertThat(row[1]).as(category + ": both ranks hold the same share").isEqualTo(row[2]);
+            assertThat(Long.parseLong(row[1])).as(category + ": a rank holds less than one rank alone").isLessThan(Long.parseLong(row[3]));
+        }
+        for (String row : Files.readAllLines(out.resolve("measured-2xh200.csv")).subList(1, 3)) {
+            String[] v = row.split(",");
+            assertThat(v[1]).as("activations measured = planned on 2×H200: " + row).isEqualTo(v[2]);
+        }
     }
 
     @Test
