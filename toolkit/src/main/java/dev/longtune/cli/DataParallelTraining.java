@@ -106,9 +106,10 @@ final class DataParallelTraining {
                     for (StepResult x : ranks) {
                         worst = Math.max(worst, x.devicePeak().values().stream().mapToLong(Long::longValue).sum());
                     }
-                    out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s over %d ranks  %.2f s  "
-                                    + "peak %s per rank (the largest)%n", r.step(), r.loss(), r.learningRate(), r.gradNorm(),
-                            r.tokensPerSecond(), gpus, r.seconds(), Units.human(worst));
+                    out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s over %d ranks  %.2f s "
+                                    + "(%.2f s computing, %.2f s in collectives)  peak %s per rank (the largest)%n", r.step(), r.loss(),
+                            r.learningRate(), r.gradNorm(), r.tokensPerSecond(), gpus, r.seconds(), r.busySeconds(),
+                            r.collectiveSeconds(), Units.human(worst));
                 }
                 out.flush();
             }

@@ -206,6 +206,9 @@ public final class LlamaModel implements AutoCloseable {
      */
     public double takeBusySeconds() { return busy.takeSeconds(); }
 
+    /** Seconds the device spent in data parallelism's collectives since the last call (0 without it). */
+    public double takeCollectiveSeconds() { return store.takeCollectiveSeconds(); }
+
     /** The parameter names of each unit the parameters move in, in forward order (embedding, layers, head). */
     public List<List<String>> parameterUnits() {
         List<List<String>> out = new ArrayList<>();

@@ -53,6 +53,9 @@ public interface ParameterStore extends AutoCloseable {
     /** Waits until every gradient released so far has reached {@link #grads()}. */
     void finishBackward();
 
+    /** Seconds the device spent in collectives since the last call (data parallelism; 0 for a store of its own). */
+    default double takeCollectiveSeconds() { return 0; }
+
     /**
      * Forgets a forward/backward that threw halfway (called with the device idle): every unit counts as released,
      * no copy is pending, and the step's gradients count as zero again.

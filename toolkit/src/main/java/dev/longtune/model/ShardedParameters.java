@@ -35,6 +35,7 @@ final class ShardedParameters implements ParameterStore {
     /** Elements per rank in one collective: the largest decoder layer's chunk (the largest unit's, without layers). */
     private final int piece;
     private final PendingUpdates updates = new PendingUpdates();
+    private final Device.BusyClock collectives;
     private final java.util.Set<Integer> staleGrads = new java.util.HashSet<>();
 
     /** With the shards in the device's memory, or ({@code onHost}) in host memory, where the host AdamW updates them. */
@@ -48,6 +49,7 @@ final class ShardedParameters implements ParameterStore {
         this.dtype = dtype;
         this.units = new ParameterUnits(layout.config());
         this.onHost = onHost;
+        this.collectives = device.busyClock();
         long largest = 0;
         for (int u = 0; u < units.count(); u++) {
             if (units.isLayer(u) || layout.config().numLayers() == 0) {
@@ -116,7 +118,9 @@ final class ShardedParameters implements ParameterStore {
                 continue; // a tied embedding's matrix and gradient, kept from the head's backward
             }
             updates.await(g); // the host optimizer may still be writing this shard (offloaded shards)
+            collectives.begin();
             gather(group, names, withGrads);
+            collectives.end();
         }
     }
 
@@ -202,7 +206,9 @@ final class ShardedParameters implements ParameterStore {
         if (gradientsDone && withGrads) {
             for (int g : layout.groupsOf(unit)) {
                 if (!(hold && g == ParameterUnits.embedding())) {
+                    collectives.begin();
                     reduceScatter(layout.group(g), names);
+                    collectives.end();
                 }
             }
         }
@@ -274,6 +280,8 @@ final class ShardedParameters implements ParameterStore {
     }
 
     @Override public void finishBackward() { }
+
+    @Override public double takeCollectiveSeconds() { return collectives.takeSeconds(); }
 
     @Override
     public void abandonPass() {

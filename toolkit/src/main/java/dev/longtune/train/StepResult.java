@@ -10,6 +10,9 @@ import java.util.Map;
  * skips it), the gradient norm, learning rate, loss scale, throughput, the device's busy time, and peak memory by
  * category on the device and the host during the step.
  *
+ * <p>{@code collectiveSeconds}: with data parallelism, the time the device's stream spent in the step's collectives
+ * (NCCL's all-gathers and reduce-scatters and the copies that pack and unpack them), which the compute waits for.
+ *
  * <p>{@code seconds} is the step's wall time as the caller sees it; {@code busySeconds} the device's compute within
  * it (kernels of forward, recompute, loss and backward, timed with events). Their ratio is what offloading costs:
  * 1.0 when no copy, checkpoint transfer or optimizer work ever keeps the device waiting. With offloaded parameters
@@ -17,7 +20,15 @@ import java.util.Map;
  */
 public record StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate,
                          double lossScale, long tokens, double seconds, double busySeconds,
-                         Map<MemoryCategory, Long> devicePeak, Map<MemoryCategory, Long> hostPeak) {
+                         Map<MemoryCategory, Long> devicePeak, Map<MemoryCategory, Long> hostPeak,
+                         double collectiveSeconds) {
+
+    /** Without data parallelism: no collectives. */
+    public StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate, double lossScale,
+                      long tokens, double seconds, double busySeconds, Map<MemoryCategory, Long> devicePeak,
+                      Map<MemoryCategory, Long> hostPeak) {
+        this(step, loss, applied, gradNorm, learningRate, lossScale, tokens, seconds, busySeconds, devicePeak, hostPeak, 0);
+    }
 
     /** Wall time over the device's busy time (≥ 1; see the class comment). */
     public double wallOverBusy() { return seconds / Math.max(busySeconds, 1e-9); }
@@ -38,6 +49,10 @@ public record StepResult(int step, double loss, boolean applied, double gradNorm
         m.put("seconds", Math.round(seconds * 1000) / 1000.0);
         m.put("busy_s", Math.round(busySeconds * 1000) / 1000.0);
         m.put("wall_over_busy", Math.round(wallOverBusy() * 1000) / 1000.0);
+        if (collectiveSeconds > 0) {
+            // ZeRO-3's gathers and reduce-scatters (with their packing copies) on the device's stream, outside busy_s
+            m.put("collectives_s", Math.round(collectiveSeconds * 1000) / 1000.0);
+        }
         Map<String, Object> memory = new LinkedHashMap<>();
         devicePeak.forEach((c, v) -> memory.put(c.id, v));
         m.put("memory", memory);

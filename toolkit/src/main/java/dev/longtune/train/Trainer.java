@@ -85,6 +85,7 @@ public final class Trainer implements AutoCloseable {
         long tokens = 0;
         float unscale = (float) (1.0 / lossScale);
         model.takeBusySeconds();
+        model.takeCollectiveSeconds();
         try {
             for (int k = 0; k < microBatches.size(); k++) {
                 if (overlap && k == microBatches.size() - 1) {
@@ -119,7 +120,7 @@ public final class Trainer implements AutoCloseable {
             tokens = (long) sums[1];
         }
         loss /= (long) microBatches.size() * worldSize;
-        double busy = model.takeBusySeconds();
+        double busy = model.takeBusySeconds(), collectives = model.takeCollectiveSeconds();
         double lr = config.learningRateAt(step);
         Optimizer.Update update = overlap
                 ? optimizer.applyOverlapped(model.grads(), lossScale, lr, config, model.parameterUnits(), model::weightsUpdating)
@@ -128,7 +129,7 @@ public final class Trainer implements AutoCloseable {
         boolean applied = scaler.update(!update.applied()) && update.applied();
         double seconds = (System.nanoTime() - start) / 1e9;
         return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds, busy,
-                peaks(device), peaks(host));
+                peaks(device), peaks(host), collectives);
     }
 
     private static Map<MemoryCategory, Long> peaks(MemoryTracker t) {

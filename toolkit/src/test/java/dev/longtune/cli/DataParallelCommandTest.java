@@ -60,6 +60,8 @@ class DataParallelCommandTest {
             assertThat(two.get(s).get("tokens").asLong()).isEqualTo(one.get(s).get("tokens").asLong());
             assertThat(two.get(s).get("gpus").asInt()).isEqualTo(2);
         }
+        // the collectives' time is reported beside the compute's
+        assertThat(two.get(0).get("collectives_s").asDouble()).isPositive();
         JsonNode ranks = two.get(0).get("ranks");
         assertThat(ranks).hasSize(2);
         long whole = one.get(0).get("ranks").get(0).get("memory").get("weights").asLong();
