@@ -278,6 +278,48 @@ public final class CellEvaluator implements AutoCloseable {
         return new ReplacementOptions(new ArrayList<>(options), start, cursor);
     }
 
+    /**
+     * What Shift-Tab shows for the code at {@code at}: the signatures (and Javadoc, where the sources are at hand, as
+     * the JDK's src.zip is) of the method or type there; a name without its parenthesis is looked up as a call too.
+     * Null when nothing is known there.
+     */
+    public String inspect(String code, int at) {
+        int cursor = Math.max(0, Math.min(at, code.length()));
+        // the identifier the cursor is in or after, up to its end
+        int end = cursor;
+        while (end < code.length() && Character.isJavaIdentifierPart(code.charAt(end))) {
+            end++;
+        }
+        String before = lastSnippet(code.substring(0, end));
+        List<SourceCodeAnalysis.Documentation> docs = analysis.documentation(before, before.length(), true);
+        if (docs.isEmpty() && !before.isEmpty() && Character.isJavaIdentifierPart(before.charAt(before.length() - 1))) {
+            docs = analysis.documentation(before + "(", before.length() + 1, true);
+        }
+        if (docs.isEmpty()) {
+            return null;
+        }
+        StringBuilder out = new StringBuilder();
+        for (SourceCodeAnalysis.Documentation d : docs) {
+            out.append(out.length() == 0 ? "" : "\n").append(d.signature()).append('\n');
+            if (d.javadoc() != null && !d.javadoc().isBlank()) {
+                out.append('\n').append(d.javadoc().strip()).append('\n');
+            }
+        }
+        return out.toString();
+    }
+
+    /** The last complete-or-not snippet of {@code code}, as JShell splits it (what a cursor at its end belongs to). */
+    private String lastSnippet(String code) {
+        String rest = code;
+        while (true) {
+            CompletionInfo info = analysis.analyzeCompletion(rest);
+            if (!info.completeness().isComplete() || info.remaining().isBlank() || info.remaining().length() >= rest.length()) {
+                return rest;
+            }
+            rest = info.remaining();
+        }
+    }
+
     /** Adds jars or class folders (separated by the path separator) for both compiler and loader. */
     public void addToClasspath(String path) {
         jshell.addToClasspath(path);

@@ -48,6 +48,24 @@ public class LongtuneKernel extends BaseKernel {
     /** @param stopGrace how long an interrupted cell may go on before its thread is stopped */
     public LongtuneKernel(Duration stopGrace) {
         ClasspathMagics.register(magics, path -> evaluator().addToClasspath(path));
+        magics.registerLineMagic("lsmagic", args -> {
+            System.out.println("Line magics: " + String.join(" ", magicNames().stream().filter(n -> !n.startsWith("%%")).toList()));
+            System.out.println("Cell magics: " + String.join(" ", magicNames().stream().filter(n -> n.startsWith("%%")).toList())
+                    + "   (%%time on a cell's first line prints its wall time)");
+            return null;
+        });
+        magics.registerLineMagic("load", args -> {
+            if (args.size() != 1) {
+                throw new MagicException("%load takes one .jsh or .java file, got " + args);
+            }
+            java.nio.file.Path file = java.nio.file.Path.of(args.get(0));
+            if (!java.nio.file.Files.isRegularFile(file)) {
+                throw new MagicException("%load " + file + ": no such file (relative paths start at "
+                        + java.nio.file.Path.of("").toAbsolutePath() + ")");
+            }
+            evaluator().eval(java.nio.file.Files.readString(file), file.getFileName().toString());
+            return null;
+        });
         // JShell and javac take about a second to warm up: do it while the connection is set up.
         this.session = CompletableFuture.supplyAsync(() -> startSession(stopGrace), task -> {
             Thread t = new Thread(task, "longtune-kernel-start");
@@ -108,10 +126,21 @@ public class LongtuneKernel extends BaseKernel {
         }
     }
 
+    /** Cell magics: a first line that applies to the whole cell. */
+    static final List<String> CELL_MAGICS = List.of("time");
+    /** Line magics besides the class path ones. */
+    static final List<String> LINE_MAGICS = List.of("lsmagic", "load");
+
     @Override
     public DisplayData eval(String code) throws Exception {
         // BaseKernel counts the cell before calling eval.
         String cellName = "In[" + (executionCount.get() - 1) + "]";
+        boolean timed = CELL_TIME.matcher(code).lookingAt();
+        if (timed) {
+            code = CELL_TIME.matcher(code).replaceFirst(m -> " ".repeat(m.group().length())); // keeps line numbers
+        }
+        long wall = System.nanoTime();
+        long cpu = java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
         try {
             Object value = evaluator().eval(runMagics(code), cellName);
             if (value == null) {
@@ -120,9 +149,34 @@ public class LongtuneKernel extends BaseKernel {
             // The renderer would show a DisplayData as its toString.
             return value instanceof DisplayData d ? d : getRenderer().render(value);
         } finally {
+            if (timed) {
+                // the kernel thread's CPU time; the cell itself runs on a worker thread and may start others
+                System.out.printf(java.util.Locale.ROOT, "Wall time: %s%n", seconds((System.nanoTime() - wall) / 1e9));
+            }
             System.out.flush();
             System.err.flush();
         }
+    }
+
+    private static final java.util.regex.Pattern CELL_TIME = java.util.regex.Pattern.compile("\\A[ \\t]*%%time[ \\t]*(\\R|\\z)");
+
+    static String seconds(double s) {
+        return s < 1 ? String.format(java.util.Locale.ROOT, "%.1f ms", s * 1000) : String.format(java.util.Locale.ROOT, "%.3f s", s);
+    }
+
+    @Override
+    public DisplayData inspect(String code, int at, boolean extraDetail) {
+        String doc = evaluator().inspect(blankMagics(code), at);
+        return doc == null ? null : new DisplayData(doc);
+    }
+
+    /** Every magic, as %name and %%name. */
+    static List<String> magicNames() {
+        List<String> names = new ArrayList<>();
+        ClasspathMagics.NAMES.forEach(n -> names.add("%" + n));
+        LINE_MAGICS.forEach(n -> names.add("%" + n));
+        CELL_MAGICS.forEach(n -> names.add("%%" + n));
+        return names;
     }
 
     /** Runs the cell's line magics, in order and before its code; returns the code without them. */
@@ -136,8 +190,8 @@ public class LongtuneKernel extends BaseKernel {
             try {
                 magics.applyLineMagic(call.getName(), call.getArgs());
             } catch (UndefinedMagicException e) {
-                throw new MagicException("unknown line magic %" + call.getName() + "; this kernel knows %"
-                        + String.join(", %", ClasspathMagics.NAMES));
+                throw new MagicException("unknown line magic %" + call.getName() + "; this kernel knows "
+                        + String.join(", ", magicNames()) + " (%lsmagic lists them)");
             }
         }
         return java;
@@ -160,8 +214,17 @@ public class LongtuneKernel extends BaseKernel {
 
     @Override
     public ReplacementOptions complete(String code, int at) {
+        int lineStart = code.lastIndexOf('\n', Math.max(0, at - 1)) + 1;
+        String line = code.substring(lineStart, Math.min(at, code.length()));
+        if (MAGIC_PREFIX.matcher(line).matches()) {
+            String typed = line.strip();
+            List<String> names = magicNames().stream().filter(n -> n.startsWith(typed)).toList();
+            return new ReplacementOptions(names, lineStart + line.indexOf('%'), at);
+        }
         return evaluator().complete(blankMagics(code), at);
     }
+
+    private static final java.util.regex.Pattern MAGIC_PREFIX = java.util.regex.Pattern.compile("[ \\t]*%{1,2}\\w*");
 
     @Override
     public void interrupt() {

@@ -24,6 +24,8 @@ import org.junit.jupiter.api.Test;
 public class CellEvaluatorTest {
     /** Reached from a cell: proves cells see the very classes (and objects) of the kernel's loader. */
     public static final List<String> SHARED = new ArrayList<>(List.of("shared"));
+    /** Training steps a cell has finished (the interrupt test waits for some before interrupting). */
+    public static final java.util.concurrent.atomic.AtomicInteger STEPS = new java.util.concurrent.atomic.AtomicInteger();
 
     private static CellEvaluator evaluator;
     private static ExecutorService background;
@@ -215,8 +217,12 @@ public class CellEvaluatorTest {
                     }
                 });
                 """);
-        Future<Object> running = background.submit(() -> eval("for (int s = 0; s < 100_000; s++) { trainer.step(batch); finished++; }"));
-        Thread.sleep(1_500);
+        Future<Object> running = background.submit(() -> eval("for (int s = 0; s < 100_000; s++) { trainer.step(batch); finished++; "
+                + "dev.longtune.kernel.CellEvaluatorTest.STEPS.incrementAndGet(); }"));
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (STEPS.get() < 2 && System.nanoTime() < deadline) { // a loaded machine takes a while for the first steps
+            Thread.sleep(50);
+        }
         assertThat(running).isNotDone();
         evaluator.interrupt();
         Throwable t = catchThrowable(() -> running.get(30, TimeUnit.SECONDS));

@@ -60,6 +60,13 @@ class KernelEndToEndTest {
                 .containsEntry("after_interrupt_status", "ok")
                 .containsEntry("after_interrupt", "alive")
                 .containsEntry("kernel_alive_after_shutdown", "False");
+        // inspect, %%time and magic completion over the protocol
+        assertThat(facts).containsEntry("inspect_max_found", "True").containsEntry("inspect_plan_found", "True")
+                .containsEntry("time_status", "ok").containsEntry("time_result", "2")
+                .containsEntry("complete_magic", "['%lsmagic']");
+        assertThat(facts.get("inspect_max")).contains("int Math.max(int a, int b)");
+        assertThat(facts.get("inspect_plan")).contains("Plan Plan.of(String");
+        assertThat(facts.get("time_stdout")).matches("Wall time: [0-9.]+ (ms|s)\\\\n");
         assertThat(facts.get("interrupt_status")).isIn("error", "aborted");
         assertThat(Double.parseDouble(facts.get("interrupt_seconds"))).isLessThan(5.0);
         assertThat(Double.parseDouble(facts.get("start_seconds"))).isLessThan(30.0);

@@ -1,8 +1,10 @@
 package dev.longtune.kernel;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -60,6 +62,37 @@ class LongtuneKernelTest {
         assertThat(plain(kernel.eval("Paths.get(\"a\", \"b\").toString()"))).isEqualTo("a/b");
         assertThat(plain(kernel.eval("new ArrayList<>(List.of(1)).size()"))).isEqualTo("1");
         assertThat(plain(kernel.eval("Precision.class.getName()"))).isEqualTo("dev.longtune.config.Precision");
+    }
+
+    @Test
+    void inspectShowsSignaturesOfJdkAndToolkitMembers() {
+        assertThat(plain(kernel.inspect("Math.max(", 9, false))).contains("int Math.max(int a, int b)", "double Math.max(double a, double b)");
+        // a name without its parenthesis is looked up as a call; the cursor may sit inside the name
+        assertThat(plain(kernel.inspect("var p = Plan.of", 15, false))).contains("Plan Plan.of(String");
+        assertThat(plain(kernel.inspect("Plan.of(\"llama\")", 6, false))).contains("Plan Plan.of(String");
+        assertThat(plain(kernel.inspect("String", 3, false))).contains("java.lang.String");
+        assertThat(kernel.inspect("   ", 1, false)).isNull();
+    }
+
+    @Test
+    void timeMagicTimesTheCellAndLsmagicAndCompletionKnowEveryMagic(@TempDir Path dir) throws Exception {
+        java.io.PrintStream saved = System.out;
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(out, true));
+        try {
+            assertThat(plain(kernel.eval("%%time\nThread.sleep(30);\n1 + 1"))).isEqualTo("2");
+            kernel.eval("%lsmagic");
+        } finally {
+            System.setOut(saved);
+        }
+        assertThat(out.toString()).containsPattern("Wall time: [0-9.]+ ms").contains("%classpath", "%jars", "%load", "%%time");
+        assertThat(kernel.complete("%", 1).getReplacements()).containsExactly("%classpath", "%jars", "%lsmagic", "%load", "%%time");
+        assertThat(kernel.complete("int x = 1;\n  %%ti", 17).getReplacements()).containsExactly("%%time");
+        // %load evaluates a file before the cell's code
+        Path script = Files.writeString(dir.resolve("setup.jsh"), "int loadedFromFile = 41;\n");
+        assertThat(plain(kernel.eval("%load " + script + "\nloadedFromFile + 1"))).isEqualTo("42");
+        assertThatThrownBy(() -> kernel.eval("%load " + dir.resolve("missing.jsh"))).hasMessageContaining("no such file");
+        assertThatThrownBy(() -> kernel.eval("%nosuch")).hasMessageContaining("%lsmagic lists them");
     }
 
     @Test

@@ -76,6 +76,20 @@ def main():
         errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
         say("error_traceback_has_boom", bool(errors) and any("boom" in line for line in errors[0]["traceback"]))
 
+        # Shift-Tab: inspect_request on a JDK method call and a toolkit method without its parenthesis
+        for key, code in (("inspect_max", "Math.max("), ("inspect_plan", "Plan.of")):
+            content = kc.inspect(code, len(code), reply=True, timeout=TIMEOUT)["content"]
+            say(key + "_found", content.get("found"))
+            say(key, content.get("data", {}).get("text/plain", ""))
+
+        reply, outputs = run(kc, "%%time\nThread.sleep(20);\n1 + 1")
+        say("time_status", reply["status"])
+        say("time_result", result_text(outputs))
+        say("time_stdout", "".join(m["content"]["text"] for m in outputs
+                                   if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"))
+        content = kc.complete("%ls", 3, reply=True, timeout=TIMEOUT)["content"]
+        say("complete_magic", content.get("matches"))
+
         msg_id = kc.execute("while (true) { }")
         time.sleep(1.0)
         t = time.monotonic()
