@@ -133,7 +133,10 @@ public final class LlamaModel implements AutoCloseable {
                 Arrays.fill(w, 1f);
             } else if (w.length > PARALLEL_INIT) {
                 long tensorSeed = seed * 0x9E3779B97F4A7C15L + tensorIndex;
-                java.util.stream.IntStream.range(0, (w.length + PARALLEL_INIT - 1) / PARALLEL_INIT).parallel().forEach(block -> {
+                // only the blocks the store keeps (a rank of data parallelism keeps its slice): the others stay zero
+                long[] kept = store.keeps(entry.name(), w.length);
+                int firstBlock = (int) (kept[0] / PARALLEL_INIT), endBlock = (int) ((kept[1] + PARALLEL_INIT - 1) / PARALLEL_INIT);
+                java.util.stream.IntStream.range(firstBlock, endBlock).parallel().forEach(block -> {
                     java.util.SplittableRandom g = new java.util.SplittableRandom(tensorSeed * 31 + block);
                     for (int i = block * PARALLEL_INIT, end = Math.min(w.length, i + PARALLEL_INIT); i < end; i++) {
                         w[i] = (float) (0.02 * g.nextGaussian());

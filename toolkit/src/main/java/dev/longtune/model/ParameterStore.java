@@ -32,6 +32,9 @@ public interface ParameterStore extends AutoCloseable {
     /** Sets one parameter's weights from its whole values (row-major); a sharded store keeps its own slice. */
     void load(String name, float[] values);
 
+    /** The elements [from, to) of a parameter of {@code numel} that {@link #load} keeps: all of them, or a rank's slice. */
+    default long[] keeps(String name, long numel) { return new long[] {0, numel}; }
+
     /**
      * Makes {@code unit}'s weights (and, with {@code withGrads}, its accumulated gradients) usable by compute
      * queued from now on, and starts bringing {@code next} (−1: none) over while this unit computes.

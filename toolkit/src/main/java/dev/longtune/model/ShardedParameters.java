@@ -102,6 +102,12 @@ final class ShardedParameters implements ParameterStore {
     }
 
     @Override
+    public long[] keeps(String name, long numel) {
+        ShardLayout.Slice s = layout.sliceOf(name, comm.rank());
+        return s == null ? new long[] {0, 0} : new long[] {s.from(), s.to()};
+    }
+
+    @Override
     public void load(String name, float[] values) {
         ShardLayout.Slice s = layout.sliceOf(name, comm.rank());
         if (s != null) {

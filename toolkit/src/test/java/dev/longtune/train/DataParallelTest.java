@@ -153,6 +153,40 @@ class DataParallelTest {
         }
     }
 
+    /** Each rank draws only its slice of a large tensor's random blocks, and gets the values the whole model has. */
+    @Test
+    void eachRankInitialisesItsSliceOfALargeTensorAsTheWholeModelDoes() throws Exception {
+        String json = """
+                {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 64, "num_hidden_layers": 1,
+                 "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 4100, "rope_theta": 10000.0,
+                 "tie_word_embeddings": false}""";
+        ModelConfig c = ModelConfig.parse("wide", new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)), "test");
+        assertThat(4100L * 4096).isGreaterThan(1L << 24); // the embedding is drawn in parallel blocks
+        List<dev.longtune.dist.Communicator> ranks = dev.longtune.dist.LocalCommunicator.group(2);
+        dev.longtune.model.ShardLayout layout = new dev.longtune.model.ShardLayout(c, 2);
+        try (LlamaModel whole = new LlamaModel(c, new CpuDevice(), Precision.FP32, Checkpointing.DEVICE)) {
+            whole.initialize(5);
+            for (int r = 0; r < 2; r++) {
+                try (LlamaModel rank = new LlamaModel(c, new CpuDevice(), Precision.FP32, Checkpointing.DEVICE,
+                        ParameterPlacement.DEVICE, ranks.get(r))) {
+                    rank.initialize(5);
+                    for (String name : List.of("model.embed_tokens.weight", "lm_head.weight", "model.layers.0.self_attn.q_proj.weight")) {
+                        dev.longtune.model.ShardLayout.Slice sl = layout.sliceOf(name, r);
+                        if (sl == null) {
+                            continue;
+                        }
+                        float[] expected = java.util.Arrays.copyOfRange(whole.weights().get(name).floats(), (int) sl.from(), (int) sl.to());
+                        float[] got = rank.weights().get(name).floats();
+                        // (AssertJ's element-wise diff of 8M floats takes minutes: compare, then name the first difference)
+                        int differs = java.util.Arrays.mismatch(expected, got);
+                        assertThat(differs).as("rank %d %s: first differing element of its slice [%d, %d)", r, name, sl.from(), sl.to())
+                                .isEqualTo(-1);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void batchesThatDoNotSplitOverTheRanksAreRefused() throws Exception {
         TrainingConfig tc = TrainingConfig.defaults(2);
