@@ -3,9 +3,6 @@ package dev.longtune.cli;
 import dev.longtune.cuda.Cuda;
 import dev.longtune.report.MeasuredSweep;
 import dev.longtune.report.StudyReport;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -48,12 +45,9 @@ public class StudyCommand implements Callable<Integer> {
         };
         java.util.List<String> files;
         int work = StudyReport.workUnits() + (gpu ? MeasuredSweep.GPU_CONTEXTS.length : 0);
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("study " + name).setInitialMax(work)
-                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).continuousUpdate().build()) {
-            StudyReport report = new StudyReport(dir, step -> {
-                bar.setExtraMessage(step);
-                bar.step();
-            });
+        // a bar redrawn in place on a terminal; a line per step in a log (the README's commands are often redirected)
+        try (dev.longtune.notebook.Progress bar = dev.longtune.notebook.LineProgress.onStderr("study " + name, work)) {
+            StudyReport report = new StudyReport(dir, bar::step);
             if (gpu) {
                 report.withMeasuredSweep(MeasuredSweep.onThisGpu(), MeasuredSweep.GPU_CONTEXTS);
             } else {

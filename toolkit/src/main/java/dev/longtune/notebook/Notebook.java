@@ -68,7 +68,7 @@ public final class Notebook {
     public static Progress progress(String task, long total) {
         BaseKernel k = kernel;
         return k != null && k.getIO().display.isAttached() ? new NotebookProgress(k.getIO().display, task, total)
-                : new ConsoleProgress(task, total);
+                : LineProgress.onStderr(task, total);
     }
 
     /** Where a notebook saves its files: $LONGTUNE_OUTPUT_DIR, else results/notebooks/&lt;name&gt; in the project. */
