@@ -65,7 +65,8 @@ public final class CellEvaluator implements AutoCloseable {
                 if (control.interruptRequested()) {
                     throw new CellInterruptedException();
                 }
-                value = evalSnippet(piece.source(), code, piece.offset(), cellName);
+                // loops check the interrupt (Thread.stop is gone after JDK 19); same lines, same line numbers
+                value = evalSnippet(Interrupts.instrument(piece.source()), code, piece.offset(), cellName);
             }
             return value;
         } finally {
@@ -179,7 +180,7 @@ public final class CellEvaluator implements AutoCloseable {
 
     private Exception runtimeFailure(JShellException ex) {
         Throwable thrown = control.takeThrown();
-        if (control.wasStopped() && thrown instanceof ThreadDeath) {
+        if (control.wasStopped() && thrown instanceof ThreadDeath || thrown instanceof Interrupts.Stop) {
             return new CellInterruptedException();
         }
         if (ex instanceof UnresolvedReferenceException unresolved) {

@@ -226,7 +226,8 @@ public class CellEvaluatorTest {
         assertThat(running).isNotDone();
         evaluator.interrupt();
         Throwable t = catchThrowable(() -> running.get(30, TimeUnit.SECONDS));
-        assertThat(t).hasCauseInstanceOf(dev.longtune.model.StepInterruptedException.class);
+        // the step in progress ends at a layer boundary; an interrupt between two steps, at the loop's own check
+        assertThat(t.getCause()).isInstanceOfAny(dev.longtune.model.StepInterruptedException.class, CellInterruptedException.class);
         assertThat((Integer) eval("finished")).isPositive();
         assertThat(eval("trainer.step() == finished + 1")).as("only finished steps are counted").isEqualTo(true);
         assertThat(eval("held.get().equals(before)")).as("memory by category as before the loop").isEqualTo(true);
