@@ -2,7 +2,6 @@ package dev.longtune.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.longtune.data.TokenizerCache;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -13,7 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** {@code train --gpus N}: ZeRO-3 data parallelism from the command line, on CPU ranks here (GPUs: GpuCommandLineTest). */
 class DataParallelCommandTest {
@@ -22,12 +20,7 @@ class DataParallelCommandTest {
 
     @BeforeEach
     void smallModelWithTheRealVocabulary() throws Exception {
-        assumeTrue(TokenizerCache.findLlama31().isPresent(), "the Llama 3.1 tokenizer is not in the cache (environment/fetch-tokenizer.sh)");
-        model = Files.createDirectories(dir.resolve("model"));
-        Files.writeString(model.resolve("config.json"), """
-                {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                 "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128256, "tie_word_embeddings": false,
-                 "rope_theta": 500000.0}""");
+        model = TrainOffloadCommandTest.smallModel(dir, 2);
     }
 
     List<JsonNode> steps(String... extra) throws Exception {

@@ -20,12 +20,21 @@ class TrainOffloadCommandTest {
 
     @BeforeEach
     void smallModelWithTheRealVocabulary() throws Exception {
+        model = smallModel(dir, 3);
+    }
+
+    /**
+     * A folder with the config.json of a tiny Llama with the real Llama 3.1 vocabulary ({@code layers} decoder
+     * layers), for {@code train --model}; skips the test without the tokenizer in the cache.
+     */
+    static Path smallModel(Path dir, int layers) throws Exception {
         assumeTrue(TokenizerCache.findLlama31().isPresent(), "the Llama 3.1 tokenizer is not in the cache (environment/fetch-tokenizer.sh)");
-        model = Files.createDirectories(dir.resolve("model"));
+        Path model = Files.createDirectories(dir.resolve("model"));
         Files.writeString(model.resolve("config.json"), """
-                {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3,
+                {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": %d,
                  "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128256, "tie_word_embeddings": false,
-                 "rope_theta": 500000.0}""");
+                 "rope_theta": 500000.0}""".formatted(layers));
+        return model;
     }
 
     JsonNode firstStep(String... extra) throws Exception {
