@@ -342,19 +342,12 @@ public final class LlamaModel implements AutoCloseable {
      * that memory is as it was before the step. The interrupt status is kept for the caller.
      */
     private void abandon(Pass p, Throwable failure) {
-        boolean interrupted = Thread.interrupted(); // the waits below must not end early
-        try {
+        FailedStep.cleanUp(failure, () -> {
             device.synchronize();
             p.close();
             store.abandonPass();
             busy.takeSeconds();
-        } catch (RuntimeException cleanup) {
-            failure.addSuppressed(cleanup);
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        });
     }
 
     /**

@@ -99,16 +99,7 @@ public final class Trainer implements AutoCloseable {
         } catch (Throwable failure) {
             // the model freed what the pass held and cleared its gradients; the optimizer forgets their norms, and
             // the step is not counted: an interrupted or failed step leaves the trainer as it was before it
-            boolean interrupted = Thread.interrupted();
-            try {
-                optimizer.abandonStep();
-            } catch (RuntimeException cleanup) {
-                failure.addSuppressed(cleanup);
-            } finally {
-                if (interrupted) {
-                    Thread.currentThread().interrupt();
-                }
-            }
+            dev.longtune.model.FailedStep.cleanUp(failure, optimizer::abandonStep);
             throw failure;
         } finally {
             model.setGradientsListener(null);
