@@ -47,7 +47,8 @@ public final class CudaDevice implements Device {
     private final MemoryTracker host = new MemoryTracker(MemoryLocation.HOST_PINNED);
     private final CpuMemory cpuVisible = new CpuMemory(host);
     private final CachingAllocator gpu, pinned;
-    private final CUstream_st compute = new CUstream_st(), toDevice = new CUstream_st(), toHost = new CUstream_st();
+    private final CUstream_st compute = new CUstream_st(), toDevice = new CUstream_st(), toHost = new CUstream_st(),
+            comms = new CUstream_st();
     private final Cublas blas;
     private final CudaKernels kernels;
     private final int multiprocessors;
@@ -74,7 +75,7 @@ public final class CudaDevice implements Device {
         org.bytedeco.cuda.cudart.cudaDeviceProp prop = new org.bytedeco.cuda.cudart.cudaDeviceProp();
         Cuda.check(cudart.cudaGetDeviceProperties(prop, index), "cudaGetDeviceProperties");
         this.gpuName = prop.name().getString();
-        for (CUstream_st s : new CUstream_st[] {compute, toDevice, toHost}) {
+        for (CUstream_st s : new CUstream_st[] {compute, toDevice, toHost, comms}) {
             Cuda.check(cudart.cudaStreamCreateWithFlags(s, cudart.cudaStreamNonBlocking), "cudaStreamCreate");
         }
         this.gpu = new CachingAllocator("cuda:" + index + " (" + gpuName + ")", new CachingAllocator.RawMemory() {
@@ -376,6 +377,23 @@ public final class CudaDevice implements Device {
     }
 
     @Override
+    public void zero(Tensor t, Stream s) {
+        if (!t.onDevice()) {
+            zero(t);
+            return;
+        }
+        Cuda.check(cudart.cudaMemsetAsync(Cuda.at(t.address()), 0, t.bytes(), stream(s)), "zeroing " + t.name() + " on " + s);
+    }
+
+    @Override
+    public void accumulateRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count, Stream s) {
+        dev.longtune.device.Ranges.check(dst, dstOffset, src, srcOffset, count);
+        long b = dst.dtype().bytes;
+        kernels.launch("accumulate_" + suffix(dst.dtype()), stream(s), elementGrid(count), 1, 1, BLOCK, 0,
+                Cuda.at(dst.address() + dstOffset * b), Cuda.at(src.address() + srcOffset * b), count);
+    }
+
+    @Override
     public void synchronize() {
         Cuda.check(cudart.cudaStreamSynchronize(compute), "cudaStreamSynchronize");
     }
@@ -621,14 +639,18 @@ public final class CudaDevice implements Device {
 
     // ---- streams and events ----------------------------------------------------------------------------------
 
-    /** The stream every op runs on; collectives queue there too, in order with the kernels around them. */
+    /** The stream every op runs on. */
     CUstream_st computeStream() { return compute; }
+
+    /** The stream data parallelism's collectives queue on (all of them, so that they run in the order issued). */
+    CUstream_st communicationStream() { return comms; }
 
     private CUstream_st stream(Stream s) {
         return switch (s) {
             case COMPUTE -> compute;
             case HOST_TO_DEVICE -> toDevice;
             case DEVICE_TO_HOST -> toHost;
+            case COMMUNICATION -> comms;
         };
     }
 
@@ -659,7 +681,7 @@ public final class CudaDevice implements Device {
     }
 
     @Override
-    public void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count) {
+    public void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count, Stream s) {
         dev.longtune.device.Ranges.check(dst, dstOffset, src, srcOffset, count);
         if (!dst.onDevice() || !src.onDevice()) {
             throw new IllegalArgumentException("copyRange " + src.name() + " -> " + dst.name()
@@ -667,7 +689,7 @@ public final class CudaDevice implements Device {
         }
         long b = dst.dtype().bytes;
         Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(dst.address() + dstOffset * b), Cuda.at(src.address() + srcOffset * b),
-                count * b, cudart.cudaMemcpyDefault, compute), "copying a range of " + src.name() + " to " + dst.name());
+                count * b, cudart.cudaMemcpyDefault, stream(s)), "copying a range of " + src.name() + " to " + dst.name());
     }
 
     @Override
@@ -769,7 +791,7 @@ public final class CudaDevice implements Device {
         blas.close();
         gpu.close();
         pinned.close();
-        for (CUstream_st s : new CUstream_st[] {compute, toDevice, toHost}) {
+        for (CUstream_st s : new CUstream_st[] {compute, toDevice, toHost, comms}) {
             cudart.cudaStreamDestroy(s);
         }
     }

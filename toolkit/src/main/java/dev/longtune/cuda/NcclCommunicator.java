@@ -12,8 +12,9 @@ import org.bytedeco.javacpp.DoublePointer;
 import static dev.longtune.tensor.MemoryCategory.COMM;
 
 /**
- * A rank of NCCL, the collective library of GPU clusters, bound to one {@link CudaDevice}: collectives queue on the
- * device's compute stream, in order with its kernels. Ranks meet through a unique id that one of them makes
+ * A rank of NCCL, the collective library of GPU clusters, bound to one {@link CudaDevice}: every collective queues on
+ * the device's communication stream, so they run in the order issued (NCCL does not promise progress to two
+ * collectives of one communicator running at once); callers order them against compute with events. Ranks meet through a unique id that one of them makes
  * ({@link #newId}) and hands to the others: rank threads of one process share it directly; processes on several
  * nodes receive it over TCP. NCCL needs libnccl.so.2 on the library path (PyTorch's wheels ship it).
  */
@@ -65,14 +66,14 @@ public final class NcclCommunicator implements Communicator {
     public void allGather(Tensor send, Tensor recv) {
         requireSizes("allGather", send, recv, recv.numel() == send.numel() * size);
         check(nccl.ncclAllGather(Cuda.at(send.address()), Cuda.at(recv.address()), send.numel(), type(send.dtype()), comm,
-                device.computeStream()), "allGather of " + send.name());
+                device.communicationStream()), "allGather of " + send.name());
     }
 
     @Override
     public void reduceScatter(Tensor send, Tensor recv) {
         requireSizes("reduceScatter", send, recv, send.numel() == recv.numel() * size);
         check(nccl.ncclReduceScatter(Cuda.at(send.address()), Cuda.at(recv.address()), recv.numel(), type(send.dtype()),
-                nccl.ncclSum, comm, device.computeStream()), "reduceScatter of " + send.name());
+                nccl.ncclSum, comm, device.communicationStream()), "reduceScatter of " + send.name());
     }
 
     @Override
@@ -80,13 +81,15 @@ public final class NcclCommunicator implements Communicator {
         int n = values.length;
         try (Tensor buffer = device.allocate("all-reduce buffer", DType.FP32, COMM, Math.max(1, 2 * n)); // n doubles
              DoublePointer host = new DoublePointer(values)) {
+            // the buffer was cleared on the compute stream when allocated
+            device.waitFor(dev.longtune.device.Device.Stream.COMMUNICATION, device.record(dev.longtune.device.Device.Stream.COMPUTE));
             Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(buffer.address()), host, 8L * n, cudart.cudaMemcpyHostToDevice,
-                    device.computeStream()), "all-reduce upload");
+                    device.communicationStream()), "all-reduce upload");
             check(nccl.ncclAllReduce(Cuda.at(buffer.address()), Cuda.at(buffer.address()), n, nccl.ncclFloat64, nccl.ncclSum,
-                    comm, device.computeStream()), "allReduceSum of " + n + " values");
+                    comm, device.communicationStream()), "allReduceSum of " + n + " values");
             Cuda.check(cudart.cudaMemcpyAsync(host, Cuda.at(buffer.address()), 8L * n, cudart.cudaMemcpyDeviceToHost,
-                    device.computeStream()), "all-reduce download");
-            device.synchronize();
+                    device.communicationStream()), "all-reduce download");
+            Cuda.check(cudart.cudaStreamSynchronize(device.communicationStream()), "all-reduce");
             double[] out = new double[n];
             host.get(out);
             return out;

@@ -106,8 +106,9 @@ public final class CpuDevice implements Device {
         dst.roundToDtype();
     }
 
+    /** Ops run as they are called: every stream is the same one. */
     @Override
-    public void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count) {
+    public void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count, Stream stream) {
         Ranges.check(dst, dstOffset, src, srcOffset, count);
         System.arraycopy(src.floats(), (int) srcOffset, dst.floats(), (int) dstOffset, (int) count);
     }
@@ -126,6 +127,20 @@ public final class CpuDevice implements Device {
 
     @Override
     public void zero(Tensor t) { java.util.Arrays.fill(t.floats(), 0f); }
+
+    @Override
+    public void zero(Tensor t, Stream stream) { zero(t); }
+
+    @Override
+    public void accumulateRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count, Stream stream) {
+        Ranges.check(dst, dstOffset, src, srcOffset, count);
+        float[] d = dst.floats(), s = src.floats();
+        int at = (int) dstOffset, from = (int) srcOffset, n = (int) count;
+        for (int i = 0; i < n; i++) {
+            d[at + i] += s[from + i];
+        }
+        dst.dtype().roundInPlace(d, at, at + n);
+    }
 
     @Override
     public void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta) {

@@ -42,7 +42,21 @@ public interface Device extends AutoCloseable {
      * dst[dstOffset, dstOffset + count) = src[srcOffset, srcOffset + count), in elements of their one dtype, queued on
      * the compute stream: how data parallelism packs a unit's slices into a collective's buffer and back.
      */
-    void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count);
+    default void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count) {
+        copyRange(dst, dstOffset, src, srcOffset, count, Stream.COMPUTE);
+    }
+
+    /** {@link #copyRange} queued on {@code stream} (ordered with other streams only through events). */
+    void copyRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count, Stream stream);
+
+    /** t = 0, queued on {@code stream}. */
+    void zero(Tensor t, Stream stream);
+
+    /**
+     * dst[dstOffset, dstOffset + count) += src[srcOffset, srcOffset + count), rounded to dst's dtype, queued on
+     * {@code stream}: data parallelism adds a rank's part of the reduced gradients into its shard off the compute stream.
+     */
+    void accumulateRange(Tensor dst, long dstOffset, Tensor src, long srcOffset, long count, Stream stream);
 
     /** dst = values (row-major, rounded to dst's dtype). */
     void write(Tensor dst, float[] values);
@@ -68,8 +82,11 @@ public interface Device extends AutoCloseable {
     /** Waits for queued work (a no-op where ops run synchronously); timings call it. */
     void synchronize();
 
-    /** The device's queues (docs/architecture.md): ops run on COMPUTE; copies each way may overlap with it. */
-    enum Stream { COMPUTE, HOST_TO_DEVICE, DEVICE_TO_HOST }
+    /**
+     * The device's queues (docs/architecture.md): ops run on COMPUTE; copies each way may overlap with it, and so may
+     * data parallelism's collectives on COMMUNICATION.
+     */
+    enum Stream { COMPUTE, HOST_TO_DEVICE, DEVICE_TO_HOST, COMMUNICATION }
 
     /** A point in one stream's queued work; used once (waited on or synchronised). */
     interface Event {

@@ -86,19 +86,11 @@ final class OffloadedParameters implements ParameterStore {
         Slot s = new Slot();
         for (String name : units.names(shapeOf)) {
             Tensor host = hostWeights.get(name);
-            s.weights.put(local(name), device.allocate(label + " " + local(name), host.dtype(), WEIGHTS, host.shape()));
-            s.grads.put(local(name), device.allocate(label + " " + local(name) + ".grad", host.dtype(), GRADS, host.shape()));
+            s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), host.dtype(), WEIGHTS, host.shape()));
+            s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", host.dtype(), GRADS, host.shape()));
         }
         s.free = device.record(Stream.COMPUTE); // the slots' zeroing, queued on compute, precedes their first copy
         return s;
-    }
-
-    /** A parameter's place in its slot: the name after "model.layers.N." in a layer; the (V, h) matrix of the embedding and head. */
-    private static String local(String name) {
-        if (name.startsWith("model.layers.")) {
-            return name.substring(name.indexOf('.', "model.layers.".length()) + 1);
-        }
-        return name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight") ? "vocabulary matrix" : name;
     }
 
     private Slot slotOf(int unit) {
@@ -149,9 +141,9 @@ final class OffloadedParameters implements ParameterStore {
         }
         s.active = true;
         for (String name : units.names(unit)) {
-            activeWeights.put(name, s.weights.get(local(name)));
+            activeWeights.put(name, s.weights.get(ParameterUnits.localName(name)));
             if (withGrads) {
-                Tensor g = s.grads.get(local(name));
+                Tensor g = s.grads.get(ParameterUnits.localName(name));
                 if (zeroGrads.contains(name)) {
                     device.zero(g); // first micro-batch of the step: nothing to bring from the host
                 }
@@ -196,10 +188,10 @@ final class OffloadedParameters implements ParameterStore {
         }
         for (String name : names) {
             if (!weightsThere) {
-                device.copyAsync(s.weights.get(local(name)), hostWeights.get(name), Stream.HOST_TO_DEVICE);
+                device.copyAsync(s.weights.get(ParameterUnits.localName(name)), hostWeights.get(name), Stream.HOST_TO_DEVICE);
             }
             if (gradsNeeded) {
-                device.copyAsync(s.grads.get(local(name)), hostGrads.get(name), Stream.HOST_TO_DEVICE);
+                device.copyAsync(s.grads.get(ParameterUnits.localName(name)), hostGrads.get(name), Stream.HOST_TO_DEVICE);
             }
         }
         if (s.ready != null) {
@@ -241,7 +233,7 @@ final class OffloadedParameters implements ParameterStore {
         if (gradientsDone && withGrads) {
             device.waitFor(Stream.DEVICE_TO_HOST, device.record(Stream.COMPUTE));
             for (String name : names) {
-                device.copyAsync(hostGrads.get(name), s.grads.get(local(name)), Stream.DEVICE_TO_HOST);
+                device.copyAsync(hostGrads.get(name), s.grads.get(ParameterUnits.localName(name)), Stream.DEVICE_TO_HOST);
                 zeroGrads.remove(name);
             }
             gradientCopies.add(device.record(Stream.DEVICE_TO_HOST));

@@ -24,6 +24,17 @@ public final class ParameterUnits {
 
     public boolean isLayer(int unit) { return unit >= 1 && unit <= config.numLayers(); }
 
+    /**
+     * A parameter's place in a unit-sized slot on the device: the name after "model.layers.N." in a layer; the (V, h)
+     * matrix of the embedding and the head share one place (they are never in flight together).
+     */
+    static String localName(String name) {
+        if (name.startsWith("model.layers.")) {
+            return name.substring(name.indexOf('.', "model.layers.".length()) + 1);
+        }
+        return name.equals("model.embed_tokens.weight") || name.equals("lm_head.weight") ? "vocabulary matrix" : name;
+    }
+
     /** The Hugging Face names of a unit's parameters. */
     public List<String> names(int unit) {
         List<String> out = new ArrayList<>();

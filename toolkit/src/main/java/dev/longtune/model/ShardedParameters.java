@@ -1,14 +1,20 @@
 package dev.longtune.model;
 
 import dev.longtune.device.Device;
+import dev.longtune.device.Device.Event;
+import dev.longtune.device.Device.Stream;
 import dev.longtune.dist.Communicator;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.Tensor;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Future;
 
 import static dev.longtune.tensor.MemoryCategory.COMM;
@@ -17,26 +23,47 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 
 /**
  * ZeRO-3 data parallelism (one rank of it): this rank keeps only its {@link ShardLayout} slices of the weights and
- * gradients; acquiring a unit all-gathers the unit's flat vector from every rank into whole tensors, and releasing
- * it after backward reduce-scatters the unit's gradients so that each rank adds the sum over ranks of its own
- * slices. Each micro-batch's gradients start from zero and are added to the shard once, in rank order: N ranks with
- * one micro-batch each accumulate exactly what one rank with N micro-batches does.
+ * gradients; a unit in use lives whole in a slot on the device, allocated once (as {@link OffloadedParameters}
+ * does: one slot shared by the embedding and the head, a ring of two decoder-layer slots).
+ *
+ * <p>Acquiring a unit makes the compute stream wait for its gather, which was usually queued while the unit before
+ * it computed: each acquire starts the all-gather of the next unit into its slot on the communication stream.
+ * Releasing a unit after its backward queues, on the communication stream, the reduce-scatter of its gradients and
+ * the addition of this rank's part into the gradient shard. Every collective runs on that one stream in the order
+ * issued (the same on every rank), a layer's chunk per rank at a time, through buffers allocated once.
+ *
+ * <p>Each micro-batch's gradients start from zero and are added to the shard once, in rank order: N ranks with one
+ * micro-batch each accumulate exactly what one rank with N micro-batches does.
  */
 final class ShardedParameters implements ParameterStore {
+    private static final String TIED = "model.embed_tokens.weight";
+
+    /** A unit's room on the device: weights and gradients by local name. */
+    private static final class Slot {
+        final Map<String, Tensor> weights = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
+        int unit = -1;
+        long version = -1;
+        boolean active, holding;
+        Event ready, free;
+    }
+
     private final ShardLayout layout;
     private final Communicator comm;
     private final Device device;
     private final DType dtype;
     private final ParameterUnits units;
-    private final Parameters shardWeights, shardGrads;
-    private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
-
     private final boolean onHost;
     /** Elements per rank in one collective: the largest decoder layer's chunk (the largest unit's, without layers). */
     private final int piece;
+    private final Parameters shardWeights, shardGrads;
     private final PendingUpdates updates = new PendingUpdates();
     private final Device.BusyClock collectives;
-    private final java.util.Set<Integer> staleGrads = new java.util.HashSet<>();
+    private final Set<Integer> staleGrads = new HashSet<>();
+    private final Slot vocabulary;
+    private final Slot[] ring;
+    private final Tensor gatherSend, gatherRecv, reduceSend, reduceRecv;
+    private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
+    private long version;
 
     /** With the shards in the device's memory, or ({@code onHost}) in host memory, where the host AdamW updates them. */
     ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype, boolean onHost) {
@@ -49,7 +76,7 @@ final class ShardedParameters implements ParameterStore {
         this.dtype = dtype;
         this.units = new ParameterUnits(layout.config());
         this.onHost = onHost;
-        this.collectives = device.busyClock();
+        this.collectives = device.busyClock(); // on the compute stream: the collectives it waits for are not overlapped
         long largest = 0;
         for (int u = 0; u < units.count(); u++) {
             if (units.isLayer(u) || layout.config().numLayers() == 0) {
@@ -61,6 +88,40 @@ final class ShardedParameters implements ParameterStore {
         Parameters.Allocator where = onHost ? device::allocateHost : device::allocate;
         this.shardWeights = new Parameters(shapes, device, where, dtype, WEIGHTS, " (shard " + comm.rank() + ")");
         this.shardGrads = new Parameters(shapes, device, where, dtype, GRADS, ".grad (shard " + comm.rank() + ")");
+        this.vocabulary = slot(units.head(), "vocabulary slot");
+        this.ring = new Slot[Math.min(2, layout.config().numLayers())];
+        for (int i = 0; i < ring.length; i++) {
+            ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
+        }
+        int ranks = comm.size();
+        this.gatherSend = device.allocate("all-gather send", dtype, COMM, piece);
+        this.gatherRecv = device.allocate("all-gather receive", dtype, COMM, piece * ranks);
+        this.reduceSend = device.allocate("reduce-scatter send", dtype, COMM, piece * ranks);
+        this.reduceRecv = device.allocate("reduce-scatter receive", dtype, COMM, piece);
+        zeroGrads();
+        // what compute queued (the slots' and buffers' clearing) precedes the first collective
+        device.waitFor(Stream.COMMUNICATION, device.record(Stream.COMPUTE));
+    }
+
+    private Slot slot(int shapeOf, String label) {
+        Slot s = new Slot();
+        for (String name : units.names(shapeOf)) {
+            int[] shape = shapeOf(name);
+            s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), dtype, WEIGHTS, shape));
+            s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", dtype, GRADS, shape));
+        }
+        return s;
+    }
+
+    private Slot slotOf(int unit) {
+        if (unit == ParameterUnits.embedding() || unit == units.head()) {
+            return vocabulary;
+        }
+        return ring[(unit - 1) % ring.length];
+    }
+
+    private int[] shapeOf(String name) {
+        return layout.config().parameterTensors().stream().filter(p -> p.name().equals(name)).findFirst().orElseThrow().intShape();
     }
 
     Communicator communicator() { return comm; }
@@ -70,14 +131,17 @@ final class ShardedParameters implements ParameterStore {
     @Override
     public Parameters weights() {
         updates.awaitAll();
+        device.record(Stream.COMMUNICATION).synchronize();
         return shardWeights;
     }
 
     @Override
     public Parameters grads() {
-        for (int g : new java.util.ArrayList<>(staleGrads)) {
+        for (int g : new ArrayList<>(staleGrads)) {
             clearGrads(g);
         }
+        device.record(Stream.COMMUNICATION).synchronize(); // the host AdamW reads the shard next
+        device.waitFor(Stream.COMPUTE, device.record(Stream.COMMUNICATION));
         return shardGrads;
     }
 
@@ -96,7 +160,7 @@ final class ShardedParameters implements ParameterStore {
         if (staleGrads.remove(group)) {
             updates.await(group);
             for (ShardLayout.Slice s : layout.slices(group, comm.rank())) {
-                device.zero(shardGrads.get(s.name()));
+                device.zero(shardGrads.get(s.name()), Stream.COMMUNICATION);
             }
         }
     }
@@ -115,82 +179,104 @@ final class ShardedParameters implements ParameterStore {
         }
     }
 
+    /** The slot holds the tied embedding's matrix and gradient from the head's backward, for the embedding's. */
+    private boolean heldForTheEmbedding(int unit) {
+        return unit == ParameterUnits.embedding() && vocabulary.holding;
+    }
+
     @Override
     public void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
-        List<String> names = units.names(unit);
-        for (int g : layout.groupsOf(unit)) {
-            ShardLayout.Group group = layout.group(g);
-            if (heldFromTheHead(unit, withGrads)) {
-                continue; // a tied embedding's matrix and gradient, kept from the head's backward
-            }
-            updates.await(g); // the host optimizer may still be writing this shard (offloaded shards)
-            collectives.begin();
-            gather(group, names, withGrads);
+        Slot s = slotOf(unit);
+        boolean held = heldForTheEmbedding(unit) && withGrads;
+        if (s.active) {
+            throw new IllegalStateException("unit " + unit + ": its slot still holds unit " + s.unit + " in use");
+        }
+        if (!held) {
+            gatherInto(unit, s);
+        }
+        if (s.ready != null) {
+            collectives.begin(); // what of the gather the compute stream still waits for: the part not overlapped
+            device.waitFor(Stream.COMPUTE, s.ready);
             collectives.end();
+            s.ready = null;
+        }
+        if (s.free != null) {
+            device.waitFor(Stream.COMPUTE, s.free); // its last reduce-scatter has read the gradients
+            s.free = null;
+        }
+        s.holding = false;
+        s.active = true;
+        for (String name : units.names(unit)) {
+            activeWeights.put(name, s.weights.get(ParameterUnits.localName(name)));
+            if (withGrads) {
+                Tensor g = s.grads.get(ParameterUnits.localName(name));
+                if (!(held && name.equals(TIED))) {
+                    device.zero(g); // each micro-batch's gradients start at zero: added to the shard once
+                }
+                activeGrads.put(name, g);
+            }
+        }
+        if (next >= 0 && !slotOf(next).active && !slotOf(next).holding && !heldForTheEmbedding(next)) {
+            gatherInto(next, slotOf(next)); // overlaps this unit's compute
         }
     }
 
     /**
-     * Gathers the unit's parameters of one group into whole tensors (and zeroed gradients), a piece at a time: each
-     * rank sends at most {@link #piece} elements per collective, so the buffers stay a decoder layer's chunk even for
-     * the embedding and the LM head.
+     * Queues on the communication stream the gather of {@code unit}'s weights into {@code s}, unless it holds them
+     * already (this step's weights, gathered for the forward and not overwritten since).
      */
-    private void gather(ShardLayout.Group group, List<String> names, boolean withGrads) {
-        Map<String, Tensor> into = new java.util.LinkedHashMap<>();
-        for (String name : names) {
-            if (group.offsets().containsKey(name)) {
-                Tensor w = device.allocate(name + " (gathered)", dtype, WEIGHTS, shapeOf(name));
-                into.put(name, w);
-                activeWeights.put(name, w);
-                if (withGrads) {
-                    activeGrads.put(name, device.allocate(name + ".grad (this rank's)", dtype, GRADS, shapeOf(name)));
-                }
-            }
+    private void gatherInto(int unit, Slot s) {
+        if (s.unit == unit && s.version == version) {
+            return;
         }
+        List<Integer> groups = layout.groupsOf(unit);
+        for (int g : groups) {
+            updates.await(g); // the host optimizer may still be writing this shard
+        }
+        if (s.free != null) {
+            device.waitFor(Stream.COMMUNICATION, s.free); // its previous unit is done with the slot
+            s.free = null;
+        }
+        List<String> names = units.names(unit);
+        for (int g : groups) {
+            gather(layout.group(g), names, s);
+        }
+        s.unit = unit;
+        s.version = version;
+        if (s.ready != null) {
+            s.ready.synchronize(); // a gather nobody waited for
+        }
+        s.ready = device.record(Stream.COMMUNICATION);
+    }
+
+    /** One group's parameters of the unit into the slot, a piece at a time (at most {@link #piece} per rank). */
+    private void gather(ShardLayout.Group group, List<String> names, Slot s) {
         long chunk = group.chunk();
         int ranks = comm.size();
-        try (Tensor send = device.allocate("all-gather send", dtype, COMM, piece);
-             Tensor recv = device.allocate("all-gather recv", dtype, COMM, piece * ranks)) {
-            for (long lo = 0; lo < chunk; lo += piece) {
-                long n = Math.min(piece, chunk - lo);
-                for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
-                    long a = Math.max(sl.at(), lo), b = Math.min(sl.at() + sl.length(), lo + n);
-                    if (a < b) {
-                        device.copyRange(send, a - lo, shardWeights.get(sl.name()), a - sl.at(), b - a);
-                    }
+        for (long lo = 0; lo < chunk; lo += piece) {
+            long n = Math.min(piece, chunk - lo);
+            for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
+                long a = Math.max(sl.at(), lo), b = Math.min(sl.at() + sl.length(), lo + n);
+                if (a < b) {
+                    device.copyRange(gatherSend, a - lo, shardWeights.get(sl.name()), a - sl.at(), b - a, Stream.COMMUNICATION);
                 }
-                comm.allGather(send, recv);
-                for (int r = 0; r < ranks; r++) {
-                    long flatLo = r * chunk + lo, flatHi = flatLo + n;
-                    for (var e : into.entrySet()) {
-                        long off = group.offsets().get(e.getKey()), a = Math.max(flatLo, off), b = Math.min(flatHi, off + e.getValue().numel());
+            }
+            comm.allGather(gatherSend, gatherRecv);
+            for (int r = 0; r < ranks; r++) {
+                long flatLo = r * chunk + lo, flatHi = flatLo + n;
+                for (String name : names) {
+                    Long off = group.offsets().get(name);
+                    if (off != null) {
+                        Tensor w = s.weights.get(ParameterUnits.localName(name));
+                        long a = Math.max(flatLo, off), b = Math.min(flatHi, off + w.numel());
                         if (a < b) {
-                            device.copyRange(e.getValue(), a - off, recv, (long) r * piece + (a - flatLo), b - a);
+                            device.copyRange(w, a - off, gatherRecv, (long) r * piece + (a - flatLo), b - a, Stream.COMMUNICATION);
                         }
                     }
                 }
             }
         }
     }
-
-    private int[] shapeOf(String name) {
-        return layout.config().parameterTensors().stream().filter(p -> p.name().equals(name)).findFirst().orElseThrow().intShape();
-    }
-
-    /**
-     * With tied embeddings the matrix's gradient has two parts in each micro-batch, the head's and the embedding's:
-     * they are added on this rank first and reduced once, at the embedding's release, as one rank with several
-     * micro-batches adds them. So the head's backward keeps the gathered matrix and its gradient for the embedding.
-     */
-    private boolean holdsForTheEmbedding(int unit, boolean gradientsDone) {
-        return gradientsDone && unit == units.head() && layout.config().tieWordEmbeddings();
-    }
-
-    private boolean heldFromTheHead(int unit, boolean withGrads) {
-        return unit == ParameterUnits.embedding() && withGrads && activeGrads.containsKey(TIED);
-    }
-
-    private static final String TIED = "model.embed_tokens.weight";
 
     @Override public Tensor weight(String name) { return active(activeWeights, name, "weight"); }
 
@@ -206,83 +292,69 @@ final class ShardedParameters implements ParameterStore {
 
     @Override
     public void release(int unit, boolean gradientsDone) {
+        Slot s = slotOf(unit);
+        if (!s.active || s.unit != unit && !(unit == ParameterUnits.embedding() && s.unit == units.head())) {
+            throw new IllegalStateException("unit " + unit + " is released without being acquired");
+        }
+        s.active = false;
         List<String> names = units.names(unit);
         boolean withGrads = names.stream().anyMatch(activeGrads::containsKey);
-        boolean hold = withGrads && holdsForTheEmbedding(unit, gradientsDone);
-        if (gradientsDone && withGrads) {
-            for (int g : layout.groupsOf(unit)) {
-                if (!(hold && g == ParameterUnits.embedding())) {
-                    collectives.begin();
-                    reduceScatter(layout.group(g), names);
-                    collectives.end();
-                }
+        names.forEach(activeWeights::remove);
+        names.forEach(activeGrads::remove);
+        if (!(gradientsDone && withGrads)) {
+            s.free = device.record(Stream.COMPUTE);
+            return;
+        }
+        // with tied embeddings the matrix's gradient has two parts, the head's and the embedding's: added here first
+        // and reduced once, at the embedding's release, as one rank with several micro-batches adds them
+        boolean hold = unit == units.head() && layout.config().tieWordEmbeddings();
+        device.waitFor(Stream.COMMUNICATION, device.record(Stream.COMPUTE)); // the unit's backward is done
+        for (int g : layout.groupsOf(unit)) {
+            if (!(hold && g == ParameterUnits.embedding())) {
+                reduceScatter(layout.group(g), names, s);
             }
         }
-        for (String name : names) {
-            if (!(hold && name.equals(TIED))) {
-                close(activeWeights.remove(name));
-                close(activeGrads.remove(name));
-            }
-        }
+        s.holding = hold;
+        s.free = device.record(Stream.COMMUNICATION);
     }
 
     /**
-     * Adds the sum over ranks of this unit's gradients, for this rank's slices, into the shard's gradients; a piece
-     * at a time, as {@link #gather}.
+     * Adds the sum over ranks of the slot's gradients of one group, for this rank's slices, into the shard's
+     * gradients; a piece at a time, all on the communication stream.
      */
-    private void reduceScatter(ShardLayout.Group group, List<String> names) {
+    private void reduceScatter(ShardLayout.Group group, List<String> names, Slot s) {
         long chunk = group.chunk();
         int ranks = comm.size();
         clearGrads(group.unit());
-        try (Tensor send = device.allocate("reduce-scatter send", dtype, COMM, piece * ranks);
-             Tensor recv = device.allocate("reduce-scatter recv", dtype, COMM, piece)) {
-            for (long lo = 0; lo < chunk; lo += piece) {
-                long n = Math.min(piece, chunk - lo);
-                device.zero(send); // what no gradient covers (the padding after the unit's end) adds nothing
-                for (int r = 0; r < ranks; r++) {
-                    long flatLo = r * chunk + lo, flatHi = flatLo + n;
-                    for (String name : names) {
-                        Long off = group.offsets().get(name);
-                        if (off != null) {
-                            Tensor g = activeGrads.get(name);
-                            long a = Math.max(flatLo, off), b = Math.min(flatHi, off + g.numel());
-                            if (a < b) {
-                                device.copyRange(send, (long) r * piece + (a - flatLo), g, a - off, b - a);
-                            }
+        for (long lo = 0; lo < chunk; lo += piece) {
+            long n = Math.min(piece, chunk - lo);
+            device.zero(reduceSend, Stream.COMMUNICATION); // what no gradient covers (past the unit's end) adds nothing
+            for (int r = 0; r < ranks; r++) {
+                long flatLo = r * chunk + lo, flatHi = flatLo + n;
+                for (String name : names) {
+                    Long off = group.offsets().get(name);
+                    if (off != null) {
+                        Tensor g = s.grads.get(ParameterUnits.localName(name));
+                        long a = Math.max(flatLo, off), b = Math.min(flatHi, off + g.numel());
+                        if (a < b) {
+                            device.copyRange(reduceSend, (long) r * piece + (a - flatLo), g, a - off, b - a, Stream.COMMUNICATION);
                         }
                     }
                 }
-                comm.reduceScatter(send, recv);
-                for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
-                    long a = Math.max(sl.at(), lo), b = Math.min(sl.at() + sl.length(), lo + n);
-                    if (a < b) {
-                        addInto(shardGrads.get(sl.name()), a - sl.at(), recv, a - lo, b - a);
-                    }
+            }
+            comm.reduceScatter(reduceSend, reduceRecv);
+            for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
+                long a = Math.max(sl.at(), lo), b = Math.min(sl.at() + sl.length(), lo + n);
+                if (a < b) {
+                    addInto(shardGrads.get(sl.name()), a - sl.at(), a - lo, b - a);
                 }
             }
         }
     }
 
-    /** dst[at, at + n) += src[from, from + n), in dst's dtype. */
-    private void addInto(Tensor dst, long at, Tensor src, long from, long n) {
-        try (Tensor part = device.allocate("reduced gradient piece", dtype, COMM, Math.toIntExact(n))) {
-            device.copyRange(part, 0, src, from, n);
-            if (at == 0 && n == dst.numel()) {
-                device.accumulate(dst, part);
-                return;
-            }
-            try (Tensor current = device.allocate("gradient shard piece", dtype, COMM, Math.toIntExact(n))) {
-                device.copyRange(current, 0, dst, at, n);
-                device.accumulate(current, part);
-                device.copyRange(dst, at, current, 0, n);
-            }
-        }
-    }
-
-    private static void close(Tensor t) {
-        if (t != null) {
-            t.close();
-        }
+    /** dst[at, at + n) += reduceRecv[from, from + n), in dst's dtype, on the communication stream. */
+    private void addInto(Tensor dst, long at, long from, long n) {
+        device.accumulateRange(dst, at, reduceRecv, from, n, Stream.COMMUNICATION);
     }
 
     @Override public void finishBackward() { }
@@ -292,11 +364,24 @@ final class ShardedParameters implements ParameterStore {
     @Override
     public void abandonPass() {
         updates.awaitAll();
-        activeWeights.values().forEach(Tensor::close);
-        activeGrads.values().forEach(Tensor::close);
+        device.synchronize();
+        device.record(Stream.COMMUNICATION).synchronize();
+        for (Slot s : allSlots()) {
+            s.active = false;
+            s.holding = false;
+            s.ready = null;
+            s.free = null;
+            s.unit = -1;
+        }
         activeWeights.clear();
         activeGrads.clear();
         zeroGrads();
+    }
+
+    private List<Slot> allSlots() {
+        List<Slot> all = new ArrayList<>(List.of(vocabulary));
+        all.addAll(List.of(ring));
+        return all;
     }
 
     /** Gradients reach the shard through collectives in release: nothing is copied to the host to report. */
@@ -305,12 +390,25 @@ final class ShardedParameters implements ParameterStore {
     /** The next gather of {@code unit}'s group waits for its update (the groups are indexed by unit, as updates are). */
     @Override public void weightsUpdating(int unit, Future<?> done) { updates.put(unit, done); }
 
-    @Override public void weightsChanged() { }
+    /** The shards were written (an optimizer step, a load): gathered copies are stale; gathers follow those writes. */
+    @Override
+    public void weightsChanged() {
+        version++;
+        device.waitFor(Stream.COMMUNICATION, device.record(Stream.COMPUTE));
+    }
 
     @Override
     public void close() {
         updates.drain();
-        abandonPass();
+        device.synchronize();
+        device.record(Stream.COMMUNICATION).synchronize();
+        for (Slot s : allSlots()) {
+            s.weights.values().forEach(Tensor::close);
+            s.grads.values().forEach(Tensor::close);
+        }
+        for (Tensor t : new Tensor[] {gatherSend, gatherRecv, reduceSend, reduceRecv}) {
+            t.close();
+        }
         shardWeights.close();
         shardGrads.close();
     }

@@ -99,8 +99,11 @@ public final class MemoryPlanner {
          */
         boolean engineSharded() { return profile == EngineProfile.LONGTUNE && P > 1 && zero3(); }
 
-        /** Parameter offload as model/OffloadedParameters runs it: fixed device slots, everything else on the host. */
-        boolean parameterSlots() { return engineOnOneGpu() && s.offloadParameters(); }
+        /**
+         * Fixed device slots for the units in use: parameter offload on one GPU (model/OffloadedParameters) and the
+         * sharded engine on several (model/ShardedParameters) allocate the same ones.
+         */
+        boolean parameterSlots() { return engineOnOneGpu() && s.offloadParameters() || engineSharded(); }
 
         /** The largest parameter tensor (the embedding or LM head, V·h, for the Llama and Qwen models). */
         long largestTensor() {
@@ -148,6 +151,18 @@ public final class MemoryPlanner {
                             "e·(V·h + h) = " + e + " × (" + V + " × " + h + " + " + h + ")");
                     b.add(c, "decoder-layer ring, 2 slots (" + what + ")", 2L * e * Lp, "2·e·Lp = 2 × " + e + " × " + count(Lp));
                 }
+            }
+            if (engineSharded()) {
+                if (!s.offloadParameters()) {
+                    b.add(WEIGHTS, "weight partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
+                    b.add(GRADS, "gradient partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
+                }
+                // the collectives' buffers, allocated once: a layer's chunk per rank (the embedding and LM head go
+                // in pieces of that size): all-gather send and receive, reduce-scatter send and receive
+                long piece = (Lp + P - 1) / P;
+                b.add(COMM, "collective buffers (a layer's chunk per rank)", e * piece * (2L * P + 2), "e·⌈Lp/P⌉·(2P + 2)");
+            } else if (parameterSlots()) {
+                // the slots above
             } else if (s.offloadParameters()) {
                 // all compute-precision weights live on the host; only gathered layers come to the GPU
             } else if (zero3()) {
@@ -157,8 +172,6 @@ public final class MemoryPlanner {
             }
             if (parameterSlots()) {
                 // the gradients are in the slots above, and on the host
-            } else if (engineSharded() && !s.offloadParameters()) {
-                b.add(GRADS, "gradient partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
             } else if (s.offloadOptimizer() && engineOnOneGpu()) {
                 // model/ResidentParameters keeps every gradient on the device; the optimizer reads them from there
                 b.add(GRADS, "gradients (resident until the optimizer step)", e * N, "e·N = " + e + " × " + count(N));
@@ -206,9 +219,7 @@ public final class MemoryPlanner {
             if (!zero3() || parameterSlots()) {
                 return; // the slots are counted with the resident model states
             }
-            if (engineSharded()) {
-                b.add(WEIGHTS, "gathered layer (one unit at a time)", e * Lp, "e·Lp = " + e + " × " + count(Lp));
-            } else if (profile == EngineProfile.HF_DEEPSPEED) {
+            if (profile == EngineProfile.HF_DEEPSPEED) {
                 b.add(WEIGHTS, "gathered layer", e * Lp, "e·Lp = " + e + " × " + count(Lp));
                 long bucket = 9 * h * h / 10;
                 b.add(WEIGHTS, "prefetch bucket", e * bucket, "e·0.9·h² = " + e + " × " + count(bucket));
@@ -257,10 +268,7 @@ public final class MemoryPlanner {
             } else {
                 allLayerActivations(b);
             }
-            if (engineSharded()) {
-                // the head unit is gathered whole: the LM head and the final norm, with their gradients
-                b.add(WEIGHTS, "gathered LM head and final norm", e * (V * h + h), "e·(V·h + h) = " + e + " × (" + V + " × " + h + " + " + h + ")");
-            } else if (zero3() && !parameterSlots()) {
+            if (zero3() && !parameterSlots()) {
                 b.add(WEIGHTS, "gathered LM head", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
             }
             b.add(ACTIVATIONS, "final hidden state and its norm", 2 * T * h * e, "2·T·h·e");
@@ -282,9 +290,7 @@ public final class MemoryPlanner {
                     b.add(LOGITS, "logits of one token chunk", chunk * V * e, "chunk·V·e with chunk = " + chunk + " tokens");
                 }
                 b.add(ACTIVATIONS, "gradient of the hidden states (computed in forward)", T * h * e, "T·h·e");
-                if (separateHeadGrad && engineSharded()) {
-                    b.add(GRADS, "LM head and final norm gradients (computed in forward)", e * (V * h + h), "e·(V·h + h)");
-                } else if (separateHeadGrad) {
+                if (separateHeadGrad && !parameterSlots()) {
                     b.add(GRADS, "LM head gradient (computed in forward)", e * V * h, "e·V·h");
                 }
             } else {
@@ -313,7 +319,8 @@ public final class MemoryPlanner {
 
         void backward(Breakdown b) {
             gatheredLayers(b);
-            if ((zero3() || s.offloadOptimizer()) && !(engineOnOneGpu() && (s.offloadParameters() || s.offloadOptimizer()))) {
+            if ((zero3() || s.offloadOptimizer()) && !(engineOnOneGpu() && (s.offloadParameters() || s.offloadOptimizer()))
+                    && !parameterSlots()) {
                 b.add(GRADS, "one layer's gradients before reduce-scatter", e * Lp, "e·Lp = " + e + " × " + count(Lp));
             }
             ActivationModel.BackwardMoment worst = act.backwardPeak(microBatch, context);
@@ -352,16 +359,7 @@ public final class MemoryPlanner {
 
         void communication(Breakdown b, Phase phase) {
             if (engineSharded()) {
-                // every collective moves at most a layer's chunk per rank (model/ShardedParameters pieces the
-                // embedding and the LM head): all-gather send and receive in forward; reduce-scatter send, receive and
-                // the piece being added to the shard (with a copy of the shard's piece where it starts mid-piece)
-                long piece = (Lp + P - 1) / P;
-                if (phase == Phase.FORWARD) {
-                    b.add(COMM, "all-gather buffers (a layer's chunk per rank)", e * piece * (P + 1), "e·⌈Lp/P⌉·(P + 1)");
-                } else if (phase == Phase.BACKWARD) {
-                    b.add(COMM, "reduce-scatter buffers (a layer's chunk per rank)", e * piece * (P + 3), "e·⌈Lp/P⌉·(P + 3)");
-                }
-                return;
+                return; // its buffers are allocated once (residentModelStates)
             }
             if ((P > 1 && s.zeroStage() >= 1 || s.offloadOptimizer()) && !engineOnOneGpu()) {
                 // (the engine on one GPU has no bucket: gradients go from its buffers straight to the host)
