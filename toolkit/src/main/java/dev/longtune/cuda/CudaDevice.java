@@ -390,7 +390,7 @@ public final class CudaDevice implements Device {
         dev.longtune.device.Ranges.check(dst, dstOffset, src, srcOffset, count);
         long b = dst.dtype().bytes;
         kernels.launch("accumulate_" + suffix(dst.dtype()), stream(s), elementGrid(count), 1, 1, BLOCK, 0,
-                Cuda.at(dst.address() + dstOffset * b), Cuda.at(src.address() + srcOffset * b), count);
+                dst.address() + dstOffset * b, src.address() + srcOffset * b, count); // device pointers as 64-bit values
     }
 
     @Override
