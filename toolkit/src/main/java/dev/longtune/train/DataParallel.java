@@ -240,12 +240,17 @@ public final class DataParallel implements AutoCloseable {
         dev.longtune.model.ShardLayout layout = new dev.longtune.model.ShardLayout(c, ranks());
         for (ModelConfig.ParameterTensor p : c.parameterTensors()) {
             float[] whole = new float[Math.toIntExact(p.elements())];
-            for (int r = 0; r < ranks(); r++) {
-                dev.longtune.model.ShardLayout.Slice s = layout.sliceOf(p.name(), r);
-                if (s != null) {
-                    LlamaModel m = trainers.get(r).model();
-                    float[] part = m.device().read(m.weights().get(p.name()));
-                    System.arraycopy(part, 0, whole, (int) s.from(), part.length);
+            // each rank reads its shard on its own thread: its GPU is current there, its streams and events valid
+            List<float[]> parts = onEveryRank(ranks(), r -> {
+                if (layout.sliceOf(p.name(), r) == null) {
+                    return null;
+                }
+                LlamaModel m = trainers.get(r).model();
+                return m.device().read(m.weights().get(p.name()));
+            });
+            for (int r = 0; r < parts.size(); r++) {
+                if (parts.get(r) != null) {
+                    System.arraycopy(parts.get(r), 0, whole, (int) layout.sliceOf(p.name(), r).from(), parts.get(r).length);
                 }
             }
             out.put(p.name(), whole);

@@ -52,14 +52,21 @@ class DataParallelCommandTest {
             assertThat(two.get(s).get("tokens").asLong()).isEqualTo(one.get(s).get("tokens").asLong());
             assertThat(two.get(s).get("gpus").asInt()).isEqualTo(2);
         }
-        // the collectives' time is reported beside the compute's
-        assertThat(two.get(0).get("collectives_s").asDouble()).isPositive();
+        // the time compute waits for the collectives is reported beside the compute's (on the CPU nothing overlaps,
+        // so it may round to 0; the GPU run's figure is in docs/benchmarks.md)
+        assertThat(two.get(0).get("collectives_s").asDouble()).isGreaterThanOrEqualTo(0);
         JsonNode ranks = two.get(0).get("ranks");
         assertThat(ranks).hasSize(2);
-        long whole = one.get(0).get("ranks").get(0).get("memory").get("weights").asLong();
-        for (JsonNode r : ranks) {
-            // a rank holds its half of the weights, plus the units gathered while they run
-            assertThat(r.get("memory").get("weights").asLong()).isLessThan(whole * 3 / 4);
+        // every rank keeps its shard resident beside the fixed slots the units run in (one rank: the whole model);
+        // with the shards offloaded only the slots stay, so the difference is the shard: half the model on two ranks
+        JsonNode offloaded = steps("--gpus", "2", "--offload", "parameters").get(0).get("ranks");
+        long slots = offloaded.get(0).get("memory").get("weights").asLong();
+        long model = one.get(0).get("ranks").get(0).get("memory").get("weights").asLong() - slots;
+        for (int r = 0; r < 2; r++) {
+            long resident = ranks.get(r).get("memory").get("weights").asLong();
+            assertThat(offloaded.get(r).get("memory").get("weights").asLong()).isEqualTo(slots);
+            // up to the chunks' padding
+            assertThat((double) (resident - slots)).isCloseTo(model / 2.0, org.assertj.core.api.Assertions.within(model * 0.001));
         }
         // the unsharded engine with the same micro-batches agrees to round-off (it accumulates in another order)
         JsonNode plain = steps("--micro-batches", "2").get(0);
