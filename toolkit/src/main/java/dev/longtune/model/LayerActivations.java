@@ -11,10 +11,11 @@ import static dev.longtune.tensor.MemoryCategory.ACTIVATIONS;
  * checkpoint): the tensors docs/memory-model.md counts for the longtune profile.
  */
 final class LayerActivations implements AutoCloseable {
-    // n1, n2 (T, h); q and att (T, q); k, v (T, kv); h1 (T, h); gate, up, act (T, f); rstd (T); lse (Hq, T)
+    // n1, n2 (T, h); q and att (T, q); k, v (T, kv); h1 (T, h); gate, up, act (M, f) with M = T, or the tile's
+    // tokens when the MLP runs in sequence tiles; rstd (T); lse (Hq, T)
     final Tensor n1, rstd1, q, k, v, att, lse, h1, n2, rstd2, gate, up, act;
 
-    LayerActivations(Device d, DType e, int t, int h, int q, int kv, int f, int heads) {
+    LayerActivations(Device d, DType e, int t, int mlpRows, int h, int q, int kv, int f, int heads) {
         n1 = d.allocate("n1", e, ACTIVATIONS, t, h);
         rstd1 = d.allocate("rstd1", DType.FP32, ACTIVATIONS, t);
         this.q = d.allocate("q", e, ACTIVATIONS, t, q);
@@ -25,9 +26,9 @@ final class LayerActivations implements AutoCloseable {
         h1 = d.allocate("h1", e, ACTIVATIONS, t, h);
         n2 = d.allocate("n2", e, ACTIVATIONS, t, h);
         rstd2 = d.allocate("rstd2", DType.FP32, ACTIVATIONS, t);
-        gate = d.allocate("gate", e, ACTIVATIONS, t, f);
-        up = d.allocate("up", e, ACTIVATIONS, t, f);
-        act = d.allocate("act", e, ACTIVATIONS, t, f);
+        gate = d.allocate("gate", e, ACTIVATIONS, mlpRows, f);
+        up = d.allocate("up", e, ACTIVATIONS, mlpRows, f);
+        act = d.allocate("act", e, ACTIVATIONS, mlpRows, f);
     }
 
     @Override

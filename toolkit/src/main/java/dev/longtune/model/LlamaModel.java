@@ -4,6 +4,7 @@ import dev.longtune.config.Checkpointing;
 import dev.longtune.config.ModelConfig;
 import dev.longtune.config.Precision;
 import dev.longtune.device.Device;
+import dev.longtune.device.Device.Stream;
 import dev.longtune.ops.Rope;
 import dev.longtune.tensor.DType;
 import dev.longtune.tensor.MemoryCategory;
@@ -41,6 +42,7 @@ public final class LlamaModel implements AutoCloseable {
     private final double[] invFreq;
     private final int h, f, q, kv, heads, kvHeads, headDim, layers, vocab;
     private Checkpointing checkpointing;
+    private int sequenceTile;
     private LayerListener listener = (pass, layer, n) -> { };
 
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing) {
@@ -187,6 +189,35 @@ public final class LlamaModel implements AutoCloseable {
 
     public void setCheckpointing(Checkpointing c) { this.checkpointing = c; }
 
+    /** Tokens the MLP sees at once (0: all of them): see {@link #setSequenceTile}. */
+    public int sequenceTile() { return sequenceTile; }
+
+    /**
+     * Runs each layer's MLP over tiles of {@code tokens} tokens (0: untiled), forward and backward, so that its
+     * wide tensors (gate, up, their product and their gradients: T × intermediate each) exist for one tile at a
+     * time: the Arctic Long Sequence Training idea. Forward outputs and the gradients of the activations equal the
+     * untiled ones (the MLP is row by row); the weights' gradients add the tiles' products one after another, so
+     * they differ from one product over all tokens in rounding only. The backward recomputes each tile's gate and
+     * up from the saved norm output instead of keeping them.
+     */
+    public LlamaModel setSequenceTile(int tokens) {
+        if (tokens < 0) {
+            throw new IllegalArgumentException("sequence tile must be 0 (untiled) or a positive number of tokens, was "
+                    + tokens);
+        }
+        this.sequenceTile = tokens;
+        return this;
+    }
+
+    private boolean tiled(int t) { return sequenceTile > 0 && sequenceTile < t; }
+
+    /** Rows of the MLP's wide tensors: the tile, or every token. */
+    private int mlpRows(int t) { return tiled(t) ? sequenceTile : t; }
+
+    private LayerActivations activations(int t) {
+        return new LayerActivations(device, e, t, mlpRows(t), h, q, kv, f, heads);
+    }
+
     public void setLayerListener(LayerListener l) { this.listener = l; }
 
     /** The listener told of each layer's forward and backward (a no-op one unless set). */
@@ -253,7 +284,7 @@ public final class LlamaModel implements AutoCloseable {
         }
         Tensor x = embed(b, ACTIVATIONS, n > 0 ? unit(0) : -1);
         for (int i = 0; i < n; i++) {
-            try (LayerActivations a = new LayerActivations(device, e, b.tokens(), h, q, kv, f, heads)) {
+            try (LayerActivations a = activations(b.tokens())) {
                 acquire(unit(i), false, i + 1 < n ? unit(i + 1) : -1, false);
                 Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
                 release(unit(i), false);
@@ -269,7 +300,7 @@ public final class LlamaModel implements AutoCloseable {
         int t = b.tokens();
         Tensor x = embed(b, ACTIVATIONS, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
-            try (LayerActivations a = new LayerActivations(device, e, t, h, q, kv, f, heads)) {
+            try (LayerActivations a = activations(t)) {
                 acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), false);
                 Tensor out = layerForward(i, x, a, b, ACTIVATIONS);
                 release(unit(i), false);
@@ -367,7 +398,7 @@ public final class LlamaModel implements AutoCloseable {
         p.x = embed(b, inputCategory, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
             stopIfInterrupted("before layer " + i + "'s forward");
-            p.a = new LayerActivations(device, e, t, h, q, kv, f, heads);
+            p.a = activations(t);
             acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
             Tensor out = layerForward(i, p.x, p.a, b, inputCategory);
             release(unit(i), false);
@@ -421,9 +452,9 @@ public final class LlamaModel implements AutoCloseable {
             p.kept[i] = null;
             acquire(unit(i), true, i > 0 ? unit(i - 1) : ParameterUnits.embedding(), true);
             if (p.a == null) {
-                // recompute the layer from its checkpoint; its output is not needed again
-                p.a = new LayerActivations(device, e, t, h, q, kv, f, heads);
-                layerForward(i, p.input, p.a, b, ACTIVATIONS).close();
+                // recompute what the layer's backward reads from its checkpoint; its output is not needed again
+                p.a = activations(t);
+                recompute(i, p.input, p.a, b);
             }
             Tensor dPrev = layerBackward(i, p.dx, p.input, p.a, b);
             release(unit(i), true);
@@ -460,6 +491,40 @@ public final class LlamaModel implements AutoCloseable {
     // x (T, h) -> returns the layer output (T, h); fills a with what backward needs
     private Tensor layerForward(int i, Tensor x, LayerActivations a, Batch b, MemoryCategory outCategory) {
         int t = b.tokens();
+        attentionForward(i, x, a, b);
+        Tensor out = device.allocate("layer " + (i + 1) + " input", e, outCategory, t, h);
+        try {
+            if (tiled(t)) {
+                mlpForwardTiled(i, out, a, t);
+            } else {
+                mlpWide(i, a, a.n2, t);
+                try (Tensor down = zeros("down_proj out", ACTIVATIONS, t, h)) {
+                    device.matmul(down, a.act, w(layer(i, "mlp.down_proj.weight")), t, h, f, false, true, 0f);
+                    device.add(out, a.h1, down);
+                }
+            }
+        } catch (Throwable failure) {
+            out.close();
+            throw failure;
+        }
+        return out;
+    }
+
+    /**
+     * The forward again, from the layer's checkpoint, for what its backward reads: the attention half, and the MLP's
+     * wide tensors unless the MLP is tiled (its backward recomputes them tile by tile). The layer's output is not
+     * needed again, so down_proj is skipped.
+     */
+    private void recompute(int i, Tensor x, LayerActivations a, Batch b) {
+        attentionForward(i, x, a, b);
+        if (!tiled(b.tokens())) {
+            mlpWide(i, a, a.n2, b.tokens());
+        }
+    }
+
+    // the attention half: n1, q, k, v, att, lse, h1 = x + o_proj(att), n2 = norm(h1)
+    private void attentionForward(int i, Tensor x, LayerActivations a, Batch b) {
+        int t = b.tokens();
         device.rmsNormForward(a.n1, a.rstd1, x, w(layer(i, "input_layernorm.weight")), t, h, (float) config.rmsNormEps());
         device.matmul(a.q, a.n1, w(layer(i, "self_attn.q_proj.weight")), t, q, h, false, true, 0f);
         device.matmul(a.k, a.n1, w(layer(i, "self_attn.k_proj.weight")), t, kv, h, false, true, 0f);
@@ -472,18 +537,64 @@ public final class LlamaModel implements AutoCloseable {
         }
         device.rmsNormForward(a.n2, a.rstd2, a.h1, w(layer(i, "post_attention_layernorm.weight")), t, h,
                 (float) config.rmsNormEps());
-        device.matmul(a.gate, a.n2, w(layer(i, "mlp.gate_proj.weight")), t, f, h, false, true, 0f);
-        device.matmul(a.up, a.n2, w(layer(i, "mlp.up_proj.weight")), t, f, h, false, true, 0f);
-        device.swigluForward(a.act, a.gate, a.up, t, f);
-        Tensor out = device.allocate("layer " + (i + 1) + " input", e, outCategory, t, h);
-        try (Tensor down = zeros("down_proj out", ACTIVATIONS, t, h)) {
-            device.matmul(down, a.act, w(layer(i, "mlp.down_proj.weight")), t, h, f, false, true, 0f);
-            device.add(out, a.h1, down);
-        } catch (Throwable failure) {
-            out.close();
-            throw failure;
+    }
+
+    // gate, up and act = silu(gate)·up for the first `rows` rows of n2 (all tokens, or one tile)
+    private void mlpWide(int i, LayerActivations a, Tensor n2, int rows) {
+        device.matmul(a.gate, n2, w(layer(i, "mlp.gate_proj.weight")), rows, f, h, false, true, 0f);
+        device.matmul(a.up, n2, w(layer(i, "mlp.up_proj.weight")), rows, f, h, false, true, 0f);
+        device.swigluForward(a.act, a.gate, a.up, rows, f);
+    }
+
+    // out = h1 + down_proj(act), one tile of tokens at a time: the tile's rows of n2 are copied into a tile-sized
+    // buffer (the ops take whole tensors), its wide tensors computed in the layer's tile-sized ones, and
+    // down_proj's rows added into out
+    private void mlpForwardTiled(int i, Tensor out, LayerActivations a, int t) {
+        int tile = mlpRows(t);
+        device.copy(out, a.h1);
+        try (Tensor n2 = zeros("n2 tile", ACTIVATIONS, tile, h); Tensor down = zeros("down_proj tile", ACTIVATIONS, tile, h)) {
+            for (int from = 0; from < t; from += tile) {
+                int rows = Math.min(tile, t - from);
+                device.copyRange(n2, 0, a.n2, (long) from * h, (long) rows * h);
+                mlpWide(i, a, n2, rows);
+                device.matmul(down, a.act, w(layer(i, "mlp.down_proj.weight")), rows, h, f, false, true, 0f);
+                device.accumulateRange(out, (long) from * h, down, 0, (long) rows * h, Stream.COMPUTE);
+            }
         }
-        return out;
+    }
+
+    // the MLP's backward one tile at a time: each tile's gate, up and act recomputed from n2, its wide gradients
+    // formed and used, d(n2) written row by row; then dh1 = dout + the post-attention norm's backward over all rows
+    private void mlpBackwardTiled(int i, Tensor dout, Tensor dh1, LayerActivations a, int t) {
+        int tile = mlpRows(t);
+        try (Tensor dn2 = zeros("d n2", ACTIVATIONS, t, h)) {
+            try (Tensor n2 = zeros("n2 tile", ACTIVATIONS, tile, h); Tensor dy = zeros("d out tile", ACTIVATIONS, tile, h);
+                 Tensor dgate = zeros("d gate", ACTIVATIONS, tile, f); Tensor dup = zeros("d up", ACTIVATIONS, tile, f)) {
+                for (int from = 0; from < t; from += tile) {
+                    int rows = Math.min(tile, t - from);
+                    device.copyRange(n2, 0, a.n2, (long) from * h, (long) rows * h);
+                    device.copyRange(dy, 0, dout, (long) from * h, (long) rows * h);
+                    mlpWide(i, a, n2, rows);
+                    device.zero(dgate); // swigluBackward adds into its gradients
+                    device.zero(dup);
+                    try (Tensor dact = zeros("d act", ACTIVATIONS, tile, f)) {
+                        device.matmul(dact, dy, w(layer(i, "mlp.down_proj.weight")), rows, f, h, false, false, 0f);
+                        device.matmul(g(layer(i, "mlp.down_proj.weight")), dy, a.act, h, f, rows, true, false, 1f);
+                        device.swigluBackward(dgate, dup, dact, a.gate, a.up, rows, f);
+                    }
+                    try (Tensor dn2Tile = zeros("d n2 tile", ACTIVATIONS, tile, h)) {
+                        device.matmul(dn2Tile, dgate, w(layer(i, "mlp.gate_proj.weight")), rows, h, f, false, false, 0f);
+                        device.matmul(dn2Tile, dup, w(layer(i, "mlp.up_proj.weight")), rows, h, f, false, false, 1f);
+                        device.copyRange(dn2, (long) from * h, dn2Tile, 0, (long) rows * h);
+                    }
+                    device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, n2, f, h, rows, true, false, 1f);
+                    device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, n2, f, h, rows, true, false, 1f);
+                }
+            }
+            device.copy(dh1, dout); // the residual branch
+            device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
+                    w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
+        }
     }
 
     // dout (T, h) is the gradient of the layer output; returns the gradient of its input x
@@ -491,20 +602,24 @@ public final class LlamaModel implements AutoCloseable {
         int t = b.tokens();
         Tensor dh1 = zeros("d h1", ACTIVATIONS, t, h);
         try {
-            try (Tensor dgate = zeros("d gate", ACTIVATIONS, t, f); Tensor dup = zeros("d up", ACTIVATIONS, t, f)) {
-                try (Tensor dact = zeros("d act", ACTIVATIONS, t, f)) {
-                    device.matmul(dact, dout, w(layer(i, "mlp.down_proj.weight")), t, f, h, false, false, 0f);
-                    device.matmul(g(layer(i, "mlp.down_proj.weight")), dout, a.act, h, f, t, true, false, 1f);
-                    device.swigluBackward(dgate, dup, dact, a.gate, a.up, t, f);
-                }
-                try (Tensor dn2 = zeros("d n2", ACTIVATIONS, t, h)) {
-                    device.matmul(dn2, dgate, w(layer(i, "mlp.gate_proj.weight")), t, h, f, false, false, 0f);
-                    device.matmul(dn2, dup, w(layer(i, "mlp.up_proj.weight")), t, h, f, false, false, 1f);
-                    device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, a.n2, f, h, t, true, false, 1f);
-                    device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, a.n2, f, h, t, true, false, 1f);
-                    device.copy(dh1, dout); // the residual branch
-                    device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
-                            w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
+            if (tiled(t)) {
+                mlpBackwardTiled(i, dout, dh1, a, t);
+            } else {
+                try (Tensor dgate = zeros("d gate", ACTIVATIONS, t, f); Tensor dup = zeros("d up", ACTIVATIONS, t, f)) {
+                    try (Tensor dact = zeros("d act", ACTIVATIONS, t, f)) {
+                        device.matmul(dact, dout, w(layer(i, "mlp.down_proj.weight")), t, f, h, false, false, 0f);
+                        device.matmul(g(layer(i, "mlp.down_proj.weight")), dout, a.act, h, f, t, true, false, 1f);
+                        device.swigluBackward(dgate, dup, dact, a.gate, a.up, t, f);
+                    }
+                    try (Tensor dn2 = zeros("d n2", ACTIVATIONS, t, h)) {
+                        device.matmul(dn2, dgate, w(layer(i, "mlp.gate_proj.weight")), t, h, f, false, false, 0f);
+                        device.matmul(dn2, dup, w(layer(i, "mlp.up_proj.weight")), t, h, f, false, false, 1f);
+                        device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, a.n2, f, h, t, true, false, 1f);
+                        device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, a.n2, f, h, t, true, false, 1f);
+                        device.copy(dh1, dout); // the residual branch
+                        device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
+                                w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
+                    }
                 }
             }
             try (Tensor dq = zeros("d q", ACTIVATIONS, t, q); Tensor dk = zeros("d k", ACTIVATIONS, t, kv);

@@ -21,13 +21,18 @@ public final class Gemm {
         require(a.length >= (long) m * k, "a", (long) m * k, a.length);
         require(b.length >= (long) k * n, "b", (long) k * n, b.length);
         require(c.length >= (long) m * n, "c", (long) m * n, c.length);
-        try (INDArray A = Nd4j.create(a, transposeA ? new long[] {k, m} : new long[] {m, k}, DataType.FLOAT);
-             INDArray B = Nd4j.create(b, transposeB ? new long[] {n, k} : new long[] {k, n}, DataType.FLOAT);
-             INDArray C = beta == 0 ? Nd4j.create(DataType.FLOAT, m, n) : Nd4j.create(c, new long[] {m, n}, DataType.FLOAT)) {
+        try (INDArray A = Nd4j.create(prefix(a, (long) m * k), transposeA ? new long[] {k, m} : new long[] {m, k}, DataType.FLOAT);
+             INDArray B = Nd4j.create(prefix(b, (long) k * n), transposeB ? new long[] {n, k} : new long[] {k, n}, DataType.FLOAT);
+             INDArray C = beta == 0 ? Nd4j.create(DataType.FLOAT, m, n) : Nd4j.create(prefix(c, (long) m * n), new long[] {m, n}, DataType.FLOAT)) {
             Nd4j.gemm(A, B, C, transposeA, transposeB, alpha, beta);
             float[] result = C.data().asFloat();
             System.arraycopy(result, 0, c, 0, m * n);
         }
+    }
+
+    /** The first {@code n} values: the array itself when that is all of it (a sequence tile's last, shorter rows use less). */
+    private static float[] prefix(float[] x, long n) {
+        return x.length == n ? x : java.util.Arrays.copyOf(x, Math.toIntExact(n));
     }
 
     /** The plain triple loop in double, for tests. */

@@ -119,9 +119,14 @@ final class ActivationModel {
      * saved gate/up buffers.
      */
     long mlpMomentGradients(long tokens) {
+        if (longtuneBackward && mlpTokens(tokens) < tokens) {
+            // tiled (model/LlamaModel's mlpBackwardTiled): incoming dh, the layer's dh1 and d(n2) for every token;
+            // per tile the rows of n2 and dh copied out, and d(act), d(gate), d(up) at once
+            return tokens * 3 * h * e + mlpTokens(tokens) * (3 * f + 2 * h) * e;
+        }
         if (longtuneBackward) {
             // incoming dh and the layer's dh1, then d(act), d(gate), d(up) all at once
-            return tokens * 2 * h * e + mlpTokens(tokens) * 3 * f * e;
+            return tokens * 2 * h * e + tokens * 3 * f * e;
         }
         long wide = (s.uses(LigerOp.SWIGLU) ? 1 : 2) * f * e;
         return tokens * h * e + mlpTokens(tokens) * wide;
@@ -156,6 +161,16 @@ final class ActivationModel {
     BackwardMoment backwardPeak(long microBatch, long context) {
         BackwardMoment mlp = mlpMoment(microBatch, context), attention = attentionMoment(microBatch, context);
         return attention.total() > mlp.total() ? attention : mlp;
+    }
+
+    /**
+     * longtune's layer forward under checkpointing (model/LlamaModel.layerForward): every tensor the layer saves is
+     * allocated up front, then its output and down_proj's result (T·h·e each; one tile's rows of n2 and of down_proj
+     * when the MLP is tiled).
+     */
+    long engineForwardTransient(long microBatch, long context) {
+        long tokens = microBatch * context, rows = mlpTokens(tokens);
+        return layerSaved(microBatch, context) + tokens * h * e + (rows < tokens ? 2 * rows * h * e : tokens * h * e);
     }
 
     /** One layer's forward under no_grad (checkpointing): residual, norm output, gate, up and product. */

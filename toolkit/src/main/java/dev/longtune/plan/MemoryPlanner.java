@@ -250,7 +250,12 @@ public final class MemoryPlanner {
 
         void forward(Breakdown b) {
             gatheredLayers(b);
-            if (act.checkpointing()) {
+            if (act.checkpointing() && act.longtuneBackward) {
+                checkpointsOnGpu(b);
+                b.add(ACTIVATIONS, "one layer's forward: its saved tensors, its output and down_proj's",
+                        act.engineForwardTransient(microBatch, context),
+                        "layer saved + T·h·e + (T·h·e, or 2·T'·h·e tiled) with T' = " + count(act.mlpTokens(T)));
+            } else if (act.checkpointing()) {
                 checkpointsOnGpu(b);
                 b.add(ACTIVATIONS, "one layer's forward without saving (residual, norm, gate, up, product)",
                         act.forwardTransient(microBatch, context) - act.eagerScoresForward(microBatch, context),
@@ -263,7 +268,10 @@ public final class MemoryPlanner {
         }
 
         void loss(Breakdown b) {
-            if (act.checkpointing()) {
+            if (act.checkpointing() && profile == EngineProfile.LONGTUNE && s.checkpointing() == Checkpointing.OFFLOAD) {
+                // model/LlamaModel brings the last layer's input back when that layer's backward starts: during
+                // the loss every checkpoint is on the host
+            } else if (act.checkpointing()) {
                 checkpointsOnGpu(b);
             } else {
                 allLayerActivations(b);
@@ -272,6 +280,10 @@ public final class MemoryPlanner {
                 b.add(WEIGHTS, "gathered LM head", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
             }
             b.add(ACTIVATIONS, "final hidden state and its norm", 2 * T * h * e, "2·T·h·e");
+            if (profile == EngineProfile.LONGTUNE) {
+                // model/LlamaModel's loss also holds the norm output's gradient and the norm's FP32 inverse RMS
+                b.add(ACTIVATIONS, "final norm's output gradient and inverse RMS", T * h * e + 4 * T, "T·h·e + 4·T");
+            }
             // the engine on one GPU writes the head's gradient into its slot or its resident gradient
             boolean separateHeadGrad = (zero3() || s.offloadOptimizer()) && !(engineOnOneGpu() && (s.offloadParameters() || s.offloadOptimizer()));
             if (s.uses(LigerOp.FUSED_LINEAR_CROSS_ENTROPY)) {
