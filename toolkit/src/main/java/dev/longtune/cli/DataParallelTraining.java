@@ -76,6 +76,11 @@ final class DataParallelTraining {
         Rendezvous.Node node = Rendezvous.Node.fromEnvironment(System.getenv(), gpus);
         int world = node == null ? gpus : node.worldSize();
         try (DataParallel dp = open(job, gpus, cuda, node)) {
+            if (c.tile != null) {
+                for (int r = 0; r < dp.ranks(); r++) {
+                    dp.rank(r).model().setSequenceTile(c.tile);
+                }
+            }
             if (!c.json) {
                 out.printf(Locale.ROOT, "%s (%,d parameters), ZeRO-3 over %d %s, %s, shards on the %s, checkpointing %s; "
                                 + "%d sequences of %,d tokens, %d per step%n", config.name(), config.totalParameters(), gpus,
@@ -166,7 +171,7 @@ final class DataParallelTraining {
         byte[] mine = node.nodeRank() == 0 ? NcclCommunicator.bytes(NcclCommunicator.newId()) : null;
         String configuration = String.join("|", c.model, c.data, c.context, c.precision, String.valueOf(c.offload),
                 String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
-                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus));
+                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile));
         byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,
                 java.time.Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600"))));
         return DataParallel.onGpus(job, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize());

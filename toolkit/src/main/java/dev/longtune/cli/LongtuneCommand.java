@@ -1,7 +1,6 @@
 package dev.longtune.cli;
 
 import dev.longtune.Version;
-import dev.longtune.cuda.GpuOutOfMemoryException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -81,7 +80,8 @@ public class LongtuneCommand implements Runnable {
         if (e instanceof AccessDeniedException a) {
             return "cannot read or write " + a.getFile() + ": permission denied";
         }
-        if (e instanceof IOException || e instanceof IllegalArgumentException || e instanceof GpuOutOfMemoryException) {
+        if (e instanceof IOException || e instanceof IllegalArgumentException
+                || e instanceof dev.longtune.tensor.OutOfMemoryException) {
             return e.getMessage() == null ? e.toString() : e.getMessage().strip().replaceAll("\\s*\\R\\s*", " ");
         }
         return null;

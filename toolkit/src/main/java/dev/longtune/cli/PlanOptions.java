@@ -63,8 +63,11 @@ public class PlanOptions {
     }
 
     /** The named stack with every given flag applied on top. */
-    TechniqueSet techniques() {
-        TechniqueSet t = Stacks.named(stack, node(), profile());
+    TechniqueSet techniques() { return techniquesOn(node()); }
+
+    /** The same on {@code node} (a capped GPU or the CPU engine, where a command measures instead of planning). */
+    TechniqueSet techniquesOn(NodeProfile node) {
+        TechniqueSet t = Stacks.named(stack, node, profile());
         if (precision != null) t = t.withPrecision(Precision.parse(precision));
         if (checkpointing != null) t = t.withCheckpointing(Checkpointing.parse(checkpointing));
         if (attention != null) t = t.withAttention(Attention.parse(attention));

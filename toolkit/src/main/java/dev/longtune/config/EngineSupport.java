@@ -30,9 +30,6 @@ public final class EngineSupport {
             out.add("ZeRO-3 with resident weights (partitions gathered layer by layer) is not in the engine: on one GPU "
                     + "its ZeRO-3 is parameter offload (--offload-parameters)");
         }
-        if (s.sequenceTile() > 0) {
-            out.add("sequence tiling of the MLP and the loss is not in the engine yet");
-        }
         if (s.attention() != Attention.FLASH_ATTENTION_2) {
             out.add("the engine's attention is its own FlashAttention-2, not " + s.attention().id);
         }

@@ -43,7 +43,7 @@ public record TechniqueSet(
     public List<String> problems(NodeProfile node, EngineProfile profile) {
         List<String> out = new ArrayList<>();
         GpuProfile gpu = node.gpu();
-        if (precision == Precision.BF16 && !gpu.supportsBf16()) {
+        if (precision == Precision.BF16 && !gpu.supportsBf16() && !gpu.isCpu()) { // the CPU engine rounds to BF16 itself
             out.add("BF16 needs compute capability 8.0 or newer, and " + gpu.name() + " is sm_"
                     + gpu.computeCapability() + ": use --precision fp16 (dynamic loss scaling)");
         }

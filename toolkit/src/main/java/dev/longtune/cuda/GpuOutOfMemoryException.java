@@ -1,16 +1,10 @@
 package dev.longtune.cuda;
 
-/**
- * A GPU allocation that did not fit under the cap (or in the GPU): the message names the tensor, its
- * category and size, what is held by category, the cap, and what the planner suggests instead.
- */
-public final class GpuOutOfMemoryException extends RuntimeException {
-    private final long requested;
+import dev.longtune.tensor.OutOfMemoryException;
 
+/** The GPU allocator cannot hold a request under its cap (or the GPU is full). */
+public final class GpuOutOfMemoryException extends OutOfMemoryException {
     public GpuOutOfMemoryException(String message, long requested) {
-        super(message);
-        this.requested = requested;
+        super(message, requested);
     }
-
-    public long requested() { return requested; }
 }

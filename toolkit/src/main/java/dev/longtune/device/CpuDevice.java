@@ -23,8 +23,18 @@ import java.util.stream.IntStream;
  * FP16 would.
  */
 public final class CpuDevice implements Device {
-    private final CpuMemory memory = new CpuMemory();
+    private final CpuMemory memory;
     private final CpuMemory host = new CpuMemory();
+
+    public CpuDevice() { this(Long.MAX_VALUE); }
+
+    /**
+     * With the device's tensors (not the host's: offloaded state stays uncapped, as on a GPU) under {@code memoryCap}
+     * logical bytes: a request past it throws {@link dev.longtune.tensor.OutOfMemoryException}, as a capped GPU does.
+     */
+    public CpuDevice(long memoryCap) {
+        this.memory = new CpuMemory(new dev.longtune.tensor.MemoryTracker(dev.longtune.tensor.MemoryLocation.HOST_PAGEABLE), memoryCap);
+    }
 
     @Override
     public String name() { return "cpu (" + Runtime.getRuntime().availableProcessors() + " cores)"; }
@@ -45,10 +55,13 @@ public final class CpuDevice implements Device {
         return host.allocate(name, dtype, category, shape);
     }
 
-    /** The CPU device's own memory: Java code reads it directly anyway. */
+    /**
+     * Host memory, as on a GPU (ZeRO-offload's optimizer state): on the CPU it is the same RAM, but it is counted
+     * where the planner puts it, and a device memory cap does not hold it.
+     */
     @Override
     public Tensor allocateCpuVisible(String name, DType dtype, MemoryCategory category, int... shape) {
-        return allocate(name, dtype, category, shape);
+        return allocateHost(name, dtype, category, shape);
     }
 
     @Override

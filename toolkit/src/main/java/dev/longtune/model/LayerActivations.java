@@ -16,19 +16,31 @@ final class LayerActivations implements AutoCloseable {
     final Tensor n1, rstd1, q, k, v, att, lse, h1, n2, rstd2, gate, up, act;
 
     LayerActivations(Device d, DType e, int t, int mlpRows, int h, int q, int kv, int f, int heads) {
-        n1 = d.allocate("n1", e, ACTIVATIONS, t, h);
-        rstd1 = d.allocate("rstd1", DType.FP32, ACTIVATIONS, t);
-        this.q = d.allocate("q", e, ACTIVATIONS, t, q);
-        k = d.allocate("k", e, ACTIVATIONS, t, kv);
-        v = d.allocate("v", e, ACTIVATIONS, t, kv);
-        att = d.allocate("att", e, ACTIVATIONS, t, q);
-        lse = d.allocate("lse", DType.FP32, ACTIVATIONS, heads, t);
-        h1 = d.allocate("h1", e, ACTIVATIONS, t, h);
-        n2 = d.allocate("n2", e, ACTIVATIONS, t, h);
-        rstd2 = d.allocate("rstd2", DType.FP32, ACTIVATIONS, t);
-        gate = d.allocate("gate", e, ACTIVATIONS, mlpRows, f);
-        up = d.allocate("up", e, ACTIVATIONS, mlpRows, f);
-        act = d.allocate("act", e, ACTIVATIONS, mlpRows, f);
+        // a failure part-way (out of memory) gives back what was allocated before it
+        java.util.List<Tensor> made = new java.util.ArrayList<>();
+        try {
+            n1 = add(made, d.allocate("n1", e, ACTIVATIONS, t, h));
+            rstd1 = add(made, d.allocate("rstd1", DType.FP32, ACTIVATIONS, t));
+            this.q = add(made, d.allocate("q", e, ACTIVATIONS, t, q));
+            k = add(made, d.allocate("k", e, ACTIVATIONS, t, kv));
+            v = add(made, d.allocate("v", e, ACTIVATIONS, t, kv));
+            att = add(made, d.allocate("att", e, ACTIVATIONS, t, q));
+            lse = add(made, d.allocate("lse", DType.FP32, ACTIVATIONS, heads, t));
+            h1 = add(made, d.allocate("h1", e, ACTIVATIONS, t, h));
+            n2 = add(made, d.allocate("n2", e, ACTIVATIONS, t, h));
+            rstd2 = add(made, d.allocate("rstd2", DType.FP32, ACTIVATIONS, t));
+            gate = add(made, d.allocate("gate", e, ACTIVATIONS, mlpRows, f));
+            up = add(made, d.allocate("up", e, ACTIVATIONS, mlpRows, f));
+            act = add(made, d.allocate("act", e, ACTIVATIONS, mlpRows, f));
+        } catch (RuntimeException | Error failure) {
+            made.forEach(Tensor::close);
+            throw failure;
+        }
+    }
+
+    private static Tensor add(java.util.List<Tensor> made, Tensor t) {
+        made.add(t);
+        return t;
     }
 
     @Override

@@ -21,9 +21,12 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 
 /**
  * ZeRO-3-style parameter offload on one device: every weight and gradient lives in host memory (pinned on a
- * GPU); the device holds only the units in flight, in fixed slots allocated once — one shared by the embedding
- * and the head (never in flight together) and a ring of {@code ringSize} for the decoder layers, each with room
- * for the unit's weights and gradients.
+ * GPU); the device holds only the units in flight, in slots with room for a unit's weights and gradients: a ring
+ * of {@code ringSize} for the decoder layers, allocated once, and one shared by the embedding and the head (never in
+ * flight together), allocated when one of them is brought in and freed when it is released. The (V, h) matrix and
+ * its gradient are the largest units, and neither is needed while the decoder layers' backward runs: that is where
+ * a step's memory peaks, so the slot is not there. The embedding's backward comes after every layer's, so it is
+ * not prefetched during the first layer's backward either.
  *
  * <p>Acquiring a unit makes the compute stream wait for its slot's host-to-device copy and starts the next
  * unit's copy on the host-to-device stream, so it overlaps this unit's compute. A slot is overwritten only after
@@ -74,7 +77,7 @@ final class OffloadedParameters implements ParameterStore {
         this.hostGrads = new Parameters(config, device, device::allocateHost, dtype, GRADS, ".grad");
         // the embedding and the head are never in flight together (forward: embedding first, head last; backward:
         // head first, embedding last), so they share one slot: the (V, h) matrix and the final norm
-        this.vocabulary = slot(units.head(), "vocabulary slot");
+        this.vocabulary = new Slot(); // allocated when the embedding or the head is brought in
         this.ring = new Slot[config.numLayers() == 0 ? 0 : Math.min(ringSize, config.numLayers())];
         for (int i = 0; i < ring.length; i++) {
             ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
@@ -84,13 +87,47 @@ final class OffloadedParameters implements ParameterStore {
 
     private Slot slot(int shapeOf, String label) {
         Slot s = new Slot();
-        for (String name : units.names(shapeOf)) {
-            Tensor host = hostWeights.get(name);
-            s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), host.dtype(), WEIGHTS, host.shape()));
-            s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", host.dtype(), GRADS, host.shape()));
-        }
-        s.free = device.record(Stream.COMPUTE); // the slots' zeroing, queued on compute, precedes their first copy
+        allocate(s, shapeOf, label);
         return s;
+    }
+
+    private void allocate(Slot s, int shapeOf, String label) {
+        try {
+            for (String name : units.names(shapeOf)) {
+                Tensor host = hostWeights.get(name);
+                s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), host.dtype(), WEIGHTS, host.shape()));
+                s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", host.dtype(), GRADS, host.shape()));
+            }
+            s.free = device.record(Stream.COMPUTE); // the slots' zeroing, queued on compute, precedes their first copy
+        } catch (RuntimeException | Error failure) {
+            // out of memory part-way: give back what this slot got, so that a later try starts from nothing
+            s.weights.values().forEach(Tensor::close);
+            s.grads.values().forEach(Tensor::close);
+            s.weights.clear();
+            s.grads.clear();
+            throw failure;
+        }
+    }
+
+    /** Gives the embedding/head slot's memory back once what reads it (compute, the gradients' copy) is done. */
+    private void freeVocabulary() {
+        Slot s = vocabulary;
+        if (s.weights.isEmpty()) {
+            return;
+        }
+        for (Event e : new Event[] {s.ready, s.free}) {
+            if (e != null) {
+                e.synchronize();
+            }
+        }
+        s.weights.values().forEach(Tensor::close);
+        s.grads.values().forEach(Tensor::close);
+        s.weights.clear();
+        s.grads.clear();
+        s.ready = null;
+        s.free = null;
+        s.unit = -1;
+        s.version = -1;
     }
 
     private Slot slotOf(int unit) {
@@ -153,7 +190,9 @@ final class OffloadedParameters implements ParameterStore {
         if (deferred == unit) {
             deferred = -1;
         }
-        if (next >= 0 && !slotOf(next).active) {
+        // the embedding's backward follows every layer's: bringing it in now would hold its slot at the peak
+        boolean embeddingBackward = next == ParameterUnits.embedding() && nextWithGrads;
+        if (next >= 0 && !slotOf(next).active && !embeddingBackward) {
             if (updates.ready(next)) {
                 load(next, nextWithGrads);
             } else {
@@ -168,6 +207,9 @@ final class OffloadedParameters implements ParameterStore {
     private void load(int unit, boolean withGrads) {
         updates.await(unit);
         Slot s = slotOf(unit);
+        if (s == vocabulary && s.weights.isEmpty()) {
+            allocate(s, units.head(), "vocabulary slot");
+        }
         List<String> names = units.names(unit);
         boolean weightsThere = s.unit == unit && s.version == version;
         boolean gradsNeeded = withGrads && names.stream().anyMatch(n -> !zeroGrads.contains(n));
@@ -246,6 +288,9 @@ final class OffloadedParameters implements ParameterStore {
         } else {
             s.free = device.record(Stream.COMPUTE);
         }
+        if (s == vocabulary) {
+            freeVocabulary();
+        }
         if (deferred >= 0 && !slotOf(deferred).active) {
             int d = deferred;
             deferred = -1;
@@ -270,6 +315,7 @@ final class OffloadedParameters implements ParameterStore {
             s.ready = null;
             s.free = null;
         }
+        freeVocabulary();
         activeWeights.clear();
         activeGrads.clear();
         deferred = -1;

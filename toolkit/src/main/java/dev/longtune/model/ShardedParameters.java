@@ -88,7 +88,9 @@ final class ShardedParameters implements ParameterStore {
         Parameters.Allocator where = onHost ? device::allocateHost : device::allocate;
         this.shardWeights = new Parameters(shapes, device, where, dtype, WEIGHTS, " (shard " + comm.rank() + ")");
         this.shardGrads = new Parameters(shapes, device, where, dtype, GRADS, ".grad (shard " + comm.rank() + ")");
-        this.vocabulary = slot(units.head(), "vocabulary slot");
+        // the embedding/head slot is allocated when one of them is gathered and freed at its release (unless it holds
+        // the tied embedding's gradient): the (V, h) matrix is not needed while the layers' backward runs, the peak
+        this.vocabulary = new Slot();
         this.ring = new Slot[Math.min(2, layout.config().numLayers())];
         for (int i = 0; i < ring.length; i++) {
             ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
@@ -105,12 +107,46 @@ final class ShardedParameters implements ParameterStore {
 
     private Slot slot(int shapeOf, String label) {
         Slot s = new Slot();
-        for (String name : units.names(shapeOf)) {
-            int[] shape = shapeOf(name);
-            s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), dtype, WEIGHTS, shape));
-            s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", dtype, GRADS, shape));
-        }
+        allocate(s, shapeOf, label);
         return s;
+    }
+
+    private void allocate(Slot s, int shapeOf, String label) {
+        try {
+            for (String name : units.names(shapeOf)) {
+                int[] shape = shapeOf(name);
+                s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), dtype, WEIGHTS, shape));
+                s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", dtype, GRADS, shape));
+            }
+        } catch (RuntimeException | Error failure) {
+            // out of memory part-way: give back what this slot got, so that a later try starts from nothing
+            s.weights.values().forEach(Tensor::close);
+            s.grads.values().forEach(Tensor::close);
+            s.weights.clear();
+            s.grads.clear();
+            throw failure;
+        }
+    }
+
+    /** Gives the embedding/head slot back once compute and the collectives are done with it. */
+    private void freeVocabulary() {
+        Slot s = vocabulary;
+        if (s.weights.isEmpty() || s.active || s.holding) {
+            return;
+        }
+        for (Event e : new Event[] {s.ready, s.free}) {
+            if (e != null) {
+                e.synchronize();
+            }
+        }
+        s.weights.values().forEach(Tensor::close);
+        s.grads.values().forEach(Tensor::close);
+        s.weights.clear();
+        s.grads.clear();
+        s.ready = null;
+        s.free = null;
+        s.unit = -1;
+        s.version = -1;
     }
 
     private Slot slotOf(int unit) {
@@ -216,7 +252,9 @@ final class ShardedParameters implements ParameterStore {
                 activeGrads.put(name, g);
             }
         }
-        if (next >= 0 && !slotOf(next).active && !slotOf(next).holding && !heldForTheEmbedding(next)) {
+        // the embedding's backward follows every layer's: gathering it now would hold its slot at the peak
+        boolean embeddingBackward = next == ParameterUnits.embedding() && nextWithGrads;
+        if (next >= 0 && !embeddingBackward && !slotOf(next).active && !slotOf(next).holding && !heldForTheEmbedding(next)) {
             gatherInto(next, slotOf(next)); // overlaps this unit's compute
         }
     }
@@ -232,6 +270,10 @@ final class ShardedParameters implements ParameterStore {
         List<Integer> groups = layout.groupsOf(unit);
         for (int g : groups) {
             updates.await(g); // the host optimizer may still be writing this shard
+        }
+        if (s == vocabulary && s.weights.isEmpty()) {
+            allocate(s, units.head(), "vocabulary slot");
+            device.waitFor(Stream.COMMUNICATION, device.record(Stream.COMPUTE)); // the new slot's zeroing first
         }
         if (s.free != null) {
             device.waitFor(Stream.COMMUNICATION, s.free); // its previous unit is done with the slot
@@ -303,6 +345,9 @@ final class ShardedParameters implements ParameterStore {
         names.forEach(activeGrads::remove);
         if (!(gradientsDone && withGrads)) {
             s.free = device.record(Stream.COMPUTE);
+            if (s == vocabulary) {
+                freeVocabulary();
+            }
             return;
         }
         // with tied embeddings the matrix's gradient has two parts, the head's and the embedding's: added here first
@@ -316,6 +361,9 @@ final class ShardedParameters implements ParameterStore {
         }
         s.holding = hold;
         s.free = device.record(Stream.COMMUNICATION);
+        if (s == vocabulary) {
+            freeVocabulary();
+        }
     }
 
     /**
@@ -373,6 +421,7 @@ final class ShardedParameters implements ParameterStore {
             s.free = null;
             s.unit = -1;
         }
+        freeVocabulary();
         activeWeights.clear();
         activeGrads.clear();
         zeroGrads();

@@ -164,13 +164,13 @@ final class ActivationModel {
     }
 
     /**
-     * longtune's layer forward under checkpointing (model/LlamaModel.layerForward): every tensor the layer saves is
-     * allocated up front, then its output and down_proj's result (T·h·e each; one tile's rows of n2 and of down_proj
-     * when the MLP is tiled).
+     * longtune's layer forward under checkpointing (model/LlamaModel.layerForward), beyond its input and its output
+     * (both checkpoints): every tensor the layer saves, allocated up front, and down_proj's result (T·h·e; one tile's
+     * rows of n2 and of down_proj when the MLP is tiled).
      */
     long engineForwardTransient(long microBatch, long context) {
         long tokens = microBatch * context, rows = mlpTokens(tokens);
-        return layerSaved(microBatch, context) + tokens * h * e + (rows < tokens ? 2 * rows * h * e : tokens * h * e);
+        return layerSaved(microBatch, context) + (rows < tokens ? 2 * rows * h * e : tokens * h * e);
     }
 
     /** One layer's forward under no_grad (checkpointing): residual, norm output, gate, up and product. */

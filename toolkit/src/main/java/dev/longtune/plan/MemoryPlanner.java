@@ -138,17 +138,30 @@ public final class MemoryPlanner {
 
         long cublasWorkspace() { return cpu() ? 0 : (node.gpu().computeCapability() >= 90 ? 32L : 8L) << 20; }
 
+        /**
+         * The engine's embedding/LM head slot (model/OffloadedParameters, ShardedParameters) exists only while the
+         * embedding or the head is in flight: for the embedding's forward, from the last layer's forward to the end
+         * of the loss, and for the embedding's backward; not while the layers' backward runs.
+         */
+        boolean vocabularySlotOnDemand() { return parameterSlots(); }
+
+        /** The slot the embedding and the LM head share, with room for the (V, h) matrix and the final norm. */
+        void vocabularySlot(Breakdown b) {
+            long vocabulary = V * h + h;
+            for (var c : new dev.longtune.tensor.MemoryCategory[] {WEIGHTS, GRADS}) {
+                String what = c == WEIGHTS ? "weights" : "gradients";
+                b.add(c, "embedding/LM head slot (" + what + ")", e * vocabulary,
+                        "e·(V·h + h) = " + e + " × (" + V + " × " + h + " + " + h + ")");
+            }
+        }
+
         /** Model states that stay on each GPU for the whole step. */
         void residentModelStates(Breakdown b) {
             if (parameterSlots()) {
-                // model/OffloadedParameters allocates its slots once, each with room for a unit's weights AND
-                // gradients: one shared by the embedding and the head (never in flight together: the (V, h) matrix
-                // and the final norm), and a ring of 2 decoder-layer slots (one computing, one loading)
-                long vocabulary = V * h + h;
+                // model/OffloadedParameters and ShardedParameters allocate a ring of 2 decoder-layer slots once (one
+                // computing, one loading), each with room for a unit's weights AND gradients
                 for (var c : new dev.longtune.tensor.MemoryCategory[] {WEIGHTS, GRADS}) {
                     String what = c == WEIGHTS ? "weights" : "gradients";
-                    b.add(c, "embedding/LM head slot (" + what + ")", e * vocabulary,
-                            "e·(V·h + h) = " + e + " × (" + V + " × " + h + " + " + h + ")");
                     b.add(c, "decoder-layer ring, 2 slots (" + what + ")", 2L * e * Lp, "2·e·Lp = 2 × " + e + " × " + count(Lp));
                 }
             }
@@ -250,11 +263,14 @@ public final class MemoryPlanner {
 
         void forward(Breakdown b) {
             gatheredLayers(b);
+            if (vocabularySlotOnDemand()) {
+                vocabularySlot(b); // the head is brought in during the last layer's forward
+            }
             if (act.checkpointing() && act.longtuneBackward) {
                 checkpointsOnGpu(b);
-                b.add(ACTIVATIONS, "one layer's forward: its saved tensors, its output and down_proj's",
+                b.add(ACTIVATIONS, "one layer's forward: its saved tensors and down_proj's output",
                         act.engineForwardTransient(microBatch, context),
-                        "layer saved + T·h·e + (T·h·e, or 2·T'·h·e tiled) with T' = " + count(act.mlpTokens(T)));
+                        "layer saved + (T·h·e, or 2·T'·h·e tiled) with T' = " + count(act.mlpTokens(T)));
             } else if (act.checkpointing()) {
                 checkpointsOnGpu(b);
                 b.add(ACTIVATIONS, "one layer's forward without saving (residual, norm, gate, up, product)",
@@ -268,6 +284,9 @@ public final class MemoryPlanner {
         }
 
         void loss(Breakdown b) {
+            if (vocabularySlotOnDemand()) {
+                vocabularySlot(b);
+            }
             if (act.checkpointing() && profile == EngineProfile.LONGTUNE && s.checkpointing() == Checkpointing.OFFLOAD) {
                 // model/LlamaModel brings the last layer's input back when that layer's backward starts: during
                 // the loss every checkpoint is on the host
@@ -326,17 +345,40 @@ public final class MemoryPlanner {
                 // the CPU device amortises its GEMM copies over at least 256 tokens (device/CpuDevice.cpuChunk)
                 chunk = Math.min(T, Math.max(256, chunk));
             }
-            return s.sequenceTile() > 0 ? Math.min(chunk, Units.powerOfTwoCeil(s.sequenceTile())) : chunk;
+            // a tiled loss (ALST's) takes at most a tile's tokens; longtune's fused loss chunks by its own rule already
+            boolean tiledLoss = s.sequenceTile() > 0 && profile != EngineProfile.LONGTUNE;
+            return tiledLoss ? Math.min(chunk, Units.powerOfTwoCeil(s.sequenceTile())) : chunk;
         }
 
         void backward(Breakdown b) {
+            if (vocabularySlotOnDemand()) {
+                // the larger of a layer's backward (the slot is away) and the embedding's (the slot and the
+                // gradient of the embeddings' output, every activation freed)
+                Breakdown layer = new Breakdown(MemoryLocation.GPU);
+                layerBackward(layer);
+                if (2 * e * (V * h + h) + T * h * e > layer.total()) {
+                    vocabularySlot(b);
+                    b.add(ACTIVATIONS, "gradient of the embeddings' output (at the embedding's backward)", T * h * e, "T·h·e");
+                    return;
+                }
+            }
+            layerBackward(b);
+        }
+
+        void layerBackward(Breakdown b) {
             gatheredLayers(b);
             if ((zero3() || s.offloadOptimizer()) && !(engineOnOneGpu() && (s.offloadParameters() || s.offloadOptimizer()))
                     && !parameterSlots()) {
                 b.add(GRADS, "one layer's gradients before reduce-scatter", e * Lp, "e·Lp = " + e + " × " + count(Lp));
             }
             ActivationModel.BackwardMoment worst = act.backwardPeak(microBatch, context);
-            if (act.checkpointing()) {
+            if (act.checkpointing() && profile == EngineProfile.LONGTUNE && s.checkpointing() == Checkpointing.OFFLOAD) {
+                // model/LlamaModel brings each layer's input back as its backward starts (in forward, a layer's input
+                // and its output are both on the GPU: the two in flight)
+                b.add(CHECKPOINTS, "the layer's input, brought back", T * h * e, "T·h·e");
+                b.add(ACTIVATIONS, "recomputed layer's saved tensors (at its " + worst.where() + " backward)",
+                        worst.saved(), perTokenFormula(worst.saved()));
+            } else if (act.checkpointing()) {
                 checkpointsOnGpu(b);
                 b.add(ACTIVATIONS, "recomputed layer's saved tensors (at its " + worst.where() + " backward)",
                         worst.saved(), perTokenFormula(worst.saved()));

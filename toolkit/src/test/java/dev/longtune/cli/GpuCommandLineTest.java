@@ -241,4 +241,31 @@ class GpuCommandLineTest {
         // tensor over the cap is named, with the cap
         CommandLineErrorsTest.assertOneLine(r, "cap of 24.00 MiB", "model.embed_tokens.weight");
     }
+
+    @Test
+    void maxContextMeasuredOnTheGpuBisectsRealStepsAndRecoversFromEachOutOfMemory(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("config.json");
+        Files.writeString(model, """
+                {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1792, "num_hidden_layers": 2,
+                 "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 5003, "tie_word_embeddings": false,
+                 "rms_norm_eps": 1e-5, "rope_theta": 500000.0}""");
+        CommandLineTest.Result r = CommandLineTest.run("max-context", "--measure", "--device", "cuda", "--gpu-memory-cap",
+                "256MiB", "--model", model.toString(), "--precision", "bf16", "--tile", "1024", "--from", "1024",
+                "--to", "65536", "--resolution", "512", "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode o = new ObjectMapper().readTree(r.out().strip());
+        long measured = o.get("measured_max_context").asLong(), planned = o.get("planned_max_context").asLong();
+        assertThat(o.get("stopped_by").asText()).as(o.toString()).isEqualTo("device memory");
+        // each trial agrees with the boundary: after an out-of-memory step the memory came back, so shorter ones train
+        for (JsonNode t : o.get("trials")) {
+            assertThat(t.get("trained").asBoolean()).as(t.toString()).isEqualTo(t.get("context").asLong() <= measured);
+            if (!t.get("trained").asBoolean()) {
+                assertThat(t.get("failure").asText()).contains("cap of 256.00 MiB");
+            } else {
+                assertThat(t.get("reserved_peak_bytes").asLong()).isLessThanOrEqualTo(256L << 20);
+            }
+        }
+        // the planner, with the allocator's rounding, lands near the measured boundary (the ratio is in the output)
+        assertThat((double) measured / planned).as(o.toString()).isBetween(0.8, 1.25);
+    }
 }

@@ -22,10 +22,9 @@ class PlannerAdviceTest {
         assertThat(engine.offloadOptimizer()).isTrue();
         assertThat(EngineSupport.missing(engine, node)).isEmpty();
         assertThat(EngineSupport.missing(Stacks.engineResident(node, EngineProfile.LONGTUNE), node)).isEmpty();
-        // 'all' on one GPU is now what the engine runs (ZeRO-3 = parameter offload there); tiling is not
+        // 'all' on one GPU is what the engine runs (ZeRO-3 = parameter offload there), and with tiling too
         assertThat(EngineSupport.missing(Stacks.named("all", node, EngineProfile.LONGTUNE), node)).isEmpty();
-        assertThat(EngineSupport.missing(Stacks.named("all-tiled", node, EngineProfile.LONGTUNE), node))
-                .anyMatch(r -> r.contains("tiling"));
+        assertThat(EngineSupport.missing(Stacks.named("all-tiled", node, EngineProfile.LONGTUNE), node)).isEmpty();
         // parameter offload needs the optimizer on the host, and ZeRO-3 with resident weights is not the engine's
         assertThat(EngineSupport.missing(engine.withZero(3, false, true), node)).anyMatch(r -> r.contains("optimizer"));
         assertThat(EngineSupport.missing(engine.withZero(3, true, false), node)).anyMatch(r -> r.contains("ZeRO-3"));

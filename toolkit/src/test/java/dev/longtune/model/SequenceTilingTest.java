@@ -45,7 +45,7 @@ class SequenceTilingTest {
 
     record Pass(double loss, double forwardLoss, Map<String, float[]> grads, long activationsPeak) {}
 
-    static Pass run(LlamaModel m, Batch b, int tile) {
+    static Pass passWithTile(LlamaModel m, Batch b, int tile) {
         m.setSequenceTile(tile);
         m.grads().zero();
         m.device().memory().resetPeaks();
@@ -60,7 +60,7 @@ class SequenceTilingTest {
         try (Device d = ModelOnDevicesTest.open(dev); LlamaModel m = new LlamaModel(ModelOnDevicesTest.config(), d, p, ck)) {
             m.initialize(9);
             Batch b = batch();
-            Pass untiled = run(m, b, 0), tiled = run(m, b, TILE);
+            Pass untiled = passWithTile(m, b, 0), tiled = passWithTile(m, b, TILE);
             boolean exact = dev.equals("cpu");
             double tolerance = p == Precision.FP32 ? 1e-4 : 2e-2;
             if (exact) {
@@ -102,7 +102,7 @@ class SequenceTilingTest {
              LlamaModel m = new LlamaModel(ModelOnDevicesTest.config(), d, Precision.BF16, Checkpointing.DEVICE)) {
             m.initialize(9);
             Batch b = batch();
-            Pass untiled = run(m, b, 0), whole = run(m, b, TOKENS);
+            Pass untiled = passWithTile(m, b, 0), whole = passWithTile(m, b, TOKENS);
             assertThat(whole.loss()).isEqualTo(untiled.loss());
             untiled.grads().forEach((n, g) -> assertThat(java.util.Arrays.mismatch(whole.grads().get(n), g)).as(n).isEqualTo(-1));
             assertThat(whole.activationsPeak()).isEqualTo(untiled.activationsPeak());
