@@ -82,16 +82,18 @@ final class PlannerAdvice {
 
     /**
      * One H200 whose allocator is capped at {@code capBytes}: the cap limits the allocator's reserved bytes, and
-     * the CUDA context lies outside it, so the GPU the planner sees is the cap plus the context.
+     * the CUDA context and cuBLAS's own workspace lie outside it, so the GPU the planner sees is the cap plus those.
      */
     static NodeProfile cappedNode(long capBytes, long hostRamBytes) {
         GpuProfile base = GpuCatalog.get("H200");
-        long allocator = capBytes == Long.MAX_VALUE ? base.memoryBytes() - GpuRuntime.cudaContextBytes(base) : capBytes;
-        GpuProfile capped = base.withMemory("GPU capped at " + Units.human(allocator),
-                allocator + GpuRuntime.cudaContextBytes(base));
+        long outside = GpuRuntime.cudaContextBytes(base) + GpuRuntime.cublasWorkspaceBytes(base);
+        long allocator = capBytes == Long.MAX_VALUE ? base.memoryBytes() - outside : capBytes;
+        GpuProfile capped = base.withMemory("GPU capped at " + Units.human(allocator), allocator + outside);
         NodeProfile host = NodeCatalog.cpu();
         return new NodeProfile("1x" + capped.name(), capped, 1, hostRamBytes, host.cores(), host.hostMemoryGBps());
     }
 
-    static long allocatorBytes(NodeProfile node) { return node.gpu().memoryBytes() - GpuRuntime.cudaContextBytes(node.gpu()); }
+    static long allocatorBytes(NodeProfile node) {
+        return node.gpu().memoryBytes() - GpuRuntime.cudaContextBytes(node.gpu()) - GpuRuntime.cublasWorkspaceBytes(node.gpu());
+    }
 }

@@ -47,6 +47,17 @@ public final class GpuRuntime {
         return localMemoryBytes(gpu) + PRINTF_AND_HEAP + DRIVER_AND_MODULES;
     }
 
+    /**
+     * The workspace cuBLAS allocates for itself on first use (PyTorch's default per handle: 32 MiB on sm_90, 8 MiB
+     * before; cuBLAS's own default is the same order), outside any caching allocator: 0 for the CPU engine.
+     */
+    public static long cublasWorkspaceBytes(GpuProfile gpu) {
+        if (gpu.isCpu()) {
+            return 0;
+        }
+        return (gpu.computeCapability() >= 90 ? 32L : 8L) << 20;
+    }
+
     /** Stack for every resident thread: SMs × threads per SM × 1 KiB (160 MiB on a V100, 264 MiB on an H200). */
     static long localMemoryBytes(GpuProfile gpu) {
         return (long) gpu.sms() * gpu.maxThreadsPerSm() * STACK_PER_THREAD;

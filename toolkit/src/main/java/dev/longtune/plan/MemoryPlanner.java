@@ -136,7 +136,7 @@ public final class MemoryPlanner {
 
         boolean cpu() { return node.gpu().isCpu(); }
 
-        long cublasWorkspace() { return cpu() ? 0 : (node.gpu().computeCapability() >= 90 ? 32L : 8L) << 20; }
+        long cublasWorkspace() { return GpuRuntime.cublasWorkspaceBytes(node.gpu()); }
 
         /**
          * The engine's embedding/LM head slot (model/OffloadedParameters, ShardedParameters) exists only while the

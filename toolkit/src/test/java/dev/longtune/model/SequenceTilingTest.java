@@ -98,6 +98,8 @@ class SequenceTilingTest {
 
     @Test
     void aTileAsLongAsTheSequenceIsTheUntiledLayer() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(ModelOnDevicesTest.devices().contains("cpu"),
+                "a CPU check (bit for bit); this run tests " + ModelOnDevicesTest.devices());
         try (Device d = ModelOnDevicesTest.open("cpu");
              LlamaModel m = new LlamaModel(ModelOnDevicesTest.config(), d, Precision.BF16, Checkpointing.DEVICE)) {
             m.initialize(9);
