@@ -132,13 +132,28 @@ final class ActivationModel {
         return tokens * h * e + mlpTokens(tokens) * wide;
     }
 
-    /** The worst moment of one layer's backward: what is still saved and what gradients are alive. */
-    record BackwardMoment(String where, long saved, long gradients) {
-        long total() { return saved + gradients; }
+    /**
+     * The worst moment of one layer's backward: what is still saved, what gradients are alive, and the kernels'
+     * scratch (the CUDA attention backward's FP32 dQ accumulator and row deltas).
+     */
+    record BackwardMoment(String where, long saved, long gradients, long workspace) {
+        long total() { return saved + gradients + workspace; }
+    }
+
+    /**
+     * Bytes per token the attention backward's kernels hold beside the gradients: longtune's CUDA kernels keep an FP32
+     * dQ accumulator and FP32 row deltas, T·(q + heads)·4 (cuda/CudaAttention); 0 elsewhere (the CPU engine, and
+     * Hugging Face's kernels, whose scratch the measured calibration already covers).
+     */
+    private long attentionWorkspacePerToken;
+
+    ActivationModel withCudaAttentionWorkspace() {
+        attentionWorkspacePerToken = (q + heads) * 4;
+        return this;
     }
 
     BackwardMoment mlpMoment(long microBatch, long context) {
-        return new BackwardMoment("MLP", layerSaved(microBatch, context), mlpMomentGradients(microBatch * context));
+        return new BackwardMoment("MLP", layerSaved(microBatch, context), mlpMomentGradients(microBatch * context), 0);
     }
 
     /**
@@ -150,11 +165,12 @@ final class ActivationModel {
         if (longtuneBackward) {
             // the whole layer is still saved; dh, dh1, d(att), dq, dk, dv are alive
             return new BackwardMoment("attention", layerSaved(microBatch, context),
-                    tokens * (2 * h + 2 * q + 2 * kv) * e + eagerScoresBackward(microBatch, context));
+                    tokens * (2 * h + 2 * q + 2 * kv) * e + eagerScoresBackward(microBatch, context),
+                    tokens * attentionWorkspacePerToken);
         }
         long qkvGradients = tokens * (q + (repeatKv ? 2 * q : 2 * kv)) * e;
         return new BackwardMoment("attention", tokens * attentionSavedPerToken() + eagerScoresSaved(microBatch, context),
-                tokens * h * e + Math.max(eagerScoresBackward(microBatch, context), qkvGradients));
+                tokens * h * e + Math.max(eagerScoresBackward(microBatch, context), qkvGradients), 0);
     }
 
     /** The larger of the two moments (excluding the layer's input). */

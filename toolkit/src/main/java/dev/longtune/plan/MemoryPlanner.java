@@ -67,7 +67,8 @@ public final class MemoryPlanner {
             this.m = m;
             this.node = node;
             this.s = s;
-            this.act = new ActivationModel(m, s, profile);
+            ActivationModel a = new ActivationModel(m, s, profile);
+            this.act = profile == EngineProfile.LONGTUNE && !node.gpu().isCpu() ? a.withCudaAttentionWorkspace() : a;
             this.N = m.totalParameters();
             this.Lp = m.layerParameters();
             this.L = m.numLayers();
@@ -392,6 +393,10 @@ public final class MemoryPlanner {
             }
             b.add(ACTIVATIONS, "gradients at the worst moment of the layer's backward", worst.gradients(),
                     perTokenFormula(worst.gradients()));
+            if (worst.workspace() > 0) {
+                b.add(WORKSPACE, "attention backward's FP32 dQ accumulator and row deltas", worst.workspace(),
+                        "T·(q + heads)·4 = " + count(T) + " × (" + m.queryDim() + " + " + m.numHeads() + ") × 4");
+            }
         }
 
         private String perTokenFormula(long bytes) {
