@@ -68,6 +68,13 @@ public final class CheckpointWriter {
         return add(PendingTensor.copyOf(tensor.name(), tensor));
     }
 
+    /** A tensor written later in slices ({@link SliceWriter}): only its place in the layout is fixed here. */
+    CheckpointWriter addPlaceholder(String name, SafetensorsDType dtype, long[] shape) {
+        return add(PendingTensor.placeholder(name, dtype, shape));
+    }
+
+    Map<String, String> metadataMap() { return metadata; }
+
     private CheckpointWriter add(PendingTensor tensor) {
         if (tensors.putIfAbsent(tensor.name, tensor) != null) {
             throw new IllegalArgumentException("tensor '" + tensor.name + "' was added twice");

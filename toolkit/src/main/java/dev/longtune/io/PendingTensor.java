@@ -79,6 +79,16 @@ abstract class PendingTensor {
         return t;
     }
 
+    /** A tensor whose bytes are written elsewhere, in slices at their places ({@link SliceWriter}): only its size counts. */
+    static PendingTensor placeholder(String name, SafetensorsDType dtype, long[] shape) {
+        return new PendingTensor(name, dtype, shape) {
+            @Override
+            void writeTo(WritableByteChannel out) {
+                throw new IllegalStateException("tensor '" + name + "' is written in slices, not streamed");
+            }
+        };
+    }
+
     /** A tensor of another file, copied byte for byte under a (possibly new) name. */
     static PendingTensor copyOf(String name, TensorEntry source) {
         TensorBytes bytes = source.bytes();

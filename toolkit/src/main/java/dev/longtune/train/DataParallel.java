@@ -163,33 +163,34 @@ public final class DataParallel implements AutoCloseable {
 
     /**
      * Saves the run as one GPU's {@code train --save} would: a Hugging Face folder with whole tensors, the optimizer
-     * state and the trainer's counters. Each rank reads its own shard on its own thread; rank order assembles them.
+     * state and the trainer's counters, the same bytes. Each rank writes the slices it owns, on its own thread, at
+     * their places in the files; no tensor is assembled whole.
      */
     public void save(java.nio.file.Path dir) throws java.io.IOException {
         if (worldSize != ranks()) {
             throw new IllegalStateException("saving a run spread over several nodes is not supported yet: save from one node's run");
         }
         dev.longtune.model.ShardLayout layout = new dev.longtune.model.ShardLayout(job.config(), worldSize);
-        TrainingCheckpoint.saveSharded(trainers.get(0), job.precision(), worldSize, (prefix, name) -> {
-            float[] whole = new float[Math.toIntExact(layout.config().parameterTensors().stream()
-                    .filter(p -> p.name().equals(name)).findFirst().orElseThrow().elements())];
-            List<float[]> parts = onEveryRank(ranks(), rank -> {
-                Trainer t = trainers.get(rank);
-                dev.longtune.model.Parameters from = switch (prefix) {
-                    case "" -> t.model().weights();
-                    case "master." -> t.optimizer().master();
-                    case "exp_avg." -> t.optimizer().exp_avg();
-                    default -> t.optimizer().exp_avg_sq();
-                };
-                return from.byName().containsKey(name) ? from.device().read(from.get(name)) : null;
-            });
-            for (int r = 0; r < parts.size(); r++) {
-                if (parts.get(r) != null) {
-                    System.arraycopy(parts.get(r), 0, whole, (int) layout.sliceOf(name, r).from(), parts.get(r).length);
-                }
-            }
-            return whole;
-        }, dir);
+        TrainingCheckpoint.saveSharded(trainers.get(0), job.precision(), worldSize, (weights, optimizer) ->
+                onEveryRank(ranks(), local -> {
+                    int rank = firstRank + local;
+                    Trainer t = trainers.get(local);
+                    Map<String, dev.longtune.model.Parameters> states = Map.of("", t.model().weights(),
+                            "master.", t.optimizer().master(), "exp_avg.", t.optimizer().exp_avg(),
+                            "exp_avg_sq.", t.optimizer().exp_avg_sq());
+                    for (ModelConfig.ParameterTensor p : job.config().parameterTensors()) {
+                        dev.longtune.model.ShardLayout.Slice s = layout.sliceOf(p.name(), rank);
+                        if (s == null) {
+                            continue;
+                        }
+                        for (var state : states.entrySet()) {
+                            dev.longtune.model.Parameters from = state.getValue();
+                            float[] part = from.device().read(from.get(p.name()));
+                            (state.getKey().isEmpty() ? weights : optimizer).writeFloats(state.getKey() + p.name(), s.from(), part);
+                        }
+                    }
+                    return null;
+                }), dir);
     }
 
     public static DataParallel onGpus(ModelConfig config, Precision precision, Checkpointing checkpointing,

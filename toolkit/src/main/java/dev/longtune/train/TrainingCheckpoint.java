@@ -22,6 +22,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -72,30 +73,40 @@ public final class TrainingCheckpoint {
         return state;
     }
 
+    /** What writes a sharded run's tensors: each rank its slices, into the weights' and the optimizer's files. */
+    interface SliceSource {
+        void write(dev.longtune.io.SliceWriter weights, dev.longtune.io.SliceWriter optimizer) throws IOException;
+    }
+
+    /** The optimizer state's tensors in optimizer.safetensors: FP32 master, exp_avg, exp_avg_sq of every parameter. */
+    static final List<String> OPTIMIZER_PREFIXES = List.of("master.", "exp_avg.", "exp_avg_sq.");
+
     /**
-     * Saves a ZeRO-3 run as the same folder one GPU writes: every tensor assembled from the ranks' slices (each
-     * rank's shard read in rank order), so any Hugging Face tool loads it and a resume may use another rank count.
-     * {@code wholeOf(prefix, name)} gives a parameter's whole values of the weights (prefix "") or an optimizer
-     * state ("master.", "exp_avg.", "exp_avg_sq.").
+     * Saves a ZeRO-3 run as the same folder one GPU writes, byte for byte: the layout of every file is fixed first,
+     * then {@code slices} has each rank write the elements it owns at their places (dev.longtune.io.SliceWriter), so
+     * no whole tensor is assembled anywhere; any Hugging Face tool loads the folder and a resume may use another rank
+     * count. The files appear only when every byte was written.
      */
-    static void saveSharded(Trainer rank0, Precision precision, int ranks, java.util.function.BiFunction<String, String, float[]> wholeOf,
-                            Path dir) throws IOException {
+    static void saveSharded(Trainer rank0, Precision precision, int ranks, SliceSource slices, Path dir) throws IOException {
         Files.createDirectories(dir);
         LlamaModel model = rank0.model();
         JSON.writeValue(dir.resolve(HfCheckpoint.CONFIG).toFile(), model.config().toHfJson());
-        CheckpointWriter weights = CheckpointWriter.to(dir);
         SafetensorsDType stored = storedType(model.dtype());
-        SafetensorsWriter opt = new SafetensorsWriter();
+        Map<String, dev.longtune.io.SliceWriter.Spec> weights = new LinkedHashMap<>(), optimizer = new LinkedHashMap<>();
         for (ModelConfig.ParameterTensor p : model.config().parameterTensors()) {
-            weights.addFloats(p.name(), stored, p.shape(), wholeOf.apply("", p.name()));
+            weights.put(p.name(), new dev.longtune.io.SliceWriter.Spec(stored, p.shape()));
         }
-        for (String prefix : new String[] {"master.", "exp_avg.", "exp_avg_sq."}) {
+        for (String prefix : OPTIMIZER_PREFIXES) {
             for (ModelConfig.ParameterTensor p : model.config().parameterTensors()) {
-                opt.addFloats(prefix + p.name(), SafetensorsDType.F32, p.shape(), wholeOf.apply(prefix, p.name()));
+                optimizer.put(prefix + p.name(), new dev.longtune.io.SliceWriter.Spec(SafetensorsDType.F32, p.shape()));
             }
         }
-        weights.write();
-        opt.write(dir.resolve(OPTIMIZER));
+        try (var w = dev.longtune.io.SliceWriter.checkpoint(dir, weights);
+             var o = dev.longtune.io.SliceWriter.file(dir.resolve(OPTIMIZER), optimizer)) {
+            slices.write(w, o);
+            w.finish();
+            o.finish();
+        }
         Map<String, Object> state = stateOf(rank0, precision);
         state.put("ranks", ranks);
         JSON.writeValue(dir.resolve(STATE).toFile(), state);

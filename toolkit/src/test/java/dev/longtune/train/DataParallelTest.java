@@ -144,6 +144,18 @@ class DataParallelTest {
                 }
             }
         }
+        // each rank wrote its slices at their places: the files are the ones a single rank with two micro-batches
+        // writes at the same step, byte for byte
+        try (DataParallel one = DataParallel.onCpu(job, 1)) {
+            for (int s = 0; s < 2; s++) {
+                one.step(batches(s, 2));
+            }
+            one.save(dir.resolve("one"));
+        }
+        for (String file : new String[] {"model.safetensors", TrainingCheckpoint.OPTIMIZER, "config.json"}) {
+            assertThat(java.nio.file.Files.readAllBytes(dir.resolve("ckpt").resolve(file))).as(file)
+                    .isEqualTo(java.nio.file.Files.readAllBytes(dir.resolve("one").resolve(file)));
+        }
         for (int ranks : new int[] {2, 1}) {
             try (DataParallel dp = DataParallel.resumeOnCpu(dir.resolve("ckpt"), ranks)) {
                 assertThat(dp.step()).isEqualTo(2);
