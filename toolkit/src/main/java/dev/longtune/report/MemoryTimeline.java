@@ -170,7 +170,7 @@ public final class MemoryTimeline implements AutoCloseable {
         }
         double top = 0;
         for (int k = used.size() - 1; k >= 0; k--) {
-            Charts.area(chart, used.get(k), x, running[k]);
+            Charts.band(chart, used.get(k), x, k == 0 ? new double[x.length] : running[k - 1], running[k]);
             for (double v : running[k]) {
                 top = Math.max(top, v);
             }

@@ -16,7 +16,6 @@ import dev.longtune.plan.MemoryPlanner;
 import dev.longtune.plan.ThroughputModel;
 import dev.longtune.plan.Units;
 import dev.longtune.tensor.MemoryCategory;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import tech.tablesaw.api.BooleanColumn;
 import tech.tablesaw.api.DoubleColumn;
@@ -148,6 +147,7 @@ public final class StudyReport {
                 MemoryPlanner planner = new MemoryPlanner(p);
                 ThroughputModel speed = new ThroughputModel(p);
                 Map<String, double[]> totalsByStack = new LinkedHashMap<>();
+                Map<String, Long> maxByStack = new LinkedHashMap<>();
                 Map<MemoryCategory, double[]> chartGib = new EnumMap<>(MemoryCategory.class);
                 Map<MemoryCategory, double[]> chartHostGib = new EnumMap<>(MemoryCategory.class);
                 for (String stackName : STACKS) {
@@ -180,16 +180,21 @@ public final class StudyReport {
                         tokens.append(Math.round(speed.estimate(model, n, t, contexts[i]).tokensPerSecond() * 10) / 10.0);
                         totals[i] = Units.gib(plan.gpuPeakBytes());
                     }
-                    totalsByStack.put(stackName, totals);
+                    String series = seriesName(stackName, t);
+                    totalsByStack.put(series, totals);
+                    if (t.problems(n, p).isEmpty()) {
+                        maxByStack.put(series, new ContextSearch(p).maxContext(model, n, t));
+                    }
                 }
                 double[] x = java.util.Arrays.stream(contexts).asDoubleStream().toArray();
                 String label = n.gpus() + "×" + n.gpu().name() + ", " + p.id;
-                chart(Charts.stacked("GPU memory per GPU by category, stack '" + CHART_STACK + "' (" + label + ")", x,
-                        chartGib, n.gpu().memoryGiB(), "GPU capacity"), "gpu-by-category-" + nodeName + "-" + p.id);
-                chart(Charts.stacked("Host memory of the node by category, stack '" + CHART_STACK + "' (" + label + ")", x,
-                        chartHostGib, n.hostRamGiB(), "host RAM"), "host-by-category-" + nodeName + "-" + p.id);
+                String shown = seriesName(CHART_STACK, Stacks.named(CHART_STACK, n, p));
+                chart(Charts.stacked("GPU memory per GPU by category: stack '" + shown + "', " + label, x,
+                        chartGib, n.gpu().memoryGiB(), "GPU capacity"), categoryChart("gpu", nodeName, p));
+                chart(Charts.stacked("Host memory of the node by category: stack '" + shown + "', " + label, x,
+                        chartHostGib, n.hostRamGiB(), "host RAM"), categoryChart("host", nodeName, p));
                 progress.accept(nodeName + " " + p.id + " categories");
-                chart(Charts.lines("GPU peak per technique stack (" + label + ")", x, totalsByStack,
+                chart(Charts.lines("GPU peak per technique stack, " + label, x, totalsByStack, maxByStack,
                         n.gpu().memoryGiB(), "GPU capacity"), "gpu-by-stack-" + nodeName + "-" + p.id);
                 progress.accept(nodeName + " " + p.id + " stacks");
             }
@@ -265,9 +270,24 @@ public final class StudyReport {
         return rows;
     }
 
+    /** PNG for the page, SVG and PDF for papers. */
     private void chart(XYChart chart, String name) throws IOException {
-        BitmapEncoder.saveBitmap(chart, out.resolve(name).toString(), BitmapEncoder.BitmapFormat.PNG);
-        written.add(name + ".png");
+        written.addAll(Charts.save(chart, out.resolve(name)));
+    }
+
+    /** The stacked chart's file: named after the stack it shows, then the node and the profile. */
+    static String categoryChart(String where, String nodeName, EngineProfile p) {
+        return where + "-by-category-" + CHART_STACK + "-" + nodeName + "-" + p.id;
+    }
+
+    /**
+     * A stack's name as its curve is labelled: with the attention it really runs where that is not what the name
+     * says (the study ran SDPA on the V100, which has no official FlashAttention-2, so 'fa2' there is SDPA).
+     */
+    static String seriesName(String stackName, TechniqueSet t) {
+        boolean promisesFa2 = List.of("fa2", "all", "all-tiled", "engine").contains(stackName);
+        return promisesFa2 && t.attention() != dev.longtune.config.Attention.FLASH_ATTENTION_2
+                ? stackName + " [" + t.attention().id + ", no FA2 here]" : stackName;
     }
 
     private void save(Table t, String name) throws IOException {
@@ -301,8 +321,10 @@ public final class StudyReport {
         for (String nodeName : NODES) {
             for (EngineProfile p : EngineProfile.values()) {
                 sb.append(String.format(Locale.ROOT, "<h3>%s, %s</h3>%n", nodeName, p.id));
-                for (String kind : List.of("gpu-by-category", "gpu-by-stack", "host-by-category")) {
-                    sb.append(String.format(Locale.ROOT, "<img src=\"%s-%s-%s.png\" width=\"600\">%n", kind, nodeName, p.id));
+                for (String file : List.of(categoryChart("gpu", nodeName, p), "gpu-by-stack-" + nodeName + "-" + p.id,
+                        categoryChart("host", nodeName, p))) {
+                    sb.append(String.format(Locale.ROOT, "<figure><a href=\"%1$s.pdf\"><img src=\"%1$s.png\" width=\"1000\"></a>"
+                            + "<figcaption>%1$s: <a href=\"%1$s.svg\">SVG</a>, <a href=\"%1$s.pdf\">PDF</a></figcaption></figure>%n", file));
                 }
             }
         }

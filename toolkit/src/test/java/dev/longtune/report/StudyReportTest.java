@@ -22,8 +22,9 @@ class StudyReportTest {
         assertThat(steps).hasSize(StudyReport.workUnits());
         assertThat(files).contains("memory-by-context.csv", "max-context.csv", "max-context.html", "validation.csv",
                 "validation.html", "deepspeed-estimate.txt", "cheapest-stack.csv", "index.html", "manifest.json",
-                "gpu-by-category-study-8xV100-hf-deepspeed.png", "host-by-category-study-4xA6000-longtune.png",
-                "gpu-by-stack-study-4xA6000-hf-deepspeed.png");
+                "gpu-by-category-all-study-8xV100-hf-deepspeed.png", "gpu-by-category-all-study-8xV100-hf-deepspeed.svg",
+                "gpu-by-category-all-study-8xV100-hf-deepspeed.pdf", "host-by-category-all-study-4xA6000-longtune.png",
+                "gpu-by-stack-study-4xA6000-hf-deepspeed.png", "gpu-by-stack-study-4xA6000-hf-deepspeed.pdf");
         for (String f : files) {
             assertThat(dir.resolve("a").resolve(f)).isNotEmptyFile();
         }
@@ -36,9 +37,19 @@ class StudyReportTest {
         assertThat(csv.get(0)).contains("gpu_weights", "gpu_activations", "gpu_checkpoints", "host_optimizer",
                 "gpu_peak_bytes", "host_peak_bytes", "fits", "tokens_per_s");
 
-        BufferedImage png = ImageIO.read(dir.resolve("a/gpu-by-category-study-8xV100-hf-deepspeed.png").toFile());
-        assertThat(png.getWidth()).isEqualTo(900);
-        assertThat(png.getHeight()).isEqualTo(540);
+        // PNG at 144 dpi (twice the 1100 × 600 chart), vector beside it
+        BufferedImage png = ImageIO.read(dir.resolve("a/gpu-by-category-all-study-8xV100-hf-deepspeed.png").toFile());
+        assertThat(png.getWidth()).isEqualTo(2200);
+        assertThat(png.getHeight()).isEqualTo(1200);
+        assertThat(Files.readString(dir.resolve("a/gpu-by-stack-study-8xV100-hf-deepspeed.pdf"), java.nio.charset.StandardCharsets.ISO_8859_1))
+                .startsWith("%PDF");
+        assertThat(Files.readString(dir.resolve("a/gpu-by-stack-study-8xV100-hf-deepspeed.svg"))).contains("<svg");
+        // the V100 has no official FlashAttention-2: hf-deepspeed's 'fa2' curve is SDPA, and says so
+        var v100 = dev.longtune.config.NodeCatalog.get("study-8xV100");
+        assertThat(StudyReport.seriesName("fa2", dev.longtune.config.Stacks.named("fa2", v100, dev.longtune.config.EngineProfile.HF_DEEPSPEED)))
+                .isEqualTo("fa2 [sdpa, no FA2 here]");
+        assertThat(StudyReport.seriesName("fa2", dev.longtune.config.Stacks.named("fa2", v100, dev.longtune.config.EngineProfile.LONGTUNE)))
+                .isEqualTo("fa2");
 
         assertThat(Files.readString(dir.resolve("a/validation.html"))).contains("<table").contains("4×A6000 48GB, BF16");
         JsonNode manifest = new ObjectMapper().readTree(dir.resolve("a/manifest.json").toFile());
