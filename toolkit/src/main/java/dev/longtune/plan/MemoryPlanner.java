@@ -351,18 +351,12 @@ public final class MemoryPlanner {
             return tiledLoss ? Math.min(chunk, Units.powerOfTwoCeil(s.sequenceTile())) : chunk;
         }
 
+        /**
+         * The worst moment of a layer's backward. The embedding's backward (the embedding/head slot and the gradient
+         * of the embeddings' output) never exceeds the loss phase, which holds the same slot and more, in total or in
+         * any category, so it needs no moment of its own.
+         */
         void backward(Breakdown b) {
-            if (vocabularySlotOnDemand()) {
-                // the larger of a layer's backward (the slot is away) and the embedding's (the slot and the
-                // gradient of the embeddings' output, every activation freed)
-                Breakdown layer = new Breakdown(MemoryLocation.GPU);
-                layerBackward(layer);
-                if (2 * e * (V * h + h) + T * h * e > layer.total()) {
-                    vocabularySlot(b);
-                    b.add(ACTIVATIONS, "gradient of the embeddings' output (at the embedding's backward)", T * h * e, "T·h·e");
-                    return;
-                }
-            }
             layerBackward(b);
         }
 

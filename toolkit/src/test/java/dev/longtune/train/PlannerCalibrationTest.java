@@ -92,7 +92,7 @@ class PlannerCalibrationTest {
                             + "activations tracked %,d planned %,d%n", precision, checkpointing, tile, tokens, tracked, predicted,
                     100.0 * (predicted - tracked) / tracked, device.memory().peak(MemoryCategory.ACTIVATIONS),
                     plan.gpu().get(Phase.BACKWARD).bytes(MemoryCategory.ACTIVATIONS));
-            // every row is exact but one: +0.6% (BF16, offloaded checkpoints, tiled MLP: 185 KB on 30 MB); 2% fails on a missing or
+            // every row is exact (logical bytes, the trackers against the plan); 2% fails on a missing or
             // doubled copy of the embedding or its gradient (7% of the BF16 rows' total); smaller terms are caught by
             // the exact activation and checkpoint checks below
             assertThat((double) predicted / tracked).as("total peak: predicted %d, tracked %d", predicted, tracked)
