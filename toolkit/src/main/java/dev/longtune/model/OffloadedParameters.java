@@ -43,20 +43,11 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
  * norms can be summed while backward goes on.
  */
 final class OffloadedParameters implements ParameterStore {
-    /** A unit's room on the device: weights and gradients by local name (the name after "model.layers.N."). */
-    private static final class Slot {
-        final Map<String, Tensor> weights = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
-        int unit = -1;
-        long version = -1;
-        boolean active;
-        Event ready, free;
-    }
-
     private final ParameterUnits units;
     private final Device device;
     private final Parameters hostWeights, hostGrads;
-    private final Slot vocabulary;
-    private final Slot[] ring;
+    private final UnitSlot vocabulary;
+    private final UnitSlot[] ring;
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
     private final Set<String> zeroGrads = new HashSet<>();
     private final List<Event> gradientCopies = new ArrayList<>();
@@ -77,60 +68,34 @@ final class OffloadedParameters implements ParameterStore {
         this.hostGrads = new Parameters(config, device, device::allocateHost, dtype, GRADS, ".grad");
         // the embedding and the head are never in flight together (forward: embedding first, head last; backward:
         // head first, embedding last), so they share one slot: the (V, h) matrix and the final norm
-        this.vocabulary = new Slot(); // allocated when the embedding or the head is brought in
-        this.ring = new Slot[config.numLayers() == 0 ? 0 : Math.min(ringSize, config.numLayers())];
+        this.vocabulary = new UnitSlot(); // allocated when the embedding or the head is brought in
+        this.ring = new UnitSlot[config.numLayers() == 0 ? 0 : Math.min(ringSize, config.numLayers())];
         for (int i = 0; i < ring.length; i++) {
             ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
         }
         zeroGrads.addAll(hostGrads.byName().keySet());
     }
 
-    private Slot slot(int shapeOf, String label) {
-        Slot s = new Slot();
+    private UnitSlot slot(int shapeOf, String label) {
+        UnitSlot s = new UnitSlot();
         allocate(s, shapeOf, label);
         return s;
     }
 
-    private void allocate(Slot s, int shapeOf, String label) {
-        try {
-            for (String name : units.names(shapeOf)) {
-                Tensor host = hostWeights.get(name);
-                s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), host.dtype(), WEIGHTS, host.shape()));
-                s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", host.dtype(), GRADS, host.shape()));
-            }
-            s.free = device.record(Stream.COMPUTE); // the slots' zeroing, queued on compute, precedes their first copy
-        } catch (RuntimeException | Error failure) {
-            // out of memory part-way: give back what this slot got, so that a later try starts from nothing
-            s.weights.values().forEach(Tensor::close);
-            s.grads.values().forEach(Tensor::close);
-            s.weights.clear();
-            s.grads.clear();
-            throw failure;
-        }
+    private void allocate(UnitSlot s, int shapeOf, String label) {
+        Tensor like = hostWeights.get(units.names(shapeOf).get(0));
+        s.allocate(device, units.names(shapeOf), like.dtype(), name -> hostWeights.get(name).shape(), label);
+        s.free = device.record(Stream.COMPUTE); // the slots' zeroing, queued on compute, precedes their first copy
     }
 
     /** Gives the embedding/head slot's memory back once what reads it (compute, the gradients' copy) is done. */
     private void freeVocabulary() {
-        Slot s = vocabulary;
-        if (s.weights.isEmpty()) {
-            return;
+        if (vocabulary.allocated()) {
+            vocabulary.freeWhenDone();
         }
-        for (Event e : new Event[] {s.ready, s.free}) {
-            if (e != null) {
-                e.synchronize();
-            }
-        }
-        s.weights.values().forEach(Tensor::close);
-        s.grads.values().forEach(Tensor::close);
-        s.weights.clear();
-        s.grads.clear();
-        s.ready = null;
-        s.free = null;
-        s.unit = -1;
-        s.version = -1;
     }
 
-    private Slot slotOf(int unit) {
+    private UnitSlot slotOf(int unit) {
         if (unit == ParameterUnits.embedding() || unit == units.head()) {
             return vocabulary;
         }
@@ -167,7 +132,7 @@ final class OffloadedParameters implements ParameterStore {
 
     @Override
     public void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
-        Slot s = slotOf(unit);
+        UnitSlot s = slotOf(unit);
         if (s.active) {
             throw new IllegalStateException("unit " + unit + ": its slot still holds unit " + s.unit + " in use");
         }
@@ -206,8 +171,8 @@ final class OffloadedParameters implements ParameterStore {
     /** Queues the copies that bring a unit's current weights (and accumulated gradients) into its slot. */
     private void load(int unit, boolean withGrads) {
         updates.await(unit);
-        Slot s = slotOf(unit);
-        if (s == vocabulary && s.weights.isEmpty()) {
+        UnitSlot s = slotOf(unit);
+        if (s == vocabulary && !s.allocated()) {
             allocate(s, units.head(), "vocabulary slot");
         }
         List<String> names = units.names(unit);
@@ -260,7 +225,7 @@ final class OffloadedParameters implements ParameterStore {
 
     @Override
     public void release(int unit, boolean gradientsDone) {
-        Slot s = slotOf(unit);
+        UnitSlot s = slotOf(unit);
         if (!s.active || s.unit != unit) {
             throw new IllegalStateException("unit " + unit + " is released without being acquired");
         }
@@ -309,7 +274,7 @@ final class OffloadedParameters implements ParameterStore {
         updates.awaitAll(); // the previous step's update is that step's: it finishes
         device.synchronize();
         finishBackward();
-        for (Slot s : allSlots()) {
+        for (UnitSlot s : allSlots()) {
             // a slot keeps the weights it holds (they are still current); its gradients are never read unzeroed
             s.active = false;
             s.ready = null;
@@ -336,21 +301,20 @@ final class OffloadedParameters implements ParameterStore {
         updates.drain(); // a background update still writes into the host buffers freed below
         device.synchronize();
         finishBackward();
-        for (Slot s : allSlots()) {
+        for (UnitSlot s : allSlots()) {
             for (Event e : new Event[] {s.ready, s.free}) {
                 if (e != null) {
                     e.synchronize();
                 }
             }
-            s.weights.values().forEach(Tensor::close);
-            s.grads.values().forEach(Tensor::close);
+            s.closeTensors();
         }
         hostWeights.close();
         hostGrads.close();
     }
 
-    private List<Slot> allSlots() {
-        List<Slot> all = new ArrayList<>(List.of(vocabulary));
+    private List<UnitSlot> allSlots() {
+        List<UnitSlot> all = new ArrayList<>(List.of(vocabulary));
         all.addAll(List.of(ring));
         return all;
     }

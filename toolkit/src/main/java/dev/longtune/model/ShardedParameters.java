@@ -38,15 +38,6 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
 final class ShardedParameters implements ParameterStore {
     private static final String TIED = "model.embed_tokens.weight";
 
-    /** A unit's room on the device: weights and gradients by local name. */
-    private static final class Slot {
-        final Map<String, Tensor> weights = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
-        int unit = -1;
-        long version = -1;
-        boolean active, holding;
-        Event ready, free;
-    }
-
     private final ShardLayout layout;
     private final Communicator comm;
     private final Device device;
@@ -59,8 +50,8 @@ final class ShardedParameters implements ParameterStore {
     private final PendingUpdates updates = new PendingUpdates();
     private final Device.BusyClock collectives;
     private final Set<Integer> staleGrads = new HashSet<>();
-    private final Slot vocabulary;
-    private final Slot[] ring;
+    private final UnitSlot vocabulary;
+    private final UnitSlot[] ring;
     private final Tensor gatherSend, gatherRecv, reduceSend, reduceRecv;
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
     private long version;
@@ -90,8 +81,8 @@ final class ShardedParameters implements ParameterStore {
         this.shardGrads = new Parameters(shapes, device, where, dtype, GRADS, ".grad (shard " + comm.rank() + ")");
         // the embedding/head slot is allocated when one of them is gathered and freed at its release (unless it holds
         // the tied embedding's gradient): the (V, h) matrix is not needed while the layers' backward runs, the peak
-        this.vocabulary = new Slot();
-        this.ring = new Slot[Math.min(2, layout.config().numLayers())];
+        this.vocabulary = new UnitSlot();
+        this.ring = new UnitSlot[Math.min(2, layout.config().numLayers())];
         for (int i = 0; i < ring.length; i++) {
             ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
         }
@@ -105,51 +96,20 @@ final class ShardedParameters implements ParameterStore {
         device.waitFor(Stream.COMMUNICATION, device.record(Stream.COMPUTE));
     }
 
-    private Slot slot(int shapeOf, String label) {
-        Slot s = new Slot();
-        allocate(s, shapeOf, label);
+    private UnitSlot slot(int shapeOf, String label) {
+        UnitSlot s = new UnitSlot();
+        s.allocate(device, units.names(shapeOf), dtype, this::shapeOf, label);
         return s;
     }
 
-    private void allocate(Slot s, int shapeOf, String label) {
-        try {
-            for (String name : units.names(shapeOf)) {
-                int[] shape = shapeOf(name);
-                s.weights.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name), dtype, WEIGHTS, shape));
-                s.grads.put(ParameterUnits.localName(name), device.allocate(label + " " + ParameterUnits.localName(name) + ".grad", dtype, GRADS, shape));
-            }
-        } catch (RuntimeException | Error failure) {
-            // out of memory part-way: give back what this slot got, so that a later try starts from nothing
-            s.weights.values().forEach(Tensor::close);
-            s.grads.values().forEach(Tensor::close);
-            s.weights.clear();
-            s.grads.clear();
-            throw failure;
-        }
-    }
-
-    /** Gives the embedding/head slot back once compute and the collectives are done with it. */
+    /** Gives the embedding/head slot back once compute and the collectives are done with it (unless it holds). */
     private void freeVocabulary() {
-        Slot s = vocabulary;
-        if (s.weights.isEmpty() || s.active || s.holding) {
-            return;
+        if (vocabulary.allocated() && !vocabulary.active && !vocabulary.holding) {
+            vocabulary.freeWhenDone();
         }
-        for (Event e : new Event[] {s.ready, s.free}) {
-            if (e != null) {
-                e.synchronize();
-            }
-        }
-        s.weights.values().forEach(Tensor::close);
-        s.grads.values().forEach(Tensor::close);
-        s.weights.clear();
-        s.grads.clear();
-        s.ready = null;
-        s.free = null;
-        s.unit = -1;
-        s.version = -1;
     }
 
-    private Slot slotOf(int unit) {
+    private UnitSlot slotOf(int unit) {
         if (unit == ParameterUnits.embedding() || unit == units.head()) {
             return vocabulary;
         }
@@ -222,7 +182,7 @@ final class ShardedParameters implements ParameterStore {
 
     @Override
     public void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
-        Slot s = slotOf(unit);
+        UnitSlot s = slotOf(unit);
         boolean held = heldForTheEmbedding(unit) && withGrads;
         if (s.active) {
             throw new IllegalStateException("unit " + unit + ": its slot still holds unit " + s.unit + " in use");
@@ -263,7 +223,7 @@ final class ShardedParameters implements ParameterStore {
      * Queues on the communication stream the gather of {@code unit}'s weights into {@code s}, unless it holds them
      * already (this step's weights, gathered for the forward and not overwritten since).
      */
-    private void gatherInto(int unit, Slot s) {
+    private void gatherInto(int unit, UnitSlot s) {
         if (s.unit == unit && s.version == version) {
             return;
         }
@@ -271,8 +231,8 @@ final class ShardedParameters implements ParameterStore {
         for (int g : groups) {
             updates.await(g); // the host optimizer may still be writing this shard
         }
-        if (s == vocabulary && s.weights.isEmpty()) {
-            allocate(s, units.head(), "vocabulary slot");
+        if (s == vocabulary && !s.allocated()) {
+            s.allocate(device, units.names(units.head()), dtype, this::shapeOf, "vocabulary slot");
             device.waitFor(Stream.COMMUNICATION, device.record(Stream.COMPUTE)); // the new slot's zeroing first
         }
         if (s.free != null) {
@@ -292,7 +252,7 @@ final class ShardedParameters implements ParameterStore {
     }
 
     /** One group's parameters of the unit into the slot, a piece at a time (at most {@link #piece} per rank). */
-    private void gather(ShardLayout.Group group, List<String> names, Slot s) {
+    private void gather(ShardLayout.Group group, List<String> names, UnitSlot s) {
         long chunk = group.chunk();
         int ranks = comm.size();
         for (long lo = 0; lo < chunk; lo += piece) {
@@ -334,7 +294,7 @@ final class ShardedParameters implements ParameterStore {
 
     @Override
     public void release(int unit, boolean gradientsDone) {
-        Slot s = slotOf(unit);
+        UnitSlot s = slotOf(unit);
         if (!s.active || s.unit != unit && !(unit == ParameterUnits.embedding() && s.unit == units.head())) {
             throw new IllegalStateException("unit " + unit + " is released without being acquired");
         }
@@ -370,7 +330,7 @@ final class ShardedParameters implements ParameterStore {
      * Adds the sum over ranks of the slot's gradients of one group, for this rank's slices, into the shard's
      * gradients; a piece at a time, all on the communication stream.
      */
-    private void reduceScatter(ShardLayout.Group group, List<String> names, Slot s) {
+    private void reduceScatter(ShardLayout.Group group, List<String> names, UnitSlot s) {
         long chunk = group.chunk();
         int ranks = comm.size();
         clearGrads(group.unit());
@@ -414,7 +374,7 @@ final class ShardedParameters implements ParameterStore {
         updates.awaitAll();
         device.synchronize();
         device.record(Stream.COMMUNICATION).synchronize();
-        for (Slot s : allSlots()) {
+        for (UnitSlot s : allSlots()) {
             s.active = false;
             s.holding = false;
             s.ready = null;
@@ -427,8 +387,8 @@ final class ShardedParameters implements ParameterStore {
         zeroGrads();
     }
 
-    private List<Slot> allSlots() {
-        List<Slot> all = new ArrayList<>(List.of(vocabulary));
+    private List<UnitSlot> allSlots() {
+        List<UnitSlot> all = new ArrayList<>(List.of(vocabulary));
         all.addAll(List.of(ring));
         return all;
     }
@@ -451,7 +411,7 @@ final class ShardedParameters implements ParameterStore {
         updates.drain();
         device.synchronize();
         device.record(Stream.COMMUNICATION).synchronize();
-        for (Slot s : allSlots()) {
+        for (UnitSlot s : allSlots()) {
             s.weights.values().forEach(Tensor::close);
             s.grads.values().forEach(Tensor::close);
         }
