@@ -31,6 +31,7 @@ classes=(
   dev.longtune.model.ModelOnDevicesTest     # the model: gradients, training in BF16/FP16, optimizer placements, generation
   dev.longtune.cli.GpuCommandLineTest       # inspect and train with --device cuda/auto, --gpu-memory-cap, save/resume, --init-from
   dev.longtune.model.ParameterOffloadGpuTest  # parameters offloaded to pinned host memory match resident training
+  dev.longtune.model.SequenceTilingTest       # the MLP in sequence tiles trains as the untiled layer
   dev.longtune.model.DataParallelGpuTest      # ZeRO-3 over NCCL: 1 rank on any GPU, 2 ranks on the 2-GPU machine, against the unsharded engine
   dev.longtune.model.InterruptedStepTest      # an interrupted step gives back its memory; the next steps match an uninterrupted run
   dev.longtune.report.MeasuredSweepGpuTest    # the study's measured sweep: the planner within 5% of the GPU's peaks
