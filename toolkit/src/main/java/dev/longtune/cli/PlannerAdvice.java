@@ -53,11 +53,18 @@ final class PlannerAdvice {
                         + "(this run asked for %,d): lower --context, or use --checkpointing offload and --optimizer host; "
                         + "details: %s", resident.describe(), maxResident, m.name(), cap, context, ask);
             }
+            String tiling = "";
+            if (context > maxOffloaded) {
+                // the MLP in sequence tiles (train --tile) takes one tile's room for its wide tensors
+                long maxTiled = search.maxContext(m, node, offloaded.withSequenceTile(Stacks.DEFAULT_TILE));
+                tiling = context <= maxTiled
+                        ? String.format(Locale.ROOT, " and --tile %d (the MLP in sequence tiles: at most %,d tokens)", Stacks.DEFAULT_TILE, maxTiled)
+                        : String.format(Locale.ROOT, " and --tile %d, and lower --context (with tiles at most %,d)", Stacks.DEFAULT_TILE, maxTiled);
+            }
             return String.format(Locale.ROOT, "The planner (longtune profile, %s) fits at most %,d tokens of %s in %s "
                     + "(this run asked for %,d) with the parameters offloaded: use --offload parameters,optimizer,checkpoints%s; "
                     + "with the parameters resident (%s) at most %,d; details: %s", offloaded.describe(), maxOffloaded,
-                    m.name(), cap, context, context > maxOffloaded ? " and lower --context" : "", resident.describe(),
-                    Math.max(0, maxResident), ask);
+                    m.name(), cap, context, tiling, resident.describe(), Math.max(0, maxResident), ask);
         } catch (RuntimeException e) {
             return "Lower --context, or use --offload parameters,optimizer,checkpoints; ask the planner: " + ask;
         }

@@ -72,6 +72,9 @@ class PlannerAdviceTest {
         assertThat(advice).contains("zero3+opt+param").contains("--offload parameters,optimizer,checkpoints")
                 .doesNotContain("lower --context");
         assertThat(quoted(advice)).isEqualTo(offloaded);
-        assertThat(PlannerAdvice.forRun("llama-3.1-8b", cap, offloaded + 1, host)).contains("lower --context");
+        // past that, the MLP in sequence tiles: 131,072 trained under this cap with --tile 8192 (bench/results)
+        assertThat(PlannerAdvice.forRun("llama-3.1-8b", cap, 131_072, host)).contains("--tile 8192 (the MLP in sequence tiles")
+                .doesNotContain("lower --context");
+        assertThat(PlannerAdvice.forRun("llama-3.1-8b", cap, 1L << 20, host)).contains("--tile 8192, and lower --context");
     }
 }
