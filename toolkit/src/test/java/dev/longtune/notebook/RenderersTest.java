@@ -38,7 +38,7 @@ class RenderersTest {
         Sweep sweep = Plan.of("llama-3.1-8b").on("study-4xA6000").stack("all").sweep(8192, 32768, 131072);
         DisplayData d = Renderers.render(sweep.chart());
         var image = ImageIO.read(new ByteArrayInputStream(png(d)));
-        assertThat(image.getWidth()).isEqualTo(900);
+        assertThat(image.getWidth()).isEqualTo(1100); // the study charts' theme (report/Charts)
         DisplayData svg = Renderers.render(sweep.chart(), "image/svg+xml");
         assertThat((String) svg.getData(MIMEType.IMAGE_SVG)).contains("<svg");
     }
