@@ -6,7 +6,10 @@ import tech.tablesaw.api.Table;
 public final class Html {
     private Html() {}
 
-    public static String table(Table t) {
+    public static String table(Table t) { return table(t, false); }
+
+    /** The same, whole numbers with thousands separators where {@code separators} (a page people read). */
+    public static String table(Table t, boolean separators) {
         StringBuilder sb = new StringBuilder("<table border=\"1\" cellspacing=\"0\" cellpadding=\"4\">\n<tr>");
         for (String name : t.columnNames()) {
             sb.append("<th>").append(escape(name)).append("</th>");
@@ -17,6 +20,9 @@ public final class Html {
             for (int c = 0; c < t.columnCount(); c++) {
                 String v = t.column(c).getString(r);
                 boolean numeric = t.column(c).type().name().matches("INTEGER|LONG|DOUBLE|FLOAT|SHORT");
+                if (separators && t.column(c).type().name().matches("INTEGER|LONG|SHORT") && v.matches("-?[0-9]+")) {
+                    v = String.format(java.util.Locale.ROOT, "%,d", Long.parseLong(v));
+                }
                 sb.append(numeric ? "<td align=\"right\">" : "<td>").append(escape(v)).append("</td>");
             }
             sb.append("</tr>\n");

@@ -117,7 +117,7 @@ public final class StudyReport {
         progress.accept("cheapest stacks");
 
         List<MeasuredSweep.Row> measured = sweep == null ? List.of() : measure();
-        index(max, validation, measured);
+        index(max, validation, measured, cheapest, estimate);
         written.add("manifest.json");
         Map<String, Object> manifest = Manifest.of(command, Path.of("").toAbsolutePath(), List.copyOf(written));
         new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve("manifest.json").toFile(), manifest);
@@ -305,25 +305,47 @@ public final class StudyReport {
         written.add(name);
     }
 
-    private void index(Table max, ValidationTable validation, List<MeasuredSweep.Row> measured) throws IOException {
+    /** The page's look: readable type, tables with thin rules and right-aligned numbers, figures at full width. */
+    static final String STYLE = "<style>body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;"
+            + "padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+            + "th,td{border:1px solid #ccc;padding:.25em .6em}th{background:#f3f3f3}figure{margin:1em 0}"
+            + "figure img{width:100%;height:auto}figcaption{font-size:.9em;color:#555}pre{background:#f7f7f7;"
+            + "padding:.8em;overflow-x:auto}</style>\n";
+
+    private void index(Table max, ValidationTable validation, List<MeasuredSweep.Row> measured, Table cheapest,
+                       String deepSpeedEstimate) throws IOException {
         StringBuilder sb = new StringBuilder("<!doctype html><meta charset=\"utf-8\"><title>longtune planner study</title>\n");
+        sb.append(STYLE);
         sb.append("<h1>Memory planner study: Llama 3.1 8B on 8×V100 16GB and 4×A6000 48GB</h1>\n");
-        sb.append("<h2>Validation against the published study</h2>\n").append(Html.table(validation.table()));
-        sb.append("<h2>Max context per technique stack</h2>\n").append(Html.table(max));
+        sb.append("<p>Files: <a href=\"memory-by-context.csv\">memory-by-context.csv</a> (bytes per category, every node, "
+                + "profile, stack and context), <a href=\"max-context.csv\">max-context.csv</a>, <a href=\"validation.csv\">"
+                + "validation.csv</a>, <a href=\"cheapest-stack.csv\">cheapest-stack.csv</a>, <a href=\"deepspeed-estimate.txt\">"
+                + "deepspeed-estimate.txt</a>, <a href=\"manifest.json\">manifest.json</a> (toolkit version, commit, command); "
+                + "the executed notebooks, when the study ran them, in <a href=\"notebooks/\">notebooks/</a>. Figures: PNG "
+                + "here, SVG and PDF under each.</p>\n");
+        sb.append("<h2>Validation against the published study</h2>\n").append(Html.table(validation.table(), true));
+        sb.append("<h2>Max context per technique stack</h2>\n<p>The longest context, in tokens, whose GPU peak fits the "
+                + "GPU and whose host peak fits the node's RAM; <b>0</b> means not even one token fits (without ZeRO offload "
+                + "a 16 GiB V100 cannot hold the 8B's model states).</p>\n").append(Html.table(max, true));
+        sb.append("<h2>Cheapest technique set per node and target context</h2>\n<p>Fewest offloads first (each costs "
+                + "host-link traffic or CPU time), then the fastest by the throughput model.</p>\n")
+                .append(Html.table(cheapest, true));
+        sb.append("<h2>DeepSpeed's own estimate of ZeRO-3 model states</h2>\n<pre>")
+                .append(Html.escape(deepSpeedEstimate)).append("</pre>\n");
         sb.append("<h2>Measured on this machine's GPU</h2>\n");
         if (measured.isEmpty()) {
             sb.append("<p>Nothing measured: ").append(noSweep).append(".</p>\n");
         } else {
             sb.append("<p>").append(sweep.describe()).append(": measured by the engine's memory trackers, planned by the "
                     + "longtune profile for the same stack.</p>\n").append(Html.table(MeasuredSweep.table(measured)))
-                    .append("<img src=\"measured-by-context.png\" width=\"600\">\n");
+                    .append("<figure><img src=\"measured-by-context.png\"></figure>\n");
         }
         for (String nodeName : NODES) {
             for (EngineProfile p : EngineProfile.values()) {
                 sb.append(String.format(Locale.ROOT, "<h3>%s, %s</h3>%n", nodeName, p.id));
                 for (String file : List.of(categoryChart("gpu", nodeName, p), "gpu-by-stack-" + nodeName + "-" + p.id,
                         categoryChart("host", nodeName, p))) {
-                    sb.append(String.format(Locale.ROOT, "<figure><a href=\"%1$s.pdf\"><img src=\"%1$s.png\" width=\"1000\"></a>"
+                    sb.append(String.format(Locale.ROOT, "<figure><a href=\"%1$s.pdf\"><img src=\"%1$s.png\"></a>"
                             + "<figcaption>%1$s: <a href=\"%1$s.svg\">SVG</a>, <a href=\"%1$s.pdf\">PDF</a></figcaption></figure>%n", file));
                 }
             }

@@ -58,7 +58,13 @@ class StudyReportTest {
         }
         assertThat(manifest.get("command").asText()).isEqualTo("test");
 
-        assertThat(Files.readString(dir.resolve("a/index.html"))).contains("Nothing measured: not asked for");
+        String index = Files.readString(dir.resolve("a/index.html"));
+        assertThat(index).contains("Nothing measured: not asked for");
+        // every table the README promises, links to the files, "0" explained, numbers with separators, figures
+        // at the page's width with their vector files
+        assertThat(index).contains("<style>").contains("Cheapest technique set").contains("DeepSpeed's own estimate")
+                .contains("href=\"memory-by-context.csv\"").contains("href=\"notebooks/\"").contains("<b>0</b> means")
+                .contains("79,928").contains("gpu-by-stack-study-8xV100-hf-deepspeed.svg\">SVG");
         new StudyReport(dir.resolve("b"), s -> { }).withoutMeasuredSweep("no GPU on this machine (test)").write("test");
         assertThat(Files.readString(dir.resolve("b/index.html"))).contains("Nothing measured: no GPU on this machine (test)");
         assertThat(dir.resolve("b/measured-by-context.csv")).doesNotExist();
