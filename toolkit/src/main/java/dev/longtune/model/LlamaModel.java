@@ -577,23 +577,40 @@ public final class LlamaModel implements AutoCloseable {
                     mlpWide(i, a, n2, rows);
                     device.zero(dgate); // swigluBackward adds into its gradients
                     device.zero(dup);
-                    try (Tensor dact = zeros("d act", ACTIVATIONS, tile, f)) {
-                        device.matmul(dact, dy, w(layer(i, "mlp.down_proj.weight")), rows, f, h, false, false, 0f);
-                        device.matmul(g(layer(i, "mlp.down_proj.weight")), dy, a.act, h, f, rows, true, false, 1f);
-                        device.swigluBackward(dgate, dup, dact, a.gate, a.up, rows, f);
-                    }
-                    try (Tensor dn2Tile = zeros("d n2 tile", ACTIVATIONS, tile, h)) {
-                        device.matmul(dn2Tile, dgate, w(layer(i, "mlp.gate_proj.weight")), rows, h, f, false, false, 0f);
-                        device.matmul(dn2Tile, dup, w(layer(i, "mlp.up_proj.weight")), rows, h, f, false, false, 1f);
+                    try (Tensor dn2Tile = mlpBackwardRows(i, a, n2, dy, dgate, dup, rows, tile)) {
                         device.copyRange(dn2, (long) from * h, dn2Tile, 0, (long) rows * h);
                     }
-                    device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, n2, f, h, rows, true, false, 1f);
-                    device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, n2, f, h, rows, true, false, 1f);
                 }
             }
             device.copy(dh1, dout); // the residual branch
             device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
                     w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
+        }
+    }
+
+    /**
+     * The MLP's backward for the first {@code rows} rows (every token, or one tile): {@code dy} is the gradient of
+     * its output and {@code n2} its input, {@code a}'s gate, up and act hold those rows' forward; the weights'
+     * gradients are added, {@code dgate} and {@code dup} (zero on entry) receive the wide gradients, and the returned
+     * tensor ({@code capacity} × h, allocated once d(act) is freed) the gradient of n2.
+     */
+    private Tensor mlpBackwardRows(int i, LayerActivations a, Tensor n2, Tensor dy, Tensor dgate, Tensor dup, int rows,
+                                   int capacity) {
+        try (Tensor dact = zeros("d act", ACTIVATIONS, capacity, f)) {
+            device.matmul(dact, dy, w(layer(i, "mlp.down_proj.weight")), rows, f, h, false, false, 0f);
+            device.matmul(g(layer(i, "mlp.down_proj.weight")), dy, a.act, h, f, rows, true, false, 1f);
+            device.swigluBackward(dgate, dup, dact, a.gate, a.up, rows, f);
+        }
+        Tensor dn2 = zeros("d n2", ACTIVATIONS, capacity, h);
+        try {
+            device.matmul(dn2, dgate, w(layer(i, "mlp.gate_proj.weight")), rows, h, f, false, false, 0f);
+            device.matmul(dn2, dup, w(layer(i, "mlp.up_proj.weight")), rows, h, f, false, false, 1f);
+            device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, n2, f, h, rows, true, false, 1f);
+            device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, n2, f, h, rows, true, false, 1f);
+            return dn2;
+        } catch (Throwable failure) {
+            dn2.close();
+            throw failure;
         }
     }
 
@@ -605,21 +622,11 @@ public final class LlamaModel implements AutoCloseable {
             if (tiled(t)) {
                 mlpBackwardTiled(i, dout, dh1, a, t);
             } else {
-                try (Tensor dgate = zeros("d gate", ACTIVATIONS, t, f); Tensor dup = zeros("d up", ACTIVATIONS, t, f)) {
-                    try (Tensor dact = zeros("d act", ACTIVATIONS, t, f)) {
-                        device.matmul(dact, dout, w(layer(i, "mlp.down_proj.weight")), t, f, h, false, false, 0f);
-                        device.matmul(g(layer(i, "mlp.down_proj.weight")), dout, a.act, h, f, t, true, false, 1f);
-                        device.swigluBackward(dgate, dup, dact, a.gate, a.up, t, f);
-                    }
-                    try (Tensor dn2 = zeros("d n2", ACTIVATIONS, t, h)) {
-                        device.matmul(dn2, dgate, w(layer(i, "mlp.gate_proj.weight")), t, h, f, false, false, 0f);
-                        device.matmul(dn2, dup, w(layer(i, "mlp.up_proj.weight")), t, h, f, false, false, 1f);
-                        device.matmul(g(layer(i, "mlp.gate_proj.weight")), dgate, a.n2, f, h, t, true, false, 1f);
-                        device.matmul(g(layer(i, "mlp.up_proj.weight")), dup, a.n2, f, h, t, true, false, 1f);
-                        device.copy(dh1, dout); // the residual branch
-                        device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
-                                w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
-                    }
+                try (Tensor dgate = zeros("d gate", ACTIVATIONS, t, f); Tensor dup = zeros("d up", ACTIVATIONS, t, f);
+                     Tensor dn2 = mlpBackwardRows(i, a, a.n2, dout, dgate, dup, t, t)) {
+                    device.copy(dh1, dout); // the residual branch
+                    device.rmsNormBackward(dh1, g(layer(i, "post_attention_layernorm.weight")), dn2, a.h1,
+                            w(layer(i, "post_attention_layernorm.weight")), a.rstd2, t, h);
                 }
             }
             try (Tensor dq = zeros("d q", ACTIVATIONS, t, q); Tensor dk = zeros("d k", ACTIVATIONS, t, kv);

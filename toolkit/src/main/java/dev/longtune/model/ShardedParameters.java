@@ -251,10 +251,37 @@ final class ShardedParameters implements ParameterStore {
         s.ready = device.record(Stream.COMMUNICATION);
     }
 
+    /** A run of a slot tensor's elements and where it lies in a collective's per-rank buffer. */
+    private interface Overlap {
+        void copy(Tensor tensor, long at, long bufferAt, long count);
+    }
+
+    /**
+     * For piece [lo, lo + n) of every rank's chunk of {@code group}, each of the unit's tensors (by local name in
+     * {@code tensors}) it covers: the run's start in the tensor, its start in a buffer of {@link #piece} elements per
+     * rank, and its length.
+     */
+    private void forEachOverlap(ShardLayout.Group group, List<String> names, Map<String, Tensor> tensors, long lo, long n,
+                                Overlap visit) {
+        long chunk = group.chunk();
+        for (int r = 0; r < comm.size(); r++) {
+            long flatLo = r * chunk + lo, flatHi = flatLo + n;
+            for (String name : names) {
+                Long off = group.offsets().get(name);
+                if (off != null) {
+                    Tensor t = tensors.get(ParameterUnits.localName(name));
+                    long a = Math.max(flatLo, off), b = Math.min(flatHi, off + t.numel());
+                    if (a < b) {
+                        visit.copy(t, a - off, (long) r * piece + (a - flatLo), b - a);
+                    }
+                }
+            }
+        }
+    }
+
     /** One group's parameters of the unit into the slot, a piece at a time (at most {@link #piece} per rank). */
     private void gather(ShardLayout.Group group, List<String> names, UnitSlot s) {
         long chunk = group.chunk();
-        int ranks = comm.size();
         for (long lo = 0; lo < chunk; lo += piece) {
             long n = Math.min(piece, chunk - lo);
             for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
@@ -264,19 +291,8 @@ final class ShardedParameters implements ParameterStore {
                 }
             }
             comm.allGather(gatherSend, gatherRecv);
-            for (int r = 0; r < ranks; r++) {
-                long flatLo = r * chunk + lo, flatHi = flatLo + n;
-                for (String name : names) {
-                    Long off = group.offsets().get(name);
-                    if (off != null) {
-                        Tensor w = s.weights.get(ParameterUnits.localName(name));
-                        long a = Math.max(flatLo, off), b = Math.min(flatHi, off + w.numel());
-                        if (a < b) {
-                            device.copyRange(w, a - off, gatherRecv, (long) r * piece + (a - flatLo), b - a, Stream.COMMUNICATION);
-                        }
-                    }
-                }
-            }
+            forEachOverlap(group, names, s.weights, lo, n, (w, at, buffer, count) ->
+                    device.copyRange(w, at, gatherRecv, buffer, count, Stream.COMMUNICATION));
         }
     }
 
@@ -332,24 +348,12 @@ final class ShardedParameters implements ParameterStore {
      */
     private void reduceScatter(ShardLayout.Group group, List<String> names, UnitSlot s) {
         long chunk = group.chunk();
-        int ranks = comm.size();
         clearGrads(group.unit());
         for (long lo = 0; lo < chunk; lo += piece) {
             long n = Math.min(piece, chunk - lo);
             device.zero(reduceSend, Stream.COMMUNICATION); // what no gradient covers (past the unit's end) adds nothing
-            for (int r = 0; r < ranks; r++) {
-                long flatLo = r * chunk + lo, flatHi = flatLo + n;
-                for (String name : names) {
-                    Long off = group.offsets().get(name);
-                    if (off != null) {
-                        Tensor g = s.grads.get(ParameterUnits.localName(name));
-                        long a = Math.max(flatLo, off), b = Math.min(flatHi, off + g.numel());
-                        if (a < b) {
-                            device.copyRange(reduceSend, (long) r * piece + (a - flatLo), g, a - off, b - a, Stream.COMMUNICATION);
-                        }
-                    }
-                }
-            }
+            forEachOverlap(group, names, s.grads, lo, n, (g, at, buffer, count) ->
+                    device.copyRange(reduceSend, buffer, g, at, count, Stream.COMMUNICATION));
             comm.reduceScatter(reduceSend, reduceRecv);
             for (ShardLayout.Slice sl : layout.slices(group.unit(), comm.rank())) {
                 long a = Math.max(sl.at(), lo), b = Math.min(sl.at() + sl.length(), lo + n);
