@@ -82,7 +82,7 @@ class FA:
         if self.mma:
             if kind == "fwd":
                 return 6 * tile + 128 * 4
-            return 8 * tile + 128 * 72 * 2 + 2 * 3 * 64 * 4
+            return 8 * tile + 128 * 72 * 2 + 7 * 64 * 4
         score = 64 * 68 * 4
         if kind == "fwd":
             return 2 * tile + score + 4 * 16 * 4

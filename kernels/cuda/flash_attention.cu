@@ -421,13 +421,33 @@ __device__ __forceinline__ void ldsm4t(unsigned (&r)[4], const void* p) {
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool pred) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_addr(dst)), "l"(src), "r"(pred ? 16 : 0));
 }
+__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool pred) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(smem_addr(dst)), "l"(src), "r"(pred ? 4 : 0));
+}
+// 2^x with one MUFU.EX2 (flush-to-zero; 2^-inf = 0), as FlashAttention does: exp2f without fast-math adds a range
+// fix-up around it
+__device__ __forceinline__ float fa_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+// p[0] += a, p[1] += b in global memory (one vector reduction on sm_90, two scalar ones before); p 8-byte aligned
+__device__ __forceinline__ void red_add2(float* p, float a, float b) {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(__cvta_generic_to_global(p)), "f"(a), "f"(b)
+                 : "memory");
+#else
+    atomicAdd(p, a);
+    atomicAdd(p + 1, b);
+#endif
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 template <typename Tag> struct MMA;
 template <> struct MMA<f16_tag> {
     static __device__ __forceinline__ void run(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                      "{%0,%1,%2,%3};\n"
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -441,7 +461,7 @@ template <> struct MMA<f16_tag> {
 };
 template <> struct MMA<bf16_t> {
     static __device__ __forceinline__ void run(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                      "{%0,%1,%2,%3};\n"
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -477,8 +497,8 @@ template <int D> struct MP {
     static constexpr int FWD_SMEM = 6 * TILE * 2 + FWD_BR * 4;  // Q (128 rows) | K[2] | V[2] | doc start per row
     static constexpr int BWD_BC = 128, BWD_THREADS = 256;
     static constexpr int LDT = 64 + 8;                 // dSᵀ tile row stride
-    // K (128 rows) | V (128 rows) | Q[2] | dO[2] | dSᵀ (128 × LDT) | lse, delta, ds × 2 × 64
-    static constexpr int BWD_SMEM = 8 * TILE * 2 + BWD_BC * LDT * 2 + 2 * 3 * 64 * 4;
+    // K (128 rows) | V (128 rows) | Q[2] | dO[2] | dSᵀ (128 × LDT) | lse, delta, ds × 2 × 64 | doc × 64
+    static constexpr int BWD_SMEM = 8 * TILE * 2 + BWD_BC * LDT * 2 + 7 * 64 * 4;
 };
 
 template <typename Tag, int D>
@@ -588,16 +608,16 @@ __device__ __forceinline__ void forward_mma(unsigned short* out, float* lse, con
             mx0 = fmaxf(m[mt][0], mx0 * sl2);
             mx1 = fmaxf(m[mt][1], mx1 * sl2);
             const float ms0 = mx0 == -FA_INF ? 0.f : mx0, ms1 = mx1 == -FA_INF ? 0.f : mx1;
-            const float a0 = exp2f(m[mt][0] - ms0), a1 = exp2f(m[mt][1] - ms1);
+            const float a0 = fa_exp2(m[mt][0] - ms0), a1 = fa_exp2(m[mt][1] - ms1);
             m[mt][0] = mx0;
             m[mt][1] = mx1;
             float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
             for (int n = 0; n < 8; n++) {
-                s[mt][n][0] = exp2f(fmaf(s[mt][n][0], sl2, -ms0));
-                s[mt][n][1] = exp2f(fmaf(s[mt][n][1], sl2, -ms0));
-                s[mt][n][2] = exp2f(fmaf(s[mt][n][2], sl2, -ms1));
-                s[mt][n][3] = exp2f(fmaf(s[mt][n][3], sl2, -ms1));
+                s[mt][n][0] = fa_exp2(fmaf(s[mt][n][0], sl2, -ms0));
+                s[mt][n][1] = fa_exp2(fmaf(s[mt][n][1], sl2, -ms0));
+                s[mt][n][2] = fa_exp2(fmaf(s[mt][n][2], sl2, -ms1));
+                s[mt][n][3] = fa_exp2(fmaf(s[mt][n][3], sl2, -ms1));
                 sum0 += s[mt][n][0] + s[mt][n][1];
                 sum1 += s[mt][n][2] + s[mt][n][3];
                 pk[mt][n >> 1][(n & 1) * 2] = MMA<Tag>::pack(s[mt][n][0], s[mt][n][1]);
@@ -655,7 +675,7 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                                              const float* delta, const int* cu, int num_seqs, int t, int hq,
                                              int hkv, float scale) {
     typedef MP<D> G;
-    constexpr int LDH = G::LDH, LDT = G::LDT, BC = G::BWD_BC, NT = G::BWD_THREADS;
+    constexpr int LDH = G::LDH, LDT = G::LDT, BC = G::BWD_BC, NT = G::BWD_THREADS, KCH = BC / 16;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned short* Ks = reinterpret_cast<unsigned short*>(smem);
     unsigned short* Vs = Ks + 2 * G::TILE;   // 128 rows each
@@ -665,6 +685,7 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
     float* lse_b = reinterpret_cast<float*>(dSt + BC * LDT);  // [2][64]
     float* delta_b = lse_b + 128;                             // [2][64]
     int* ds_b = reinterpret_cast<int*>(delta_b + 128);        // [2][64]
+    int* doc_b = ds_b + 128;                                  // [64]: document of each staged query row
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int gr = lane >> 2, tc = (lane & 3) * 2;
     const int j0 = blockIdx.x * BC, g = blockIdx.y, group = hq / hkv;
@@ -673,18 +694,44 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
     const int nsteps = (i_end - j0 + 63) / 64;
     const int total = group * nsteps;
     const float sl2 = scale * FA_LOG2E;
+    // P is computed as scale·P (log2(scale) folded into the staged lse), so that dS = scale·P∘(dP − δ) is one
+    // subtraction and one product; dV is divided by scale once at the end.
+    const float log2_scale = log2f(scale);
     const int wkey = j0 + warp * 16;  // first key of this warp
     const int key0 = wkey + gr, key1 = key0 + 8;
     // dQ split: query tile mq (16 rows) and half dh of D
     const int mq = warp & 3, dh = warp >> 2;
 
-    auto stage_rows = [&](int step, int b) {  // lse, delta, doc start of the query rows of a step
+    // Rows of a step: lse and delta come with the step's Q/dO tiles by cp.async (zero past t); the thread that
+    // copied row c later turns its lse into the log2 domain and finds the row's document start, walking forward
+    // from the previous step's document (rows only grow within a head), so no binary search and no global load
+    // sits between two steps.
+    auto copy_rows = [&](int step, int b) {
         if (threadIdx.x < 64) {
-            int h = g * group + step / nsteps, i = j0 + (step % nsteps) * 64 + threadIdx.x;
-            bool ok = i < t;
-            lse_b[b * 64 + threadIdx.x] = ok ? lse[(long long) h * t + i] * FA_LOG2E : 0.f;
-            delta_b[b * 64 + threadIdx.x] = ok ? delta[(long long) h * t + i] : 0.f;
-            ds_b[b * 64 + threadIdx.x] = ok ? cu[doc_of(cu, num_seqs, i)] : FA_BIG;
+            const int h = g * group + step / nsteps, i = j0 + (step % nsteps) * 64 + threadIdx.x;
+            const bool ok = i < t;
+            const long long o = (long long) h * t + (ok ? i : 0);
+            cp_async4(lse_b + b * 64 + threadIdx.x, lse + o, ok);
+            cp_async4(delta_b + b * 64 + threadIdx.x, delta + o, ok);
+        }
+    };
+    auto finish_rows = [&](int step, int b) {  // after the copies of this thread have landed
+        if (threadIdx.x < 64) {
+            const int c = threadIdx.x, i = j0 + (step % nsteps) * 64 + c;
+            lse_b[b * 64 + c] = fmaf(lse_b[b * 64 + c], FA_LOG2E, -log2_scale);
+            if (i < t) {
+                int doc;
+                if (step % nsteps == 0) {
+                    doc = doc_of(cu, num_seqs, i);
+                } else {
+                    doc = doc_b[c];
+                    while (doc + 1 < num_seqs && __ldg(cu + doc + 1) <= i) doc++;
+                }
+                doc_b[c] = doc;
+                ds_b[b * 64 + c] = __ldg(cu + doc);
+            } else {
+                ds_b[b * 64 + c] = FA_BIG;
+            }
         }
     };
     load_tile_async<D, BC, NT>(Ks, k, j0, t, hkv, g);
@@ -692,9 +739,13 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
     if (total > 0) {
         load_tile_async<D, 64, NT>(Qb, q, j0, t, hq, g * group);
         load_tile_async<D, 64, NT>(dOb, dout, j0, t, hq, g * group);
+        copy_rows(0, 0);
     }
     cp_async_commit();
-    if (total > 0) stage_rows(0, 0);
+    if (total > 0) {
+        cp_async_wait_all();
+        finish_rows(0, 0);
+    }
 
     float dka[D / 8][4], dva[D / 8][4];
 #pragma unroll
@@ -711,6 +762,7 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
             const int hn = g * group + (step + 1) / nsteps, in0 = j0 + ((step + 1) % nsteps) * 64;
             load_tile_async<D, 64, NT>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
             load_tile_async<D, 64, NT>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
+            copy_rows(step + 1, buf ^ 1);
             cp_async_commit();
         }
         const unsigned short* Qs = Qb + buf * G::TILE;
@@ -719,7 +771,7 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
         const float* delta_s = delta_b + buf * 64;
         const int* ds_s = ds_b + buf * 64;
         // 16-key chunks of this block that any query of the step can see (keys after i0 + 63 cannot)
-        const int kmax = min(BC / 16, (i0 + 63 - j0) / 16 + 1);
+        const int kmax = min(KCH, (i0 + 63 - j0) / 16 + 1);
         if (warp < kmax) {
             // Sᵀ = K Qᵀ and dPᵀ = V dOᵀ for this warp's 16 keys × 64 queries
             float st[8][4], dpt[8][4];
@@ -745,8 +797,8 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                     MMA<Tag>::run(dpt[2 * np + 1], va, b[2], b[3]);
                 }
             }
-            // P and dS (transposed: rows are keys, columns queries); no mask where every query of the step sees
-            // both keys of this thread (queries ascend, so do their document starts; ds = FA_BIG past t)
+            // scale·P and dS (transposed: rows are keys, columns queries); no mask where every query of the step
+            // sees both keys of this thread (queries ascend, so do their document starts; ds = FA_BIG past t)
             const bool full = key1 <= i0 && key0 >= ds_s[63];
 #pragma unroll
             for (int n = 0; n < 8; n++) {
@@ -754,8 +806,8 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                 for (int e = 0; e < 2; e++) {
                     const int c = n * 8 + tc + e, i = i0 + c;
                     const float l2 = lse_s[c], dl = delta_s[c];
-                    float p0 = exp2f(fmaf(st[n][e], sl2, -l2));
-                    float p1 = exp2f(fmaf(st[n][2 + e], sl2, -l2));
+                    float p0 = fa_exp2(fmaf(st[n][e], sl2, -l2));
+                    float p1 = fa_exp2(fmaf(st[n][2 + e], sl2, -l2));
                     if (!full) {
                         const int dsi = ds_s[c];
                         if (!(key0 >= dsi && key0 <= i)) p0 = 0.f;
@@ -763,8 +815,8 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                     }
                     st[n][e] = p0;
                     st[n][2 + e] = p1;
-                    dpt[n][e] = p0 * (dpt[n][e] - dl) * scale;
-                    dpt[n][2 + e] = p1 * (dpt[n][2 + e] - dl) * scale;
+                    dpt[n][e] = p0 * (dpt[n][e] - dl);
+                    dpt[n][2 + e] = p1 * (dpt[n][2 + e] - dl);
                 }
             }
 #pragma unroll
@@ -784,7 +836,7 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                 *reinterpret_cast<unsigned*>(dst + 8 * LDT) = da[1];
                 *reinterpret_cast<unsigned*>(dst + 8) = da[2];
                 *reinterpret_cast<unsigned*>(dst + 8 * LDT + 8) = da[3];
-                // dV += Pᵀ dO, dK += dSᵀ Q over these 16 queries
+                // dV += (scale·P)ᵀ dO, dK += dSᵀ Q over these 16 queries
 #pragma unroll
                 for (int dp = 0; dp < D / 16; dp++) {
                     unsigned b[4];
@@ -797,15 +849,21 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                     MMA<Tag>::run(dka[2 * dp + 1], da, b[2], b[3]);
                 }
             }
+        } else {
+            // keys no query of the step sees: zero rows of dSᵀ, so the dQ product below needs no bound
+            uint4* dst = reinterpret_cast<uint4*>(dSt + (warp * 16 + (lane >> 1)) * LDT + (lane & 1) * 32);
+#pragma unroll
+            for (int x = 0; x < 4; x++) dst[x] = make_uint4(0u, 0u, 0u, 0u);
         }
         __syncthreads();
-        // dQ = dS K for queries mq·16.. and columns dh·D/2.. (A = dS from dSᵀ with a transposing load), over the
-        // kmax visible key chunks, added to dq_accum
+        // dQ = dS K for queries mq·16.. and columns dh·D/2.. (A = dS from dSᵀ with a transposing load), added to
+        // dq_accum
         {
             float dqa[D / 16][4];
 #pragma unroll
             for (int n = 0; n < D / 16; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.f;
-            for (int kk = 0; kk < kmax; kk++) {
+#pragma unroll
+            for (int kk = 0; kk < KCH; kk++) {
                 unsigned a[4];
                 ldsm4t(a, dSt + (kk * 16 + (lane & 7) + (lane >> 4) * 8) * LDT + mq * 16 + ((lane >> 3) & 1) * 8);
 #pragma unroll
@@ -817,24 +875,30 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                     MMA<Tag>::run(dqa[2 * dp + 1], a, b[2], b[3]);
                 }
             }
-            const int qr0 = i0 + mq * 16 + gr, qr1 = qr0 + 8;
+            const int qr0 = i0 + mq * 16 + gr;
             float* d0 = dq_accum + ((long long) qr0 * hq + h) * D + dh * (D / 2) + tc;
-            float* d1 = dq_accum + ((long long) qr1 * hq + h) * D + dh * (D / 2) + tc;
+            float* d1 = d0 + 8LL * hq * D;
+            if (i0 + 64 <= t) {
 #pragma unroll
-            for (int n = 0; n < D / 16; n++) {
-                if (qr0 < t) {
-                    atomicAdd(d0 + n * 8, dqa[n][0]);
-                    atomicAdd(d0 + n * 8 + 1, dqa[n][1]);
+                for (int n = 0; n < D / 16; n++) {
+                    red_add2(d0 + n * 8, dqa[n][0], dqa[n][1]);
+                    red_add2(d1 + n * 8, dqa[n][2], dqa[n][3]);
                 }
-                if (qr1 < t) {
-                    atomicAdd(d1 + n * 8, dqa[n][2]);
-                    atomicAdd(d1 + n * 8 + 1, dqa[n][3]);
+            } else {
+#pragma unroll
+                for (int n = 0; n < D / 16; n++) {
+                    if (qr0 < t) red_add2(d0 + n * 8, dqa[n][0], dqa[n][1]);
+                    if (qr0 + 8 < t) red_add2(d1 + n * 8, dqa[n][2], dqa[n][3]);
                 }
             }
         }
-        if (step + 1 < total) stage_rows(step + 1, buf ^ 1);
+        if (step + 1 < total) {
+            cp_async_wait_all();
+            finish_rows(step + 1, buf ^ 1);
+        }
     }
-    // dk += dK, dv += dV, rounded once
+    // dk += dK, dv += dV (dV held scale times too large), rounded once
+    const float inv_scale = 1.f / scale;
 #pragma unroll
     for (int n = 0; n < D / 8; n++) {
 #pragma unroll
@@ -845,7 +909,7 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     Storage<Tag>::store(dk, o + e, Storage<Tag>::load(dk, o + e) + dka[n][2 * hf + e]);
-                    Storage<Tag>::store(dv, o + e, Storage<Tag>::load(dv, o + e) + dva[n][2 * hf + e]);
+                    Storage<Tag>::store(dv, o + e, Storage<Tag>::load(dv, o + e) + dva[n][2 * hf + e] * inv_scale);
                 }
             }
         }

@@ -25,7 +25,7 @@ record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
             return new FlashAttentionLaunch(16, 256, 0);
         }
         return wmmaPath ? new FlashAttentionLaunch(64, 128, 4 * 64 * ldh * 2 + 64 * 68 * 4 + 4096 + 768)
-                : new FlashAttentionLaunch(128, 256, 8 * 64 * ldh * 2 + 128 * 72 * 2 + 1536);
+                : new FlashAttentionLaunch(128, 256, 8 * 64 * ldh * 2 + 128 * 72 * 2 + 1792);
     }
 
     /** The most shared memory the mma.sync path asks of one block (backward, head dim 128). */
