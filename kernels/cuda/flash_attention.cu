@@ -431,16 +431,31 @@ __device__ __forceinline__ float fa_exp2(float x) {
     asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
     return y;
 }
-// p[0] += a, p[1] += b in global memory (one vector reduction on sm_90, two scalar ones before); p 8-byte aligned
-__device__ __forceinline__ void red_add2(float* p, float a, float b) {
+// p[0] += a, p[1] += b in global memory for p = base + OFF floats (one vector reduction on sm_90, two scalar ones
+// before); p 8-byte aligned
+template <int OFF>
+__device__ __forceinline__ void red_add2(float* base, float a, float b) {
 #if __CUDA_ARCH__ >= 900
-    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(__cvta_generic_to_global(p)), "f"(a), "f"(b)
-                 : "memory");
+    asm volatile("red.global.add.v2.f32 [%0+%3], {%1, %2};\n" :: "l"(__cvta_generic_to_global(base)), "f"(a),
+                 "f"(b), "n"(OFF * 4) : "memory");
 #else
-    atomicAdd(p, a);
-    atomicAdd(p + 1, b);
+    atomicAdd(base + OFF, a);
+    atomicAdd(base + OFF + 1, b);
 #endif
 }
+// dq rows r and r + 8 of a thread's D/2 columns: red_add2 over the N accumulator pairs, offsets as immediates
+template <int N> struct DqAdd {
+    template <bool GUARD, int M>
+    static __device__ __forceinline__ void run(float* d0, float* d1, const float (&a)[M][4], bool ok0, bool ok1) {
+        DqAdd<N - 1>::template run<GUARD>(d0, d1, a, ok0, ok1);
+        if (!GUARD || ok0) red_add2<(N - 1) * 8>(d0, a[N - 1][0], a[N - 1][1]);
+        if (!GUARD || ok1) red_add2<(N - 1) * 8>(d1, a[N - 1][2], a[N - 1][3]);
+    }
+};
+template <> struct DqAdd<0> {
+    template <bool GUARD, int M>
+    static __device__ __forceinline__ void run(float*, float*, const float (&)[M][4], bool, bool) {}
+};
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
@@ -474,17 +489,21 @@ template <> struct MMA<bf16_t> {
 };
 
 // ROWS × D of x (T, heads, D) from token r0, head h, into shared memory (row stride D + 8) with cp.async, by
-// THREADS threads; rows past t are zero-filled.
+// THREADS threads; rows past t are zero-filled. Each thread copies the same 16-byte column of rows THREADS/VPR
+// apart, so the loop has a fixed trip count and one 64-bit address computation (it runs once per step).
 template <int D, int ROWS, int THREADS>
 __device__ __forceinline__ void load_tile_async(unsigned short* dst, const unsigned short* src, int r0, int t,
                                                 int heads, int h) {
-    constexpr int VPR = D / 8, LDH = D + 8;
+    constexpr int VPR = D / 8, LDH = D + 8, RSTEP = THREADS / VPR;
+    static_assert(THREADS % VPR == 0 && ROWS % RSTEP == 0, "tile not a whole number of passes");
+    const int r = threadIdx.x / VPR, c = (threadIdx.x % VPR) * 8;
+    const long long stride = (long long) RSTEP * heads * D;
+    const unsigned short* p = src + ((long long) (r0 + r) * heads + h) * D + c;
+    unsigned short* q = dst + r * LDH + c;
 #pragma unroll
-    for (int idx = threadIdx.x; idx < ROWS * VPR; idx += THREADS) {
-        int r = idx / VPR, c = (idx % VPR) * 8;
-        int row = r0 + r;
-        bool ok = row < t;
-        cp_async16(dst + r * LDH + c, src + ((long long) (ok ? row : 0) * heads + h) * D + c, ok);
+    for (int it = 0; it < ROWS / RSTEP; it++) {
+        const bool ok = r0 + r + it * RSTEP < t;
+        cp_async16(q + it * RSTEP * LDH, ok ? p + it * stride : src, ok);
     }
 }
 
@@ -706,22 +725,22 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
     // copied row c later turns its lse into the log2 domain and finds the row's document start, walking forward
     // from the previous step's document (rows only grow within a head), so no binary search and no global load
     // sits between two steps.
-    auto copy_rows = [&](int step, int b) {
+    auto copy_rows = [&](int h, int r0, int b) {  // rows r0.. of head h
         if (threadIdx.x < 64) {
-            const int h = g * group + step / nsteps, i = j0 + (step % nsteps) * 64 + threadIdx.x;
+            const int i = r0 + threadIdx.x;
             const bool ok = i < t;
             const long long o = (long long) h * t + (ok ? i : 0);
             cp_async4(lse_b + b * 64 + threadIdx.x, lse + o, ok);
             cp_async4(delta_b + b * 64 + threadIdx.x, delta + o, ok);
         }
     };
-    auto finish_rows = [&](int step, int b) {  // after the copies of this thread have landed
+    auto finish_rows = [&](int r0, int b) {  // after the copies of this thread have landed
         if (threadIdx.x < 64) {
-            const int c = threadIdx.x, i = j0 + (step % nsteps) * 64 + c;
+            const int c = threadIdx.x, i = r0 + c;
             lse_b[b * 64 + c] = fmaf(lse_b[b * 64 + c], FA_LOG2E, -log2_scale);
             if (i < t) {
                 int doc;
-                if (step % nsteps == 0) {
+                if (r0 == j0) {  // a new head starts over
                     doc = doc_of(cu, num_seqs, i);
                 } else {
                     doc = doc_b[c];
@@ -739,12 +758,12 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
     if (total > 0) {
         load_tile_async<D, 64, NT>(Qb, q, j0, t, hq, g * group);
         load_tile_async<D, 64, NT>(dOb, dout, j0, t, hq, g * group);
-        copy_rows(0, 0);
+        copy_rows(g * group, j0, 0);
     }
     cp_async_commit();
     if (total > 0) {
         cp_async_wait_all();
-        finish_rows(0, 0);
+        finish_rows(j0, 0);
     }
 
     float dka[D / 8][4], dva[D / 8][4];
@@ -753,16 +772,20 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
 #pragma unroll
         for (int e = 0; e < 4; e++) dka[n][e] = dva[n][e] = 0.f;
 
+    int h = g * group, i0 = j0;  // head and first query row of the step (no division in the loop)
     for (int step = 0; step < total; step++) {
         const int buf = step & 1;
-        const int h = g * group + step / nsteps, i0 = j0 + (step % nsteps) * 64;
+        int hn = h, in0 = i0 + 64;  // of the next step
+        if (in0 >= j0 + nsteps * 64) {
+            in0 = j0;
+            hn++;
+        }
         cp_async_wait_all();
         __syncthreads();
         if (step + 1 < total) {
-            const int hn = g * group + (step + 1) / nsteps, in0 = j0 + ((step + 1) % nsteps) * 64;
             load_tile_async<D, 64, NT>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
             load_tile_async<D, 64, NT>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
-            copy_rows(step + 1, buf ^ 1);
+            copy_rows(hn, in0, buf ^ 1);
             cp_async_commit();
         }
         const unsigned short* Qs = Qb + buf * G::TILE;
@@ -878,24 +901,17 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
             const int qr0 = i0 + mq * 16 + gr;
             float* d0 = dq_accum + ((long long) qr0 * hq + h) * D + dh * (D / 2) + tc;
             float* d1 = d0 + 8LL * hq * D;
-            if (i0 + 64 <= t) {
-#pragma unroll
-                for (int n = 0; n < D / 16; n++) {
-                    red_add2(d0 + n * 8, dqa[n][0], dqa[n][1]);
-                    red_add2(d1 + n * 8, dqa[n][2], dqa[n][3]);
-                }
-            } else {
-#pragma unroll
-                for (int n = 0; n < D / 16; n++) {
-                    if (qr0 < t) red_add2(d0 + n * 8, dqa[n][0], dqa[n][1]);
-                    if (qr0 + 8 < t) red_add2(d1 + n * 8, dqa[n][2], dqa[n][3]);
-                }
-            }
+            if (i0 + 64 <= t)
+                DqAdd<D / 16>::template run<false>(d0, d1, dqa, true, true);
+            else
+                DqAdd<D / 16>::template run<true>(d0, d1, dqa, qr0 < t, qr0 + 8 < t);
         }
         if (step + 1 < total) {
             cp_async_wait_all();
-            finish_rows(step + 1, buf ^ 1);
+            finish_rows(in0, buf ^ 1);
         }
+        h = hn;
+        i0 = in0;
     }
     // dk += dK, dv += dV (dV held scale times too large), rounded once
     const float inv_scale = 1.f / scale;
