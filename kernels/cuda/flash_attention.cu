@@ -822,25 +822,34 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
             }
             // scale·P and dS (transposed: rows are keys, columns queries); no mask where every query of the step
             // sees both keys of this thread (queries ascend, so do their document starts; ds = FA_BIG past t)
+            // (the mask is a branch of its own: only the steps on the diagonal or a document boundary take it)
             const bool full = key1 <= i0 && key0 >= ds_s[63];
 #pragma unroll
             for (int n = 0; n < 8; n++) {
+                const float2 l2 = *reinterpret_cast<const float2*>(lse_s + n * 8 + tc);
+                st[n][0] = fa_exp2(fmaf(st[n][0], sl2, -l2.x));
+                st[n][1] = fa_exp2(fmaf(st[n][1], sl2, -l2.y));
+                st[n][2] = fa_exp2(fmaf(st[n][2], sl2, -l2.x));
+                st[n][3] = fa_exp2(fmaf(st[n][3], sl2, -l2.y));
+            }
+            if (!full) {
 #pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int c = n * 8 + tc + e, i = i0 + c;
-                    const float l2 = lse_s[c], dl = delta_s[c];
-                    float p0 = fa_exp2(fmaf(st[n][e], sl2, -l2));
-                    float p1 = fa_exp2(fmaf(st[n][2 + e], sl2, -l2));
-                    if (!full) {
-                        const int dsi = ds_s[c];
-                        if (!(key0 >= dsi && key0 <= i)) p0 = 0.f;
-                        if (!(key1 >= dsi && key1 <= i)) p1 = 0.f;
+                for (int n = 0; n < 8; n++) {
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const int c = n * 8 + tc + e, i = i0 + c, dsi = ds_s[c];
+                        if (!(key0 >= dsi && key0 <= i)) st[n][e] = 0.f;
+                        if (!(key1 >= dsi && key1 <= i)) st[n][2 + e] = 0.f;
                     }
-                    st[n][e] = p0;
-                    st[n][2 + e] = p1;
-                    dpt[n][e] = p0 * (dpt[n][e] - dl);
-                    dpt[n][2 + e] = p1 * (dpt[n][2 + e] - dl);
                 }
+            }
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                const float2 dl = *reinterpret_cast<const float2*>(delta_s + n * 8 + tc);
+                dpt[n][0] = st[n][0] * (dpt[n][0] - dl.x);
+                dpt[n][1] = st[n][1] * (dpt[n][1] - dl.y);
+                dpt[n][2] = st[n][2] * (dpt[n][2] - dl.x);
+                dpt[n][3] = st[n][3] * (dpt[n][3] - dl.y);
             }
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
