@@ -22,7 +22,7 @@ tag=${gpus}x$context
   > "$out/host-$tag.txt" 2>&1 &
 monitor=$!
 set +e
-"${java[@]}" train --model llama-3.1-8b --device cuda --gpus "$gpus" --offload parameters,optimizer,checkpoints \
+"${java[@]}" train --progress on --model llama-3.1-8b --device cuda --gpus "$gpus" --offload parameters,optimizer,checkpoints \
   --gpu-memory-cap "$cap" --context "$context" --steps "$steps" --examples $((2 * gpus)) --precision bf16 --json \
   > "$out/dp-$tag.jsonl" 2> "$out/dp-$tag.err"
 rc=$?

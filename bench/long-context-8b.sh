@@ -26,7 +26,7 @@ if [ "${1:-}" = --measure ]; then
 else
   context=${1:?context}; cap=${2:?cap}; tile=${3:-8192}; steps=${4:-1}
   tag=long-$cap-$context
-  cmd=(train --model llama-3.1-8b --device cuda --offload parameters,optimizer,checkpoints --gpu-memory-cap "$cap"
+  cmd=(train --progress on --model llama-3.1-8b --device cuda --offload parameters,optimizer,checkpoints --gpu-memory-cap "$cap"
        --context "$context" --tile "$tile" --steps "$steps" --examples 2 --precision bf16 --json)
   file=$out/$tag.jsonl
 fi

@@ -48,6 +48,10 @@ public class StudyCommand implements Callable<Integer> {
         // a bar redrawn in place on a terminal; a line per step in a log (the README's commands are often redirected)
         try (dev.longtune.notebook.Progress bar = dev.longtune.notebook.LineProgress.onStderr("study " + name, work)) {
             StudyReport report = new StudyReport(dir, bar::step);
+            java.nio.file.Path bench = java.nio.file.Path.of("bench", "results");
+            if (java.nio.file.Files.isRegularFile(bench.resolve("offload-8b-sweep-48gib-h200.json"))) {
+                report.withBenchResults(bench); // the repository's committed GPU measurements
+            }
             if (gpu) {
                 report.withMeasuredSweep(MeasuredSweep.onThisGpu(), MeasuredSweep.GPU_CONTEXTS);
             } else {

@@ -68,7 +68,7 @@ public final class Charts {
         return String.format(Locale.ROOT, "%,d", t);
     }
 
-    private static XYChart base(String title, String yTitle) {
+    static XYChart base(String title, String yTitle) {
         XYChart chart = new XYChartBuilder().width(1100).height(600).title(title)
                 .xAxisTitle("context length (tokens)").yAxisTitle(yTitle).build();
         Styler s = chart.getStyler();
@@ -217,7 +217,7 @@ public final class Charts {
         return Arrays.stream(v).map(y -> Math.min(y, ceiling)).toArray();
     }
 
-    private static void capacity(XYChart chart, double[] x, double capacityGiB, String label) {
+    static void capacity(XYChart chart, double[] x, double capacityGiB, String label) {
         double[] cap = new double[x.length];
         Arrays.fill(cap, capacityGiB);
         XYSeries s = chart.addSeries(String.format(Locale.ROOT, "%s (%s)", label, gibText(capacityGiB)), x, cap);
@@ -228,7 +228,7 @@ public final class Charts {
     }
 
     /** A note under the legend, in the chart's bottom-right corner, wrapped to the legend's width. */
-    private static void note(XYChart chart, String text) {
+    static void note(XYChart chart, String text) {
         StringBuilder wrapped = new StringBuilder();
         int line = 0;
         for (String word : text.split(" ")) {

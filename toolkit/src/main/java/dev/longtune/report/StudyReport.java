@@ -55,6 +55,7 @@ public final class StudyReport {
     private MeasuredSweep sweep;
     private long[] sweepContexts;
     private String noSweep = "not asked for";
+    private Path benchResults;
 
     /** @param progress told the name of each unit of work as it finishes */
     public StudyReport(Path out, Consumer<String> progress) {
@@ -91,6 +92,15 @@ public final class StudyReport {
         return this;
     }
 
+    /**
+     * Also draws the whole 8B's measured and planned peaks under a 16 GiB and a 48 GiB cap from the results committed
+     * under {@code dir} (bench/results: measured on an H200; files {@code long-context-8b-h200.*}).
+     */
+    public StudyReport withBenchResults(Path dir) {
+        this.benchResults = dir;
+        return this;
+    }
+
     public List<String> write(String command) throws IOException {
         Files.createDirectories(out);
         ModelConfig model = ModelCatalog.get(MODEL);
@@ -117,6 +127,9 @@ public final class StudyReport {
         progress.accept("cheapest stacks");
 
         List<MeasuredSweep.Row> measured = sweep == null ? List.of() : measure();
+        if (benchResults != null) {
+            written.addAll(LongContextFigure.write(benchResults, out));
+        }
         index(max, validation, measured, cheapest, estimate);
         written.add("manifest.json");
         Map<String, Object> manifest = Manifest.of(command, Path.of("").toAbsolutePath(), List.copyOf(written));
@@ -339,6 +352,16 @@ public final class StudyReport {
             sb.append("<p>").append(sweep.describe()).append(": measured by the engine's memory trackers, planned by the "
                     + "longtune profile for the same stack.</p>\n").append(Html.table(MeasuredSweep.table(measured)))
                     .append("<figure><img src=\"measured-by-context.png\"></figure>\n");
+        }
+        if (benchResults != null) {
+            sb.append("<h2>The whole 8B under a V100's and an A6000's memory, measured on an H200</h2>\n<p>Llama 3.1 8B, "
+                    + "BF16, parameters, AdamW and layer inputs offloaded, one H200 capped at 16 GiB or 48 GiB: the planner's "
+                    + "reserved peak against context for the engine untiled and with the MLP in 8K-token tiles (lines), and "
+                    + "what the GPU reserved in the runs committed under bench/results (points; crosses ran out of memory). "
+                    + "Table: <a href=\"long-context-8b-h200.csv\">long-context-8b-h200.csv</a>.</p>\n")
+                    .append("<figure><a href=\"long-context-8b-h200.pdf\"><img src=\"long-context-8b-h200.png\"></a>"
+                            + "<figcaption>long-context-8b-h200: <a href=\"long-context-8b-h200.svg\">SVG</a>, "
+                            + "<a href=\"long-context-8b-h200.pdf\">PDF</a></figcaption></figure>\n");
         }
         for (String nodeName : NODES) {
             for (EngineProfile p : EngineProfile.values()) {
