@@ -173,6 +173,10 @@ public class TrainCommand implements Callable<Integer> {
             if (!given.hasMatchedOption("--keep") && c.get("keep") instanceof Number n) {
                 keep = n.intValue();
             }
+            // the MLP's sequence tiles: the run's, unless this command line gives others (same results either way)
+            if (!given.hasMatchedOption("--tile") && c.get("tile") instanceof Number n) {
+                tile = n.intValue();
+            }
             // the held-out split decides the training data: it is the run's
             evalExamples = Integer.parseInt(adopt("--eval-examples", String.valueOf(evalExamples), String.valueOf(c.get("eval_examples"))));
             if (!given.hasMatchedOption("--eval-citations") && c.get("eval_citations") instanceof Number n) {

@@ -283,4 +283,33 @@ class LongRunTest {
         assertThat(folder.checkpoints()).extracting(p -> p.getFileName().toString()).containsExactly("step-000002", "step-000005");
         assertThat(Files.readString(folder.latestCheckpoint().orElseThrow().resolve("x"))).isEqualTo("step 5");
     }
+
+    @Test
+    void resumingKeepsTheRunsSequenceTiles(@TempDir Path dir) throws Exception {
+        // the MLP's activations of step 2: tiled (64-token tiles), untiled, and tiled again after a resume that does not
+        // repeat --tile (the run folder's config.json says so)
+        long tiled = activationsOfStep2(dir.resolve("tiled"), List.of("--tile", "64"), false);
+        long untiled = activationsOfStep2(dir.resolve("untiled"), List.of(), false);
+        long resumed = activationsOfStep2(dir.resolve("resumed"), List.of("--tile", "64"), true);
+        assertThat(tiled).isLessThan(untiled);
+        assertThat(resumed).isEqualTo(tiled);
+    }
+
+    /** Two steps (the second after a --resume latest without the extra options when {@code resume}). */
+    private long activationsOfStep2(Path run, List<String> extra, boolean resume) throws Exception {
+        List<String> args = new ArrayList<>(trainArgs(run));
+        args.set(args.indexOf("--steps") + 1, resume ? "1" : "2");
+        args.addAll(extra);
+        CommandLineTest.Result first = CommandLineTest.run(args.toArray(String[]::new));
+        assertThat(first.code()).as(first.err()).isZero();
+        if (resume) {
+            CommandLineTest.Result again = CommandLineTest.run("train", "--run-dir", run.toString(), "--resume", "latest",
+                    "--steps", "2", "--json", "--progress", "off");
+            assertThat(again.code()).as(again.err()).isZero();
+        }
+        List<String> log = Files.readAllLines(run.resolve(RunFolder.LOG));
+        JsonNode step2 = new ObjectMapper().readTree(log.get(1));
+        assertThat(step2.get("step").asInt()).isEqualTo(2);
+        return step2.get("memory").get("activations").asLong();
+    }
 }
