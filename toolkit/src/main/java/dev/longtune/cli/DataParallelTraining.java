@@ -10,6 +10,8 @@ import dev.longtune.dist.Rendezvous;
 import dev.longtune.data.LlamaTokenizer;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.plan.Units;
+import dev.longtune.run.RunFolder;
+import dev.longtune.run.StopSignal;
 import dev.longtune.tensor.MemoryCategory;
 import dev.longtune.train.DataParallel;
 import dev.longtune.train.Optimizer;
@@ -35,15 +37,19 @@ final class DataParallelTraining {
 
     DataParallelTraining(TrainCommand c) { this.c = c; }
 
-    int run(int gpus, PrintWriter out) {
+    /**
+     * Trains; with {@code run} (from {@code --run-dir}) the steps go to its log, checkpoints (every rank writing its
+     * slices) to its checkpoints folder as {@code --save-every}, {@code --save-every-minutes} and {@code --keep} say,
+     * and a SIGTERM or SIGINT saves the step and exits with {@link StopSignal#EXIT_CODE}, as on one GPU.
+     */
+    int run(int gpus, PrintWriter out, RunFolder run) throws java.io.IOException {
         if (gpus < 1) {
             throw new IllegalArgumentException("--gpus " + gpus + ": give at least 1");
         }
-        for (var unsupported : new Object[][] {{"--run-dir", c.runDir}, {"--init-from", c.initFrom},
-                {"--eval-every", c.evalEvery}, {"--save-every", c.saveEvery}}) {
+        for (var unsupported : new Object[][] {{"--init-from", c.initFrom}, {"--eval-every", c.evalEvery}}) {
             if (unsupported[1] != null) {
-                throw new IllegalArgumentException(unsupported[0] + " does not work with --gpus yet (--save and --resume "
-                        + "do): drop " + unsupported[0] + " or train on one GPU");
+                throw new IllegalArgumentException(unsupported[0] + " does not work with --gpus yet (--run-dir, --save and "
+                        + "--resume do): drop " + unsupported[0] + " or train on one GPU");
             }
         }
         if (c.resume != null && (!java.nio.file.Files.isDirectory(c.resume))) {
@@ -75,7 +81,20 @@ final class DataParallelTraining {
         TrainingData data = TrainingData.load(c.data, LlamaTokenizer.llama31(), tokens, c.examples, c.seed);
         Rendezvous.Node node = Rendezvous.Node.fromEnvironment(System.getenv(), gpus);
         int world = node == null ? gpus : node.worldSize();
-        try (DataParallel dp = open(job, gpus, cuda, node)) {
+        if (run != null && node != null) {
+            throw new IllegalArgumentException("--run-dir works on one node's run for now; drop it with NNODES=" + node.nodes());
+        }
+        try (DataParallel dp = open(job, gpus, cuda, node); StopSignal stop = StopSignal.install()) {
+            if (run != null) {
+                if (!run.started()) {
+                    Map<String, Object> runConfig = c.runConfig(dp.rank(0), p, dp.rank(0).model().device());
+                    runConfig.put("gpus", gpus);
+                    run.writeConfig(runConfig);
+                } else {
+                    run.truncateLogAfter(dp.step()); // steps after the checkpoint died with the process that ran them
+                }
+                RunFolder.requireRoomForCheckpoints(run.dir(), dp.rank(0), c.keep);
+            }
             if (c.tile != null) {
                 for (int r = 0; r < dp.ranks(); r++) {
                     dp.rank(r).model().setSequenceTile(c.tile);
@@ -93,7 +112,10 @@ final class DataParallelTraining {
             }
             double first = Double.NaN, last = Double.NaN, tokensPerSecond = 0;
             int from = dp.step();
-            for (int step = from + 1; step <= from + c.steps; step++) {
+            // with a run folder --steps is the run's total; otherwise it counts on from where the run stands
+            int target = run != null ? c.steps : from + c.steps;
+            long lastSave = System.nanoTime();
+            for (int step = from + 1; step <= target; step++) {
                 List<StepResult> ranks = dp.stepAll(data.forStep(step, world * c.microBatches));
                 StepResult r = ranks.get(0);
                 first = Double.isNaN(first) ? r.loss() : first;
@@ -117,6 +139,35 @@ final class DataParallelTraining {
                             r.collectiveSeconds(), Units.human(worst));
                 }
                 out.flush();
+                if (run != null) {
+                    Map<String, Object> line = r.toJson(); // rank 0's peaks, as the one-GPU log has them
+                    line.put("gpus", gpus);
+                    line.put("time", java.time.Instant.now().toString());
+                    run.log(line);
+                    boolean due = step >= target || stop.received() != null
+                            || c.saveEvery != null && step % c.saveEvery == 0
+                            || c.saveEveryMinutes != null && System.nanoTime() - lastSave >= c.saveEveryMinutes * 60e9;
+                    if (due) {
+                        run.saveCheckpoint(step, c.keep, dp::save);
+                        lastSave = System.nanoTime();
+                    }
+                }
+                if (stop.received() != null) {
+                    if (c.save != null) {
+                        dp.save(c.save);
+                    }
+                    if (run != null) {
+                        c.plots(run);
+                    }
+                    c.spec.commandLine().getErr().printf(Locale.ROOT, "stopped by SIG%s after step %d: %s%n", stop.received(),
+                            dp.step(), run != null ? "resume with --run-dir " + c.runDir + " --resume latest --gpus " + gpus
+                                    : c.save != null ? "saved to " + c.save : "nothing saved (no --run-dir or --save)");
+                    c.spec.commandLine().getErr().flush();
+                    return StopSignal.EXIT_CODE;
+                }
+            }
+            if (run != null) {
+                c.plots(run);
             }
             if (c.save != null) {
                 try {

@@ -122,10 +122,10 @@ public class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (gpus != null) {
-            return new DataParallelTraining(this).run(gpus, spec.commandLine().getOut());
-        }
         RunFolder run = openRun();
+        if (gpus != null) {
+            return new DataParallelTraining(this).run(gpus, spec.commandLine().getOut(), run);
+        }
         try (Device device = devices.open(model, Units.parseTokens(context))) {
             return run(device, run);
         }
@@ -136,7 +136,7 @@ public class TrainCommand implements Callable<Integer> {
      * its newest complete checkpoint, with the run's own model, data and length (an option given on the command line
      * that disagrees with the run is an error).
      */
-    private RunFolder openRun() throws java.io.IOException {
+    RunFolder openRun() throws java.io.IOException {
         if (runDir == null) {
             if (saveEvery != null || saveEveryMinutes != null || "latest".equals(String.valueOf(resume))) {
                 throw new IllegalArgumentException("--save-every, --save-every-minutes and --resume latest need --run-dir (the run folder)");
@@ -416,7 +416,7 @@ public class TrainCommand implements Callable<Integer> {
     }
 
     /** The run's charts; a run is not failed for want of them (e.g. a runtime without the charting library). */
-    private void plots(RunFolder run) {
+    void plots(RunFolder run) {
         try {
             RunPlots.write(run);
         } catch (Exception | LinkageError e) {
@@ -425,7 +425,7 @@ public class TrainCommand implements Callable<Integer> {
     }
 
     /** The run's config.json: what it trains, how, and from which code. */
-    private Map<String, Object> runConfig(Trainer trainer, Precision p, Device device) {
+    Map<String, Object> runConfig(Trainer trainer, Precision p, Device device) {
         Map<String, Object> c = new LinkedHashMap<>();
         c.put("model", model);
         c.put("data", data);

@@ -97,12 +97,54 @@ class DataParallelCommandTest {
 
     @Test
     void whatDataParallelismCannotDoYetIsRefusedInOneLine() {
-        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--run-dir",
-                dir.resolve("x").toString()), "--run-dir does not work with --gpus yet");
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--eval-every",
+                "1"), "--eval-every does not work with --gpus yet");
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "0"), "--gpus 0");
         if (!dev.longtune.cuda.Cuda.available()) {
             CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cuda", "--gpus", "2"),
                     "this machine has 0 GPU(s)", "--device cpu");
         }
+    }
+
+    @Test
+    void aRunFolderUnderGpusKilledMidRunResumesBitExactly() throws Exception {
+        Path whole = dir.resolve("whole"), killed = dir.resolve("killed");
+        List<String> base = List.of("train", "--device", "cpu", "--model", model.toString(), "--context", "300",
+                "--examples", "4", "--precision", "bf16", "--lr", "1e-3", "--json", "--gpus", "2", "--steps", "4",
+                "--save-every", "1", "--keep", "1", "--progress", "off");
+        CommandLineTest.Result r = CommandLineTest.run(with(base, "--run-dir", whole.toString()));
+        assertThat(r.code()).as(r.err()).isZero();
+        // the same run in another JVM, killed once its second step's checkpoint is complete (every rank wrote its slices)
+        Process p = LongRunTest.startJvm(killed, List.of(with(base, "--run-dir", killed.toString())));
+        LongRunTest.await(p, killed, checkpoints -> {
+            try {
+                return LongRunTest.latestStep(killed) >= 2;
+            } catch (java.io.IOException e) {
+                return false;
+            }
+        });
+        p.destroyForcibly().waitFor();
+        r = CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--run-dir", killed.toString(), "--resume", "latest",
+                "--json", "--progress", "off");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(LongRunTest.losses(killed)).containsExactlyElementsOf(LongRunTest.losses(whole)).hasSize(4);
+        // --keep 1: only the last checkpoint stays; both runs end with the same bytes
+        var a = dev.longtune.run.RunFolder.open(whole);
+        var b = dev.longtune.run.RunFolder.open(killed);
+        assertThat(b.checkpoints()).extracting(c -> c.getFileName().toString()).containsExactly("step-000004");
+        Path last = a.latestCheckpoint().orElseThrow(), other = b.latestCheckpoint().orElseThrow();
+        for (String f : List.of("model.safetensors", "optimizer.safetensors")) {
+            assertThat(java.nio.file.Files.mismatch(last.resolve(f), other.resolve(f))).as(f).isEqualTo(-1L);
+        }
+        assertThat(a.config().get("gpus")).isEqualTo(2);
+        assertThat(new ObjectMapper().readTree(java.nio.file.Files.readAllLines(whole.resolve(dev.longtune.run.RunFolder.LOG))
+                .get(0)).get("gpus").asInt()).isEqualTo(2);
+        assertThat(whole.resolve("loss.png")).exists();
+    }
+
+    private static String[] with(List<String> base, String... extra) {
+        List<String> all = new ArrayList<>(base);
+        all.addAll(List.of(extra));
+        return all.toArray(String[]::new);
     }
 }
