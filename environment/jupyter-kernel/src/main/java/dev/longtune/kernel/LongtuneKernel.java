@@ -39,6 +39,7 @@ public class LongtuneKernel extends BaseKernel {
     private final PrintStream log = System.err; // the process's stderr, before any cell replaces it
     private final CompletableFuture<CellEvaluator> session;
     private final Magics magics = new Magics();
+    private final MavenMagics maven = new MavenMagics(path -> evaluator().addToClasspath(path));
     private final MagicParser magicParser = new MagicParser();
 
     public LongtuneKernel() {
@@ -48,6 +49,7 @@ public class LongtuneKernel extends BaseKernel {
     /** @param stopGrace how long an interrupted cell may go on before its thread is stopped */
     public LongtuneKernel(Duration stopGrace) {
         ClasspathMagics.register(magics, path -> evaluator().addToClasspath(path));
+        maven.register(magics);
         magics.registerLineMagic("lsmagic", args -> {
             System.out.println("Line magics: " + String.join(" ", magicNames().stream().filter(n -> !n.startsWith("%%")).toList()));
             System.out.println("Cell magics: " + String.join(" ", magicNames().stream().filter(n -> n.startsWith("%%")).toList())
@@ -127,7 +129,7 @@ public class LongtuneKernel extends BaseKernel {
     }
 
     /** Cell magics: a first line that applies to the whole cell. */
-    static final List<String> CELL_MAGICS = List.of("time");
+    static final List<String> CELL_MAGICS = List.of("loadFromPOM", "time");
     /** Line magics besides the class path ones. */
     static final List<String> LINE_MAGICS = List.of("lsmagic", "load");
 
@@ -135,6 +137,11 @@ public class LongtuneKernel extends BaseKernel {
     public DisplayData eval(String code) throws Exception {
         // BaseKernel counts the cell before calling eval.
         String cellName = "In[" + (executionCount.get() - 1) + "]";
+        Matcher pom = CELL_POM.matcher(code);
+        if (pom.lookingAt()) {
+            maven.loadFromPom(code.substring(pom.end()));
+            return null;
+        }
         boolean timed = CELL_TIME.matcher(code).lookingAt();
         if (timed) {
             code = CELL_TIME.matcher(code).replaceFirst(m -> " ".repeat(m.group().length())); // keeps line numbers
@@ -158,6 +165,7 @@ public class LongtuneKernel extends BaseKernel {
         }
     }
 
+    private static final java.util.regex.Pattern CELL_POM = java.util.regex.Pattern.compile("\\A[ \\t]*%%loadFromPOM[ \\t]*(\\R|\\z)");
     private static final java.util.regex.Pattern CELL_TIME = java.util.regex.Pattern.compile("\\A[ \\t]*%%time[ \\t]*(\\R|\\z)");
 
     static String seconds(double s) {
@@ -174,6 +182,7 @@ public class LongtuneKernel extends BaseKernel {
     static List<String> magicNames() {
         List<String> names = new ArrayList<>();
         ClasspathMagics.NAMES.forEach(n -> names.add("%" + n));
+        MavenMagics.NAMES.forEach(n -> names.add("%" + n));
         LINE_MAGICS.forEach(n -> names.add("%" + n));
         CELL_MAGICS.forEach(n -> names.add("%%" + n));
         return names;

@@ -86,7 +86,8 @@ class LongtuneKernelTest {
             System.setOut(saved);
         }
         assertThat(out.toString()).containsPattern("Wall time: [0-9.]+ ms").contains("%classpath", "%jars", "%load", "%%time");
-        assertThat(kernel.complete("%", 1).getReplacements()).containsExactly("%classpath", "%jars", "%lsmagic", "%load", "%%time");
+        assertThat(kernel.complete("%", 1).getReplacements()).containsExactly("%classpath", "%jars", "%maven", "%mavenRepo",
+                "%lsmagic", "%load", "%%loadFromPOM", "%%time");
         assertThat(kernel.complete("int x = 1;\n  %%ti", 17).getReplacements()).containsExactly("%%time");
         // %load evaluates a file before the cell's code
         Path script = Files.writeString(dir.resolve("setup.jsh"), "int loadedFromFile = 41;\n");
