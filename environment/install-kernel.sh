@@ -59,6 +59,10 @@ cat > "$tmp" <<JSON
   ]
 }
 JSON
+# the logo Jupyter shows for the kernel (launcher, notebook header)
+for logo in logo-32x32.png logo-64x64.png; do
+  cmp -s "$here/kernelspec/$logo" "$dest/$logo" 2>/dev/null || cp "$here/kernelspec/$logo" "$dest/$logo"
+done
 if cmp -s "$tmp" "$dest/kernel.json"; then
   say "kernelspec longtune is up to date: $dest/kernel.json"
 else

@@ -41,11 +41,17 @@ public final class CellEvaluator implements AutoCloseable {
      * @param stopGrace how long an interrupted cell may go on before its thread is stopped
      */
     public CellEvaluator(ClassLoader parent, Duration stopGrace) {
+        this(parent, stopGrace, List.of());
+    }
+
+    /** @param compilerOptions for the cells' compiler (LONGTUNE_COMPILER_OPTS), e.g. --enable-preview --release 21 */
+    public CellEvaluator(ClassLoader parent, Duration stopGrace, List<String> compilerOptions) {
         this.control = new LiveExecutionControl(new SnippetLoader(parent), stopGrace);
         // No "--class-path" compiler option: in this JVM JShell's compiler starts from java.class.path
         // already, and an explicit option would hide the jars that addToClasspath (%classpath) adds.
         this.jshell = JShell.builder()
                 .executionEngine(control.provider(), Map.of())
+                .compilerOptions(compilerOptions.toArray(String[]::new))
                 .build();
         this.analysis = jshell.sourceCodeAnalysis();
     }

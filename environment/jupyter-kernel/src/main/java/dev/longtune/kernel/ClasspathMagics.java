@@ -56,6 +56,11 @@ final class ClasspathMagics {
         return paths;
     }
 
+    /** One class path entry as LONGTUNE_CLASSPATH gives it: a path, or a glob of jars (as %jars). */
+    static List<Path> classpathEntry(String entry) throws Exception {
+        return entry.contains("*") || entry.contains("?") ? globbed(List.of(entry)) : paths(List.of(entry));
+    }
+
     private static List<Path> globbed(List<String> globs) throws Exception {
         if (globs.isEmpty()) {
             throw new MagicException("%jars needs one or more globs, e.g. %jars lib/*.jar");

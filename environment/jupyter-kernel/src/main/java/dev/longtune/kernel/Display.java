@@ -13,6 +13,37 @@ public final class Display {
 
     /** Shows {@code value} as the kernel renders cell values; returns its display id. */
     public static String display(Object value) {
+        return show(value);
+    }
+
+    /**
+     * Shows {@code value} as the given MIME types only (e.g. {@code display(chart, "image/svg+xml")},
+     * {@code display(html, "text/html")}: a String is taken as that content); returns its display id.
+     */
+    public static String display(Object value, String... mimeTypes) {
+        return show(render(value, mimeTypes));
+    }
+
+    /** {@code value} rendered as the kernel renders cell values, or as the given MIME types: show it later. */
+    public static DisplayData render(Object value, String... mimeTypes) {
+        LongtuneKernel kernel = LongtuneKernel.current();
+        if (kernel == null) {
+            throw new IllegalStateException("no longtune kernel is running");
+        }
+        if (mimeTypes.length == 0) {
+            return render(kernel, value);
+        }
+        if (value instanceof CharSequence text) { // content already in that type
+            DisplayData d = new DisplayData();
+            for (String mime : mimeTypes) {
+                d.putData(mime, text.toString());
+            }
+            return d;
+        }
+        return kernel.getRenderer().renderAs(value, mimeTypes);
+    }
+
+    private static String show(Object value) {
         LongtuneKernel kernel = LongtuneKernel.current();
         DisplayData data = render(kernel, value);
         String id = data.hasDisplayId() ? data.getDisplayId() : UUID.randomUUID().toString();

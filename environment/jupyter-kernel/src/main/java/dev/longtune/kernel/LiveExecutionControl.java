@@ -77,6 +77,9 @@ final class LiveExecutionControl extends DirectExecutionControl {
         running = worker;
         try {
             worker.start();
+            if (interruptRequested) {
+                interrupt(); // it came while the snippet compiled, before there was a thread to interrupt
+            }
             worker.join();
         } finally {
             running = null;

@@ -43,11 +43,17 @@ public class LongtuneKernel extends BaseKernel {
     private final MagicParser magicParser = new MagicParser();
 
     public LongtuneKernel() {
-        this(Duration.ofSeconds(1));
+        this(Duration.ofSeconds(1), KernelSettings.fromEnvironment(System.getenv()));
     }
 
     /** @param stopGrace how long an interrupted cell may go on before its thread is stopped */
     public LongtuneKernel(Duration stopGrace) {
+        this(stopGrace, KernelSettings.NONE);
+    }
+
+    /** @param settings class path, startup script, compiler options and cell timeout (from the environment) */
+    LongtuneKernel(Duration stopGrace, KernelSettings settings) {
+        this.timeout = settings.timeout();
         ClasspathMagics.register(magics, path -> evaluator().addToClasspath(path));
         maven.register(magics);
         magics.registerLineMagic("lsmagic", args -> {
@@ -69,7 +75,21 @@ public class LongtuneKernel extends BaseKernel {
             return null;
         });
         // JShell and javac take about a second to warm up: do it while the connection is set up.
-        this.session = CompletableFuture.supplyAsync(() -> startSession(stopGrace), task -> {
+        magics.registerLineMagic("timeout", args -> {
+            if (args.size() > 1) {
+                throw new MagicException("%timeout takes one duration (90s, 30m, 1h, 1500ms) or off; got " + args);
+            }
+            if (args.size() == 1) {
+                try {
+                    timeout = KernelSettings.timeout(args.get(0), "%timeout");
+                } catch (IllegalArgumentException e) {
+                    throw new MagicException(e.getMessage());
+                }
+            }
+            System.out.println("cell timeout: " + KernelSettings.describe(timeout));
+            return null;
+        });
+        this.session = CompletableFuture.supplyAsync(() -> startSession(stopGrace, settings), task -> {
             Thread t = new Thread(task, "longtune-kernel-start");
             t.setDaemon(true);
             t.start();
@@ -82,12 +102,31 @@ public class LongtuneKernel extends BaseKernel {
         return current;
     }
 
-    private CellEvaluator startSession(Duration stopGrace) {
-        CellEvaluator evaluator = new CellEvaluator(LongtuneKernel.class.getClassLoader(), stopGrace);
+    private CellEvaluator startSession(Duration stopGrace, KernelSettings settings) {
+        CellEvaluator evaluator = new CellEvaluator(LongtuneKernel.class.getClassLoader(), stopGrace, settings.compilerOptions());
         for (String problem : evaluator.runScript(startupScript(), STARTUP_SCRIPT)) {
             log.println("longtune kernel: startup script: " + problem);
         }
         attachNotebook();
+        for (String entry : settings.classpath()) {
+            try {
+                for (java.nio.file.Path p : ClasspathMagics.classpathEntry(entry)) {
+                    evaluator.addToClasspath(p.toString());
+                }
+            } catch (Exception e) {
+                log.println("longtune kernel: LONGTUNE_CLASSPATH: " + e.getMessage());
+            }
+        }
+        if (settings.startupScript() != null) {
+            try {
+                String script = java.nio.file.Files.readString(settings.startupScript());
+                for (String problem : evaluator.runScript(script, settings.startupScript().getFileName().toString())) {
+                    log.println("longtune kernel: LONGTUNE_STARTUP_SCRIPT " + settings.startupScript() + ": " + problem);
+                }
+            } catch (IOException e) {
+                log.println("longtune kernel: LONGTUNE_STARTUP_SCRIPT " + settings.startupScript() + ": cannot read: " + e);
+            }
+        }
         return evaluator;
     }
 
@@ -131,7 +170,15 @@ public class LongtuneKernel extends BaseKernel {
     /** Cell magics: a first line that applies to the whole cell. */
     static final List<String> CELL_MAGICS = List.of("loadFromPOM", "time");
     /** Line magics besides the class path ones. */
-    static final List<String> LINE_MAGICS = List.of("lsmagic", "load");
+    static final List<String> LINE_MAGICS = List.of("lsmagic", "load", "timeout");
+    /** Cells running longer are interrupted (LONGTUNE_TIMEOUT, %timeout); null: no limit. */
+    private volatile Duration timeout;
+    private final java.util.concurrent.ScheduledExecutorService timer = java.util.concurrent.Executors
+            .newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "longtune-cell-timeout");
+                t.setDaemon(true);
+                return t;
+            });
 
     @Override
     public DisplayData eval(String code) throws Exception {
@@ -147,15 +194,33 @@ public class LongtuneKernel extends BaseKernel {
             code = CELL_TIME.matcher(code).replaceFirst(m -> " ".repeat(m.group().length())); // keeps line numbers
         }
         long wall = System.nanoTime();
-        long cpu = java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
+        CellEvaluator evaluator = evaluator(); // waits for the session's start, which the timeout does not count
+        Duration limit = timeout;
+        java.util.concurrent.atomic.AtomicBoolean timedOut = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.ScheduledFuture<?> alarm = limit == null ? null : timer.schedule(() -> {
+            timedOut.set(true);
+            interrupt();
+        }, limit.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
         try {
-            Object value = evaluator().eval(runMagics(code), cellName);
+            Object value;
+            try {
+                value = evaluator.eval(runMagics(code), cellName);
+            } catch (Exception e) { // interrupted, or what the interrupt made the cell throw (InterruptedException)
+                if (timedOut.get()) {
+                    throw new CellInterruptedException("the cell ran past its timeout of " + KernelSettings.describe(limit)
+                            + " and was interrupted (LONGTUNE_TIMEOUT; change it with %timeout 30m, or %timeout off)");
+                }
+                throw e;
+            }
             if (value == null) {
                 return null;
             }
             // The renderer would show a DisplayData as its toString.
             return value instanceof DisplayData d ? d : getRenderer().render(value);
         } finally {
+            if (alarm != null) {
+                alarm.cancel(false);
+            }
             if (timed) {
                 // the kernel thread's CPU time; the cell itself runs on a worker thread and may start others
                 System.out.printf(java.util.Locale.ROOT, "Wall time: %s%n", seconds((System.nanoTime() - wall) / 1e9));
@@ -244,6 +309,7 @@ public class LongtuneKernel extends BaseKernel {
 
     @Override
     public void onShutdown(boolean isRestarting) {
+        timer.shutdownNow();
         if (session.isDone() && !session.isCompletedExceptionally()) {
             session.join().close();
         }

@@ -14,3 +14,4 @@ import java.util.*;
 import java.nio.file.*;
 import static dev.longtune.kernel.Display.display;
 import static dev.longtune.kernel.Display.updateDisplay;
+import static dev.longtune.kernel.Display.render;

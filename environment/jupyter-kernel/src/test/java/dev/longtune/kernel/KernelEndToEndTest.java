@@ -32,6 +32,10 @@ class KernelEndToEndTest {
         String spec = Files.readString(data.resolve("kernels/longtune/kernel.json"));
         assertThat(spec).contains("\"display_name\": \"Java (longtune)\"", "\"interrupt_mode\": \"message\"",
                 "\"-Djava.awt.headless=true\"", "\"dev.longtune.kernel.KernelMain\"", "\"{connection_file}\"");
+        for (String logo : new String[] {"logo-32x32.png", "logo-64x64.png"}) {
+            assertThat(Files.mismatch(data.resolve("kernels/longtune").resolve(logo),
+                    JupyterTestSupport.installScript().resolveSibling("kernelspec").resolve(logo))).as(logo).isEqualTo(-1L);
+        }
 
         Path script = dir.resolve("kernel_roundtrip.py");
         try (InputStream in = getClass().getResourceAsStream("kernel_roundtrip.py")) {

@@ -87,7 +87,7 @@ class LongtuneKernelTest {
         }
         assertThat(out.toString()).containsPattern("Wall time: [0-9.]+ ms").contains("%classpath", "%jars", "%load", "%%time");
         assertThat(kernel.complete("%", 1).getReplacements()).containsExactly("%classpath", "%jars", "%maven", "%mavenRepo",
-                "%lsmagic", "%load", "%%loadFromPOM", "%%time");
+                "%lsmagic", "%load", "%timeout", "%%loadFromPOM", "%%time");
         assertThat(kernel.complete("int x = 1;\n  %%ti", 17).getReplacements()).containsExactly("%%time");
         // %load evaluates a file before the cell's code
         Path script = Files.writeString(dir.resolve("setup.jsh"), "int loadedFromFile = 41;\n");
@@ -164,5 +164,16 @@ class LongtuneKernelTest {
         assertThat(info.getPygmentsLexer()).isEqualTo("java");
         assertThat(info.getCodemirrorMode()).isEqualTo("java");
         assertThat(kernel.getBanner()).contains("longtune");
+    }
+
+    @Test
+    void renderTakesTheMimeTypesAsked() throws Exception {
+        DisplayData html = kernel.eval("render(\"<b>bold</b>\", \"text/html\")");
+        assertThat(html.getData(MIMEType.TEXT_HTML)).isEqualTo("<b>bold</b>");
+        assertThat(html.getData(MIMEType.TEXT_PLAIN)).isNull();
+        // an object rendered as text only, though its renderer knows more types
+        DisplayData text = kernel.eval("render(java.util.List.of(1, 2), \"text/plain\")");
+        assertThat(text.getData(MIMEType.TEXT_PLAIN)).isEqualTo("[1, 2]");
+        assertThat(plain(kernel.eval("render(42).getData(io.github.spencerpark.jupyter.kernel.display.mime.MIMEType.TEXT_PLAIN)"))).isEqualTo("42");
     }
 }
