@@ -25,6 +25,7 @@ public final class KernelMain {
             System.setProperty("java.awt.headless", "true");
         }
         quietLogging();
+        CellOutput.install(); // late output of a cell's threads goes to that cell
         KernelConnectionProperties properties = KernelConnectionProperties.parse(Files.readString(Path.of(args[0])));
         JupyterConnection connection = new JupyterConnection(properties);
         LongtuneKernel kernel = new LongtuneKernel();

@@ -201,6 +201,7 @@ public class LongtuneKernel extends BaseKernel {
             timedOut.set(true);
             interrupt();
         }, limit.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        Runnable endOutput = CellOutput.begin(getIO());
         try {
             Object value;
             try {
@@ -218,6 +219,7 @@ public class LongtuneKernel extends BaseKernel {
             // The renderer would show a DisplayData as its toString.
             return value instanceof DisplayData d ? d : getRenderer().render(value);
         } finally {
+            endOutput.run();
             if (alarm != null) {
                 alarm.cancel(false);
             }

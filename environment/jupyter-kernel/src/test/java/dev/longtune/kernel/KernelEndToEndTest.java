@@ -68,6 +68,8 @@ class KernelEndToEndTest {
         assertThat(facts).containsEntry("inspect_max_found", "True").containsEntry("inspect_plan_found", "True")
                 .containsEntry("time_status", "ok").containsEntry("time_result", "2")
                 .containsEntry("complete_magic", "['%lsmagic']");
+        // a thread a cell started, printing after that cell ended (while another ran), writes to its own cell
+        assertThat(facts).containsEntry("late_output_to_its_cell", "True").containsEntry("late_next_cell_stdout", "");
         assertThat(facts.get("inspect_max")).contains("int Math.max(int a, int b)");
         assertThat(facts.get("inspect_plan")).contains("Plan Plan.of(String");
         assertThat(facts.get("time_stdout")).matches("Wall time: [0-9.]+ (ms|s)\\\\n");

@@ -90,6 +90,27 @@ def main():
         content = kc.complete("%ls", 3, reply=True, timeout=TIMEOUT)["content"]
         say("complete_magic", content.get("matches"))
 
+        # a thread the cell started prints after the cell ended, while the next cell runs: to its own cell
+        late = 'new Thread(() -> { try { Thread.sleep(700); } catch (InterruptedException e) { }\n' \
+               '    System.out.println("late from a thread"); }).start();\n"started"'
+        late_id = kc.execute(late)
+        next_id = kc.execute("Thread.sleep(1500);\n\"next\"")
+        seen = []  # (parent msg_id, text) of every stream message, whichever cell it belongs to
+        next_idle = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (next_idle and any("late from a thread" in t for _, t in seen)):
+            try:
+                m = kc.get_iopub_msg(timeout=0.5)
+            except Exception:
+                continue
+            parent = m["parent_header"].get("msg_id")
+            if m["msg_type"] == "stream":
+                seen.append((parent, m["content"]["text"]))
+            elif m["msg_type"] == "status" and parent == next_id and m["content"]["execution_state"] == "idle":
+                next_idle = True
+        say("late_next_cell_stdout", "".join(t for p, t in seen if p == next_id))
+        say("late_output_to_its_cell", any(p == late_id and "late from a thread" in t for p, t in seen))
+
         msg_id = kc.execute("while (true) { }")
         time.sleep(1.0)
         t = time.monotonic()
