@@ -46,7 +46,8 @@ final class DataParallelTraining {
         if (gpus < 1) {
             throw new IllegalArgumentException("--gpus " + gpus + ": give at least 1");
         }
-        for (var unsupported : new Object[][] {{"--init-from", c.initFrom}, {"--eval-every", c.evalEvery}}) {
+        for (var unsupported : new Object[][] {{"--init-from", c.initFrom},
+                {"--eval-citations", c.evalCitations > 0 ? c.evalCitations : null}}) {
             if (unsupported[1] != null) {
                 throw new IllegalArgumentException(unsupported[0] + " does not work with --gpus yet (--run-dir, --save and "
                         + "--resume do): drop " + unsupported[0] + " or train on one GPU");
@@ -78,11 +79,18 @@ final class DataParallelTraining {
         TrainingConfig training = TrainingConfig.defaults(c.steps).withLearningRate(c.lr, c.lr / 10)
                 .withGradientAccumulation(c.microBatches).withSeed(c.seed);
         DataParallel.Job job = new DataParallel.Job(config, p, c.checkpointing(), c.parameterPlacement(), training, c.seed);
-        TrainingData data = TrainingData.load(c.data, LlamaTokenizer.llama31(), tokens, c.examples, c.seed);
+        if (c.evalEvery != null && (c.evalEvery <= 0 || c.evalExamples <= 0)) {
+            throw new IllegalArgumentException("--eval-every and --eval-examples must be positive");
+        }
+        // held-out examples, as on one GPU: they never enter training
+        List<TrainingData> split = TrainingData.split(c.data, LlamaTokenizer.llama31(), tokens, c.examples,
+                c.evalEvery == null ? 0 : c.evalExamples, c.seed);
+        TrainingData data = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
         Rendezvous.Node node = Rendezvous.Node.fromEnvironment(System.getenv(), gpus);
         int world = node == null ? gpus : node.worldSize();
-        if (run != null && node != null) {
-            throw new IllegalArgumentException("--run-dir works on one node's run for now; drop it with NNODES=" + node.nodes());
+        if ((run != null || evalData != null) && node != null) {
+            throw new IllegalArgumentException((run != null ? "--run-dir" : "--eval-every") + " works on one node's run "
+                    + "for now; drop it with NNODES=" + node.nodes());
         }
         try (DataParallel dp = open(job, gpus, cuda, node); StopSignal stop = StopSignal.install()) {
             if (run != null) {
@@ -115,9 +123,22 @@ final class DataParallelTraining {
             // with a run folder --steps is the run's total; otherwise it counts on from where the run stands
             int target = run != null ? c.steps : from + c.steps;
             long lastSave = System.nanoTime();
+            double bestEval = Double.POSITIVE_INFINITY;
+            int bestStep = -1;
+            if (run != null && run.best().isPresent()) {
+                bestStep = ((Number) run.best().get().get("step")).intValue();
+                bestEval = ((Number) run.best().get().get("eval_loss")).doubleValue();
+            }
             for (int step = from + 1; step <= target; step++) {
                 List<StepResult> ranks = dp.stepAll(data.forStep(step, world * c.microBatches));
                 StepResult r = ranks.get(0);
+                Double evalLoss = evalData != null && (step % c.evalEvery == 0 || step >= target)
+                        ? dp.meanLoss(evalData.batches()) : null;
+                boolean newBest = evalLoss != null && evalLoss < bestEval;
+                if (newBest) {
+                    bestEval = evalLoss;
+                    bestStep = step;
+                }
                 first = Double.isNaN(first) ? r.loss() : first;
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();
@@ -126,6 +147,9 @@ final class DataParallelTraining {
                     line.remove("memory");
                     line.remove("host_memory");
                     line.put("gpus", gpus);
+                    if (evalLoss != null) {
+                        line.put("eval_loss", evalLoss);
+                    }
                     line.put("ranks", perRank(dp, ranks));
                     out.println(Json.line(line));
                 } else {
@@ -137,18 +161,28 @@ final class DataParallelTraining {
                                     + "(%.2f s computing, %.2f s in collectives)  peak %s per rank (the largest)%n", r.step(), r.loss(),
                             r.learningRate(), r.gradNorm(), r.tokensPerSecond(), gpus, r.seconds(), r.busySeconds(),
                             r.collectiveSeconds(), Units.human(worst));
+                    if (evalLoss != null) {
+                        out.printf(Locale.ROOT, "       eval loss %.4f (held-out, %d sequences)%s%n", evalLoss,
+                                evalData.batches().size(), newBest ? "  best so far" : "");
+                    }
                 }
                 out.flush();
                 if (run != null) {
                     Map<String, Object> line = r.toJson(); // rank 0's peaks, as the one-GPU log has them
                     line.put("gpus", gpus);
+                    if (evalLoss != null) {
+                        line.put("eval_loss", evalLoss);
+                    }
                     line.put("time", java.time.Instant.now().toString());
                     run.log(line);
-                    boolean due = step >= target || stop.received() != null
+                    boolean due = step >= target || stop.received() != null || newBest
                             || c.saveEvery != null && step % c.saveEvery == 0
                             || c.saveEveryMinutes != null && System.nanoTime() - lastSave >= c.saveEveryMinutes * 60e9;
                     if (due) {
-                        run.saveCheckpoint(step, c.keep, dp::save);
+                        run.saveCheckpoint(step, c.keep, bestStep, dp::save);
+                        if (newBest) {
+                            run.writeBest(bestStep, bestEval); // after its checkpoint is complete
+                        }
                         lastSave = System.nanoTime();
                     }
                 }

@@ -227,6 +227,37 @@ public final class DataParallel implements AutoCloseable {
         });
     }
 
+    /**
+     * The mean loss over {@code batches} (held-out data), forward only: rank r takes batches r, r + N, …; a rank with
+     * fewer runs one of them again and drops its value, so that every rank gathers the same units in the same order.
+     * The ranks' sums are added in rank order (deterministic; within round-off of one rank's mean).
+     */
+    public double meanLoss(List<Batch> batches) {
+        if (worldSize != ranks()) {
+            throw new IllegalStateException("evaluating a run spread over several nodes is not supported yet");
+        }
+        if (batches.isEmpty()) {
+            throw new IllegalArgumentException("no held-out sequences to evaluate");
+        }
+        int n = ranks(), rounds = (batches.size() + n - 1) / n;
+        List<Double> sums = onEveryRank(n, local -> {
+            double sum = 0;
+            for (int i = 0; i < rounds; i++) {
+                int at = i * n + local;
+                double loss = trainers.get(local).model().loss(batches.get(at < batches.size() ? at : at % batches.size()));
+                if (at < batches.size()) {
+                    sum += loss;
+                }
+            }
+            return sum;
+        });
+        double total = 0;
+        for (double s : sums) {
+            total += s;
+        }
+        return total / batches.size();
+    }
+
     /** All ranks of the run, on every node. */
     public int worldSize() { return worldSize; }
 

@@ -98,7 +98,7 @@ class DataParallelCommandTest {
     @Test
     void whatDataParallelismCannotDoYetIsRefusedInOneLine() {
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--eval-every",
-                "1"), "--eval-every does not work with --gpus yet");
+                "1", "--eval-citations", "1"), "--eval-citations does not work with --gpus yet");
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "0"), "--gpus 0");
         if (!dev.longtune.cuda.Cuda.available()) {
             CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cuda", "--gpus", "2"),
@@ -140,6 +140,28 @@ class DataParallelCommandTest {
         assertThat(new ObjectMapper().readTree(java.nio.file.Files.readAllLines(whole.resolve(dev.longtune.run.RunFolder.LOG))
                 .get(0)).get("gpus").asInt()).isEqualTo(2);
         assertThat(whole.resolve("loss.png")).exists();
+    }
+
+    @Test
+    void heldOutLossUnderGpusIsOneRanksAndKeepsTheBestCheckpoint() throws Exception {
+        // 3 held-out sequences over 2 ranks: one rank evaluates twice (the second time padding, dropped)
+        List<JsonNode> two = steps("--gpus", "2", "--steps", "2", "--eval-every", "1", "--eval-examples", "3");
+        List<JsonNode> one = steps("--gpus", "1", "--micro-batches", "2", "--steps", "2", "--eval-every", "1", "--eval-examples", "3");
+        assertThat(two).hasSize(2);
+        for (int s = 0; s < 2; s++) {
+            assertThat(two.get(s).get("loss").asDouble()).isEqualTo(one.get(s).get("loss").asDouble());
+            assertThat(two.get(s).get("eval_loss").asDouble()).isCloseTo(one.get(s).get("eval_loss").asDouble(),
+                    org.assertj.core.api.Assertions.within(1e-9));
+        }
+        // with a run folder the best evaluation's checkpoint is kept and named in best.json
+        Path run = dir.resolve("eval-run");
+        steps("--gpus", "2", "--steps", "2", "--eval-every", "1", "--eval-examples", "3", "--run-dir", run.toString(),
+                "--keep", "1");
+        JsonNode best = new ObjectMapper().readTree(run.resolve("best.json").toFile());
+        double bestLoss = Math.min(two.get(0).get("eval_loss").asDouble(), two.get(1).get("eval_loss").asDouble());
+        assertThat(best.get("eval_loss").asDouble()).isEqualTo(bestLoss);
+        assertThat(run.resolve(dev.longtune.run.RunFolder.CHECKPOINTS).resolve(String.format("step-%06d",
+                best.get("step").asInt()))).isDirectory();
     }
 
     private static String[] with(List<String> base, String... extra) {

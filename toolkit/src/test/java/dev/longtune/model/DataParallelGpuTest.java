@@ -41,6 +41,9 @@ class DataParallelGpuTest {
         return out;
     }
 
+    /** Where {@link #unsharded} leaves its model's held-out loss among the weights. */
+    static final String EVAL = "(held-out loss)";
+
     static TrainingConfig training(int microBatches) {
         return TrainingConfig.defaults(6).withLearningRate(3e-3, 3e-4).withGradientAccumulation(microBatches);
     }
@@ -55,6 +58,11 @@ class DataParallelGpuTest {
                 out.add(t.step(batches(s, sequences)));
             }
             m.weights().byName().forEach((n, w) -> weights.put(n, d.read(w)));
+            double eval = 0;
+            for (Batch b : batches(7, 3)) { // held-out sequences, forward only
+                eval += m.loss(b);
+            }
+            weights.put(EVAL, new float[] {(float) (eval / 3)});
             t.close();
             return out;
         }
@@ -73,6 +81,9 @@ class DataParallelGpuTest {
                 assertThat(r.tokens()).isEqualTo(reference.get(s).tokens());
             }
             assertThat(reference.get(2).loss()).isLessThan(reference.get(0).loss());
+            // the held-out loss, forward only with the weights gathered unit by unit (3 sequences over the ranks)
+            float evalExpected = expected.remove(EVAL)[0];
+            assertThat(dp.meanLoss(batches(7, 3))).isCloseTo(evalExpected, within(2e-3 * evalExpected));
             Map<String, float[]> got = dp.weights();
             expected.forEach((name, w) -> {
                 double diff = 0, norm = 0;
