@@ -75,6 +75,10 @@ final class DataParallelTraining {
         }
         ModelConfig config = ModelCatalog.get(c.model);
         LlamaModel.requireSupported(config);
+        // set-up phases with their times on stderr (--progress on): allocating, initialising and pinning the shards
+        // takes minutes for the 8B
+        LlamaModel.LayerListener phases = LayerProgress.of(c.progress, c.spec.commandLine().getErr());
+        long started = System.nanoTime();
         Precision p = Precision.parse(c.precision);
         TrainingConfig training = TrainingConfig.defaults(c.steps).withLearningRate(c.lr, c.lr / 10)
                 .withGradientAccumulation(c.microBatches).withSeed(c.seed);
@@ -83,6 +87,7 @@ final class DataParallelTraining {
             throw new IllegalArgumentException("--eval-every and --eval-examples must be positive");
         }
         // held-out examples, as on one GPU: they never enter training
+        LayerProgress.setup(phases, started, "data: " + c.data + ", " + c.examples + " examples of " + tokens + " tokens");
         List<TrainingData> split = TrainingData.split(c.data, LlamaTokenizer.llama31(), tokens, c.examples,
                 c.evalEvery == null ? 0 : c.evalExamples, c.seed);
         TrainingData data = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
@@ -92,7 +97,11 @@ final class DataParallelTraining {
             throw new IllegalArgumentException((run != null ? "--run-dir" : "--eval-every") + " works on one node's run "
                     + "for now; drop it with NNODES=" + node.nodes());
         }
+        LayerProgress.setup(phases, started, (c.resume != null ? "resuming from " + c.resume : "allocating and "
+                + "initialising " + config.name()) + " on " + gpus + (cuda ? " GPU(s)" : " CPU rank(s)")
+                + " (shards, optimizer state)");
         try (DataParallel dp = open(job, gpus, cuda, node); StopSignal stop = StopSignal.install()) {
+            LayerProgress.setup(phases, started, "set up; training");
             if (run != null) {
                 if (!run.started()) {
                     Map<String, Object> runConfig = c.runConfig(dp.rank(0), p, dp.rank(0).model().device());
