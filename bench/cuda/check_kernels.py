@@ -134,32 +134,53 @@ def check(fn):
     return run
 
 
+def norm_block(c, s):
+    """CudaDevice.normBlock: at most two 16-byte packs of a row per thread, 256 to 1,024 threads."""
+    per_pack = 4 if s == "f32" else 8
+    threads = cdiv(c, 2 * per_pack)
+    return min(1024, max(BLOCK, cdiv(threads, 32) * 32))
+
+
+def view_at(t, offset):
+    """t's values in a fresh buffer, starting `offset` elements in (offset 1: no 16-byte alignment)."""
+    if offset == 0:
+        return t
+    buf = torch.empty(t.numel() + offset, dtype=t.dtype, device=DEV)
+    v = buf[offset:].view(t.shape)
+    v.copy_(t)
+    return v
+
+
 # ---------------------------------------------------------------------------------------------------- RMSNorm
 @check
 def rms_norm():
     for s, dt in TYPES.items():
-        for n, c in ((111, 131), (37, 4096), (5, 37)):
-            shape = f"n={n} c={c}"
+        # (37, 4096) and (37, 4104): the packed register-resident form at CudaDevice.normBlock's block sizes;
+        # "+1": every tensor a view one element into its buffer, so the packed form must fall back to elements
+        for n, c, offset in ((111, 131, 0), (37, 4096, 0), (37, 4104, 0), (37, 4096, 1), (5, 37, 0)):
+            shape = f"n={n} c={c}" + (" +1" if offset else "")
+            block = norm_block(c, s)
             eps = 1e-5
-            x = rnd((n, c), dt)
-            w = (1 + 0.1 * rnd((c,), torch.float64)).to(dt)
-            out = torch.zeros((n, c), dtype=dt, device=DEV)
+            x = view_at(rnd((n, c), dt), offset)
+            w = view_at((1 + 0.1 * rnd((c,), torch.float64)).to(dt), offset)
+            out = view_at(torch.zeros((n, c), dtype=dt, device=DEV), offset)
             rstd = torch.zeros((n,), dtype=torch.float32, device=DEV)
-            launch("rms_norm.cu", f"rms_norm_forward_{s}", n, ptr(out), ptr(rstd), ptr(x), ptr(w), i32(n), i32(c), f32(eps))
+            launch("rms_norm.cu", f"rms_norm_forward_{s}", n, ptr(out), ptr(rstd), ptr(x), ptr(w), i32(n), i32(c), f32(eps),
+                   block=block)
             x64, w64 = f64t(x), f64t(w)
             r64 = 1.0 / torch.sqrt((x64 * x64).mean(dim=1) + eps)
             record(f"rms_norm_forward_{s}", s, shape, "rstd", rel_err(rstd, r64, "f32", floor=0), 1e-6)
             record(f"rms_norm_forward_{s}", s, shape, "out", rel_err(out, x64 * r64[:, None] * w64, s, floor=0), TOL[s])
 
             # backward: dinp +=, dweight via block partials and add_row_sums (dweight +=)
-            dout = rnd((n, c), dt)
+            dout = view_at(rnd((n, c), dt), offset)
             dinp0 = rnd((n, c), dt, 0.5)
-            dinp = dinp0.clone()
+            dinp = view_at(dinp0.clone(), offset)
             rows_per_block = 8
             blocks = cdiv(n, rows_per_block) + 1  # one extra block: its partial row must come out zero
             partial = torch.full((blocks, c), float("nan"), dtype=torch.float32, device=DEV)
             launch("rms_norm.cu", f"rms_norm_backward_{s}", blocks, ptr(dinp), ptr(partial), ptr(dout), ptr(x), ptr(w),
-                   ptr(rstd), i32(n), i32(c), i32(rows_per_block))
+                   ptr(rstd), i32(n), i32(c), i32(rows_per_block), block=block)
             dw0 = rnd((c,), dt, 0.5)
             dw = dw0.clone()
             launch("rms_norm.cu", f"add_row_sums_{s}", 1 if c > 300 else cdiv(c, BLOCK), ptr(dw), ptr(partial),
@@ -176,9 +197,9 @@ def rms_norm():
             record(f"rms_norm_backward_{s}", s, shape, "dinp +=", rel_err(dinp, ref_dinp, s, 0, den_dinp), TOL[s])
             record(f"add_row_sums_{s}", s, shape, "dweight +=", rel_err(dw, ref_dw, s, 0, den_dw), TOL[s])
             # dweight_partial == NULL: same dinp, bit for bit
-            dinp2 = dinp0.clone()
+            dinp2 = view_at(dinp0.clone(), offset)
             launch("rms_norm.cu", f"rms_norm_backward_{s}", blocks, ptr(dinp2), ptr(None), ptr(dout), ptr(x), ptr(w),
-                   ptr(rstd), i32(n), i32(c), i32(rows_per_block))
+                   ptr(rstd), i32(n), i32(c), i32(rows_per_block), block=block)
             record(f"rms_norm_backward_{s}", s, shape, "NULL dw bits", bits_differ(dinp2, dinp), 0)
 
 
@@ -246,19 +267,20 @@ def rope():
 @check
 def swiglu():
     for s, dt in TYPES.items():
-        for n, grid in ((111 * 131, None), (1_000_003, 50)):
-            shape = f"n={n}" + (f" grid={grid}" if grid else "")
+        # grid=50: grid-stride loops wrap; +1: views one element in (the packed loops must fall back to elements)
+        for n, grid, offset in ((111 * 131, None, 0), (1_000_003, 50, 0), (111 * 131, None, 1)):
+            shape = f"n={n}" + (f" grid={grid}" if grid else "") + (" +1" if offset else "")
             gr = grid or cdiv(n, BLOCK)
-            gate = rnd((n,), dt, 3.0)
-            up = rnd((n,), dt)
-            out = torch.zeros((n,), dtype=dt, device=DEV)
+            gate = view_at(rnd((n,), dt, 3.0), offset)
+            up = view_at(rnd((n,), dt), offset)
+            out = view_at(torch.zeros((n,), dtype=dt, device=DEV), offset)
             launch("swiglu.cu", f"swiglu_forward_{s}", gr, ptr(out), ptr(gate), ptr(up), i64(n))
             g64, u64 = f64t(gate), f64t(up)
             sig = 1.0 / (1.0 + torch.exp(-g64))
             record(f"swiglu_forward_{s}", s, shape, "out", rel_err(out, g64 * sig * u64, s, 0), TOL[s])
-            dout = rnd((n,), dt)
+            dout = view_at(rnd((n,), dt), offset)
             dg0, du0 = rnd((n,), dt, 0.5), rnd((n,), dt, 0.5)
-            dg, du = dg0.clone(), du0.clone()
+            dg, du = view_at(dg0.clone(), offset), view_at(du0.clone(), offset)
             launch("swiglu.cu", f"swiglu_backward_{s}", gr, ptr(dg), ptr(du), ptr(dout), ptr(gate), ptr(up), i64(n))
             dy = f64t(dout)
             den_du = f64t(du0).abs() + (dy * g64 * sig).abs()
@@ -266,6 +288,16 @@ def swiglu():
             ref_dg = f64t(dg0) + dy * u64 * sig * (1 + g64 * (1 - sig))
             den_dg = f64t(dg0).abs() + (dy * u64 * sig).abs() * (1 + (g64 * (1 - sig)).abs())
             record(f"swiglu_backward_{s}", s, shape, "dgate +=", rel_err(dg, ref_dg, s, 0, den_dg), TOL[s])
+            # the write form: the old values (non-zero) are not read; equal to adding into zeros (0 + x is x, -0 aside)
+            dgw, duw = view_at(dg0.clone(), offset), view_at(du0.clone(), offset)
+            launch("swiglu.cu", f"swiglu_backward_write_{s}", gr, ptr(dgw), ptr(duw), ptr(dout), ptr(gate), ptr(up), i64(n))
+            dgz, duz = view_at(torch.zeros_like(dg0), offset), view_at(torch.zeros_like(du0), offset)
+            launch("swiglu.cu", f"swiglu_backward_{s}", gr, ptr(dgz), ptr(duz), ptr(dout), ptr(gate), ptr(up), i64(n))
+            differ = int((dgw != dgz).sum().item() + (duw != duz).sum().item())
+            record(f"swiglu_backward_write_{s}", s, shape, "= vs 0 + x", differ, 0)
+            record(f"swiglu_backward_write_{s}", s, shape, "dgate =",
+                   rel_err(dgw, dy * u64 * sig * (1 + g64 * (1 - sig)), s, 0,
+                           (dy * u64 * sig).abs() * (1 + (g64 * (1 - sig)).abs())), TOL[s])
 
 
 # ---------------------------------------------------------------------------------------------------- Embedding

@@ -60,6 +60,59 @@ template <> struct Storage<f16_tag> {
     static __device__ __forceinline__ void store(f16_t* p, long long i, float v) { p[i] = float_to_f16(v); }
 };
 
+// 16-byte packs: Pack<T>::N consecutive elements (4 fp32 or 8 16-bit) moved in one load or store, converted
+// element by element exactly as Storage<T> does, so a vectorised kernel rounds like its scalar form.
+// Callers check aligned16 for every pointer (a view may start mid-pack) and fall back to Storage<T> otherwise.
+__device__ __forceinline__ bool aligned16(const void* p) { return ((unsigned long long) p & 15ull) == 0; }
+
+template <typename T> struct Pack;
+template <> struct Pack<float> {
+    static constexpr int N = 4;
+    typedef float4 Raw;
+    static __device__ __forceinline__ Raw fetch(const float* p, long long pack) {
+        return reinterpret_cast<const float4*>(p)[pack];
+    }
+    static __device__ __forceinline__ void unpack(const Raw& r, float* v) { v[0] = r.x; v[1] = r.y; v[2] = r.z; v[3] = r.w; }
+    static __device__ __forceinline__ void load(const float* p, long long pack, float* v) { unpack(fetch(p, pack), v); }
+    static __device__ __forceinline__ void store(float* p, long long pack, const float* v) {
+        reinterpret_cast<float4*>(p)[pack] = make_float4(v[0], v[1], v[2], v[3]);
+    }
+};
+// the 16-bit types' conversions, as Storage<T> does them
+template <typename T> struct Bits16;
+template <> struct Bits16<bf16_t> {
+    static __device__ __forceinline__ float to(unsigned short x) { return bf16_to_float(x); }
+    static __device__ __forceinline__ unsigned short from(float v) { return float_to_bf16(v); }
+};
+template <> struct Bits16<f16_tag> {
+    static __device__ __forceinline__ float to(unsigned short x) { return f16_to_float(x); }
+    static __device__ __forceinline__ unsigned short from(float v) { return float_to_f16(v); }
+};
+template <typename T> struct Pack {
+    static constexpr int N = 8;
+    typedef uint4 Raw;
+    static __device__ __forceinline__ Raw fetch(const unsigned short* p, long long pack) {
+        return reinterpret_cast<const uint4*>(p)[pack];
+    }
+    static __device__ __forceinline__ void unpack(const Raw& r, float* v) {
+        unsigned int w[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            v[2 * k] = Bits16<T>::to((unsigned short) (w[k] & 0xffffu));
+            v[2 * k + 1] = Bits16<T>::to((unsigned short) (w[k] >> 16));
+        }
+    }
+    static __device__ __forceinline__ void load(const unsigned short* p, long long pack, float* v) { unpack(fetch(p, pack), v); }
+    static __device__ __forceinline__ void store(unsigned short* p, long long pack, const float* v) {
+        unsigned int w[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            w[k] = (unsigned int) Bits16<T>::from(v[2 * k]) | ((unsigned int) Bits16<T>::from(v[2 * k + 1]) << 16);
+        }
+        reinterpret_cast<uint4*>(p)[pack] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+};
+
 // Instantiation helper: DEFINE_FOR_ALL_TYPES(MACRO) expands MACRO(suffix, Tag, Carrier) for f32, bf16, f16,
 // producing extern "C" entry points such as rms_norm_forward_bf16 that CudaKernels looks up by name.
 #define DEFINE_FOR_ALL_TYPES(M) M(f32, float, float) M(bf16, bf16_t, bf16_t) M(f16, f16_tag, f16_t)

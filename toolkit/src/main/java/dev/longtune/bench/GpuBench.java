@@ -277,7 +277,7 @@ public final class GpuBench {
              Tensor du = dev.allocate("dup", DType.BF16, MemoryCategory.ACTIVATIONS, n, f)) {
             Runnable op = () -> {
                 dev.swigluForward(o, g, u, n, f);
-                dev.swigluBackward(dg, du, dout, g, u, n, f);
+                dev.swigluBackward(dg, du, dout, g, u, n, f, false);
             };
             dev.swigluForward(o, g, u, n, f);
             double err = SmallOpCheck.swigluPrefix(dev, o, g, u, 1 << 16);

@@ -183,6 +183,21 @@ public final class CudaDevice implements Device {
         return (int) Math.max(1, Math.min((n + BLOCK - 1) / BLOCK, 32L * multiprocessors));
     }
 
+    /** A grid for grid-stride kernels that move 16-byte packs (up to 8 elements per thread and step). */
+    private int packGrid(long n) {
+        return elementGrid((n + 7) / 8);
+    }
+
+    /**
+     * Threads per block for the RMSNorm kernels: enough that a row of c elements is at most two 16-byte packs per
+     * thread (their register-resident form; kernels/cuda/rms_norm.cu), at least {@value #BLOCK}, at most 1,024.
+     */
+    static int normBlock(int c, DType dtype) {
+        int perPack = dtype == DType.FP32 ? 4 : 8;
+        int threads = (c + 2 * perPack - 1) / (2 * perPack);
+        return Math.min(1024, Math.max(BLOCK, (threads + 31) / 32 * 32));
+    }
+
     private void launch(String name, int gridX, int gridY, int block, int shared, Object... args) {
         kernels.launch(name, compute, gridX, gridY, 1, block, shared, args);
     }
@@ -454,7 +469,7 @@ public final class CudaDevice implements Device {
 
     @Override
     public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int n, int c, float eps) {
-        launch("rms_norm_forward_" + suffix(out.dtype()), n, 1, BLOCK, 0, out, rstd, inp, weight, n, c, eps);
+        launch("rms_norm_forward_" + suffix(out.dtype()), n, 1, normBlock(c, out.dtype()), 0, out, rstd, inp, weight, n, c, eps);
     }
 
     @Override
@@ -465,7 +480,8 @@ public final class CudaDevice implements Device {
         String s = suffix(dinp.dtype());
         Tensor partial = dweight == null ? null : allocate("rms norm dweight partials", DType.FP32, WORKSPACE, blocks, c);
         try {
-            launch("rms_norm_backward_" + s, blocks, 1, BLOCK, 0, dinp, partial, dout, inp, weight, rstd, n, c, rowsPerBlock);
+            launch("rms_norm_backward_" + s, blocks, 1, normBlock(c, dinp.dtype()), 0, dinp, partial, dout, inp, weight,
+                    rstd, n, c, rowsPerBlock);
             if (dweight != null) {
                 launch("add_row_sums_" + s, (c + BLOCK - 1) / BLOCK, 1, BLOCK, 0, dweight, partial, blocks, c);
             }
@@ -518,13 +534,15 @@ public final class CudaDevice implements Device {
     @Override
     public void swigluForward(Tensor out, Tensor gate, Tensor up, int n, int f) {
         long count = (long) n * f;
-        launch("swiglu_forward_" + suffix(out.dtype()), elementGrid(count), 1, BLOCK, 0, out, gate, up, count);
+        launch("swiglu_forward_" + suffix(out.dtype()), packGrid(count), 1, BLOCK, 0, out, gate, up, count);
     }
 
     @Override
-    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f) {
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f,
+                               boolean accumulate) {
         long count = (long) n * f;
-        launch("swiglu_backward_" + suffix(dgate.dtype()), elementGrid(count), 1, BLOCK, 0, dgate, dup, dout, gate, up, count);
+        launch((accumulate ? "swiglu_backward_" : "swiglu_backward_write_") + suffix(dgate.dtype()), packGrid(count),
+                1, BLOCK, 0, dgate, dup, dout, gate, up, count);
     }
 
     @Override

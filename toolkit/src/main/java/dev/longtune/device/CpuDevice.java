@@ -257,7 +257,12 @@ public final class CpuDevice implements Device {
     }
 
     @Override
-    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f) {
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f,
+                               boolean accumulate) {
+        if (!accumulate) { // the ops add: from zero, 0 + x is x
+            java.util.Arrays.fill(dgate.floats(), 0, n * f, 0f);
+            java.util.Arrays.fill(dup.floats(), 0, n * f, 0f);
+        }
         if (NativeCpuOps.isAvailable()) {
             NativeCpuOps.swiGluBackward(dgate.floats(), dup.floats(), dout.floats(), gate.floats(), up.floats(), n, f);
         } else {

@@ -153,7 +153,11 @@ public interface Device extends AutoCloseable {
     // gate, up (N, F) -> out (N, F) = silu(gate) · up
     void swigluForward(Tensor out, Tensor gate, Tensor up, int n, int f);
 
-    void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f);
+    /**
+     * d(gate), d(up) of {@link #swigluForward}: added into {@code dgate} and {@code dup} when {@code accumulate},
+     * otherwise written over them (fresh gradients: the kernel then never reads their old values).
+     */
+    void swigluBackward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up, int n, int f, boolean accumulate);
 
     // ids (T), table (V, C) -> out (T, C)
     void embeddingForward(Tensor out, int[] ids, Tensor table, int t, int c);

@@ -110,7 +110,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
-    static final int PARALLEL_INIT = 1 << 24;
+    static final int PARALLEL_INIT = 1 << 20;
 
     public static DType dtypeOf(Precision p) {
         return switch (p) {
@@ -123,7 +123,8 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Normal(0, 0.02) for matrices, ones for norms (Hugging Face's initialisation), seeded. Tensors of more than
      * {@link #PARALLEL_INIT} elements are filled in parallel blocks, each from its own generator split off the
-     * seed (an 8B model would take minutes from one generator); smaller ones from the one sequential generator.
+     * seed (an 8B model would take minutes from one generator: with blocks of 2^24 elements its set-up spent
+     * 121 s here on 32 cores); smaller ones from the one sequential generator.
      */
     public void initialize(long seed) {
         Random r = new Random(seed);
@@ -575,8 +576,6 @@ public final class LlamaModel implements AutoCloseable {
                     device.copyRange(n2, 0, a.n2, (long) from * h, (long) rows * h);
                     device.copyRange(dy, 0, dout, (long) from * h, (long) rows * h);
                     mlpWide(i, a, n2, rows);
-                    device.zero(dgate); // swigluBackward adds into its gradients
-                    device.zero(dup);
                     try (Tensor dn2Tile = mlpBackwardRows(i, a, n2, dy, dgate, dup, rows, tile)) {
                         device.copyRange(dn2, (long) from * h, dn2Tile, 0, (long) rows * h);
                     }
@@ -591,7 +590,7 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * The MLP's backward for the first {@code rows} rows (every token, or one tile): {@code dy} is the gradient of
      * its output and {@code n2} its input, {@code a}'s gate, up and act hold those rows' forward; the weights'
-     * gradients are added, {@code dgate} and {@code dup} (zero on entry) receive the wide gradients, and the returned
+     * gradients are added, {@code dgate} and {@code dup} receive (are overwritten with) the wide gradients, and the returned
      * tensor ({@code capacity} × h, allocated once d(act) is freed) the gradient of n2.
      */
     private Tensor mlpBackwardRows(int i, LayerActivations a, Tensor n2, Tensor dy, Tensor dgate, Tensor dup, int rows,
@@ -599,7 +598,7 @@ public final class LlamaModel implements AutoCloseable {
         try (Tensor dact = zeros("d act", ACTIVATIONS, capacity, f)) {
             device.matmul(dact, dy, w(layer(i, "mlp.down_proj.weight")), rows, f, h, false, false, 0f);
             device.matmul(g(layer(i, "mlp.down_proj.weight")), dy, a.act, h, f, rows, true, false, 1f);
-            device.swigluBackward(dgate, dup, dact, a.gate, a.up, rows, f);
+            device.swigluBackward(dgate, dup, dact, a.gate, a.up, rows, f, false); // written, not added
         }
         Tensor dn2 = zeros("d n2", ACTIVATIONS, capacity, h);
         try {

@@ -173,9 +173,15 @@ class DeviceParityTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("cases")
     void rmsNormForwardAndBackward(String dev, DType e) {
-        Device d = device(dev);
-        Random r = new Random(3);
-        int n = 3 * 37, c = 131;
+        // 131: the element-by-element kernels; 136 and 4,104 (a multiple of 8, 513 packs): the register-resident
+        // packed kernels, at 4,104 with more than 256 threads a block and some threads holding one pack, not two
+        for (int c : new int[] {131, 136, 4104}) {
+            rmsNormForwardAndBackward(device(dev), e, 3 * 37, c);
+        }
+    }
+
+    private void rmsNormForwardAndBackward(Device d, DType e, int n, int c) {
+        Random r = new Random(3 + c);
         Input x = input(d, e, randn(r, n * c, 2), "x", n, c);
         Input w = input(d, e, randn(r, c, 1), "w", c);
         Input dout = input(d, e, randn(r, n * c, 1), "dout", n, c);
@@ -186,12 +192,12 @@ class DeviceParityTest {
             d.rmsNormForward(out, rstd, x.t, w.t, n, c, 1e-5f);
             double[] ref = new double[n * c];
             RmsNormReference.forward(ref, x.exact, w.exact, n, c, 1e-5);
-            assertClose("rmsnorm out", d.read(out), ref, tol(e));
+            assertClose("rmsnorm out c=" + c, d.read(out), ref, tol(e));
             double[] refDx = dx.exact.clone(), refDw = dw.exact.clone();
             RmsNormReference.backward(refDx, refDw, dout.exact, x.exact, w.exact, n, c, 1e-5);
             d.rmsNormBackward(dx.t, dw.t, dout.t, x.t, w.t, rstd, n, c);
-            assertClose("rmsnorm dx", d.read(dx.t), refDx, tol(e));
-            assertClose("rmsnorm dw", d.read(dw.t), refDw, 4 * tol(e));
+            assertClose("rmsnorm dx c=" + c, d.read(dx.t), refDx, tol(e));
+            assertClose("rmsnorm dw c=" + c, d.read(dw.t), refDw, 4 * tol(e));
         }
         close(x, w, dout, dx, dw);
     }
@@ -239,9 +245,20 @@ class DeviceParityTest {
             SwiGluReference.forward(ref, g.exact, u.exact, n, f);
             SwiGluReference.backward(refDg, refDu, dout.exact, g.exact, u.exact, n, f);
             assertClose("swiglu out", d.read(out), ref, tol(e));
-            d.swigluBackward(dg, du, dout.t, g.t, u.t, n, f);
+            // written over what is there (non-zero here), then added into it
+            d.write(dg, randn(r, n * f, 1));
+            d.write(du, randn(r, n * f, 1));
+            d.swigluBackward(dg, du, dout.t, g.t, u.t, n, f, false);
             assertClose("swiglu dgate", d.read(dg), refDg, tol(e));
             assertClose("swiglu dup", d.read(du), refDu, tol(e));
+            double[] dg0 = toDouble(d.read(dg)), du0 = toDouble(d.read(du));
+            d.swigluBackward(dg, du, dout.t, g.t, u.t, n, f, true);
+            for (int i = 0; i < n * f; i++) {
+                dg0[i] += refDg[i];
+                du0[i] += refDu[i];
+            }
+            assertClose("swiglu dgate +=", d.read(dg), dg0, 2 * tol(e));
+            assertClose("swiglu dup +=", d.read(du), du0, 2 * tol(e));
         }
         close(g, u, dout);
     }
