@@ -647,6 +647,16 @@ public final class CudaDevice implements Device {
      * OS, their peak, and what is pinned but not in use. Blocks are pinned once and reused, sized to the request
      * rounded to 2 MiB (no powers of two).
      */
+    /**
+     * Unpins and frees every cached (unused) pinned host block: a search over contexts would otherwise keep each
+     * context's checkpoint buffers pinned beside the next one's (host memory grew by each trial's size until the
+     * OS killed the process).
+     */
+    public void releaseCachedPinned() {
+        synchronize(); // no copy queued still uses a cached block
+        pinned.releaseCached();
+    }
+
     public Map<String, Long> pinnedSummary() {
         Map<String, Long> m = new java.util.LinkedHashMap<>();
         m.put("reserved", pinned.reserved());

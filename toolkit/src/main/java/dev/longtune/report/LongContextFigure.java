@@ -94,11 +94,15 @@ public final class LongContextFigure {
                         r.get("gpu_reserved_peak_bytes").asLong(), r.get("status").asText()));
             }
         }
-        Path step = results.resolve("long-8b-128k-16gib-tiled-h200.jsonl");
-        if (Files.exists(step)) {
-            JsonNode s = new ObjectMapper().readTree(Files.readAllLines(step).get(0));
-            points.add(new Point(16 * GIB, engine(true), s.get("tokens").asLong(), "measured",
-                    s.get("gpu_allocator").get("peak_reserved").asLong(), "ran"));
+        // single tiled steps (bench/long-context-8b.sh): 128K under the 16 GiB cap, 256K under the 48 GiB cap
+        for (var step : List.of(Map.entry("long-8b-128k-16gib-tiled-h200.jsonl", 16 * GIB),
+                Map.entry("long-8b-256k-48gib-tiled-h200.jsonl", 48 * GIB))) {
+            Path file = results.resolve(step.getKey());
+            if (Files.exists(file)) {
+                JsonNode s = new ObjectMapper().readTree(Files.readAllLines(file).get(0));
+                points.add(new Point(step.getValue(), engine(true), s.get("tokens").asLong(), "measured",
+                        s.get("gpu_allocator").get("peak_reserved").asLong(), "ran"));
+            }
         }
         Path search = results.resolve("max-context-8b-16gib-tiled-h200.json");
         if (Files.exists(search)) {

@@ -94,6 +94,9 @@ public final class MaxContextMeasurement {
                 gpu.allocator().releaseCached(); // what the failed step cached is not there in a fresh process
             }
         }
+        if (device instanceof CudaDevice gpu) {
+            gpu.releaseCachedPinned(); // each context pins its own checkpoint buffers: the next would add to them
+        }
         trials.add(t);
         progress.accept(t);
         return t;

@@ -100,6 +100,23 @@ class CudaDeviceTest {
     }
 
     @Test
+    void cachedPinnedBlocksAreGivenBackOnRequestAndLiveOnesKept() {
+        try (CudaDevice d = new CudaDevice()) {
+            long before = d.pinnedSummary().get("reserved");
+            Tensor kept = d.allocateHost("kept", DType.BF16, MemoryCategory.CHECKPOINTS, 3, 1 << 20);
+            Tensor freed = d.allocateHost("freed", DType.BF16, MemoryCategory.CHECKPOINTS, 5, 1 << 20);
+            long both = d.pinnedSummary().get("reserved");
+            freed.close(); // cached: still pinned
+            assertThat(d.pinnedSummary().get("reserved")).isEqualTo(both);
+            d.releaseCachedPinned();
+            long after = d.pinnedSummary().get("reserved");
+            assertThat(after).isLessThanOrEqualTo(both - 10L * (1 << 20)).isGreaterThanOrEqualTo(before + 6L * (1 << 20));
+            d.write(kept, new float[3 << 20]); // the live block is still usable
+            kept.close();
+        }
+    }
+
+    @Test
     void closingReleasesEverything() {
         long freeBefore;
         try (CudaDevice probe = new CudaDevice()) {

@@ -36,8 +36,14 @@ class LongContextFigureTest {
                 assertThat(p.status()).as(p.toString()).isEqualTo(p.context() <= max ? "fits" : "does not fit");
             }
         }
-        // the measured points: the 48 GiB sweep (5 contexts), the 16 GiB tiled step that trained and the trial that did not
-        assertThat(points.stream().filter(p -> p.source().equals("measured") && p.capBytes() == 48 * GIB)).hasSize(5);
+        // the measured points: the 48 GiB sweep (5 untiled contexts) and its tiled 262,144-token step under the cap, the
+        // 16 GiB tiled step that trained and the trial that did not
+        assertThat(points.stream().filter(p -> p.source().equals("measured") && p.capBytes() == 48 * GIB
+                && p.engine().equals(LongContextFigure.engine(false)))).hasSize(5);
+        LongContextFigure.Point longest = points.stream().filter(p -> p.source().equals("measured")
+                && p.capBytes() == 48 * GIB && p.engine().equals(LongContextFigure.engine(true))).findFirst().orElseThrow();
+        assertThat(longest.context()).isEqualTo(262_144);
+        assertThat(longest.reservedBytes()).isLessThanOrEqualTo(48 * GIB);
         LongContextFigure.Point trained = points.stream().filter(p -> p.source().equals("measured")
                 && p.capBytes() == 16 * GIB && p.status().equals("ran")).findFirst().orElseThrow();
         LongContextFigure.Point failed = points.stream().filter(p -> p.status().equals("out of memory")).findFirst().orElseThrow();
@@ -62,7 +68,7 @@ class LongContextFigureTest {
         assertThat(LongContextFigure.chart(LongContextFigure.points(RESULTS)).getSeriesCollection().stream()
                 .map(org.knowm.xchart.XYSeries::getName).toList())
                 .contains("tiled (--tile 8192): planned (fits 137,684 | 459,520)", "untiled, 48 GiB cap: measured",
-                        "tiled (--tile 8192), 16 GiB cap: out of memory");
+                        "tiled (--tile 8192), 16 GiB cap: out of memory", "tiled (--tile 8192), 48 GiB cap: measured");
     }
 
     private static List<Long> planned(List<LongContextFigure.Point> points, long cap, boolean tiled) {
