@@ -135,7 +135,8 @@ public class MaxContextCommand implements Callable<Integer> {
         err.flush();
         long started = System.nanoTime();
         MaxContextMeasurement.Result result;
-        try (Device d = gpu ? openGpu(cap, model.name(), hi) : new CpuDevice(cap);
+        var trying = new java.util.concurrent.atomic.AtomicLong(hi); // the trial's context, for the OOM advice
+        try (Device d = gpu ? openGpu(cap, options.model, trying::get) : new CpuDevice(cap);
              LlamaModel m = new LlamaModel(model, d, stack.precision(), stack.checkpointing(),
                      stack.offloadParameters() ? ParameterPlacement.HOST : ParameterPlacement.DEVICE)) {
             m.initialize(seed);
@@ -143,7 +144,7 @@ public class MaxContextCommand implements Callable<Integer> {
             try (Trainer trainer = new Trainer(m, TrainingConfig.defaults(1000), stack.precision(),
                     stack.offloadOptimizer() ? Optimizer.Placement.HOST : Optimizer.Placement.DEVICE)) {
                 err.printf(Locale.ROOT, "  set up in %.0f s%n", (System.nanoTime() - started) / 1e9);
-                result = new MaxContextMeasurement(trainer, seed).search(lo, hi, step, trial -> {
+                result = new MaxContextMeasurement(trainer, seed).onTrialStart(trying::set).search(lo, hi, step, trial -> {
                     err.printf(Locale.ROOT, "  %,9d tokens: %s (device peak %s, %.1f s)%n", trial.context(),
                             trial.trained() ? "trained" : "out of memory", Units.human(trial.devicePeakBytes()), trial.seconds());
                     err.flush();
@@ -185,9 +186,9 @@ public class MaxContextCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static Device openGpu(long cap, String model, long context) {
+    private static Device openGpu(long cap, String model, java.util.function.LongSupplier context) {
         var gpu = new dev.longtune.cuda.CudaDevice(dev.longtune.cuda.CudaOptions.defaults().withMemoryCap(cap));
-        gpu.setOutOfMemoryAdvice(() -> PlannerAdvice.forRun(model, cap, context));
+        gpu.setOutOfMemoryAdvice(() -> PlannerAdvice.forRun(model, cap, context.getAsLong()));
         return gpu;
     }
 

@@ -66,7 +66,8 @@ final class PlannerAdvice {
                     + "with the parameters resident (%s) at most %,d; details: %s", offloaded.describe(), maxOffloaded,
                     m.name(), cap, context, tiling, resident.describe(), Math.max(0, maxResident), ask);
         } catch (RuntimeException e) {
-            return "Lower --context, or use --offload parameters,optimizer,checkpoints; ask the planner: " + ask;
+            return String.format(Locale.ROOT, "Lower --context (this run asked for %,d), or use --offload "
+                    + "parameters,optimizer,checkpoints; ask the planner: %s", context, ask);
         }
     }
 

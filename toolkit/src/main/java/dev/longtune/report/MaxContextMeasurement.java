@@ -31,10 +31,17 @@ public final class MaxContextMeasurement {
 
     private final Trainer trainer;
     private final long seed;
+    private java.util.function.LongConsumer onTrialStart = context -> {};
 
     public MaxContextMeasurement(Trainer trainer, long seed) {
         this.trainer = trainer;
         this.seed = seed;
+    }
+
+    /** {@code listener} hears each trial's context before it runs (an out-of-memory message can then quote it). */
+    public MaxContextMeasurement onTrialStart(java.util.function.LongConsumer listener) {
+        this.onTrialStart = java.util.Objects.requireNonNull(listener, "listener");
+        return this;
     }
 
     /**
@@ -76,6 +83,7 @@ public final class MaxContextMeasurement {
     private Trial trial(long context, List<Trial> trials, Consumer<Trial> progress) {
         Device device = trainer.model().device();
         int tokens = Math.toIntExact(context);
+        onTrialStart.accept(context);
         Batch batch = Batch.ofDocument(new Random(seed + context).ints(tokens, 0, trainer.model().config().vocabSize()).toArray());
         device.memory().resetPeaks();
         if (device instanceof CudaDevice gpu) {
