@@ -104,13 +104,19 @@ public final class LongContextFigure {
                         s.get("gpu_allocator").get("peak_reserved").asLong(), "ran"));
             }
         }
-        Path search = results.resolve("max-context-8b-16gib-tiled-h200.json");
-        if (Files.exists(search)) {
-            JsonNode s = new ObjectMapper().readTree(search.toFile());
-            for (JsonNode t : s.get("trials")) {
-                if (!t.get("trained").asBoolean()) {
-                    points.add(new Point(s.get("cap_bytes").asLong(), engine(true), t.get("context").asLong(), "measured",
-                            t.get("reserved_peak_bytes").asLong(), "out of memory"));
+        // the 16 GiB searches (max-context --measure): the first, coarse one, then the one that found the boundary;
+        // a context both tried is drawn once
+        java.util.Set<Long> seen = new java.util.HashSet<>();
+        points.stream().filter(p -> p.source().equals("measured") && p.capBytes() == 16 * GIB).forEach(p -> seen.add(p.context()));
+        for (String name : List.of("max-context-8b-16gib-tiled-h200.json", "max-context-8b-16gib-fine-h200.json")) {
+            Path search = results.resolve(name);
+            if (Files.exists(search)) {
+                JsonNode s = new ObjectMapper().readTree(search.toFile());
+                for (JsonNode t : s.get("trials")) {
+                    if (seen.add(t.get("context").asLong())) {
+                        points.add(new Point(s.get("cap_bytes").asLong(), engine(true), t.get("context").asLong(), "measured",
+                                t.get("reserved_peak_bytes").asLong(), t.get("trained").asBoolean() ? "ran" : "out of memory"));
+                    }
                 }
             }
         }
@@ -153,7 +159,7 @@ public final class LongContextFigure {
     /**
      * The planner's curve per engine (the same under either cap: solid untiled, dashed tiled, in the legend its
      * longest context under each cap, a dot where it meets each cap), the measured points in their cap's colour
-     * (squares: trained; crosses: ran out of memory, at the reserved peak they reached), and both caps as dashed
+     * (squares: trained untiled, diamonds: trained tiled; crosses: ran out of memory, at the reserved peak they reached), and both caps as dashed
      * black lines. The memory axis stops at 64 GiB.
      */
     public static XYChart chart(List<Point> points) {
@@ -196,7 +202,8 @@ public final class LongContextFigure {
             XYSeries s = chart.addSeries(e.getKey(), log2(m.stream().mapToDouble(Point::context).toArray()),
                     m.stream().mapToDouble(p -> Units.gib(p.reservedBytes())).toArray());
             s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
-            s.setMarker(m.get(0).status().equals("ran") ? SeriesMarkers.SQUARE : SeriesMarkers.CROSS);
+            boolean tiledRun = m.get(0).engine().equals(engine(true));
+            s.setMarker(!m.get(0).status().equals("ran") ? SeriesMarkers.CROSS : tiledRun ? SeriesMarkers.DIAMOND : SeriesMarkers.SQUARE);
             s.setMarkerColor(m.get(0).capBytes() == caps[0] ? Charts.LINE_COLORS[1] : Charts.LINE_COLORS[0]);
         }
         double[] x = log2(java.util.Arrays.stream(CONTEXTS).asDoubleStream().toArray());

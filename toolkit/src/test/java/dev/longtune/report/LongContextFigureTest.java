@@ -44,12 +44,18 @@ class LongContextFigureTest {
                 && p.capBytes() == 48 * GIB && p.engine().equals(LongContextFigure.engine(true))).findFirst().orElseThrow();
         assertThat(longest.context()).isEqualTo(262_144);
         assertThat(longest.reservedBytes()).isLessThanOrEqualTo(48 * GIB);
+        // under 16 GiB: the longest context that trained and the shortest that did not (a 128K step and two searches)
         LongContextFigure.Point trained = points.stream().filter(p -> p.source().equals("measured")
-                && p.capBytes() == 16 * GIB && p.status().equals("ran")).findFirst().orElseThrow();
-        LongContextFigure.Point failed = points.stream().filter(p -> p.status().equals("out of memory")).findFirst().orElseThrow();
-        assertThat(trained.context()).isEqualTo(131_072);
+                && p.capBytes() == 16 * GIB && p.status().equals("ran")).max(java.util.Comparator.comparingLong(
+                LongContextFigure.Point::context)).orElseThrow();
+        LongContextFigure.Point failed = points.stream().filter(p -> p.status().equals("out of memory"))
+                .min(java.util.Comparator.comparingLong(LongContextFigure.Point::context)).orElseThrow();
+        assertThat(trained.context()).isEqualTo(137_216);
         assertThat(trained.reservedBytes()).isLessThanOrEqualTo(16 * GIB);
-        assertThat(failed.context()).isEqualTo(155_648);
+        assertThat(failed.context()).isEqualTo(139_264);
+        // each context drawn once under the 16 GiB cap
+        assertThat(points.stream().filter(p -> p.source().equals("measured") && p.capBytes() == 16 * GIB)
+                .map(LongContextFigure.Point::context)).doesNotHaveDuplicates().contains(131_072L, 135_168L, 143_360L, 155_648L);
         // the planner's 16 GiB boundary for the tiled engine lies between them
         assertThat(LongContextFigure.plannedMaxContext(16 * GIB, true)).isBetween(trained.context(), failed.context() - 1);
     }
@@ -68,7 +74,8 @@ class LongContextFigureTest {
         assertThat(LongContextFigure.chart(LongContextFigure.points(RESULTS)).getSeriesCollection().stream()
                 .map(org.knowm.xchart.XYSeries::getName).toList())
                 .contains("tiled (--tile 8192): planned (fits 137,684 | 459,520)", "untiled, 48 GiB cap: measured",
-                        "tiled (--tile 8192), 16 GiB cap: out of memory", "tiled (--tile 8192), 48 GiB cap: measured");
+                        "tiled (--tile 8192), 16 GiB cap: out of memory", "tiled (--tile 8192), 16 GiB cap: measured",
+                        "tiled (--tile 8192), 48 GiB cap: measured");
     }
 
     private static List<Long> planned(List<LongContextFigure.Point> points, long cap, boolean tiled) {
