@@ -80,6 +80,22 @@ public final class CellEvaluator implements AutoCloseable {
         }
     }
 
+    /**
+     * Runs code from inside a running cell ({@code eval(String)} in the startup script): its snippets join the session
+     * (a declaration stays visible to later cells) and the value of its last expression is returned. Errors arrive as
+     * in {@link #eval}; the interrupt state and held results are the enclosing cell's and are left as they are.
+     */
+    public Object evalNested(String code) throws Exception {
+        Object value = null;
+        for (Piece piece : split(code)) {
+            if (control.interruptRequested()) {
+                throw new CellInterruptedException();
+            }
+            value = evalSnippet(Interrupts.instrument(piece.source()), code, piece.offset(), "eval");
+        }
+        return value;
+    }
+
     /** Runs a script such as the startup script, going on past failing snippets; returns the failures. */
     public List<String> runScript(String script, String name) {
         List<String> problems = new ArrayList<>();

@@ -74,6 +74,7 @@ final class LiveExecutionControl extends DirectExecutionControl {
         }, "longtune-cell");
         worker.setDaemon(true);
         worker.setContextClassLoader(loader.classLoader());
+        Thread outer = running; // a cell's eval(String) runs a snippet inside the cell's own snippet
         running = worker;
         try {
             worker.start();
@@ -82,7 +83,7 @@ final class LiveExecutionControl extends DirectExecutionControl {
             }
             worker.join();
         } finally {
-            running = null;
+            running = outer; // an interrupt now reaches the enclosing snippet again
         }
         if (failure[0] != null) {
             // Kept so the kernel reports the user's own exception, not JShell's EvalException copy.

@@ -15,3 +15,4 @@ import java.nio.file.*;
 import static dev.longtune.kernel.Display.display;
 import static dev.longtune.kernel.Display.updateDisplay;
 import static dev.longtune.kernel.Display.render;
+import static dev.longtune.kernel.Cells.eval;

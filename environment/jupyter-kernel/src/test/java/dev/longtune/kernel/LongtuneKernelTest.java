@@ -176,4 +176,38 @@ class LongtuneKernelTest {
         assertThat(text.getData(MIMEType.TEXT_PLAIN)).isEqualTo("[1, 2]");
         assertThat(plain(kernel.eval("render(42).getData(io.github.spencerpark.jupyter.kernel.display.mime.MIMEType.TEXT_PLAIN)"))).isEqualTo("42");
     }
+
+    @Test
+    void evalRunsCodeBuiltInACellAndItsDeclarationsStay() throws Exception {
+        // the value of the last expression comes back as a live object
+        assertThat(plain(kernel.eval("var parts = List.of(\"6\", \"*\", \"7\");\neval(String.join(\" \", parts))"))).isEqualTo("42");
+        // a declaration made by eval is there for the next cell
+        assertThat(kernel.eval("eval(\"int fromEval = 5;\")")).isNull();
+        assertThat(plain(kernel.eval("fromEval * 2"))).isEqualTo("10");
+        // a nested snippet's exception and compile error reach the cell
+        assertThat(catchThrowable(() -> kernel.eval("eval(\"Integer.parseInt(\\\"x\\\")\")")))
+                .isInstanceOf(NumberFormatException.class);
+        assertThat(catchThrowable(() -> kernel.eval("eval(\"undefinedName + 1\")"))).isInstanceOf(CompilationException.class);
+        // the kernel is still usable, and a long cell that calls eval can still be interrupted
+        assertThat(plain(kernel.eval("1 + eval(\"2\").hashCode()"))).isEqualTo("3");
+    }
+
+    @Test
+    void aCellInterruptedWhileItsEvalRunsStops() throws Exception {
+        var stopper = new Thread(() -> {
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                return;
+            }
+            kernel.interrupt();
+        });
+        stopper.start();
+        long started = System.nanoTime();
+        Throwable t = catchThrowable(() -> kernel.eval("eval(\"while (true) { Math.sqrt(2); }\")"));
+        stopper.join();
+        assertThat(t).isNotNull();
+        assertThat((System.nanoTime() - started) / 1e9).isLessThan(3.0);
+        assertThat(plain(kernel.eval("2 + 2"))).isEqualTo("4");
+    }
 }
