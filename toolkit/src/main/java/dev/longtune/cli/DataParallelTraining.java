@@ -46,13 +46,14 @@ final class DataParallelTraining {
         if (gpus < 1) {
             throw new IllegalArgumentException("--gpus " + gpus + ": give at least 1");
         }
-        for (var unsupported : new Object[][] {{"--init-from", c.initFrom},
-                {"--eval-citations", c.evalCitations > 0 ? c.evalCitations : null}}) {
-            if (unsupported[1] != null) {
-                throw new IllegalArgumentException(unsupported[0] + " does not work with --gpus yet (--run-dir, --save and "
-                        + "--resume do): drop " + unsupported[0] + " or train on one GPU");
-            }
+        if (c.evalCitations > 0) {
+            throw new IllegalArgumentException("--eval-citations does not work with --gpus yet (--eval-every, --run-dir, "
+                    + "--save, --resume and --init-from do): drop --eval-citations or train on one GPU");
         }
+        if (c.initFrom != null && c.resume != null) {
+            throw new IllegalArgumentException("--init-from and --resume both say where the weights come from: give one");
+        }
+        TrainCommand.requireFolder("--init-from", c.initFrom, "a Hugging Face folder with config.json and safetensors");
         if (c.resume != null && (!java.nio.file.Files.isDirectory(c.resume))) {
             throw new IllegalArgumentException("--resume " + c.resume + ": no such folder (it takes a folder written by "
                     + "'train --save', with --gpus or without)");
@@ -73,7 +74,8 @@ final class DataParallelTraining {
         if (tokens <= 0 || c.steps <= 0 || c.microBatches <= 0) {
             throw new IllegalArgumentException("--context, --steps and --micro-batches must be positive");
         }
-        ModelConfig config = ModelCatalog.get(c.model);
+        // --init-from: the folder's config.json says which model (as on one GPU)
+        ModelConfig config = c.initFrom != null ? dev.longtune.io.HfCheckpoint.open(c.initFrom).config() : ModelCatalog.get(c.model);
         LlamaModel.requireSupported(config);
         // set-up phases with their times on stderr (--progress on): allocating, initialising and pinning the shards
         // takes minutes for the 8B
@@ -83,6 +85,9 @@ final class DataParallelTraining {
         TrainingConfig training = TrainingConfig.defaults(c.steps).withLearningRate(c.lr, c.lr / 10)
                 .withGradientAccumulation(c.microBatches).withSeed(c.seed);
         DataParallel.Job job = new DataParallel.Job(config, p, c.checkpointing(), c.parameterPlacement(), training, c.seed);
+        if (c.initFrom != null) {
+            job = job.withInitFrom(c.initFrom);
+        }
         if (c.evalEvery != null && (c.evalEvery <= 0 || c.evalExamples <= 0)) {
             throw new IllegalArgumentException("--eval-every and --eval-examples must be positive");
         }
@@ -98,7 +103,7 @@ final class DataParallelTraining {
                     + "for now; drop it with NNODES=" + node.nodes());
         }
         LayerProgress.setup(phases, started, (c.resume != null ? "resuming from " + c.resume : "allocating and "
-                + "initialising " + config.name()) + " on " + gpus + (cuda ? " GPU(s)" : " CPU rank(s)")
+                + (c.initFrom != null ? "loading " + c.initFrom + " into " : "initialising ") + config.name()) + " on " + gpus + (cuda ? " GPU(s)" : " CPU rank(s)")
                 + " (shards, optimizer state)");
         try (DataParallel dp = open(job, gpus, cuda, node); StopSignal stop = StopSignal.install()) {
             LayerProgress.setup(phases, started, "set up; training");
@@ -265,7 +270,8 @@ final class DataParallelTraining {
         byte[] mine = node.nodeRank() == 0 ? NcclCommunicator.bytes(NcclCommunicator.newId()) : null;
         String configuration = String.join("|", c.model, c.data, c.context, c.precision, String.valueOf(c.offload),
                 String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
-                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile));
+                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile),
+                String.valueOf(c.initFrom));
         byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,
                 java.time.Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600"))));
         return DataParallel.onGpus(job, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize());

@@ -507,7 +507,7 @@ public class TrainCommand implements Callable<Integer> {
         return p;
     }
 
-    private static void requireFolder(String option, Path folder, String what) {
+    static void requireFolder(String option, Path folder, String what) {
         if (folder != null && !java.nio.file.Files.isDirectory(folder)) {
             throw new IllegalArgumentException(option + " " + folder + ": no such folder (it takes " + what + ")");
         }

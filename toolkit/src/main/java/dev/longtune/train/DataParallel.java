@@ -42,12 +42,24 @@ public final class DataParallel implements AutoCloseable {
 
     /**
      * What every rank trains: the model, its precision and checkpointing, where the shards live (the device, or the
-     * host with AdamW there too), the training settings and the initialisation seed.
+     * host with AdamW there too), the training settings, the initialisation seed, and where the starting weights
+     * come from: a Hugging Face folder ({@code initFrom}, its config the job's), or random from the seed (null).
      */
     public record Job(ModelConfig config, Precision precision, Checkpointing checkpointing,
-                      dev.longtune.model.ParameterPlacement shards, TrainingConfig training, long seed) {
+                      dev.longtune.model.ParameterPlacement shards, TrainingConfig training, long seed,
+                      java.nio.file.Path initFrom) {
+        public Job(ModelConfig config, Precision precision, Checkpointing checkpointing,
+                   dev.longtune.model.ParameterPlacement shards, TrainingConfig training, long seed) {
+            this(config, precision, checkpointing, shards, training, seed, null);
+        }
+
         public Job(ModelConfig config, Precision precision, Checkpointing checkpointing, TrainingConfig training, long seed) {
             this(config, precision, checkpointing, dev.longtune.model.ParameterPlacement.DEVICE, training, seed);
+        }
+
+        /** The same job starting from the weights in a Hugging Face folder (config.json + safetensors). */
+        public Job withInitFrom(java.nio.file.Path folder) {
+            return new Job(config, precision, checkpointing, shards, training, seed, folder);
         }
     }
 
@@ -87,7 +99,9 @@ public final class DataParallel implements AutoCloseable {
                 commByRank[rank] = setup.communicator();
                 LlamaModel m = new LlamaModel(job.config(), setup.device(), job.precision(), job.checkpointing(),
                         job.shards(), setup.communicator());
-                if (resumeFrom == null) {
+                if (resumeFrom == null && job.initFrom() != null) {
+                    TrainingCheckpoint.loadWeights(m, job.initFrom()); // each rank keeps its slices of every tensor
+                } else if (resumeFrom == null) {
                     m.initialize(job.seed()); // before the trainer, which takes its FP32 master copy from these weights
                 }
                 byRank[rank] = new Trainer(m, job.training(), job.precision());

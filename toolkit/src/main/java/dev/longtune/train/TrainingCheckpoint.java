@@ -141,6 +141,21 @@ public final class TrainingCheckpoint {
                 state.path("loss_scale").asDouble(), state.path("loss_scale_good_steps").asInt());
     }
 
+    /**
+     * Loads the weights of a Hugging Face folder into a model built for its config (resident, offloaded or one
+     * rank's shard, which keeps only its slices), reading one tensor at a time.
+     */
+    static void loadWeights(LlamaModel model, Path folder) throws IOException {
+        HfCheckpoint checkpoint = HfCheckpoint.open(folder);
+        if (!checkpoint.config().equals(model.config())) {
+            throw new IOException(folder + ": its config.json describes another model than the one being loaded into");
+        }
+        for (ModelConfig.ParameterTensor p : model.config().parameterTensors()) {
+            model.load(p.name(), checkpoint.readFloats(p.name()));
+        }
+        model.weightsChanged();
+    }
+
     /** What a folder's trainer_state.json says about precision, checkpointing, placement and training. */
     static JsonNode state(Path dir) throws IOException { return readState(dir); }
 

@@ -96,6 +96,26 @@ class DataParallelCommandTest {
     }
 
     @Test
+    void twoRanksStartFromAHuggingFaceFolderAsOneRankWithTwoMicroBatches() throws Exception {
+        Path start = dir.resolve("start");
+        steps("--steps", "1", "--save", start.toString()); // a one-GPU run's folder: config.json + safetensors
+        List<JsonNode> two = steps("--gpus", "2", "--init-from", start.toString());
+        List<JsonNode> one = steps("--gpus", "1", "--micro-batches", "2", "--init-from", start.toString());
+        List<JsonNode> random = steps("--gpus", "2");
+        for (int s = 0; s < 2; s++) {
+            assertThat(two.get(s).get("loss").asDouble()).isEqualTo(one.get(s).get("loss").asDouble());
+        }
+        // the loaded weights, not the seed's: the first loss differs from the random start's
+        assertThat(two.get(0).get("loss").asDouble()).isNotEqualTo(random.get(0).get("loss").asDouble());
+        // and one GPU's unsharded engine started from the same folder agrees to round-off
+        JsonNode plain = steps("--micro-batches", "2", "--init-from", start.toString()).get(0);
+        assertThat(two.get(0).get("loss").asDouble()).isCloseTo(plain.get("loss").asDouble(),
+                org.assertj.core.api.Assertions.within(1e-3));
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--init-from",
+                dir.resolve("missing").toString()), "--init-from", "no such folder");
+    }
+
+    @Test
     void whatDataParallelismCannotDoYetIsRefusedInOneLine() {
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--eval-every",
                 "1", "--eval-citations", "1"), "--eval-citations does not work with --gpus yet");
