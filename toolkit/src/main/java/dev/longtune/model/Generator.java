@@ -103,6 +103,14 @@ public final class Generator {
 
     /** Up to {@code maxNewTokens} tokens after {@code prompt}, ending early at a stop token. */
     public Generation generate(int[] prompt, int maxNewTokens) {
+        return generate(prompt, maxNewTokens, token -> { });
+    }
+
+    /**
+     * As {@link #generate(int[], int)}, telling {@code onToken} each token as it is chosen (the stop token too),
+     * e.g. to move a progress bar: without a KV cache every token is a forward pass over the whole context.
+     */
+    public Generation generate(int[] prompt, int maxNewTokens, java.util.function.IntConsumer onToken) {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("generation needs a prompt of at least one token");
         }
@@ -116,6 +124,7 @@ public final class Generator {
         for (int step = 0; step < maxNewTokens; step++) {
             int from = maxContext > 0 ? Math.max(0, length - maxContext) : 0;
             int next = nextToken(Arrays.copyOfRange(ids, from, length));
+            onToken.accept(next);
             if (stopTokens.contains(next)) {
                 stop = next;
                 break;

@@ -94,6 +94,31 @@ public final class Notebook {
         return p;
     }
 
+    /**
+     * The table to show, with memory in MiB: every long column whose name ends in " B" (bytes, as saved to CSV)
+     * becomes a column named "… MiB" with its values in MiB, to two decimals; other columns are kept as they are.
+     * The table itself is not changed (save it to keep the exact bytes).
+     */
+    public static Table inMiB(Table bytes) {
+        Table shown = Table.create(bytes.name());
+        for (var column : bytes.columns()) {
+            if (column instanceof tech.tablesaw.api.LongColumn longs && column.name().endsWith(" B")) {
+                var mib = tech.tablesaw.api.DoubleColumn.create(column.name().substring(0, column.name().length() - 2) + " MiB");
+                for (int i = 0; i < longs.size(); i++) {
+                    if (longs.isMissing(i)) {
+                        mib.appendMissing();
+                    } else {
+                        mib.append(Math.round(longs.getLong(i) / 1048576.0 * 100) / 100.0);
+                    }
+                }
+                shown.addColumns(mib);
+            } else {
+                shown.addColumns(column.copy());
+            }
+        }
+        return shown;
+    }
+
     /** Saves a table as CSV or a chart as PNG into {@code dir}; returns the file written. */
     public static Path save(Path dir, String name, Object value) {
         try {

@@ -11,6 +11,7 @@ public final class MemoryTracker {
     private final MemoryLocation location;
     private final long[] current = new long[MemoryCategory.values().length];
     private final long[] peak = new long[MemoryCategory.values().length];
+    private final long[] atTotalPeak = new long[MemoryCategory.values().length]; // each category when the total peaked
     private long total, totalPeak;
     private Listener listener;
 
@@ -30,7 +31,10 @@ public final class MemoryTracker {
         current[c.ordinal()] += bytes;
         peak[c.ordinal()] = Math.max(peak[c.ordinal()], current[c.ordinal()]);
         total += bytes;
-        totalPeak = Math.max(totalPeak, total);
+        if (total > totalPeak) {
+            totalPeak = total;
+            System.arraycopy(current, 0, atTotalPeak, 0, current.length);
+        }
         if (listener != null) {
             listener.changed(this, c, current[c.ordinal()], total);
         }
@@ -57,10 +61,19 @@ public final class MemoryTracker {
     /** The largest total held at any moment (not the sum of per-category peaks). */
     public synchronized long peakTotal() { return totalPeak; }
 
-    public synchronized Map<MemoryCategory, Long> currentByCategory() {
+    public synchronized Map<MemoryCategory, Long> currentByCategory() { return byCategory(current); }
+
+    /**
+     * Each category's bytes at the moment the total peaked (they add up to {@link #peakTotal()}): what a planner's
+     * breakdown at its peak phase is to be compared with, unlike the per-category {@link #peak}s, which each
+     * category may reach at a different moment.
+     */
+    public synchronized Map<MemoryCategory, Long> atPeakTotal() { return byCategory(atTotalPeak); }
+
+    private static Map<MemoryCategory, Long> byCategory(long[] bytes) {
         Map<MemoryCategory, Long> m = new EnumMap<>(MemoryCategory.class);
         for (MemoryCategory c : MemoryCategory.values()) {
-            m.put(c, current[c.ordinal()]);
+            m.put(c, bytes[c.ordinal()]);
         }
         return m;
     }
@@ -68,6 +81,7 @@ public final class MemoryTracker {
     /** Starts a new peak window at the current level (e.g. per training step). */
     public synchronized void resetPeaks() {
         System.arraycopy(current, 0, peak, 0, current.length);
+        System.arraycopy(current, 0, atTotalPeak, 0, current.length);
         totalPeak = total;
     }
 }

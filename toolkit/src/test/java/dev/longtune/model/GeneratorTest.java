@@ -149,6 +149,11 @@ class GeneratorTest {
             assertThat(g.stopToken()).isEqualTo(stop);
             assertThat(g.tokens()).containsExactly(Arrays.copyOf(free, at));
             assertThat(g.promptTokens()).isEqualTo(PROMPT.length);
+            // each chosen token is told as it comes, the stop token last
+            java.util.List<Integer> told = new java.util.ArrayList<>();
+            new Generator(m, Set.of(stop, 999)).generate(PROMPT, 10, told::add);
+            int[] expected = Arrays.copyOf(free, at + 1);
+            assertThat(told).containsExactly(Arrays.stream(expected).boxed().toArray(Integer[]::new));
 
             Generator.Generation unstopped = new Generator(m, Set.of(999)).generate(PROMPT, 10);
             assertThat(unstopped.stopped()).isFalse();

@@ -19,4 +19,23 @@ public final class Cells {
         }
         return kernel.evaluator().evalNested(code);
     }
+
+    /** {@code %time CODE}: runs the code as {@link #eval} does and prints its wall time; returns its value. */
+    public static Object time(String code) throws Exception {
+        long started = System.nanoTime();
+        try {
+            return eval(code);
+        } finally {
+            System.out.println("Wall time: " + LongtuneKernel.seconds((System.nanoTime() - started) / 1e9));
+        }
+    }
+
+    /** A line magic used as a value ({@code var jars = %jars lib/*.jar;}): runs it now and returns its result. */
+    public static Object lineMagic(String name, String args) throws Exception {
+        LongtuneKernel kernel = LongtuneKernel.current();
+        if (kernel == null) {
+            throw new IllegalStateException("%" + name + " needs a running longtune kernel");
+        }
+        return kernel.applyLineMagic(name, args);
+    }
 }

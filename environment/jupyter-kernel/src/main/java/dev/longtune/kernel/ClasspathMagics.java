@@ -22,18 +22,18 @@ final class ClasspathMagics {
     private ClasspathMagics() {}
 
     static void register(Magics magics, Consumer<String> addToClasspath) {
-        magics.registerLineMagic("classpath", args -> {
-            for (Path p : paths(args)) {
-                addToClasspath.accept(p.toString());
-            }
-            return null;
-        });
-        magics.registerLineMagic("jars", args -> {
-            for (Path p : globbed(args)) {
-                addToClasspath.accept(p.toString());
-            }
-            return null;
-        });
+        // each returns the paths it added, for a magic used as a value (var jars = %jars lib/*.jar;)
+        magics.registerLineMagic("classpath", args -> added(paths(args), addToClasspath));
+        magics.registerLineMagic("jars", args -> added(globbed(args), addToClasspath));
+    }
+
+    private static List<String> added(List<Path> paths, Consumer<String> addToClasspath) {
+        List<String> added = new ArrayList<>();
+        for (Path p : paths) {
+            addToClasspath.accept(p.toString());
+            added.add(p.toString());
+        }
+        return added;
     }
 
     private static List<Path> paths(List<String> args) throws MagicException {

@@ -59,8 +59,13 @@ public class LongtuneKernel extends BaseKernel {
         magics.registerLineMagic("lsmagic", args -> {
             System.out.println("Line magics: " + String.join(" ", magicNames().stream().filter(n -> !n.startsWith("%%")).toList()));
             System.out.println("Cell magics: " + String.join(" ", magicNames().stream().filter(n -> n.startsWith("%%")).toList())
-                    + "   (%%time on a cell's first line prints its wall time)");
+                    + "   (%%time on a cell's first line prints its wall time, %time CODE that line's; a line magic"
+                    + " can stand as a value: var jars = %jars lib/*.jar;)");
             return null;
+        });
+        magics.registerLineMagic("time", args -> { // reached only without code after it: %time lines become Cells.time
+            throw new MagicException("%time times the code after it on the same line (%time train(); %%time on a "
+                    + "cell's first line times the whole cell)");
         });
         magics.registerLineMagic("load", args -> {
             if (args.size() != 1) {
@@ -170,7 +175,7 @@ public class LongtuneKernel extends BaseKernel {
     /** Cell magics: a first line that applies to the whole cell. */
     static final List<String> CELL_MAGICS = List.of("loadFromPOM", "time");
     /** Line magics besides the class path ones. */
-    static final List<String> LINE_MAGICS = List.of("lsmagic", "load", "timeout");
+    static final List<String> LINE_MAGICS = List.of("lsmagic", "load", "timeout", "time");
     /** Cells running longer are interrupted (LONGTUNE_TIMEOUT, %timeout); null: no limit. */
     private volatile Duration timeout;
     private final java.util.concurrent.ScheduledExecutorService timer = java.util.concurrent.Executors
@@ -235,6 +240,22 @@ public class LongtuneKernel extends BaseKernel {
     private static final java.util.regex.Pattern CELL_POM = java.util.regex.Pattern.compile("\\A[ \\t]*%%loadFromPOM[ \\t]*(\\R|\\z)");
     private static final java.util.regex.Pattern CELL_TIME = java.util.regex.Pattern.compile("\\A[ \\t]*%%time[ \\t]*(\\R|\\z)");
 
+    /** A line magic called from running code (an inline magic): its arguments split as basekernel splits a line's. */
+    Object applyLineMagic(String name, String args) throws Exception {
+        try {
+            return magics.applyLineMagic(name, MagicArgs.of(args));
+        } catch (UndefinedMagicException e) {
+            throw new MagicException("unknown line magic %" + name + " (%lsmagic lists them)");
+        }
+    }
+
+    /** basekernel's argument splitting (quotes, escapes), which it keeps protected. */
+    private static final class MagicArgs extends io.github.spencerpark.jupyter.kernel.magic.MagicParser {
+        static List<String> of(String args) {
+            return args.isBlank() ? List.of() : io.github.spencerpark.jupyter.kernel.magic.MagicParser.split(args);
+        }
+    }
+
     static String seconds(double s) {
         return s < 1 ? String.format(java.util.Locale.ROOT, "%.1f ms", s * 1000) : String.format(java.util.Locale.ROOT, "%.3f s", s);
     }
@@ -255,8 +276,43 @@ public class LongtuneKernel extends BaseKernel {
         return names;
     }
 
-    /** Runs the cell's line magics, in order and before its code; returns the code without them. */
+    /** {@code %time CODE} on a line: that line's code, timed (its value, if it is the cell's last, shown). */
+    private static final Pattern LINE_TIME = Pattern.compile("(?m)^([ \\t]*)%time[ \\t]+(\\S.*)$");
+
+    /**
+     * A line magic used as a value, as JJava allows ({@code var jars = %jars lib/*.jar;}): after '=', '(', ',' or
+     * {@code return}, a magic this kernel knows, its arguments up to ';', ')' or the line's end. Only known names
+     * match, so a format string's {@code "n = %d"} is left alone.
+     */
+    private static Pattern inlineMagic() {
+        List<String> names = magicNames().stream().filter(n -> !n.startsWith("%%") && !n.equals("%time")).map(n -> n.substring(1))
+                .sorted(java.util.Comparator.comparingInt(String::length).reversed()).toList();
+        return Pattern.compile("(?<=[=(,]|\\breturn)([ \\t]*)%(" + String.join("|", names) + ")\\b([^;\\n)]*)");
+    }
+
+    /** The code as a Java string literal. */
+    static String javaString(String code) {
+        StringBuilder s = new StringBuilder("\"");
+        for (char ch : code.toCharArray()) {
+            switch (ch) {
+                case '\\' -> s.append("\\\\");
+                case '"' -> s.append("\\\"");
+                case '\t' -> s.append("\\t");
+                default -> s.append(ch);
+            }
+        }
+        return s.append('"').toString();
+    }
+
+    /**
+     * Runs the cell's line magics, in order and before its code, and returns the code without them; {@code %time}
+     * lines and magics used as values become calls that run when the code reaches them ({@link Cells}).
+     */
     private String runMagics(String code) throws Exception {
+        code = LINE_TIME.matcher(code).replaceAll(m -> Matcher.quoteReplacement(m.group(1) + "dev.longtune.kernel.Cells.time("
+                + javaString(m.group(2)) + ");")); // ';': the next line is another snippet; the value still shows
+        code = inlineMagic().matcher(code).replaceAll(m -> Matcher.quoteReplacement(m.group(1)
+                + "dev.longtune.kernel.Cells.lineMagic(" + javaString(m.group(2)) + ", " + javaString(m.group(3).strip()) + ")"));
         List<LineMagicArgs> calls = new ArrayList<>();
         String java = magicParser.transformLineMagics(code, context -> {
             calls.add(context.getMagicCall());

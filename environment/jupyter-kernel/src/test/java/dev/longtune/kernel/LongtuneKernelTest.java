@@ -87,7 +87,7 @@ class LongtuneKernelTest {
         }
         assertThat(out.toString()).containsPattern("Wall time: [0-9.]+ ms").contains("%classpath", "%jars", "%load", "%%time");
         assertThat(kernel.complete("%", 1).getReplacements()).containsExactly("%classpath", "%jars", "%maven", "%mavenRepo",
-                "%lsmagic", "%load", "%timeout", "%%loadFromPOM", "%%time");
+                "%lsmagic", "%load", "%timeout", "%time", "%%loadFromPOM", "%%time");
         assertThat(kernel.complete("int x = 1;\n  %%ti", 17).getReplacements()).containsExactly("%%time");
         // %load evaluates a file before the cell's code
         Path script = Files.writeString(dir.resolve("setup.jsh"), "int loadedFromFile = 41;\n");
@@ -209,5 +209,34 @@ class LongtuneKernelTest {
         assertThat(t).isNotNull();
         assertThat((System.nanoTime() - started) / 1e9).isLessThan(3.0);
         assertThat(plain(kernel.eval("2 + 2"))).isEqualTo("4");
+    }
+
+    @Test
+    void timeOnALineTimesThatLineAndKeepsItsValue() throws Exception {
+        var out = new java.io.ByteArrayOutputStream();
+        var was = System.out;
+        System.setOut(new java.io.PrintStream(out, true));
+        try {
+            assertThat(plain(kernel.eval("int before = 1;\n%time Thread.sleep(20); int timed = 6 * 7;\ntimed"))).isEqualTo("42");
+            assertThat(plain(kernel.eval("%time before + timed"))).isEqualTo("43");
+        } finally {
+            System.setOut(was);
+        }
+        assertThat(out.toString()).containsPattern("Wall time: [0-9.]+ ms");
+        assertThat(catchThrowable(() -> kernel.eval("%time"))).isInstanceOf(MagicException.class).hasMessageContaining("%time times");
+    }
+
+    @Test
+    void aLineMagicCanStandAsAValueAndFormatStringsAreLeftAlone(@TempDir Path dir) throws Exception {
+        Path jar = dir.resolve("empty.jar");
+        try (var z = new java.util.zip.ZipOutputStream(Files.newOutputStream(jar))) {
+            z.putNextEntry(new java.util.zip.ZipEntry("META-INF/MANIFEST.MF"));
+            z.write("Manifest-Version: 1.0\n".getBytes());
+        }
+        Object added = kernel.eval("var jars = %jars " + jar + ";\njars");
+        assertThat(plain((DisplayData) added)).contains("empty.jar");
+        // "= %d" and ", %s" in strings are not magics
+        assertThat(plain(kernel.eval("String.format(\"n = %d, %s\", 3, \"x\")"))).isEqualTo("n = 3, x");
+        assertThat(plain(kernel.eval("int m = 17 %5;\nm"))).isEqualTo("2");
     }
 }

@@ -153,6 +153,21 @@ class NotebooksTest {
         var ratio = java.util.regex.Pattern.compile("planned total / measured total = ([0-9.]+)").matcher(text);
         assertThat(ratio.find()).as("the planner comparison is printed").isTrue();
         assertThat(Double.parseDouble(ratio.group(1))).isBetween(0.9, 1.1);
+        // memory shown in MiB, saved in bytes; measured and planned each at one moment, so the categories add up
+        assertThat(text).contains("measured at the peak MiB").contains("citation answers (before training)");
+        List<String> memory = Files.readAllLines(outputs.get("02-step-by-step-training").resolve("memory.csv"));
+        assertThat(memory.get(0)).isEqualTo("category,measured at the peak B,planned at the peak B,measured own peak B");
+        long measuredSum = 0, plannedSum = 0;
+        for (String row : memory.subList(1, memory.size() - 1)) {
+            String[] v = row.split(",");
+            measuredSum += Long.parseLong(v[1]);
+            plannedSum += Long.parseLong(v[2]);
+            assertThat(Long.parseLong(v[1])).as("a category at the peak is at most its own peak: " + row).isLessThanOrEqualTo(Long.parseLong(v[3]));
+        }
+        String[] total = memory.get(memory.size() - 1).split(",", -1);
+        assertThat(total[0]).isEqualTo("total");
+        assertThat(Long.parseLong(total[1])).isEqualTo(measuredSum);
+        assertThat(Long.parseLong(total[2])).isEqualTo(plannedSum);
     }
 
     @Test
