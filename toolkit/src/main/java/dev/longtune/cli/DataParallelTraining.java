@@ -58,9 +58,6 @@ final class DataParallelTraining {
             throw new IllegalArgumentException("--resume " + c.resume + ": no such folder (it takes a folder written by "
                     + "'train --save', with --gpus or without)");
         }
-        if (c.profileMemory) {
-            throw new IllegalArgumentException("--profile-memory does not work with --gpus yet: profile one GPU's step instead");
-        }
         if (c.optimizerPlacement() != Optimizer.Placement.HOST) {
             throw new IllegalArgumentException("--optimizer device does not work with --gpus yet: each rank's AdamW runs on the host");
         }
@@ -144,7 +141,22 @@ final class DataParallelTraining {
                 bestEval = ((Number) run.best().get().get("eval_loss")).doubleValue();
             }
             for (int step = from + 1; step <= target; step++) {
-                List<StepResult> ranks = dp.stepAll(data.forStep(step, world * c.microBatches));
+                // --profile-memory: rank 0's device and host memory at every allocation through the second step
+                // (the ranks hold the same shares, up to the padding of the last rank's slices)
+                boolean profile = c.profileMemory && step == Math.min(from + 2, target);
+                var timeline = profile ? dev.longtune.report.MemoryTimeline.record(dp.rank(0).model()) : null;
+                List<StepResult> ranks;
+                try {
+                    ranks = dp.stepAll(data.forStep(step, world * c.microBatches));
+                } finally {
+                    if (timeline != null) {
+                        timeline.close();
+                    }
+                }
+                if (timeline != null) {
+                    LayerProgress.setup(phases, started, "memory timeline of step " + step + " (rank 0) in "
+                            + TrainCommand.writeTimeline(timeline, run));
+                }
                 StepResult r = ranks.get(0);
                 Double evalLoss = evalData != null && (step % c.evalEvery == 0 || step >= target)
                         ? dp.meanLoss(evalData.batches()) : null;

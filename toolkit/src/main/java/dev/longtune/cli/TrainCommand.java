@@ -297,13 +297,7 @@ public class TrainCommand implements Callable<Integer> {
                     LayerProgress.finish(layers);
                 }
                 if (timeline != null) {
-                    Path where = run != null ? run.dir() : Path.of("");
-                    timeline.table().write().csv(where.resolve("memory-timeline.csv").toFile());
-                    for (boolean onDevice : new boolean[] {true, false}) {
-                        RunPlots.saveChart(timeline.chart(onDevice), where.resolve("memory-timeline-" + (onDevice ? "device" : "host")));
-                    }
-                    LayerProgress.setup(layers, started, "memory timeline of step " + r.step() + " in "
-                            + where.toAbsolutePath().resolve("memory-timeline.csv"));
+                    LayerProgress.setup(layers, started, "memory timeline of step " + r.step() + " in " + writeTimeline(timeline, run));
                 }
                 Double evalLoss = evalData != null && (r.step() % evalEvery == 0 || r.step() >= target)
                         ? evalData.meanLoss(trainer.model()) : null;
@@ -505,6 +499,16 @@ public class TrainCommand implements Callable<Integer> {
                     + ": offloaded parameters and optimizer run AdamW on the host; drop --optimizer " + optimizer);
         }
         return p;
+    }
+
+    /** --profile-memory's files: memory-timeline.csv and its device and host charts, in the run folder or here. */
+    static Path writeTimeline(MemoryTimeline timeline, RunFolder run) throws java.io.IOException {
+        Path where = run != null ? run.dir() : Path.of("");
+        timeline.table().write().csv(where.resolve("memory-timeline.csv").toFile());
+        for (boolean onDevice : new boolean[] {true, false}) {
+            RunPlots.saveChart(timeline.chart(onDevice), where.resolve("memory-timeline-" + (onDevice ? "device" : "host")));
+        }
+        return where.toAbsolutePath().resolve("memory-timeline.csv");
     }
 
     static void requireFolder(String option, Path folder, String what) {

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -113,6 +114,26 @@ class DataParallelCommandTest {
                 org.assertj.core.api.Assertions.within(1e-3));
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--init-from",
                 dir.resolve("missing").toString()), "--init-from", "no such folder");
+    }
+
+    @Test
+    void profileMemoryUnderGpusRecordsRankZerosSecondStep() throws Exception {
+        Path run = dir.resolve("profiled");
+        List<JsonNode> steps = steps("--gpus", "2", "--profile-memory", "--run-dir", run.toString());
+        List<String> timeline = Files.readAllLines(run.resolve("memory-timeline.csv"));
+        assertThat(timeline.get(0)).startsWith("seconds,where,weights_bytes");
+        assertThat(timeline.size()).isGreaterThan(20);
+        assertThat(run.resolve("memory-timeline-device.png")).exists();
+        assertThat(run.resolve("memory-timeline-host.svg")).exists();
+        // every allocation of rank 0 in step 2: each category's largest value is the peak the step reports for rank 0
+        List<String> header = List.of(timeline.get(0).split(","));
+        JsonNode rank0 = steps.get(1).get("ranks").get(0).get("memory");
+        for (String category : List.of("weights", "grads", "activations", "logits")) {
+            int column = header.indexOf(category + "_bytes");
+            long max = timeline.subList(1, timeline.size()).stream().map(l -> l.split(","))
+                    .filter(v -> v[1].equals("device")).mapToLong(v -> Long.parseLong(v[column])).max().orElseThrow();
+            assertThat(max).as(category).isEqualTo(rank0.get(category).asLong());
+        }
     }
 
     @Test
