@@ -46,10 +46,6 @@ final class DataParallelTraining {
         if (gpus < 1) {
             throw new IllegalArgumentException("--gpus " + gpus + ": give at least 1");
         }
-        if (c.evalCitations > 0) {
-            throw new IllegalArgumentException("--eval-citations does not work with --gpus yet (--eval-every, --run-dir, "
-                    + "--save, --resume and --init-from do): drop --eval-citations or train on one GPU");
-        }
         if (c.initFrom != null && c.resume != null) {
             throw new IllegalArgumentException("--init-from and --resume both say where the weights come from: give one");
         }
@@ -160,6 +156,11 @@ final class DataParallelTraining {
                 StepResult r = ranks.get(0);
                 Double evalLoss = evalData != null && (step % c.evalEvery == 0 || step >= target)
                         ? dp.meanLoss(evalData.batches()) : null;
+                // citations: greedy answers to held-out questions (every rank generating in step), as on one GPU
+                Double citationF1 = evalLoss != null && c.evalCitations > 0 && !evalData.questions().isEmpty()
+                        ? dev.longtune.train.CitationEvaluation.score(evalData.questions().subList(0,
+                                Math.min(c.evalCitations, evalData.questions().size())), LlamaTokenizer.llama31(),
+                                prompt -> dp.generate(prompt, 96)).f1() : null;
                 boolean newBest = evalLoss != null && evalLoss < bestEval;
                 if (newBest) {
                     bestEval = evalLoss;
@@ -176,6 +177,9 @@ final class DataParallelTraining {
                     if (evalLoss != null) {
                         line.put("eval_loss", evalLoss);
                     }
+                    if (citationF1 != null) {
+                        line.put("citation_f1", citationF1);
+                    }
                     line.put("ranks", perRank(dp, ranks));
                     out.println(Json.line(line));
                 } else {
@@ -188,8 +192,9 @@ final class DataParallelTraining {
                             r.learningRate(), r.gradNorm(), r.tokensPerSecond(), gpus, r.seconds(), r.busySeconds(),
                             r.collectiveSeconds(), Units.human(worst));
                     if (evalLoss != null) {
-                        out.printf(Locale.ROOT, "       eval loss %.4f (held-out, %d sequences)%s%n", evalLoss,
-                                evalData.batches().size(), newBest ? "  best so far" : "");
+                        out.printf(Locale.ROOT, "       eval loss %.4f (held-out, %d sequences)%s%s%n", evalLoss,
+                                evalData.batches().size(), citationF1 == null ? "" : String.format(Locale.ROOT,
+                                        "  citation F1 %.3f", citationF1), newBest ? "  best so far" : "");
                     }
                 }
                 out.flush();
@@ -198,6 +203,9 @@ final class DataParallelTraining {
                     line.put("gpus", gpus);
                     if (evalLoss != null) {
                         line.put("eval_loss", evalLoss);
+                    }
+                    if (citationF1 != null) {
+                        line.put("citation_f1", citationF1);
                     }
                     line.put("time", java.time.Instant.now().toString());
                     run.log(line);

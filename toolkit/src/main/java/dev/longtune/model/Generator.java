@@ -1,17 +1,12 @@
 package dev.longtune.model;
 
-import dev.longtune.config.ModelConfig;
 import dev.longtune.data.SpecialTokens;
-import dev.longtune.device.Device;
-import dev.longtune.tensor.DType;
-import dev.longtune.tensor.Tensor;
 
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Objects;
 import java.util.Set;
 
-import static dev.longtune.tensor.MemoryCategory.ACTIVATIONS;
 
 /**
  * Greedy decoding with a {@link LlamaModel}: each step runs the model on the context, takes the last position's
@@ -146,23 +141,7 @@ public final class Generator {
      * GEMM leaves them (as Hugging Face's {@code lm_head} output before its {@code .float()}).
      */
     public float[] lastLogits(int[] context) {
-        ModelConfig c = model.config();
-        Device device = model.device();
-        DType e = model.dtype();
-        int h = c.hiddenSize(), vocab = c.vocabSize(), t = context.length;
-        Tensor norm = model.weights().get("model.norm.weight");
-        Tensor head = model.weights().get(c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight");
-        try (Tensor hidden = model.hiddenAfter(c.numLayers(), Batch.ofDocument(context));
-             Tensor last = device.allocate("generation last hidden", e, ACTIVATIONS, 1, h);
-             Tensor normed = device.allocate("generation final norm", e, ACTIVATIONS, 1, h);
-             Tensor rstd = device.allocate("generation final rstd", DType.FP32, ACTIVATIONS, 1);
-             Tensor logits = device.allocate("generation logits", e, ACTIVATIONS, 1, vocab)) {
-            // the last row of the (T, h) state (read back whole: generation here has no KV cache anyway)
-            device.write(last, java.util.Arrays.copyOfRange(device.read(hidden), (t - 1) * h, t * h));
-            device.rmsNormForward(normed, rstd, last, norm, 1, h, (float) c.rmsNormEps());
-            device.matmul(logits, normed, head, 1, vocab, h, false, true, 0f);
-            return device.read(logits);
-        }
+        return model.lastLogits(context);
     }
 
     /** Index of the largest value, the lowest index among equals; NaNs never win. */

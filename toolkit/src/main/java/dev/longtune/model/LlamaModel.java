@@ -296,6 +296,31 @@ public final class LlamaModel implements AutoCloseable {
         return x;
     }
 
+    /**
+     * Logits (V) of the token after {@code context}: every layer forward, then the final norm and the LM head on the
+     * last position, with the weights reached as in training (a rank of data parallelism gathers them with its
+     * peers, which must run the same call). In the compute precision the LM-head GEMM leaves them.
+     */
+    public float[] lastLogits(int[] context) {
+        int t = context.length;
+        try (Tensor hidden = hiddenAfter(layers, Batch.ofDocument(context));
+             Tensor last = device.allocate("generation last hidden", e, ACTIVATIONS, 1, h);
+             Tensor normed = device.allocate("generation final norm", e, ACTIVATIONS, 1, h);
+             Tensor rstd = device.allocate("generation final rstd", DType.FP32, ACTIVATIONS, 1);
+             Tensor logits = device.allocate("generation logits", e, ACTIVATIONS, 1, vocab)) {
+            // the last row of the (T, h) state (generation here has no KV cache anyway)
+            device.copyRange(last, 0, hidden, (long) (t - 1) * h, h);
+            acquire(head(), false, -1, false);
+            try {
+                device.rmsNormForward(normed, rstd, last, w("model.norm.weight"), 1, h, (float) config.rmsNormEps());
+                device.matmul(logits, normed, lmHead(), 1, vocab, h, false, true, 0f);
+            } finally {
+                release(head(), false);
+            }
+            return device.read(logits);
+        }
+    }
+
     /** Mean loss over the batch's valid targets, without gradients and without keeping activations. */
     public double loss(Batch b) {
         int t = b.tokens();

@@ -272,6 +272,25 @@ public final class DataParallel implements AutoCloseable {
         return total / batches.size();
     }
 
+    /**
+     * Greedy generation on the sharded model: every rank runs the same {@link dev.longtune.model.Generator} on its
+     * own thread (each forward gathers the weights with its peers), so all ranks choose the same tokens; returns them.
+     * Stops at the Llama 3 chat stop tokens or after {@code maxNewTokens}.
+     */
+    public int[] generate(int[] prompt, int maxNewTokens) {
+        if (worldSize != ranks()) {
+            throw new IllegalStateException("generating on a run spread over several nodes is not supported yet");
+        }
+        List<int[]> byRank = onEveryRank(ranks(), local ->
+                dev.longtune.model.Generator.forChat(trainers.get(local).model()).generate(prompt, maxNewTokens).tokens());
+        for (int r = 1; r < byRank.size(); r++) {
+            if (!java.util.Arrays.equals(byRank.get(r), byRank.get(0))) {
+                throw new IllegalStateException("ranks 0 and " + r + " generated different tokens from the same weights");
+            }
+        }
+        return byRank.get(0);
+    }
+
     /** All ranks of the run, on every node. */
     public int worldSize() { return worldSize; }
 

@@ -26,10 +26,12 @@ class DataParallelCommandTest {
     List<JsonNode> steps(String... extra) throws Exception {
         List<String> args = new ArrayList<>(List.of("train", "--device", "cpu", "--model", model.toString(), "--context", "300",
                 "--steps", "2", "--examples", "4", "--precision", "bf16", "--lr", "1e-3", "--json"));
-        if (List.of(extra).contains("--steps")) {
-            int at = args.indexOf("--steps");
-            args.remove(at + 1);
-            args.remove(at);
+        for (String given : List.of("--steps", "--examples")) { // the extra arguments' value wins
+            if (List.of(extra).contains(given)) {
+                int at = args.indexOf(given);
+                args.remove(at + 1);
+                args.remove(at);
+            }
         }
         args.addAll(List.of(extra));
         CommandLineTest.Result r = CommandLineTest.run(args.toArray(String[]::new));
@@ -117,6 +119,17 @@ class DataParallelCommandTest {
     }
 
     @Test
+    void citationsUnderGpusAreScoredAsOneRankWithTwoMicroBatchesScoresThem() throws Exception {
+        List<JsonNode> two = steps("--gpus", "2", "--eval-every", "2", "--eval-citations", "1", "--examples", "5");
+        List<JsonNode> one = steps("--gpus", "1", "--micro-batches", "2", "--eval-every", "2", "--eval-citations", "1",
+                "--examples", "5");
+        assertThat(two.get(1).has("citation_f1")).as(two.get(1).toString()).isTrue();
+        assertThat(two.get(1).get("citation_f1").asDouble()).isBetween(0.0, 1.0)
+                .isEqualTo(one.get(1).get("citation_f1").asDouble());
+        assertThat(two.get(0).has("citation_f1")).isFalse(); // only with an evaluation (every 2 steps)
+    }
+
+    @Test
     void profileMemoryUnderGpusRecordsRankZerosSecondStep() throws Exception {
         Path run = dir.resolve("profiled");
         List<JsonNode> steps = steps("--gpus", "2", "--profile-memory", "--run-dir", run.toString());
@@ -138,8 +151,6 @@ class DataParallelCommandTest {
 
     @Test
     void whatDataParallelismCannotDoYetIsRefusedInOneLine() {
-        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "2", "--eval-every",
-                "1", "--eval-citations", "1"), "--eval-citations does not work with --gpus yet");
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--gpus", "0"), "--gpus 0");
         if (!dev.longtune.cuda.Cuda.available()) {
             CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cuda", "--gpus", "2"),

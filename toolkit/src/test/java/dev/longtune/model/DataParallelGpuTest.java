@@ -93,6 +93,14 @@ class DataParallelGpuTest {
                 }
                 assertThat(Math.sqrt(diff / Math.max(norm, 1e-30))).as(name).isLessThan(2e-2);
             });
+            // greedy generation on the sharded model (every rank gathering in step) picks what the same weights,
+            // whole on one GPU, pick (the chat stop tokens lie outside this vocabulary)
+            int[] prompt = new Random(71).ints(40, 0, 301).toArray();
+            try (CudaDevice d = new CudaDevice(); LlamaModel whole = new LlamaModel(CONFIG, d, Precision.BF16, Checkpointing.DEVICE)) {
+                got.forEach(whole::load);
+                whole.weightsChanged();
+                assertThat(dp.generate(prompt, 6)).containsExactly(new Generator(whole, java.util.Set.of()).generate(prompt, 6).tokens());
+            }
         }
     }
 

@@ -120,6 +120,26 @@ class DataParallelTest {
         }
     }
 
+    /** Greedy generation on the sharded model (every rank gathering in step) chooses what the whole model chooses. */
+    @ParameterizedTest(name = "tied={0}")
+    @CsvSource({"false", "true"})
+    void theShardedModelGeneratesAsTheWholeModel(boolean tied) throws Exception {
+        int[] prompt = {3, 14, 15, 9, 26, 5};
+        DataParallel.Job job = new DataParallel.Job(config(tied), Precision.FP32, Checkpointing.DEVICE,
+                TrainingConfig.defaults(6), 9);
+        try (DataParallel dp = DataParallel.onCpu(job, 3);
+             LlamaModel whole = new LlamaModel(config(tied), new CpuDevice(), Precision.FP32, Checkpointing.DEVICE)) {
+            whole.initialize(9);
+            int[] expected = new dev.longtune.model.Generator(whole, java.util.Set.of()).generate(prompt, 10).tokens();
+            assertThat(expected).hasSize(10);
+            // the chat stop tokens lie outside this 37-token vocabulary, so all 10 come
+            assertThat(dp.generate(prompt, 10)).containsExactly(expected);
+            // the logits themselves, through the sharded store (rank 0's call, its peers running the same)
+            assertThat(dp.generate(new int[] {7}, 1)).containsExactly(
+                    new dev.longtune.model.Generator(whole, java.util.Set.of()).generate(new int[] {7}, 1).tokens());
+        }
+    }
+
     /**
      * A sharded run saved after 2 steps is a plain Hugging Face folder (the unsharded loader reads the same weights),
      * and resumed on 2 ranks, or on 1 rank with 2 micro-batches, it continues exactly as the uninterrupted run.
