@@ -46,7 +46,8 @@ class KernelEndToEndTest {
         Map<String, String> facts = facts(roundtrip.output());
         System.out.println("longtune kernel: start (to kernel_info reply) " + facts.get("start_seconds")
                 + " s, first cell " + facts.get("first_cell_seconds") + " s, next cell "
-                + facts.get("second_cell_seconds") + " s, interrupt " + facts.get("interrupt_seconds") + " s");
+                + facts.get("second_cell_seconds") + " s, interrupt " + facts.get("interrupt_seconds") + " s; after an "
+                + "interrupted training step (same counter, same memory, steps done): " + facts.get("train_after_interrupt"));
 
         assertThat(roundtrip.exitCode()).as(roundtrip.output()).isZero();
         assertThat(facts).as(roundtrip.output())
@@ -63,6 +64,8 @@ class KernelEndToEndTest {
                 .containsEntry("error_traceback_has_boom", "True")
                 .containsEntry("after_interrupt_status", "ok")
                 .containsEntry("after_interrupt", "alive")
+                // a training step interrupted over the protocol counts no step and holds no more memory than before it
+                .containsEntry("train_setup", "ready 1")
                 .containsEntry("kernel_alive_after_shutdown", "False");
         // inspect, %%time and magic completion over the protocol
         assertThat(facts).containsEntry("inspect_max_found", "True").containsEntry("inspect_plan_found", "True")
@@ -75,6 +78,9 @@ class KernelEndToEndTest {
         assertThat(facts.get("time_stdout")).matches("Wall time: [0-9.]+ (ms|s)\\\\n");
         assertThat(facts.get("interrupt_status")).isIn("error", "aborted");
         assertThat(Double.parseDouble(facts.get("interrupt_seconds"))).isLessThan(5.0);
+        assertThat(facts.get("train_interrupt_status")).isIn("error", "aborted");
+        assertThat(facts.get("train_after_interrupt")).as("counter equals completed steps, memory as after step 1")
+                .startsWith("true true ");
         assertThat(Double.parseDouble(facts.get("start_seconds"))).isLessThan(30.0);
     }
 

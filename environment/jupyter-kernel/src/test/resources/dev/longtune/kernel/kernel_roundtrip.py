@@ -124,6 +124,32 @@ def main():
         reply, outputs = run(kc, '"alive"')
         say("after_interrupt_status", reply["status"])
         say("after_interrupt", result_text(outputs))
+
+        # a training step interrupted half-way leaves the step counter and the memory as a completed step does
+        setup = ('var cfg = ModelConfig.parse("tiny", new java.io.ByteArrayInputStream(("{\\"model_type\\": \\"llama\\", '
+                 '\\"hidden_size\\": 64, \\"intermediate_size\\": 172, \\"num_hidden_layers\\": 4, \\"num_attention_heads\\": 4, '
+                 '\\"num_key_value_heads\\": 2, \\"vocab_size\\": 301, \\"tie_word_embeddings\\": false, '
+                 '\\"rms_norm_eps\\": 1e-5, \\"rope_theta\\": 10000.0}").getBytes()), "test");\n'
+                 'var dev = new CpuDevice();\n'
+                 'var model = new LlamaModel(cfg, dev, Precision.FP32, Checkpointing.DEVICE);\n'
+                 'model.initialize(1);\n'
+                 'var trainer = new Trainer(model, TrainingConfig.defaults(1000000), Precision.FP32);\n'
+                 'var batch = List.of(Batch.ofDocument(new Random(2).ints(1024, 0, 301).toArray()));\n'
+                 'trainer.step(batch);\n'
+                 'long held = dev.memory().currentTotal();\n'
+                 'int done = 1;\n'
+                 '"ready " + trainer.step()')
+        reply, outputs = run(kc, setup, timeout=120)
+        say("train_setup", result_text(outputs) if reply["status"] == "ok" else reply.get("evalue"))
+        msg_id = kc.execute("while (true) { trainer.step(batch); done++; }")
+        time.sleep(1.5)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=TIMEOUT)
+        say("train_interrupt_status", reply["content"]["status"])
+        reply, outputs = run(kc, '(trainer.step() == done) + " " + (dev.memory().currentTotal() == held) + " " + done')
+        say("train_after_interrupt", result_text(outputs))
     finally:
         kc.stop_channels()
         t = time.monotonic()
