@@ -91,9 +91,9 @@ final class DataParallelTraining {
         TrainingData data = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
         Rendezvous.Node node = Rendezvous.Node.fromEnvironment(System.getenv(), gpus);
         int world = node == null ? gpus : node.worldSize();
-        if ((run != null || evalData != null) && node != null) {
-            throw new IllegalArgumentException((run != null ? "--run-dir" : "--eval-every") + " works on one node's run "
-                    + "for now; drop it with NNODES=" + node.nodes());
+        if (run != null && node != null) {
+            throw new IllegalArgumentException("--run-dir works on one node's run for now (--save, --resume and --eval-every "
+                    + "work over several nodes); drop it with NNODES=" + node.nodes());
         }
         LayerProgress.setup(phases, started, (c.resume != null ? "resuming from " + c.resume : "allocating and "
                 + (c.initFrom != null ? "loading " + c.initFrom + " into " : "initialising ") + config.name()) + " on " + gpus + (cuda ? " GPU(s)" : " CPU rank(s)")
@@ -276,10 +276,6 @@ final class DataParallelTraining {
         if (node == null) {
             return cuda ? DataParallel.onGpus(job, gpus, options) : DataParallel.onCpu(job, gpus);
         }
-        if (c.resume != null || c.save != null) {
-            throw new IllegalArgumentException("--save and --resume work on one node's run for now; drop them with NNODES="
-                    + node.nodes());
-        }
         if (!cuda) {
             throw new IllegalArgumentException("NNODES=" + node.nodes() + ": several nodes meet over NCCL, on GPUs; "
                     + "unset NNODES to train with CPU ranks");
@@ -291,10 +287,18 @@ final class DataParallelTraining {
         String configuration = String.join("|", c.model, c.data, c.context, c.precision, String.valueOf(c.offload),
                 String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
                 String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile),
-                String.valueOf(c.initFrom));
+                String.valueOf(c.initFrom), String.valueOf(c.save), String.valueOf(c.resume), String.valueOf(c.evalEvery),
+                String.valueOf(c.evalCitations));
         byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,
                 java.time.Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600"))));
-        return DataParallel.onGpus(job, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize());
+        try {
+            // --resume and --save: a folder every node reaches (a shared filesystem)
+            return c.resume != null
+                    ? DataParallel.resumeOnGpus(c.resume, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize())
+                    : DataParallel.onGpus(job, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize());
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--resume " + c.resume + ": " + e.getMessage(), e);
+        }
     }
 
     /** Each rank's device and host peaks by category in the step (and its GPU allocator's figures). */

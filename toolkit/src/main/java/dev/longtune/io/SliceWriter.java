@@ -20,7 +20,10 @@ import java.util.Map;
  * for byte what {@link CheckpointWriter} (a Hugging Face folder: shards and index) or {@link SafetensorsWriter}
  * (one file) write for the same tensors: the layout and headers are theirs, fixed before any data is written.
  * Files are written under hidden partial names and moved into place by {@link #finish}, once every byte was
- * written; {@link #writeFloats} may be called from any thread.
+ * written; {@link #writeFloats} may be called from any thread. Several processes (the nodes of a run, on a shared
+ * filesystem) write one set of files: one creates them ({@link #checkpoint}, {@link #file}), the others join them
+ * once they exist ({@link #joinCheckpoint}, {@link #joinFile}); each writes its slices and {@link #flush}es, and the
+ * creator moves the files into place with {@link #finishAcrossNodes} once every node's bytes are there.
  *
  * <pre>{@code
  * try (SliceWriter w = SliceWriter.checkpoint(folder, tensors)) {   // tensors: name -> (dtype, shape), in order
@@ -41,9 +44,10 @@ public final class SliceWriter implements AutoCloseable {
     private final Map<Path, Path> finalNames = new LinkedHashMap<>();
     private final Map<Path, Long> written = new HashMap<>(), expected = new HashMap<>();
     private final List<Runnable> afterFinish = new ArrayList<>();
+    private final boolean creator;
     private boolean finished;
 
-    private SliceWriter() {}
+    private SliceWriter(boolean creator) { this.creator = creator; }
 
     /** A Hugging Face checkpoint folder's tensors, sharded as {@link CheckpointWriter} shards (5 GB shards). */
     public static SliceWriter checkpoint(Path folder, Map<String, Spec> tensors) throws IOException {
@@ -52,9 +56,19 @@ public final class SliceWriter implements AutoCloseable {
 
     /** The same with shards of at most {@code maxShardSize} bytes of tensor data. */
     public static SliceWriter checkpoint(Path folder, Map<String, Spec> tensors, long maxShardSize) throws IOException {
+        return checkpoint(folder, tensors, maxShardSize, true);
+    }
+
+    /** Joins the partial files another process made with {@link #checkpoint} for the same tensors, to write slices. */
+    public static SliceWriter joinCheckpoint(Path folder, Map<String, Spec> tensors) throws IOException {
+        return checkpoint(folder, tensors, CheckpointWriter.DEFAULT_MAX_SHARD_SIZE, false);
+    }
+
+    private static SliceWriter checkpoint(Path folder, Map<String, Spec> tensors, long maxShardSize, boolean create)
+            throws IOException {
         CheckpointWriter layout = CheckpointWriter.to(folder).maxShardSize(maxShardSize);
         tensors.forEach((name, s) -> layout.addPlaceholder(name, s.dtype(), s.shape()));
-        SliceWriter w = new SliceWriter();
+        SliceWriter w = new SliceWriter(create);
         try {
             List<List<PendingTensor>> shards = layout.split();
             Files.createDirectories(folder);
@@ -91,7 +105,16 @@ public final class SliceWriter implements AutoCloseable {
 
     /** One safetensors file with these tensors, laid out as {@link SafetensorsWriter} lays them out. */
     public static SliceWriter file(Path path, Map<String, Spec> tensors) throws IOException {
-        SliceWriter w = new SliceWriter();
+        return file(path, tensors, true);
+    }
+
+    /** Joins the partial file another process made with {@link #file} for the same tensors, to write slices. */
+    public static SliceWriter joinFile(Path path, Map<String, Spec> tensors) throws IOException {
+        return file(path, tensors, false);
+    }
+
+    private static SliceWriter file(Path path, Map<String, Spec> tensors, boolean create) throws IOException {
+        SliceWriter w = new SliceWriter(create);
         List<PendingTensor> all = new ArrayList<>();
         tensors.forEach((name, s) -> all.add(PendingTensor.placeholder(name, s.dtype(), s.shape())));
         try {
@@ -111,13 +134,18 @@ public final class SliceWriter implements AutoCloseable {
         Path parent = path.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path temp = parent.resolve("." + path.getFileName() + ".partial");
-        FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING);
+        if (!creator && !Files.isRegularFile(temp)) {
+            throw new IOException(temp + ": no partial file to join (the creating node makes it first)");
+        }
+        FileChannel out = creator ? FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING) : FileChannel.open(temp, StandardOpenOption.WRITE);
         partial.put(temp, out);
         finalNames.put(temp, path);
-        ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).flip();
-        PendingTensor.writeAll(out, length);
-        PendingTensor.writeAll(out, ByteBuffer.wrap(json));
+        if (creator) {
+            ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).flip();
+            PendingTensor.writeAll(out, length);
+            PendingTensor.writeAll(out, ByteBuffer.wrap(json));
+        }
         long position = 8 + json.length, data = 0;
         for (PendingTensor t : order) {
             places.put(t.name, new Place(out, position, t.dtype, Shapes.elementCount(t.shape)));
@@ -178,6 +206,43 @@ public final class SliceWriter implements AutoCloseable {
                         + "written, the layout has " + e.getValue() + " (a slice missing or written twice)");
             }
         }
+        moveIntoPlace();
+    }
+
+    /** Bytes of tensor data this writer wrote (this process's share when several write the files). */
+    public long writtenBytes() {
+        synchronized (written) {
+            return written.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
+    /** Writes this process's bytes through to the files, so that another node's {@link #finishAcrossNodes} sees them. */
+    public void flush() throws IOException {
+        for (FileChannel c : partial.values()) {
+            c.force(false);
+        }
+    }
+
+    /**
+     * The creating writer, once every node has flushed: checks that all nodes together wrote every byte once
+     * ({@code writtenByAllNodes}, their {@link #writtenBytes} summed), then moves the files into place.
+     */
+    public void finishAcrossNodes(long writtenByAllNodes) throws IOException {
+        if (!creator) {
+            throw new IllegalStateException("only the writer that created the files moves them into place");
+        }
+        long layout = expected.values().stream().mapToLong(Long::longValue).sum();
+        if (writtenByAllNodes != layout) {
+            throw new IllegalStateException(finalNames.values() + ": the nodes wrote " + writtenByAllNodes + " bytes of "
+                    + "tensor data, the layout has " + layout + " (a slice missing or written twice)");
+        }
+        moveIntoPlace();
+    }
+
+    private void moveIntoPlace() throws IOException {
+        if (!creator) {
+            throw new IllegalStateException("only the writer that created the files moves them into place");
+        }
         for (var e : partial.entrySet()) {
             e.getValue().force(false);
             e.getValue().close();
@@ -188,7 +253,10 @@ public final class SliceWriter implements AutoCloseable {
         finished = true;
     }
 
-    /** Without {@link #finish}: the partial files are removed, and nothing is left in place of the old ones. */
+    /**
+     * Without {@link #finish}: the creator removes the partial files, and nothing is left in place of the old ones; a
+     * joining writer only closes its channels (the files are the creator's).
+     */
     @Override
     public void close() {
         if (!finished) {
@@ -203,7 +271,9 @@ public final class SliceWriter implements AutoCloseable {
             } catch (IOException ignored) {
                 // removing it is what matters
             }
-            deleteQuietly(e.getKey());
+            if (creator) {
+                deleteQuietly(e.getKey());
+            }
         }
         partial.clear();
     }

@@ -123,6 +123,18 @@ public final class DataParallel implements AutoCloseable {
         return new DataParallel(job, ranks, rank -> new Rank(new dev.longtune.device.CpuDevice(), group.get(rank)));
     }
 
+    /**
+     * One node of a run over several: its ranks firstRank … firstRank + node.size() − 1 of {@code worldSize}, CPU
+     * devices meeting through {@code node}, this node's part of a {@link LocalCommunicator} group of worldSize (so
+     * one process can stand in for several nodes; each node's calls must then come from their own threads). With
+     * {@code resumeFrom}, continues that folder instead of starting from the job's weights.
+     */
+    public static DataParallel onCpuNode(Job job, List<Communicator> node, int firstRank, int worldSize,
+                                         java.nio.file.Path resumeFrom) throws java.io.IOException {
+        return new DataParallel(resumeFrom != null ? jobOf(resumeFrom) : job, node.size(), firstRank, worldSize,
+                local -> new Rank(new dev.longtune.device.CpuDevice(), node.get(local)), resumeFrom);
+    }
+
     public static DataParallel onCpu(ModelConfig config, Precision precision, Checkpointing checkpointing,
                                      TrainingConfig training, int ranks, long seed) {
         return onCpu(new Job(config, precision, checkpointing, training, seed), ranks);
@@ -157,10 +169,16 @@ public final class DataParallel implements AutoCloseable {
     /** As {@link #resumeOnCpu}, on this machine's first {@code gpus} GPUs over NCCL. */
     public static DataParallel resumeOnGpus(java.nio.file.Path dir, int gpus, dev.longtune.cuda.CudaOptions options)
             throws java.io.IOException {
-        var id = dev.longtune.cuda.NcclCommunicator.newId();
-        return new DataParallel(jobOf(dir), gpus, 0, gpus, local -> {
+        return resumeOnGpus(dir, gpus, options, dev.longtune.cuda.NcclCommunicator.newId(), 0, gpus);
+    }
+
+    /** As above, this node's GPUs as global ranks firstRank … of {@code worldSize} (every node resumes the folder). */
+    public static DataParallel resumeOnGpus(java.nio.file.Path dir, int gpus, dev.longtune.cuda.CudaOptions options,
+                                            org.bytedeco.cuda.nccl.ncclUniqueId id, int firstRank, int worldSize)
+            throws java.io.IOException {
+        return new DataParallel(jobOf(dir), gpus, firstRank, worldSize, local -> {
             dev.longtune.cuda.CudaDevice d = new dev.longtune.cuda.CudaDevice(options.withDevice(local));
-            return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, gpus, local));
+            return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, worldSize, firstRank + local));
         }, dir);
     }
 
@@ -181,10 +199,13 @@ public final class DataParallel implements AutoCloseable {
      * their places in the files; no tensor is assembled whole.
      */
     public void save(java.nio.file.Path dir) throws java.io.IOException {
-        if (worldSize != ranks()) {
-            throw new IllegalStateException("saving a run spread over several nodes is not supported yet: save from one node's run");
-        }
         dev.longtune.model.ShardLayout layout = new dev.longtune.model.ShardLayout(job.config(), worldSize);
+        // several nodes: every node calls save at once, on a filesystem they share; node 0 creates and completes the files
+        TrainingCheckpoint.Nodes nodes = worldSize == ranks() ? TrainingCheckpoint.Nodes.ONE : new TrainingCheckpoint.Nodes() {
+            @Override public boolean creator() { return firstRank == 0; }
+
+            @Override public double[] sum(double... values) { return sumOverNodes(values); }
+        };
         TrainingCheckpoint.saveSharded(trainers.get(0), job.precision(), worldSize, (weights, optimizer) ->
                 onEveryRank(ranks(), local -> {
                     int rank = firstRank + local;
@@ -204,7 +225,18 @@ public final class DataParallel implements AutoCloseable {
                         }
                     }
                     return null;
-                }), dir);
+                }), dir, nodes);
+    }
+
+    /**
+     * {@code values} (this node's) summed over every node, through the ranks' communicators (a node's first rank
+     * contributes them, its others zeros); also a barrier: it returns once every rank of every node has called it.
+     */
+    private double[] sumOverNodes(double... values) {
+        double[] v = values.length == 0 ? new double[1] : values; // an empty collective might not wait for anyone
+        double[] sums = onEveryRank(ranks(), local -> communicators.get(local).allReduceSum(local == 0 ? v.clone()
+                : new double[v.length])).get(0);
+        return values.length == 0 ? new double[0] : sums;
     }
 
     public static DataParallel onGpus(ModelConfig config, Precision precision, Checkpointing checkpointing,
@@ -247,40 +279,32 @@ public final class DataParallel implements AutoCloseable {
      * The ranks' sums are added in rank order (deterministic; within round-off of one rank's mean).
      */
     public double meanLoss(List<Batch> batches) {
-        if (worldSize != ranks()) {
-            throw new IllegalStateException("evaluating a run spread over several nodes is not supported yet");
-        }
         if (batches.isEmpty()) {
             throw new IllegalArgumentException("no held-out sequences to evaluate");
         }
-        int n = ranks(), rounds = (batches.size() + n - 1) / n;
-        List<Double> sums = onEveryRank(n, local -> {
+        int world = worldSize, rounds = (batches.size() + world - 1) / world;
+        List<Double> totals = onEveryRank(ranks(), local -> {
+            int rank = firstRank + local;
             double sum = 0;
             for (int i = 0; i < rounds; i++) {
-                int at = i * n + local;
+                int at = i * world + rank;
                 double loss = trainers.get(local).model().loss(batches.get(at < batches.size() ? at : at % batches.size()));
                 if (at < batches.size()) {
                     sum += loss;
                 }
             }
-            return sum;
+            return communicators.get(local).allReduceSum(sum)[0]; // every node's ranks, in rank order
         });
-        double total = 0;
-        for (double s : sums) {
-            total += s;
-        }
-        return total / batches.size();
+        return totals.get(0) / batches.size();
     }
 
     /**
      * Greedy generation on the sharded model: every rank runs the same {@link dev.longtune.model.Generator} on its
-     * own thread (each forward gathers the weights with its peers), so all ranks choose the same tokens; returns them.
+     * own thread (each forward gathers the weights with its peers, on every node), so all ranks choose the same
+     * tokens; returns them (this node's ranks checked equal).
      * Stops at the Llama 3 chat stop tokens or after {@code maxNewTokens}.
      */
     public int[] generate(int[] prompt, int maxNewTokens) {
-        if (worldSize != ranks()) {
-            throw new IllegalStateException("generating on a run spread over several nodes is not supported yet");
-        }
         List<int[]> byRank = onEveryRank(ranks(), local ->
                 dev.longtune.model.Generator.forChat(trainers.get(local).model()).generate(prompt, maxNewTokens).tokens());
         for (int r = 1; r < byRank.size(); r++) {

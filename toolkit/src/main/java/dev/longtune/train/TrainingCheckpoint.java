@@ -78,6 +78,23 @@ public final class TrainingCheckpoint {
         void write(dev.longtune.io.SliceWriter weights, dev.longtune.io.SliceWriter optimizer) throws IOException;
     }
 
+    /**
+     * The nodes of a run saving together: whether this one creates the files and moves them into place (node 0), and
+     * a sum over all nodes that also waits for every node (a barrier with values).
+     */
+    interface Nodes {
+        boolean creator();
+
+        double[] sum(double... values);
+
+        /** One node: it creates the files; the sums are its own values. */
+        Nodes ONE = new Nodes() {
+            @Override public boolean creator() { return true; }
+
+            @Override public double[] sum(double... values) { return values.clone(); }
+        };
+    }
+
     /** The optimizer state's tensors in optimizer.safetensors: FP32 master, exp_avg, exp_avg_sq of every parameter. */
     static final List<String> OPTIMIZER_PREFIXES = List.of("master.", "exp_avg.", "exp_avg_sq.");
 
@@ -88,9 +105,22 @@ public final class TrainingCheckpoint {
      * count. The files appear only when every byte was written.
      */
     static void saveSharded(Trainer rank0, Precision precision, int ranks, SliceSource slices, Path dir) throws IOException {
-        Files.createDirectories(dir);
+        saveSharded(rank0, precision, ranks, slices, dir, Nodes.ONE);
+    }
+
+    /**
+     * As above, from every node of a run at once (a shared filesystem): node 0 creates the files, the others join
+     * them, each writes its ranks' slices, and node 0 moves the files into place once all nodes' bytes are there.
+     * Every node returns once the folder is complete.
+     */
+    static void saveSharded(Trainer rank0, Precision precision, int ranks, SliceSource slices, Path dir, Nodes nodes)
+            throws IOException {
+        boolean creator = nodes.creator();
         LlamaModel model = rank0.model();
-        JSON.writeValue(dir.resolve(HfCheckpoint.CONFIG).toFile(), model.config().toHfJson());
+        if (creator) {
+            Files.createDirectories(dir);
+            JSON.writeValue(dir.resolve(HfCheckpoint.CONFIG).toFile(), model.config().toHfJson());
+        }
         SafetensorsDType stored = storedType(model.dtype());
         Map<String, dev.longtune.io.SliceWriter.Spec> weights = new LinkedHashMap<>(), optimizer = new LinkedHashMap<>();
         for (ModelConfig.ParameterTensor p : model.config().parameterTensors()) {
@@ -101,15 +131,48 @@ public final class TrainingCheckpoint {
                 optimizer.put(prefix + p.name(), new dev.longtune.io.SliceWriter.Spec(SafetensorsDType.F32, p.shape()));
             }
         }
-        try (var w = dev.longtune.io.SliceWriter.checkpoint(dir, weights);
-             var o = dev.longtune.io.SliceWriter.file(dir.resolve(OPTIMIZER), optimizer)) {
-            slices.write(w, o);
-            w.finish();
-            o.finish();
+        if (nodes == Nodes.ONE) {
+            try (var w = dev.longtune.io.SliceWriter.checkpoint(dir, weights);
+                 var o = dev.longtune.io.SliceWriter.file(dir.resolve(OPTIMIZER), optimizer)) {
+                slices.write(w, o);
+                w.finish();
+                o.finish();
+            }
+        } else {
+            dev.longtune.io.SliceWriter w = null, o = null;
+            try {
+                if (creator) {
+                    w = dev.longtune.io.SliceWriter.checkpoint(dir, weights);
+                    o = dev.longtune.io.SliceWriter.file(dir.resolve(OPTIMIZER), optimizer);
+                }
+                nodes.sum(); // the partial files exist before the other nodes open them
+                if (!creator) {
+                    w = dev.longtune.io.SliceWriter.joinCheckpoint(dir, weights);
+                    o = dev.longtune.io.SliceWriter.joinFile(dir.resolve(OPTIMIZER), optimizer);
+                }
+                slices.write(w, o);
+                w.flush();
+                o.flush();
+                double[] written = nodes.sum(w.writtenBytes(), o.writtenBytes()); // and every node's bytes are on disk
+                if (creator) {
+                    w.finishAcrossNodes((long) written[0]);
+                    o.finishAcrossNodes((long) written[1]);
+                }
+            } finally {
+                if (w != null) {
+                    w.close();
+                }
+                if (o != null) {
+                    o.close();
+                }
+            }
         }
-        Map<String, Object> state = stateOf(rank0, precision);
-        state.put("ranks", ranks);
-        JSON.writeValue(dir.resolve(STATE).toFile(), state);
+        if (creator) {
+            Map<String, Object> state = stateOf(rank0, precision);
+            state.put("ranks", ranks);
+            JSON.writeValue(dir.resolve(STATE).toFile(), state);
+        }
+        nodes.sum(); // no node goes on before the folder is complete
     }
 
     /**

@@ -194,7 +194,7 @@ class GpuCommandLineTest {
         Path model = trainModel(dir);
         java.util.function.IntFunction<List<String>> args = gpus -> List.of("train", "--model", model.toString(), "--device",
                 "cuda", "--gpus", String.valueOf(gpus), "--context", "300", "--steps", "3", "--examples", "4",
-                "--precision", "bf16", "--lr", "1e-3", "--json");
+                "--precision", "bf16", "--lr", "1e-3", "--eval-every", "3", "--json");
         CommandLineTest.Result one = CommandLineTest.run(args.apply(2).toArray(String[]::new));
         assertThat(one.code()).as(one.err()).isZero();
         int port;
@@ -202,10 +202,14 @@ class GpuCommandLineTest {
             port = s.getLocalPort();
         }
         List<Process> nodes = new java.util.ArrayList<>();
+        // the nodes also save together into one folder (and evaluate, as the one process does: the held-out loss over
+        // every node's ranks)
+        List<String> nodeArgs = new java.util.ArrayList<>(args.apply(1));
+        nodeArgs.addAll(List.of("--save", dir.resolve("saved").toString()));
         for (int node = 0; node < 2; node++) {
             nodes.add(LongRunTest.startJvm(dir.resolve("node" + node), java.util.Map.of("NNODES", "2", "NODE_RANK",
                     String.valueOf(node), "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", String.valueOf(port), "GPUS_PER_NODE", "1",
-                    "CUDA_VISIBLE_DEVICES", String.valueOf(node), "NCCL_NVLS_ENABLE", "0"), args.apply(1)));
+                    "CUDA_VISIBLE_DEVICES", String.valueOf(node), "NCCL_NVLS_ENABLE", "0"), nodeArgs));
         }
         for (int node = 0; node < 2; node++) {
             assertThat(nodes.get(node).waitFor(4, java.util.concurrent.TimeUnit.MINUTES)).isTrue();
@@ -229,6 +233,17 @@ class GpuCommandLineTest {
         for (int i = 0; i < 3; i++) {
             assertThat(got.get(i)).as("step %d", i + 1).isCloseTo(expected.get(i), within(1e-3 * expected.get(i)));
         }
+        assertThat(Files.readString(dir.resolve("node0.out"))).contains("\"eval_loss\"");
+        // one folder, each node writing its rank's slices: a plain checkpoint of the whole model that resumes
+        var saved = dev.longtune.io.HfCheckpoint.open(dir.resolve("saved"));
+        assertThat(saved.config().numLayers()).isEqualTo(2);
+        try (var files = Files.list(dir.resolve("saved"))) {
+            assertThat(files.map(f -> f.getFileName().toString())).contains("trainer_state.json", "optimizer.safetensors")
+                    .noneMatch(n -> n.endsWith(".partial"));
+        }
+        CommandLineTest.Result resumed = CommandLineTest.run("train", "--device", "cuda", "--gpus", "2", "--resume",
+                dir.resolve("saved").toString(), "--context", "300", "--steps", "1", "--examples", "4", "--json");
+        assertThat(resumed.code()).as(resumed.err()).isZero();
     }
 
     @Test

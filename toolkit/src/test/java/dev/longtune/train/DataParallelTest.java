@@ -120,6 +120,86 @@ class DataParallelTest {
         }
     }
 
+    /** Both nodes' calls at once, each from its own thread, as two processes would make them. */
+    static <T> List<T> onBothNodes(java.util.concurrent.ExecutorService nodes, java.util.concurrent.Callable<T> a,
+                                   java.util.concurrent.Callable<T> b) throws Exception {
+        var fa = nodes.submit(a);
+        var fb = nodes.submit(b);
+        return java.util.Arrays.asList(fa.get(120, java.util.concurrent.TimeUnit.SECONDS), fb.get(120, java.util.concurrent.TimeUnit.SECONDS));
+    }
+
+    /**
+     * Two nodes of two ranks (one communicator group of four, each node driven from its own thread) train, evaluate,
+     * generate and save exactly as one node of four ranks: the same losses bit for bit, and the same folder byte for
+     * byte, which each node wrote its ranks' slices of; both nodes resume it and go on as one node does.
+     */
+    @Test
+    void twoNodesOfTwoRanksTrainSaveAndResumeAsOneNodeOfFour(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4);
+        DataParallel.Job job = new DataParallel.Job(config(false), Precision.BF16, Checkpointing.DEVICE, tc, 9);
+        int[] prompt = {3, 14, 15, 9};
+        double[] losses = new double[3];
+        double eval;
+        int[] tokens;
+        try (DataParallel one = DataParallel.onCpu(job, 4)) {
+            for (int s = 0; s < 2; s++) {
+                losses[s] = one.step(batches(s, 4)).loss();
+            }
+            eval = one.meanLoss(batches(9, 3));
+            tokens = one.generate(prompt, 5);
+            one.save(dir.resolve("one"));
+        }
+        try (DataParallel resumed = DataParallel.resumeOnCpu(dir.resolve("one"), 4)) {
+            losses[2] = resumed.step(batches(2, 4)).loss();
+        }
+        var threads = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            List<dev.longtune.dist.Communicator> group = dev.longtune.dist.LocalCommunicator.group(4);
+            List<DataParallel> nodes = onBothNodes(threads, () -> DataParallel.onCpuNode(job, group.subList(0, 2), 0, 4, null),
+                    () -> DataParallel.onCpuNode(job, group.subList(2, 4), 2, 4, null));
+            DataParallel a = nodes.get(0), b = nodes.get(1);
+            for (int s = 0; s < 2; s++) {
+                int step = s;
+                assertThat(onBothNodes(threads, () -> a.step(batches(step, 4)).loss(), () -> b.step(batches(step, 4)).loss()))
+                        .containsExactly(losses[s], losses[s]);
+            }
+            assertThat(onBothNodes(threads, () -> a.meanLoss(batches(9, 3)), () -> b.meanLoss(batches(9, 3))))
+                    .containsExactly(eval, eval);
+            List<int[]> generated = onBothNodes(threads, () -> a.generate(prompt, 5), () -> b.generate(prompt, 5));
+            assertThat(generated.get(0)).containsExactly(tokens);
+            assertThat(generated.get(1)).containsExactly(tokens);
+            java.nio.file.Path two = dir.resolve("two");
+            onBothNodes(threads, () -> {
+                a.save(two);
+                return null;
+            }, () -> {
+                b.save(two);
+                return null;
+            });
+            a.close();
+            b.close();
+            try (var files = java.nio.file.Files.list(dir.resolve("one"))) {
+                for (java.nio.file.Path f : files.toList()) {
+                    assertThat(java.nio.file.Files.readAllBytes(two.resolve(f.getFileName()))).as(f.getFileName().toString())
+                            .isEqualTo(java.nio.file.Files.readAllBytes(f));
+                }
+            }
+            try (var files = java.nio.file.Files.list(two)) {
+                assertThat(files.map(f -> f.getFileName().toString())).noneMatch(n -> n.endsWith(".partial"));
+            }
+            List<dev.longtune.dist.Communicator> again = dev.longtune.dist.LocalCommunicator.group(4);
+            List<DataParallel> back = onBothNodes(threads, () -> DataParallel.onCpuNode(null, again.subList(0, 2), 0, 4, two),
+                    () -> DataParallel.onCpuNode(null, again.subList(2, 4), 2, 4, two));
+            assertThat(onBothNodes(threads, () -> back.get(0).step(batches(2, 4)).loss(), () -> back.get(1).step(batches(2, 4)).loss()))
+                    .containsExactly(losses[2], losses[2]);
+            back.get(0).close();
+            back.get(1).close();
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
     /** Greedy generation on the sharded model (every rank gathering in step) chooses what the whole model chooses. */
     @ParameterizedTest(name = "tied={0}")
     @CsvSource({"false", "true"})
