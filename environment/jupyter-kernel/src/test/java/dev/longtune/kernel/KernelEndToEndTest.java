@@ -41,8 +41,15 @@ class KernelEndToEndTest {
         try (InputStream in = getClass().getResourceAsStream("kernel_roundtrip.py")) {
             Files.copy(in, script);
         }
-        Result roundtrip = JupyterTestSupport.run(dir, JupyterTestSupport.jupyterEnv(dir, data), 180,
-                JupyterTestSupport.PYTHON.toString(), script.toString());
+        // %maven over the protocol: an artifact in a file:// repository written here, resolved into a local one
+        Path remote = dir.resolve("remote");
+        TestJars.jar(dir, "names.Name", "package names; public class Name { public static String of() { return \"maven\"; } }",
+                remote.resolve("demo/name/2.0/name-2.0.jar"));
+        Files.writeString(remote.resolve("demo/name/2.0/name-2.0.pom"), MavenMagicsTest.pom("name", "2.0", ""));
+        Map<String, String> env = new java.util.HashMap<>(JupyterTestSupport.jupyterEnv(dir, data));
+        env.put("LONGTUNE_MAVEN_REPO", dir.resolve("local").toString());
+        env.put("ROUNDTRIP_MAVEN_REPO", remote.toUri().toString());
+        Result roundtrip = JupyterTestSupport.run(dir, env, 180, JupyterTestSupport.PYTHON.toString(), script.toString());
         Map<String, String> facts = facts(roundtrip.output());
         System.out.println("longtune kernel: start (to kernel_info reply) " + facts.get("start_seconds")
                 + " s, first cell " + facts.get("first_cell_seconds") + " s, next cell "
@@ -67,6 +74,8 @@ class KernelEndToEndTest {
                 // a training step interrupted over the protocol counts no step and holds no more memory than before it
                 .containsEntry("train_setup", "ready 1")
                 .containsEntry("kernel_alive_after_shutdown", "False");
+        assertThat(facts).containsEntry("maven_status", "ok").containsEntry("maven_result", "maven");
+        assertThat(dir.resolve("local/demo/name/2.0/name-2.0.jar")).exists();
         // inspect, %%time and magic completion over the protocol
         assertThat(facts).containsEntry("inspect_max_found", "True").containsEntry("inspect_plan_found", "True")
                 .containsEntry("time_status", "ok").containsEntry("time_result", "2")

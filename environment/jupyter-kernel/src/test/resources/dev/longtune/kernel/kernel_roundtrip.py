@@ -3,6 +3,7 @@
 Run with Debian's /usr/bin/python3 and JUPYTER_PATH pointing at a data dir holding the kernelspec.
 Prints key=value lines for KernelEndToEndTest; exits non-zero only when the script itself breaks.
 """
+import os
 import sys
 import time
 
@@ -81,6 +82,12 @@ def main():
             content = kc.inspect(code, len(code), reply=True, timeout=TIMEOUT)["content"]
             say(key + "_found", content.get("found"))
             say(key, content.get("data", {}).get("text/plain", ""))
+
+        repo = os.environ.get("ROUNDTRIP_MAVEN_REPO")
+        if repo:
+            reply, outputs = run(kc, f"%mavenRepo here {repo}\n%maven demo:name:2.0\nnames.Name.of()", timeout=120)
+            say("maven_status", reply["status"])
+            say("maven_result", result_text(outputs) if reply["status"] == "ok" else reply.get("evalue"))
 
         reply, outputs = run(kc, "%%time\nThread.sleep(20);\n1 + 1")
         say("time_status", reply["status"])
