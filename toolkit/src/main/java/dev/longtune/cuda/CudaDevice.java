@@ -410,13 +410,24 @@ public final class CudaDevice implements Device {
 
     @Override
     public void synchronize() {
+        hostWaits.incrementAndGet();
         Cuda.check(cudart.cudaStreamSynchronize(compute), "cudaStreamSynchronize");
     }
+
+    private final java.util.concurrent.atomic.AtomicLong hostWaits = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong gemms = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Work queued on the GPU so far: our kernels and cuBLAS's GEMM calls (host overhead per layer: their rate). */
+    public long launches() { return kernels.launches() + gemms.get(); }
+
+    /** Times the host has waited for the GPU so far (stream or event synchronisation, synchronous copies). */
+    public long hostWaits() { return hostWaits.get(); }
 
     // ---- GEMM and elementwise -----------------------------------------------------------------------------
 
     @Override
     public void matmul(Tensor c, Tensor a, Tensor b, int m, int n, int k, boolean transposeA, boolean transposeB, float beta) {
+        gemms.incrementAndGet();
         if (a.dtype() != b.dtype()) {
             throw new IllegalArgumentException("matmul of " + a + " and " + b + ": inputs must share a dtype");
         }
@@ -685,9 +696,13 @@ public final class CudaDevice implements Device {
     /** A CUDA event without timing; destroyed once it has been synchronised or waited on. */
     private static final class CudaEvent implements Event {
         final CUevent_st event = new CUevent_st();
+        final java.util.concurrent.atomic.AtomicLong hostWaits;
+
+        CudaEvent(java.util.concurrent.atomic.AtomicLong hostWaits) { this.hostWaits = hostWaits; }
 
         @Override
         public void synchronize() {
+            hostWaits.incrementAndGet();
             Cuda.check(cudart.cudaEventSynchronize(event), "cudaEventSynchronize");
             cudart.cudaEventDestroy(event);
         }
@@ -695,7 +710,7 @@ public final class CudaDevice implements Device {
 
     @Override
     public Event record(Stream s) {
-        CudaEvent e = new CudaEvent();
+        CudaEvent e = new CudaEvent(hostWaits);
         Cuda.check(cudart.cudaEventCreateWithFlags(e.event, cudart.cudaEventDisableTiming), "cudaEventCreate");
         Cuda.check(cudart.cudaEventRecord(e.event, stream(s)), "cudaEventRecord");
         return e;

@@ -25,6 +25,7 @@ public final class CudaKernels implements AutoCloseable {
     private final Map<String, CUmod_st> modules = new LinkedHashMap<>();
     private final Map<String, CUfunc_st> functions = new HashMap<>();
     private final List<String> failures = new ArrayList<>();
+    private final java.util.concurrent.atomic.AtomicLong launched = new java.util.concurrent.atomic.AtomicLong();
 
     /** A device address argument, to tell it apart from a 64-bit count where that matters for reading. */
     public record Address(long value) {}
@@ -98,9 +99,13 @@ public final class CudaKernels implements AutoCloseable {
                 "allowing " + bytes + " B of shared memory to " + name);
     }
 
+    /** Kernels launched so far (for host-overhead counts: {@link CudaDevice#launches}). */
+    public long launches() { return launched.get(); }
+
     public void launch(String name, CUstream_st stream, int gridX, int gridY, int gridZ, int block, int sharedBytes,
                        Object... args) {
         CUfunc_st f = function(name);
+        launched.incrementAndGet();
         BytePointer slots = new BytePointer(8L * Math.max(1, args.length));
         PointerPointer<?> params = new PointerPointer<>(Math.max(1, args.length));
         for (int i = 0; i < args.length; i++) {
