@@ -91,16 +91,15 @@ final class DataParallelTraining {
         TrainingData data = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
         Rendezvous.Node node = Rendezvous.Node.fromEnvironment(System.getenv(), gpus);
         int world = node == null ? gpus : node.worldSize();
-        if (run != null && node != null) {
-            throw new IllegalArgumentException("--run-dir works on one node's run for now (--save, --resume and --eval-every "
-                    + "work over several nodes); drop it with NNODES=" + node.nodes());
-        }
+        // several nodes share the run folder (a shared filesystem): node 0 writes its config, log and best, every node
+        // its ranks' slices of each checkpoint
+        boolean writesRun = node == null || node.nodeRank() == 0;
         LayerProgress.setup(phases, started, (c.resume != null ? "resuming from " + c.resume : "allocating and "
                 + (c.initFrom != null ? "loading " + c.initFrom + " into " : "initialising ") + config.name()) + " on " + gpus + (cuda ? " GPU(s)" : " CPU rank(s)")
                 + " (shards, optimizer state)");
         try (DataParallel dp = open(job, gpus, cuda, node); StopSignal stop = StopSignal.install()) {
             LayerProgress.setup(phases, started, "set up; training");
-            if (run != null) {
+            if (run != null && writesRun) {
                 if (!run.started()) {
                     Map<String, Object> runConfig = c.runConfig(dp.rank(0), p, dp.rank(0).model().device());
                     runConfig.put("gpus", gpus);
@@ -108,6 +107,8 @@ final class DataParallelTraining {
                 } else {
                     run.truncateLogAfter(dp.step()); // steps after the checkpoint died with the process that ran them
                 }
+            }
+            if (run != null) {
                 RunFolder.requireRoomForCheckpoints(run.dir(), dp.rank(0), c.keep);
             }
             if (c.tile != null) {
@@ -208,33 +209,41 @@ final class DataParallelTraining {
                         line.put("citation_f1", citationF1);
                     }
                     line.put("time", java.time.Instant.now().toString());
-                    run.log(line);
-                    boolean due = step >= target || stop.received() != null || newBest
+                    if (writesRun) {
+                        run.log(line);
+                    }
+                    // a clock or a signal may differ between nodes: they decide together
+                    boolean due = dp.onAnyNode(step >= target || stop.received() != null || newBest
                             || c.saveEvery != null && step % c.saveEvery == 0
-                            || c.saveEveryMinutes != null && System.nanoTime() - lastSave >= c.saveEveryMinutes * 60e9;
+                            || c.saveEveryMinutes != null && System.nanoTime() - lastSave >= c.saveEveryMinutes * 60e9);
                     if (due) {
-                        run.saveCheckpoint(step, c.keep, bestStep, dp::save);
-                        if (newBest) {
+                        run.saveCheckpoint(step, c.keep, bestStep, dp::save, node == null ? RunFolder.Sharing.ALONE
+                                : writesRun ? RunFolder.Sharing.FIRST_NODE : RunFolder.Sharing.OTHER_NODE);
+                        if (newBest && writesRun) {
                             run.writeBest(bestStep, bestEval); // after its checkpoint is complete
                         }
                         lastSave = System.nanoTime();
                     }
                 }
-                if (stop.received() != null) {
+                if (node != null ? dp.onAnyNode(stop.received() != null) : stop.received() != null) { // every node stops
+                    if (stop.received() == null) {
+                        c.spec.commandLine().getErr().println("another node was stopped: stopping with it");
+                    }
                     if (c.save != null) {
                         dp.save(c.save);
                     }
-                    if (run != null) {
+                    if (run != null && writesRun) {
                         c.plots(run);
                     }
-                    c.spec.commandLine().getErr().printf(Locale.ROOT, "stopped by SIG%s after step %d: %s%n", stop.received(),
+                    c.spec.commandLine().getErr().printf(Locale.ROOT, "stopped by SIG%s after step %d: %s%n",
+                            stop.received() != null ? stop.received() : "TERM (on another node)",
                             dp.step(), run != null ? "resume with --run-dir " + c.runDir + " --resume latest --gpus " + gpus
                                     : c.save != null ? "saved to " + c.save : "nothing saved (no --run-dir or --save)");
                     c.spec.commandLine().getErr().flush();
                     return StopSignal.EXIT_CODE;
                 }
             }
-            if (run != null) {
+            if (run != null && writesRun) {
                 c.plots(run);
             }
             if (c.save != null) {

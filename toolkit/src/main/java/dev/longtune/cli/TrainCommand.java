@@ -188,11 +188,20 @@ public class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--eval-every: the run was started without it, and holding examples out "
                         + "now would change its training data; start a new run to evaluate");
             }
-        } else if (run.started()) {
+        } else if (run.started() && !laterNode()) { // a later node may already see node 0's config of this very run
             throw new IllegalArgumentException("--run-dir " + runDir + " already holds a run: continue it with --resume latest, "
                     + "or give a new folder");
         }
         return run;
+    }
+
+    /** This process is a node other than the first of a run over several nodes (NODE_RANK > 0 with --gpus). */
+    private boolean laterNode() {
+        if (gpus == null) {
+            return false;
+        }
+        var node = dev.longtune.dist.Rendezvous.Node.fromEnvironment(System.getenv(), gpus);
+        return node != null && node.nodeRank() > 0;
     }
 
     /** The run's value of an option, unless the command line gave a different one. */

@@ -180,16 +180,33 @@ public final class RunFolder {
 
     /** As above, and the checkpoint of step {@code best} (the best by evaluation loss; −1: none) is kept too. */
     public Path saveCheckpoint(int step, int keep, int best, CheckpointWriter writer) throws IOException {
+        return saveCheckpoint(step, keep, best, writer, Sharing.ALONE);
+    }
+
+    /**
+     * Who writes a checkpoint: this process alone, or the nodes of a run that share the folder (a shared
+     * filesystem), where node 0 prepares the partial folder, moves it into place and drops old checkpoints, and every
+     * node writes into it (the writer meets the other nodes: {@code DataParallel.save}).
+     */
+    public enum Sharing { ALONE, FIRST_NODE, OTHER_NODE }
+
+    /** As above, written by {@code sharing}: the partial folder's name is then the same on every node. */
+    public Path saveCheckpoint(int step, int keep, int best, CheckpointWriter writer, Sharing sharing) throws IOException {
         if (keep < 1) {
             throw new IllegalArgumentException("--keep must be at least 1, got " + keep);
         }
         Path checkpoints = dir.resolve(CHECKPOINTS);
-        Path partial = checkpoints.resolve(PARTIAL_PREFIX + String.format("step-%06d", step) + "-" + ProcessHandle.current().pid());
+        Path partial = checkpoints.resolve(PARTIAL_PREFIX + String.format("step-%06d", step) + "-"
+                + (sharing == Sharing.ALONE ? String.valueOf(ProcessHandle.current().pid()) : "nodes"));
+        Path complete = checkpoints.resolve(String.format("step-%06d", step));
+        if (sharing == Sharing.OTHER_NODE) {
+            writer.write(partial); // node 0 made the folder, and moves it into place once every node has written
+            return complete;
+        }
         deleteTree(partial);
         Files.createDirectories(partial);
         writer.write(partial);
         pauseForCrashTests();
-        Path complete = checkpoints.resolve(String.format("step-%06d", step));
         if (Files.exists(complete)) {
             deleteTree(complete);
         }

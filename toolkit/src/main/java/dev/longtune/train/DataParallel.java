@@ -228,6 +228,14 @@ public final class DataParallel implements AutoCloseable {
                 }), dir, nodes);
     }
 
+    /** Whether {@code flag} holds on any node (every node gets the same answer): for decisions all nodes must share. */
+    public boolean onAnyNode(boolean flag) {
+        return worldSize == ranks() ? flag : sumOverNodes(flag ? 1 : 0)[0] > 0;
+    }
+
+    /** Whether this node's ranks include global rank 0 (it writes a run's log and moves shared files into place). */
+    public boolean firstNode() { return firstRank == 0; }
+
     /**
      * {@code values} (this node's) summed over every node, through the ranks' communicators (a node's first rank
      * contributes them, its others zeros); also a barrier: it returns once every rank of every node has called it.

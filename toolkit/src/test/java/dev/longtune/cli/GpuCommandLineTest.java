@@ -205,7 +205,7 @@ class GpuCommandLineTest {
         // the nodes also save together into one folder (and evaluate, as the one process does: the held-out loss over
         // every node's ranks)
         List<String> nodeArgs = new java.util.ArrayList<>(args.apply(1));
-        nodeArgs.addAll(List.of("--save", dir.resolve("saved").toString()));
+        nodeArgs.addAll(List.of("--save", dir.resolve("saved").toString(), "--run-dir", dir.resolve("run").toString()));
         for (int node = 0; node < 2; node++) {
             nodes.add(LongRunTest.startJvm(dir.resolve("node" + node), java.util.Map.of("NNODES", "2", "NODE_RANK",
                     String.valueOf(node), "MASTER_ADDR", "127.0.0.1", "MASTER_PORT", String.valueOf(port), "GPUS_PER_NODE", "1",
@@ -241,6 +241,9 @@ class GpuCommandLineTest {
             assertThat(files.map(f -> f.getFileName().toString())).contains("trainer_state.json", "optimizer.safetensors")
                     .noneMatch(n -> n.endsWith(".partial"));
         }
+        // the run folder both nodes shared: node 0's log (one line a step) and the last checkpoint, whole
+        assertThat(Files.readAllLines(dir.resolve("run/log.jsonl"))).hasSize(3);
+        assertThat(dir.resolve("run/checkpoints/step-000003/trainer_state.json")).exists();
         CommandLineTest.Result resumed = CommandLineTest.run("train", "--device", "cuda", "--gpus", "2", "--resume",
                 dir.resolve("saved").toString(), "--context", "300", "--steps", "1", "--examples", "4", "--json");
         assertThat(resumed.code()).as(resumed.err()).isZero();

@@ -177,6 +177,20 @@ class DataParallelTest {
                 b.save(two);
                 return null;
             });
+            // a run folder both nodes share: node 0 prepares the checkpoint's partial folder and moves it into place
+            var runA = dev.longtune.run.RunFolder.open(dir.resolve("run"));
+            var runB = dev.longtune.run.RunFolder.open(dir.resolve("run"));
+            onBothNodes(threads, () -> runA.saveCheckpoint(2, 1, -1, a::save, dev.longtune.run.RunFolder.Sharing.FIRST_NODE),
+                    () -> runB.saveCheckpoint(2, 1, -1, b::save, dev.longtune.run.RunFolder.Sharing.OTHER_NODE));
+            assertThat(runA.latestCheckpoint()).contains(dir.resolve("run/checkpoints/step-000002"));
+            try (var left = java.nio.file.Files.list(dir.resolve("run/checkpoints"))) {
+                assertThat(left.map(f -> f.getFileName().toString())).containsExactly("step-000002");
+            }
+            assertThat(java.nio.file.Files.readAllBytes(dir.resolve("run/checkpoints/step-000002/optimizer.safetensors")))
+                    .isEqualTo(java.nio.file.Files.readAllBytes(dir.resolve("one/optimizer.safetensors")));
+            // a decision the nodes share: any node's flag holds for both
+            assertThat(onBothNodes(threads, () -> a.onAnyNode(false), () -> b.onAnyNode(true))).containsExactly(true, true);
+            assertThat(onBothNodes(threads, () -> a.onAnyNode(false), () -> b.onAnyNode(false))).containsExactly(false, false);
             a.close();
             b.close();
             try (var files = java.nio.file.Files.list(dir.resolve("one"))) {
