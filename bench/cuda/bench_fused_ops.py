@@ -4,36 +4,34 @@
 Times forward + backward at the sizes of GpuBench's rows (RMSNorm 32,768 × 4,096, SwiGLU 32,768 × 14,336, bf16)
 with the launch configuration CudaDevice uses, against the same maths in eager PyTorch (autograd) and under
 torch.compile (Inductor's fused Triton kernels: the peer Liger-Kernel is measured against). Correctness first:
-each op's output on the full size is compared with a float64 reference before it is timed. CUDA events, 5 warm-up
-runs, median of 30. Also reports the bytes each op must move and the HBM bandwidth that implies.
+each op's output on the full size is compared with a float64 reference before it is timed. CUDA events, warm-up
+runs, median of 30 (check_flash_attention.bench_ms). Also reports the bytes each op must move and the HBM bandwidth that implies.
 
     cd bench/cuda && python3 bench_fused_ops.py [--rows 32768] [--json OUT.json]
 """
 import argparse
 import json
-import statistics
 
-import numpy as np
 import torch
 
+from check_flash_attention import bench_ms
 from check_kernels import DEV, BLOCK, cdiv, module, norm_block, ptr, i32, i64, f32
 
-WARMUP, REPS = 5, 30
+REPS = 30
 
 
 def timed(fn):
-    for _ in range(WARMUP):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(REPS):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+    """Median of REPS runs timed with CUDA events, after warm-up runs (torch.compile compiles in the first)."""
+    return bench_ms(fn, REPS)
+
+
+def autograd_step(fn, inputs, dout):
+    """A peer's forward and backward: fresh gradients for inputs, then fn(*inputs).backward(dout)."""
+    def go():
+        for t in inputs:
+            t.grad = None
+        fn(*inputs).backward(dout)
+    return go
 
 
 def kernel(file, name):
@@ -88,19 +86,12 @@ def rms_norm(rows, rows_out):
         return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(xx.dtype) * ww
 
     compiled = torch.compile(torch_rms)
-    xr = x.detach().requires_grad_(True)
-    wr = w.detach().requires_grad_(True)
-
-    def peer(f):
-        def go():
-            xr.grad = None
-            wr.grad = None
-            f(xr, wr).backward(dout)
-        return go
+    inputs = (x.detach().requires_grad_(True), w.detach().requires_grad_(True))
 
     # bytes: forward reads x, writes out; backward reads dout, x, dx (+=), writes dx (weights and partials are small)
     moved = 6 * rows * c * 2
-    rows_out.append(row("rms_norm_fwd_bwd", rows, c, timed(ours), timed(peer(torch_rms)), timed(peer(compiled)), moved, err))
+    rows_out.append(row("rms_norm_fwd_bwd", rows, c, timed(ours), timed(autograd_step(torch_rms, inputs, dout)),
+                        timed(autograd_step(compiled, inputs, dout)), moved, err))
 
 
 def swiglu(rows, rows_out):
@@ -131,17 +122,9 @@ def swiglu(rows, rows_out):
         return torch.nn.functional.silu(gg) * uu
 
     compiled = torch.compile(torch_swiglu)
-    gr = g.detach().requires_grad_(True)
-    ur = u.detach().requires_grad_(True)
-
-    def peer(fn):
-        def go():
-            gr.grad = None
-            ur.grad = None
-            fn(gr, ur).backward(dout)
-        return go
-
-    eager, comp = timed(peer(torch_swiglu)), timed(peer(compiled))
+    inputs = (g.detach().requires_grad_(True), u.detach().requires_grad_(True))
+    eager = timed(autograd_step(torch_swiglu, inputs, dout))
+    comp = timed(autograd_step(compiled, inputs, dout))
     # forward: read gate, up, write out; backward: read dout, gate, up, write dgate, dup (+ read both with +=)
     rows_out.append(row("swiglu_fwd_bwd", rows, f, timed(ours(False)), eager, comp, 8 * n * 2, err))
     rows_out.append(row("swiglu_fwd_bwd (+= gradients)", rows, f, timed(ours(True)), eager, comp, 10 * n * 2, err))
