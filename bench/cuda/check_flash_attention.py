@@ -9,11 +9,16 @@ d = 128, bf16). Exits non-zero on a correctness failure.
     python3 check_flash_attention.py [--skip-bench] [--sizes 4096,16384,65536] [--volta]
 
 --volta compiles with -DFA_FORCE_VOLTA_PATH, which makes sm_80+ run the Volta (WMMA-only) code path as well.
+--hopper also checks (and, with --hopper-bench, times) the sm_90a forward of flash_attention_sm90.cu (wgmma), which
+nvcc compiles to a cubin here (CuPy's NVRTC call picks sm_90, not the arch-specific sm_90a wgmma needs); the
+backward stays the mma.sync one. --hopper-variant "A=1,B=2;C=3" adds builds with those -D defines (experiments).
 """
 import argparse
 import math
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -47,14 +52,34 @@ def load_module(extra=()):
     return cupy.RawModule(code=src, options=tuple(opts), backend="nvrtc")
 
 
+def load_sm90_module(extra=()):
+    """flash_attention_sm90.cu compiled by nvcc for sm_90a (common.cuh pasted in, as the Java loader does)."""
+    with open(os.path.join(KDIR, "common.cuh")) as f:
+        common = f.read()
+    with open(os.path.join(KDIR, "flash_attention_sm90.cu")) as f:
+        src = f.read().replace('#include "common.cuh"', common)
+    tmp = tempfile.mkdtemp()
+    cu, cubin = os.path.join(tmp, "fa90.cu"), os.path.join(tmp, "fa90.cubin")
+    with open(cu, "w") as f:
+        f.write(src)
+    subprocess.run(["nvcc", "-std=c++17", "-cubin", "-arch=sm_90a", "-lineinfo", "-Xptxas", "-v", *extra, cu,
+                    "-o", cubin], check=True)
+    return cupy.RawModule(path=cubin)
+
+
+SM90_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 1024
+
+
 SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 
 
 class FA:
     """Launches the kernels with the launch configuration documented in flash_attention.md."""
 
-    def __init__(self, mod, volta_path=False):
+    def __init__(self, mod, volta_path=False, sm90=None):
         self.mod = mod
+        self.sm90 = sm90
+        self.cache90 = {}
         self.cache = {}
         # sm_80+ runs the mma.sync path unless compiled with -DFA_FORCE_VOLTA_PATH; sizes differ per path
         self.mma = torch.cuda.get_device_capability() >= (8, 0) and not volta_path
@@ -92,6 +117,18 @@ class FA:
         t, hq, d = q.shape
         hkv = k.shape[1]
         suf = SUFFIX[q.dtype]
+        if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
+            name = f"flash_attention_forward_sm90_{suf}_d128"
+            f = self.cache90.get(name)
+            if f is None:
+                f = self.sm90.get_function(name)
+                f.max_dynamic_shared_size_bytes = SM90_SMEM
+                self.cache90[name] = f
+            f(((t + 127) // 128, hq), (256,),
+              (self.ptr(out), self.ptr(lse), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(cu),
+               np.int32(cu.numel() - 1), np.int32(t), np.int32(hq), np.int32(hkv), np.float32(scale)),
+              shared_mem=SM90_SMEM)
+            return
         br, threads = (16, 256) if q.dtype == torch.float32 else ((128, 128) if self.mma else (64, 128))
         sm = self.smem("fwd", d, q.dtype)
         f = self.fn(f"flash_attention_forward_{suf}_d{d}", sm)
@@ -285,6 +322,9 @@ def main():
     ap.add_argument("--skip-bench", action="store_true")
     ap.add_argument("--skip-check", action="store_true")
     ap.add_argument("--volta", action="store_true", help="also check the Volta (WMMA-only) path on this GPU")
+    ap.add_argument("--hopper", action="store_true", help="also check the sm_90a (wgmma) forward")
+    ap.add_argument("--hopper-bench", action="store_true", help="time the sm_90a forward instead of the default")
+    ap.add_argument("--hopper-variant", default="", help="extra sm_90a builds: defines A=1,B=2 per build, builds split by ;")
     ap.add_argument("--sizes", default="4096,16384,65536")
     args = ap.parse_args()
 
@@ -293,22 +333,34 @@ def main():
     variants = [("default", ())]
     if args.volta:
         variants.append(("volta-path", ("-DFA_FORCE_VOLTA_PATH",)))
+    if args.hopper or args.hopper_bench:
+        variants.append(("hopper", "sm90"))
+    for spec in (v for v in args.hopper_variant.split(";") if v):
+        variants.append(("hopper " + spec, "sm90", *("-D" + d for d in spec.split(","))))
     failures = 0
     fa_default = None
-    for vname, extra in variants:
-        fa = FA(load_module(extra), volta_path=bool(extra))
+    fa_hopper = None
+    for vname, extra, *defines in variants:
+        if extra == "sm90":
+            fa = FA(load_module(), sm90=load_sm90_module(defines))
+            fa_hopper = fa_hopper or fa
+        else:
+            fa = FA(load_module(extra), volta_path=bool(extra))
         if fa_default is None:
             fa_default = fa
         if args.skip_check:
             continue
         gen = torch.Generator(device="cuda")
         gen.manual_seed(1234)
-        print(f"== correctness ({vname}, {'mma.sync m16n8k16' if fa.mma else 'WMMA'} path) ==", flush=True)
+        path = "sm_90a wgmma forward" if fa.sm90 else ("mma.sync m16n8k16" if fa.mma else "WMMA")
+        print(f"== correctness ({vname}, {path} path) ==", flush=True)
         cases = [(37, [0, 13, 29, 37]), (300, [0, 97, 98, 300]), (200, [0, 0, 130, 200])]
+        if fa.sm90:  # several 128-key steps, documents straddling steps and tiles, a tail shorter than a tile
+            cases += [(700, [0, 5, 260, 261, 700]), (1000, [0, 1000])]
         for dt in (torch.float32, torch.bfloat16, torch.float16):
             if vname != "default" and dt == torch.float32:
                 continue
-            for d in (64, 128):
+            for d in ((128,) if fa.sm90 else (64, 128)):
                 for hq, hkv in ((4, 2), (32, 8)):
                     for t, cul in cases:
                         ok, e = check_case(fa, t, cul, hq, hkv, d, dt, gen)
@@ -320,7 +372,7 @@ def main():
     print(f"correctness failures: {failures}", flush=True)
     if not args.skip_bench:
         print("== timing: causal, 32/8 heads, d=128, bf16, medians of CUDA-event times ==", flush=True)
-        bench(fa_default, [int(s) for s in args.sizes.split(",") if s])
+        bench(fa_hopper if args.hopper_bench else fa_default, [int(s) for s in args.sizes.split(",") if s])
     sys.exit(1 if failures else 0)
 
 

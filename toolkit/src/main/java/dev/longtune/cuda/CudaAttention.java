@@ -7,7 +7,8 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
 
 /**
  * Launches kernels/cuda/flash_attention.cu (FlashAttention-2: tiles of queries against tiles of keys with an
- * online softmax, only the log-sum-exp kept for backward). Launch shapes follow kernels/cuda/flash_attention.md.
+ * online softmax, only the log-sum-exp kept for backward); on Hopper the forward of head dim 128 is
+ * kernels/cuda/flash_attention_sm90.cu (wgmma). Launch shapes follow kernels/cuda/flash_attention*.md.
  */
 final class CudaAttention {
     private CudaAttention() {}
@@ -25,8 +26,11 @@ final class CudaAttention {
     static void forward(CudaDevice dev, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cu, int seqs,
                         int t, int hq, int hkv, int d) {
         checkHeadDim(d);
-        FlashAttentionLaunch l = FlashAttentionLaunch.forward(q.dtype(), d, dev.kernels().flashAttentionWmmaPath());
-        String kernel = name("forward", q.dtype(), d);
+        boolean hopper = dev.kernels().hopperAttention() && d == 128 && q.dtype() != DType.FP32;
+        FlashAttentionLaunch l = hopper ? FlashAttentionLaunch.hopperForward()
+                : FlashAttentionLaunch.forward(q.dtype(), d, dev.kernels().flashAttentionWmmaPath());
+        String kernel = hopper ? "flash_attention_forward_sm90_" + CudaDevice.suffix(q.dtype()) + "_d128"
+                : name("forward", q.dtype(), d);
         l.prepare(dev.kernels(), kernel);
         dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hq, l.threads(), l.sharedBytes(),
                 out, lse, q, k, v, cu, seqs, t, hq, hkv, (float) (1.0 / Math.sqrt(d)));

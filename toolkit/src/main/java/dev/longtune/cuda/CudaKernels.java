@@ -64,6 +64,15 @@ public final class CudaKernels implements AutoCloseable {
 
     public int arch() { return arch; }
 
+    /**
+     * Whether attention's forward runs the Hopper kernel of flash_attention_sm90.cu (wgmma, compiled for sm_90a):
+     * on sm_90 unless the WMMA path is forced or {@code -Dlongtune.cuda.sm90Attention=false} asks for the mma.sync
+     * kernel (to compare the two on one GPU).
+     */
+    public boolean hopperAttention() {
+        return arch == 90 && !flashAttentionWmmaPath && !"false".equals(System.getProperty("longtune.cuda.sm90Attention"));
+    }
+
     /** Whether flash_attention.cu runs its WMMA path here (sm_70/75, or too little shared memory). */
     public boolean flashAttentionWmmaPath() { return flashAttentionWmmaPath; }
 

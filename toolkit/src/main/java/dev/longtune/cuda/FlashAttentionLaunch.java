@@ -28,6 +28,12 @@ record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
                 : new FlashAttentionLaunch(128, 256, 8 * 64 * ldh * 2 + 128 * 72 * 2 + 1792);
     }
 
+    /**
+     * The Hopper forward (flash_attention_sm90.cu): 128 query rows per block as two warpgroups, Q, two K and two V
+     * tiles of 128 × 128 16-bit values, the rows' document starts, and 1024 bytes to align the swizzled tiles.
+     */
+    static FlashAttentionLaunch hopperForward() { return new FlashAttentionLaunch(128, 256, 5 * 128 * 128 * 2 + 128 * 4 + 1024); }
+
     /** The most shared memory the mma.sync path asks of one block (backward, head dim 128). */
     static int largestMmaPathShared() { return backward(DType.BF16, 128, false).sharedBytes(); }
 

@@ -29,7 +29,18 @@ import java.util.List;
 public final class NvrtcCompiler {
     /** The kernel sources, compiled together at the device's start. */
     public static final List<String> SOURCES = List.of("elementwise.cu", "rms_norm.cu", "rope.cu", "swiglu.cu",
-            "embedding.cu", "cross_entropy.cu", "adamw.cu", "flash_attention.cu");
+            "embedding.cu", "cross_entropy.cu", "adamw.cu", "flash_attention.cu", "flash_attention_sm90.cu");
+
+    /**
+     * Sources that use arch-specific instructions (wgmma): compiled for sm_90a rather than sm_90 on Hopper, and for
+     * the plain architecture elsewhere, where their entry points trap and are never launched.
+     */
+    static final java.util.Set<String> ARCH_SPECIFIC = java.util.Set.of("flash_attention_sm90.cu");
+
+    /** The architecture name NVRTC gets for {@code file}: "90a" for an arch-specific source on Hopper, else "90". */
+    public static String archName(String file, int arch) {
+        return arch + (arch == 90 && ARCH_SPECIFIC.contains(file) ? "a" : "");
+    }
 
     private final Path cacheDir;
     private final int[] version = new int[2];
@@ -82,9 +93,10 @@ public final class NvrtcCompiler {
         }
     }
 
-    private List<String> options(int arch, boolean cubin) {
+    private List<String> options(String file, int arch, boolean cubin) {
         List<String> o = new ArrayList<>(List.of(
-                (cubin ? "--gpu-architecture=sm_" : "--gpu-architecture=compute_") + arch, "--std=c++17", "-lineinfo"));
+                (cubin ? "--gpu-architecture=sm_" : "--gpu-architecture=compute_") + archName(file, arch), "--std=c++17",
+                "-lineinfo"));
         Path include = cudaInclude();
         if (include != null) {
             o.add("-I" + include);
@@ -106,10 +118,10 @@ public final class NvrtcCompiler {
     /** The cubin of {@code file} for sm_{arch}, from the disk cache when it was compiled before. */
     public byte[] cubin(String file, int arch, List<String> extraOptions) {
         String src = source(file);
-        List<String> opts = options(arch, true);
+        List<String> opts = options(file, arch, true);
         opts.addAll(extraOptions);
         String key = sha256(src + "\0" + String.join(" ", opts)).substring(0, 16);
-        Path cached = cacheDir.resolve(file.replace(".cu", "") + "-sm" + arch + "-nvrtc" + version() + "-" + key + ".cubin");
+        Path cached = cacheDir.resolve(file.replace(".cu", "") + "-sm" + archName(file, arch) + "-nvrtc" + version() + "-" + key + ".cubin");
         try {
             if (Files.isRegularFile(cached)) {
                 return Files.readAllBytes(cached);
@@ -127,7 +139,7 @@ public final class NvrtcCompiler {
 
     /** PTX of {@code file} for compute_{arch} (virtual architecture), never cached. */
     public String ptx(String file, int arch, List<String> extraOptions) {
-        List<String> opts = options(arch, false);
+        List<String> opts = options(file, arch, false);
         opts.addAll(extraOptions);
         byte[] b = compile(file, source(file), opts, false);
         int n = b.length;
@@ -139,7 +151,7 @@ public final class NvrtcCompiler {
 
     /** PTX of a source given as text (what a compile error looks like is tested with this). */
     String ptxOf(String file, String src, int arch) {
-        return new String(compile(file, src, options(arch, false), false), StandardCharsets.US_ASCII);
+        return new String(compile(file, src, options(file, arch, false), false), StandardCharsets.US_ASCII);
     }
 
     private byte[] compile(String file, String src, List<String> opts, boolean cubin) {

@@ -1,0 +1,324 @@
+// FlashAttention forward for Hopper (sm_90a): warpgroup MMA (wgmma) with operands in shared memory.
+// Same ABI, masking and numerics as flash_attention_forward_{bf16,f16}_d128 in flash_attention.cu (causal, GQA,
+// packed documents, fp32 accumulation, lse in natural log); design, tiles and measurements in
+// flash_attention_sm90.md beside this file. Compiled only for sm_90a (wgmma is an arch-specific feature); any
+// other target gets entry points that trap, and the engine launches the mma.sync kernels there instead.
+#include "common.cuh"
+
+namespace fa90 {
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define FA90_ENABLED 1
+
+#define FA90_LOG2E 1.4426950408889634f
+#define FA90_LN2 0.6931471805599453f
+#define FA90_BIG 0x7fffffff
+#define FA90_INF __int_as_float(0x7f800000)
+
+// Geometry: 128 query rows per block as two warpgroups of 64 rows, 128 keys per step, head dim 128.
+// A 128 × 128 tile of 16-bit values is stored as two column halves (dims 0–63, 64–127) of 128 rows × 128 bytes,
+// each row's eight 16-byte chunks XOR-swizzled by (row mod 8): the 128-byte swizzle wgmma reads, which also keeps
+// the cp.async stores free of bank conflicts. Halves are 1024-byte aligned (the swizzle repeats every 8 rows).
+constexpr int D = 128, BR = 128, BC = 128, THREADS = 256;
+constexpr int HALF_BYTES = 128 * 128;         // one column half of a 128-row tile
+constexpr int TILE_BYTES = 2 * HALF_BYTES;    // 32 KiB
+// Q | K[2] | V[2] | document start of each query row; +1024 for aligning the dynamic shared memory base
+constexpr int SMEM = 5 * TILE_BYTES + BR * 4 + 1024;  // FlashAttentionLaunch.hopperForward()
+static_assert(SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
+
+__device__ __forceinline__ unsigned smem_u32(const void* p) { return (unsigned) __cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(unsigned dst, const void* src, bool pred) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(pred ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+// makes this thread's completed generic-proxy writes to shared memory (cp.async) visible to wgmma's async proxy
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// keeps the compiler from moving reads or writes of accumulator registers across a wgmma wait or fence
+__device__ __forceinline__ void pin(float (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (all >> 4).
+// K-major operands (Q, K): 8-row groups 1024 bytes apart (stride offset); the leading offset is unused.
+// MN-major operand (V read as keys × dims): stride offset = 1024 between 8-key groups, leading offset = the
+// distance between the two 64-dim column halves.
+__device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned lead, unsigned stride) {
+    return (unsigned long long) ((addr & 0x3FFFF) >> 4) | ((unsigned long long) (lead >> 4) << 16)
+           | ((unsigned long long) (stride >> 4) << 32) | (1ull << 62);
+}
+
+#ifndef FA90_V_LEAD
+#define FA90_V_LEAD HALF_BYTES
+#define FA90_V_STRIDE 1024
+#endif
+
+// 128 rows × 128 dims of x (T, heads, D) from token r0, head h, into a swizzled tile; rows past t are zero-filled.
+// Thread i copies 16-byte chunk i % 16 of rows i / 16 + 16·n.
+__device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* src, int r0, int t, int heads, int h) {
+    const int ch = threadIdx.x & 15, r = threadIdx.x >> 4;
+    const unsigned d0 = dst + (ch >> 3) * HALF_BYTES + r * 128 + (((ch & 7) ^ (r & 7)) << 4);
+    const long long stride = 16ll * heads * D;
+    const unsigned short* p = src + ((long long) (r0 + r) * heads + h) * D + ch * 8;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+        const bool ok = r0 + r + 16 * n < t;
+        // rows 16 apart keep (row mod 8), so the swizzled chunk is the same; only the row offset moves
+        cp_async16(d0 + n * 16 * 128, ok ? p + n * stride : src, ok);
+    }
+}
+
+template <typename Tag> struct Wgmma;
+template <> struct Wgmma<bf16_t> {
+    // d = A·B (accumulate = 0) or d += A·B, A and B in shared memory (descriptors), both K-major
+    static __device__ __forceinline__ void ss(float (&d)[64], unsigned long long da, unsigned long long db, int accumulate) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+              "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+              "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+              "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+              "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "l"(da), "l"(db), "r"(accumulate));
+    }
+    // d += A·B, A in registers (per warp the m16n8k16 A-fragment layout), B in shared memory MN-major (transposed)
+    static __device__ __forceinline__ void rs(float (&d)[64], const unsigned (&a)[4], unsigned long long db) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+              "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+              "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+              "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+              "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+    }
+};
+template <> struct Wgmma<f16_tag> {
+    // d = A·B (accumulate = 0) or d += A·B, A and B in shared memory (descriptors), both K-major
+    static __device__ __forceinline__ void ss(float (&d)[64], unsigned long long da, unsigned long long db, int accumulate) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+              "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+              "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+              "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+              "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "l"(da), "l"(db), "r"(accumulate));
+    }
+    // d += A·B, A in registers (per warp the m16n8k16 A-fragment layout), B in shared memory MN-major (transposed)
+    static __device__ __forceinline__ void rs(float (&d)[64], const unsigned (&a)[4], unsigned long long db) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+              "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+              "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+              "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+              "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+    }
+};
+
+template <typename Tag> struct Pack2;
+template <> struct Pack2<bf16_t> {
+    static __device__ __forceinline__ unsigned run(float lo, float hi) {
+        unsigned r;
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+template <> struct Pack2<f16_tag> {
+    static __device__ __forceinline__ unsigned run(float lo, float hi) {
+        unsigned r;
+        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+};
+
+__device__ __forceinline__ int doc_of(const int* cu, int num_seqs, int i) {
+    int lo = 0, hi = num_seqs - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (cu[mid] <= i) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+// Accumulator layout of m64n128 (per warpgroup): warp w holds rows 16w..16w+15; thread (g = lane/4, q = lane%4)
+// holds rows 16w+g (elements 4j, 4j+1) and 16w+g+8 (4j+2, 4j+3) at columns 8j + 2q + {0, 1}, j = 0..15 — the
+// m16n8 layout of mma.sync repeated, so P converts to A fragments in registers exactly as in flash_attention.cu.
+template <typename Tag>
+__device__ __forceinline__ void forward(unsigned short* out, float* lse, const unsigned short* q,
+                                        const unsigned short* k, const unsigned short* v, const int* cu,
+                                        int num_seqs, int t, int hq, int hkv, float scale) {
+    extern __shared__ unsigned char smem_raw[];
+    const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
+    unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
+    const unsigned Qs = base, Kb = base + TILE_BYTES, Vb = base + 3 * TILE_BYTES;
+    int* ds_s = reinterpret_cast<int*>(base_ptr + 5 * TILE_BYTES);
+
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const int tile = gridDim.x - 1 - blockIdx.x;  // longest (last) query tiles first
+    const int i0 = tile * BR, h = blockIdx.y, g = h / (hq / hkv);
+    const int i_last = min(i0 + BR, t) - 1;
+    const int j_begin = cu[doc_of(cu, num_seqs, i0)];
+
+    load_tile(Qs, q, i0, t, hq, h);
+    load_tile(Kb, k, j_begin, t, hkv, g);
+    load_tile(Vb, v, j_begin, t, hkv, g);
+    cp_async_commit();
+    for (int r = threadIdx.x; r < BR; r += THREADS) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA90_BIG;
+
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+    const int wg_last = i0 + wg * 64 + 63;           // last row of this warpgroup
+    const int lrow = wg * 64 + warp * 16 + gr;        // rows lrow and lrow + 8 of the tile
+    const float sl2 = scale * FA90_LOG2E;
+    float m0 = -FA90_INF, m1 = -FA90_INF, l0 = 0.f, l1 = 0.f;
+    float o[64], s[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.f;
+
+    // descriptors of this warpgroup's 64 Q rows and of the tiles, 16 dims (32 bytes) per k step
+    const unsigned qa = Qs + wg * 64 * 128;
+    int buf = 0;
+    for (int j0 = j_begin; j0 <= i_last; j0 += BC, buf ^= 1) {
+        cp_async_wait_all();
+        fence_proxy_async();
+        __syncthreads();
+        if (j0 + BC <= i_last) {  // next step's K and V into the other buffer (its last readers have finished)
+            load_tile(Kb + (buf ^ 1) * TILE_BYTES, k, j0 + BC, t, hkv, g);
+            load_tile(Vb + (buf ^ 1) * TILE_BYTES, v, j0 + BC, t, hkv, g);
+            cp_async_commit();
+        }
+        if (j0 > wg_last) continue;  // every key of the step follows every row of this warpgroup
+        const unsigned ks = Kb + buf * TILE_BYTES, vs = Vb + buf * TILE_BYTES;
+
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const unsigned off = (kk >> 2) * HALF_BYTES + (kk & 3) * 32;
+            Wgmma<Tag>::ss(s, descriptor(qa + off, 16, 1024), descriptor(ks + off, 16, 1024), kk > 0);
+        }
+        wgmma_commit();
+        wgmma_wait_all();
+        pin(s);
+
+        const int r0 = i0 + lrow, r1 = r0 + 8;
+        const bool full = j0 + BC - 1 <= r0 && j0 >= ds_s[lrow + 8];
+        if (!full) {
+            const int d0 = ds_s[lrow], d1 = ds_s[lrow + 8];
+#pragma unroll
+            for (int n = 0; n < 16; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int j = j0 + n * 8 + tc + e;
+                    if (!(j >= d0 && j <= r0)) s[4 * n + e] = -FA90_INF;
+                    if (!(j >= d1 && j <= r1)) s[4 * n + 2 + e] = -FA90_INF;
+                }
+        }
+        float mx0 = -FA90_INF, mx1 = -FA90_INF;
+#pragma unroll
+        for (int n = 0; n < 16; n++) {
+            mx0 = fmaxf(mx0, fmaxf(s[4 * n], s[4 * n + 1]));
+            mx1 = fmaxf(mx1, fmaxf(s[4 * n + 2], s[4 * n + 3]));
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        mx0 = fmaxf(m0, mx0 * sl2);
+        mx1 = fmaxf(m1, mx1 * sl2);
+        const float ms0 = mx0 == -FA90_INF ? 0.f : mx0, ms1 = mx1 == -FA90_INF ? 0.f : mx1;
+        const float a0 = ex2(m0 - ms0), a1 = ex2(m1 - ms1);
+        m0 = mx0;
+        m1 = mx1;
+        float sum0 = 0.f, sum1 = 0.f;
+        unsigned pk[8][4];  // P as 16-bit pairs: the A fragments of P·V, one per 16-key k step
+#pragma unroll
+        for (int n = 0; n < 16; n++) {
+            const float p0 = ex2(fmaf(s[4 * n], sl2, -ms0)), p1 = ex2(fmaf(s[4 * n + 1], sl2, -ms0));
+            const float p2 = ex2(fmaf(s[4 * n + 2], sl2, -ms1)), p3 = ex2(fmaf(s[4 * n + 3], sl2, -ms1));
+            sum0 += p0 + p1;
+            sum1 += p2 + p3;
+            pk[n >> 1][(n & 1) * 2] = Pack2<Tag>::run(p0, p1);
+            pk[n >> 1][(n & 1) * 2 + 1] = Pack2<Tag>::run(p2, p3);
+        }
+        l0 = l0 * a0 + sum0;  // per-thread partial sums; reduced across the quad at the end
+        l1 = l1 * a1 + sum1;
+#pragma unroll
+        for (int n = 0; n < 16; n++) {
+            o[4 * n] *= a0;
+            o[4 * n + 1] *= a0;
+            o[4 * n + 2] *= a1;
+            o[4 * n + 3] *= a1;
+        }
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; kk++)
+            Wgmma<Tag>::rs(o, pk[kk], descriptor(vs + kk * 16 * 128, FA90_V_LEAD, FA90_V_STRIDE));
+        wgmma_commit();
+        wgmma_wait_all();
+        pin(o);
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+#pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        const float lv = hf ? l1 : l0, mv = hf ? m1 : m0;
+        const float inv = lv > 0.f ? 1.f / lv : 0.f;
+        const int r = i0 + lrow + hf * 8;
+        if (r < t) {
+            if ((lane & 3) == 0) lse[(long long) h * t + r] = mv * FA90_LN2 + logf(lv);
+            unsigned short* op = out + ((long long) r * hq + h) * D + tc;
+#pragma unroll
+            for (int n = 0; n < 16; n++)
+                *reinterpret_cast<unsigned*>(op + n * 8) = Pack2<Tag>::run(o[4 * n + 2 * hf] * inv, o[4 * n + 2 * hf + 1] * inv);
+        }
+    }
+}
+#endif  // sm_90a
+
+}  // namespace fa90
+
+#ifdef FA90_ENABLED
+#define FA90_BODY(call) call;
+#else
+#define FA90_BODY(call) __trap();
+#endif
+
+#define FA90_ENTRY(SUF, TAG)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(256, 1) flash_attention_forward_sm90_##SUF##_d128(                 \
+        unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
+        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
+        FA90_BODY((fa90::forward<TAG>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))       \
+    }
+FA90_ENTRY(bf16, bf16_t)
+FA90_ENTRY(f16, f16_tag)
