@@ -9,9 +9,9 @@ d = 128, bf16). Exits non-zero on a correctness failure.
     python3 check_flash_attention.py [--skip-bench] [--sizes 4096,16384,65536] [--volta]
 
 --volta compiles with -DFA_FORCE_VOLTA_PATH, which makes sm_80+ run the Volta (WMMA-only) code path as well.
---hopper also checks (and, with --hopper-bench, times) the sm_90a forward of flash_attention_sm90.cu (wgmma), which
-nvcc compiles to a cubin here (CuPy's NVRTC call picks sm_90, not the arch-specific sm_90a wgmma needs); the
-backward stays the mma.sync one. --hopper-variant "A=1,B=2;C=3" adds builds with those -D defines (experiments).
+--hopper also checks (and, with --hopper-bench, times) the sm_90a forward and backward of flash_attention_sm90.cu
+(wgmma), which nvcc compiles to a cubin here (CuPy's NVRTC call picks sm_90, not the arch-specific sm_90a wgmma
+needs). --hopper-variant "A=1,B=2;C=3" adds builds with those -D defines (experiments).
 """
 import argparse
 import math
@@ -68,6 +68,7 @@ def load_sm90_module(extra=()):
 
 
 SM90_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 1024
+SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 4 * 64 * 128 * 2 + 128 * 128 + 7 * 64 * 4 + 1024
 
 
 SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
@@ -113,17 +114,20 @@ class FA:
             return 2 * tile + score + 4 * 16 * 4
         return 4 * tile + score + 4 * 256 * 4 + 3 * 64 * 4
 
+    def fn90(self, name, smem):
+        f = self.cache90.get(name)
+        if f is None:
+            f = self.sm90.get_function(name)
+            f.max_dynamic_shared_size_bytes = smem
+            self.cache90[name] = f
+        return f
+
     def forward(self, out, lse, q, k, v, cu, scale):
         t, hq, d = q.shape
         hkv = k.shape[1]
         suf = SUFFIX[q.dtype]
         if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
-            name = f"flash_attention_forward_sm90_{suf}_d128"
-            f = self.cache90.get(name)
-            if f is None:
-                f = self.sm90.get_function(name)
-                f.max_dynamic_shared_size_bytes = SM90_SMEM
-                self.cache90[name] = f
+            f = self.fn90(f"flash_attention_forward_sm90_{suf}_d128", SM90_SMEM)
             f(((t + 127) // 128, hq), (256,),
               (self.ptr(out), self.ptr(lse), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(cu),
                np.int32(cu.numel() - 1), np.int32(t), np.int32(hq), np.int32(hkv), np.float32(scale)),
@@ -145,6 +149,13 @@ class FA:
         t, hq, d = q.shape
         hkv = k.shape[1]
         suf = SUFFIX[q.dtype]
+        if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
+            f = self.fn90(f"flash_attention_backward_sm90_{suf}_d128", SM90_BWD_SMEM)
+            f(((t + 127) // 128, hkv), (256,),
+              (self.ptr(dq_accum), self.ptr(dk), self.ptr(dv), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(dout),
+               self.ptr(lse), self.ptr(delta), self.ptr(cu), np.int32(cu.numel() - 1), np.int32(t), np.int32(hq),
+               np.int32(hkv), np.float32(scale)), shared_mem=SM90_BWD_SMEM)
+            return
         bc, threads = (16, 256) if q.dtype == torch.float32 else ((128, 256) if self.mma else (64, 128))
         sm = self.smem("bwd", d, q.dtype)
         f = self.fn(f"flash_attention_backward_{suf}_d{d}", sm)
@@ -352,7 +363,7 @@ def main():
             continue
         gen = torch.Generator(device="cuda")
         gen.manual_seed(1234)
-        path = "sm_90a wgmma forward" if fa.sm90 else ("mma.sync m16n8k16" if fa.mma else "WMMA")
+        path = "sm_90a wgmma" if fa.sm90 else ("mma.sync m16n8k16" if fa.mma else "WMMA")
         print(f"== correctness ({vname}, {path} path) ==", flush=True)
         cases = [(37, [0, 13, 29, 37]), (300, [0, 97, 98, 300]), (200, [0, 0, 130, 200])]
         if fa.sm90:  # several 128-key steps, documents straddling steps and tiles, a tail shorter than a tile

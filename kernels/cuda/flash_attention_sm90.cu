@@ -64,15 +64,16 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
 #define FA90_V_STRIDE 1024
 #endif
 
-// 128 rows × 128 dims of x (T, heads, D) from token r0, head h, into a swizzled tile; rows past t are zero-filled.
-// Thread i copies 16-byte chunk i % 16 of rows i / 16 + 16·n.
+// ROWS × 128 dims of x (T, heads, D) from token r0, head h, into a swizzled tile (two column halves of ROWS × 128
+// bytes); rows past t are zero-filled. Thread i copies 16-byte chunk i % 16 of rows i / 16 + 16·n.
+template <int ROWS>
 __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* src, int r0, int t, int heads, int h) {
     const int ch = threadIdx.x & 15, r = threadIdx.x >> 4;
-    const unsigned d0 = dst + (ch >> 3) * HALF_BYTES + r * 128 + (((ch & 7) ^ (r & 7)) << 4);
+    const unsigned d0 = dst + (ch >> 3) * (ROWS * 128) + r * 128 + (((ch & 7) ^ (r & 7)) << 4);
     const long long stride = 16ll * heads * D;
     const unsigned short* p = src + ((long long) (r0 + r) * heads + h) * D + ch * 8;
 #pragma unroll
-    for (int n = 0; n < 8; n++) {
+    for (int n = 0; n < ROWS / 16; n++) {
         const bool ok = r0 + r + 16 * n < t;
         // rows 16 apart keep (row mod 8), so the swizzled chunk is the same; only the row offset moves
         cp_async16(d0 + n * 16 * 128, ok ? p + n * stride : src, ok);
@@ -145,6 +146,38 @@ template <> struct Wgmma<f16_tag> {
     }
 };
 
+template <typename Tag> struct Wgmma64;
+template <> struct Wgmma64<bf16_t> {
+    // d = A·B (accumulate = 0) or d += A·B for m64n64k16, A and B in shared memory; TA/TB = 1: that operand is
+    // MN-major (transposed), 0: K-major
+    template <int TA, int TB>
+    static __device__ __forceinline__ void ss(float (&d)[32], unsigned long long da, unsigned long long db, int accumulate) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
+    }
+};
+template <> struct Wgmma64<f16_tag> {
+    // d = A·B (accumulate = 0) or d += A·B for m64n64k16, A and B in shared memory; TA/TB = 1: that operand is
+    // MN-major (transposed), 0: K-major
+    template <int TA, int TB>
+    static __device__ __forceinline__ void ss(float (&d)[32], unsigned long long da, unsigned long long db, int accumulate) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));
+    }
+};
+
 template <typename Tag> struct Pack2;
 template <> struct Pack2<bf16_t> {
     static __device__ __forceinline__ unsigned run(float lo, float hi) {
@@ -189,9 +222,9 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     const int i_last = min(i0 + BR, t) - 1;
     const int j_begin = cu[doc_of(cu, num_seqs, i0)];
 
-    load_tile(Qs, q, i0, t, hq, h);
-    load_tile(Kb, k, j_begin, t, hkv, g);
-    load_tile(Vb, v, j_begin, t, hkv, g);
+    load_tile<128>(Qs, q, i0, t, hq, h);
+    load_tile<128>(Kb, k, j_begin, t, hkv, g);
+    load_tile<128>(Vb, v, j_begin, t, hkv, g);
     cp_async_commit();
     for (int r = threadIdx.x; r < BR; r += THREADS) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA90_BIG;
 
@@ -212,8 +245,8 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         fence_proxy_async();
         __syncthreads();
         if (j0 + BC <= i_last) {  // next step's K and V into the other buffer (its last readers have finished)
-            load_tile(Kb + (buf ^ 1) * TILE_BYTES, k, j0 + BC, t, hkv, g);
-            load_tile(Vb + (buf ^ 1) * TILE_BYTES, v, j0 + BC, t, hkv, g);
+            load_tile<128>(Kb + (buf ^ 1) * TILE_BYTES, k, j0 + BC, t, hkv, g);
+            load_tile<128>(Vb + (buf ^ 1) * TILE_BYTES, v, j0 + BC, t, hkv, g);
             cp_async_commit();
         }
         if (j0 > wg_last) continue;  // every key of the step follows every row of this warpgroup
@@ -304,6 +337,257 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         }
     }
 }
+// Backward (FA-2's Algorithm 2 on wgmma): one block per 128 keys of a KV head, two warpgroups of 64 keys each,
+// looping over every query head of the group and every 64-query step from the block's first key to the end of its
+// last key's document. Per step and warpgroup: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (m64n64, K/V rows of the warpgroup against
+// the Q/dO tile, both K-major), scale·Pᵀ and dSᵀ = scale·Pᵀ∘(dPᵀ − δ) in registers, dV += (scale·P)ᵀ·dO and
+// dK += dSᵀ·Q (m64n128 with Pᵀ/dSᵀ as register A operands, dO/Q read MN-major), dSᵀ to shared memory; then
+// dQ = dS·K for the step's 64 queries, warpgroup w taking dims 64w..64w+63 over all 128 keys (m64n64, dSᵀ and K
+// both read MN-major), added to dq_accum with vector reductions. lse comes staged as lse·log2 e − log2 scale, so the
+// exponentials give scale·P; dV is divided by scale once at the end (as in flash_attention.cu's mma.sync kernel).
+constexpr int BWD_BC = 128, BWD_BR = 64;
+constexpr int QTILE_BYTES = BWD_BR * 128 * 2;   // a 64-row tile: two halves of 64 rows × 128 bytes
+// K | V | Q[2] | dO[2] | dSᵀ (128 keys × 64 queries, one swizzled half) | lse, delta, ds [2][64] | doc [64] | align
+constexpr int BWD_SMEM = 2 * TILE_BYTES + 4 * QTILE_BYTES + BWD_BC * 128 + 7 * 64 * 4 + 1024;
+static_assert(BWD_SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
+
+__device__ __forceinline__ void pin32(float (&d)[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+__device__ __forceinline__ void cp_async4(unsigned dst, const void* src, bool pred) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(dst), "l"(src), "r"(pred ? 4 : 0));
+}
+__device__ __forceinline__ void red_add2(float* p, float a, float b) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(__cvta_generic_to_global(p)), "f"(a), "f"(b)
+                 : "memory");
+}
+
+template <typename Tag>
+__device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, unsigned short* dv,
+                                         const unsigned short* q, const unsigned short* k, const unsigned short* v,
+                                         const unsigned short* dout, const float* lse, const float* delta,
+                                         const int* cu, int num_seqs, int t, int hq, int hkv, float scale) {
+    extern __shared__ unsigned char smem_raw[];
+    const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
+    unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
+    const unsigned Ks = base, Vs = base + TILE_BYTES, Qb = base + 2 * TILE_BYTES;
+    const unsigned dOb = Qb + 2 * QTILE_BYTES, dSt = Qb + 4 * QTILE_BYTES;
+    float* lse_b = reinterpret_cast<float*>(base_ptr + 2 * TILE_BYTES + 4 * QTILE_BYTES + BWD_BC * 128);  // [2][64]
+    float* delta_b = lse_b + 128;                                                                        // [2][64]
+    int* ds_b = reinterpret_cast<int*>(delta_b + 128);                                                   // [2][64]
+    int* doc_b = ds_b + 128;                                                                             // [64]
+    unsigned char* dst_ptr = base_ptr + (dSt - base);
+
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+    const int j0 = blockIdx.x * BWD_BC, g = blockIdx.y, group = hq / hkv;
+    const int j_last = min(j0 + BWD_BC, t) - 1;
+    const int i_end = cu[doc_of(cu, num_seqs, j_last) + 1];
+    const int nsteps = (i_end - j0 + BWD_BR - 1) / BWD_BR;
+    const int total = group * nsteps;
+    const float sl2 = scale * FA90_LOG2E, log2_scale = log2f(scale);
+    const int lk0 = wg * 64 + warp * 16 + gr;      // this thread's keys: lk0 and lk0 + 8 of the block
+    const int key0 = j0 + lk0, key1 = key0 + 8;
+    const int wkey = j0 + wg * 64;                  // first key of this warpgroup
+
+    auto copy_rows = [&](int h, int r0, int b) {  // lse and delta of rows r0.. of head h (zero past t)
+        if (threadIdx.x < 64) {
+            const int i = r0 + threadIdx.x;
+            const bool ok = i < t;
+            const long long o = (long long) h * t + (ok ? i : 0);
+            cp_async4(smem_u32(lse_b + b * 64 + threadIdx.x), lse + o, ok);
+            cp_async4(smem_u32(delta_b + b * 64 + threadIdx.x), delta + o, ok);
+        }
+    };
+    auto finish_rows = [&](int r0, int b) {  // after this thread's copies have landed
+        if (threadIdx.x < 64) {
+            const int c = threadIdx.x, i = r0 + c;
+            lse_b[b * 64 + c] = fmaf(lse_b[b * 64 + c], FA90_LOG2E, -log2_scale);
+            if (i < t) {
+                int doc;
+                if (r0 == j0) {  // a new head starts over
+                    doc = doc_of(cu, num_seqs, i);
+                } else {
+                    doc = doc_b[c];
+                    while (doc + 1 < num_seqs && __ldg(cu + doc + 1) <= i) doc++;
+                }
+                doc_b[c] = doc;
+                ds_b[b * 64 + c] = __ldg(cu + doc);
+            } else {
+                ds_b[b * 64 + c] = FA90_BIG;
+            }
+        }
+    };
+    load_tile<128>(Ks, k, j0, t, hkv, g);
+    load_tile<128>(Vs, v, j0, t, hkv, g);
+    if (total > 0) {
+        load_tile<64>(Qb, q, j0, t, hq, g * group);
+        load_tile<64>(dOb, dout, j0, t, hq, g * group);
+        copy_rows(g * group, j0, 0);
+    }
+    cp_async_commit();
+    if (total > 0) {
+        cp_async_wait_all();
+        finish_rows(j0, 0);
+    }
+
+    float dka[64], dva[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) dka[i] = dva[i] = 0.f;
+
+    int h = g * group, i0 = j0;  // head and first query of the step
+    for (int step = 0; step < total; step++) {
+        const int buf = step & 1;
+        int hn = h, in0 = i0 + BWD_BR;  // of the next step
+        if (in0 >= j0 + nsteps * BWD_BR) {
+            in0 = j0;
+            hn++;
+        }
+        cp_async_wait_all();
+        fence_proxy_async();
+        __syncthreads();
+        if (step + 1 < total) {
+            load_tile<64>(Qb + (buf ^ 1) * QTILE_BYTES, q, in0, t, hq, hn);
+            load_tile<64>(dOb + (buf ^ 1) * QTILE_BYTES, dout, in0, t, hq, hn);
+            copy_rows(hn, in0, buf ^ 1);
+            cp_async_commit();
+        }
+        const unsigned qs = Qb + buf * QTILE_BYTES, dos = dOb + buf * QTILE_BYTES;
+        const float* lse_s = lse_b + buf * 64;
+        const float* delta_s = delta_b + buf * 64;
+        const int* ds_s = ds_b + buf * 64;
+        unsigned pa[4][4], da[4][4];  // scale·Pᵀ and dSᵀ as A fragments, one per 16-query k step
+        const bool active = wkey <= i0 + BWD_BR - 1;  // some key of this warpgroup is seen by some query of the step
+        if (active) {
+            float st[32], dpt[32];
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const unsigned ka = (kk >> 2) * HALF_BYTES + wg * 64 * 128 + (kk & 3) * 32;
+                const unsigned qa = (kk >> 2) * (QTILE_BYTES / 2) + (kk & 3) * 32;
+                Wgmma64<Tag>::template ss<0, 0>(st, descriptor(Ks + ka, 16, 1024), descriptor(qs + qa, 16, 1024), kk > 0);
+            }
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk++) {
+                const unsigned ka = (kk >> 2) * HALF_BYTES + wg * 64 * 128 + (kk & 3) * 32;
+                const unsigned qa = (kk >> 2) * (QTILE_BYTES / 2) + (kk & 3) * 32;
+                Wgmma64<Tag>::template ss<0, 0>(dpt, descriptor(Vs + ka, 16, 1024), descriptor(dos + qa, 16, 1024), kk > 0);
+            }
+            wgmma_commit();
+            wgmma_wait_all();
+            pin32(st);
+            pin32(dpt);
+            // element (key, query 8n + tc + e): st[4n + e] for key0, st[4n + 2 + e] for key1
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                const float2 l2 = *reinterpret_cast<const float2*>(lse_s + n * 8 + tc);
+                st[4 * n] = ex2(fmaf(st[4 * n], sl2, -l2.x));
+                st[4 * n + 1] = ex2(fmaf(st[4 * n + 1], sl2, -l2.y));
+                st[4 * n + 2] = ex2(fmaf(st[4 * n + 2], sl2, -l2.x));
+                st[4 * n + 3] = ex2(fmaf(st[4 * n + 3], sl2, -l2.y));
+            }
+            // no mask where every query of the step sees both keys of this thread (queries ascend, so do their
+            // document starts; ds = FA90_BIG past t)
+            const bool full = key1 <= i0 && key0 >= ds_s[BWD_BR - 1];
+            if (!full) {
+#pragma unroll
+                for (int n = 0; n < 8; n++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++) {
+                        const int c = n * 8 + tc + e, i = i0 + c, dsi = ds_s[c];
+                        if (!(key0 >= dsi && key0 <= i)) st[4 * n + e] = 0.f;
+                        if (!(key1 >= dsi && key1 <= i)) st[4 * n + 2 + e] = 0.f;
+                    }
+            }
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                const float2 dl = *reinterpret_cast<const float2*>(delta_s + n * 8 + tc);
+                dpt[4 * n] = st[4 * n] * (dpt[4 * n] - dl.x);
+                dpt[4 * n + 1] = st[4 * n + 1] * (dpt[4 * n + 1] - dl.y);
+                dpt[4 * n + 2] = st[4 * n + 2] * (dpt[4 * n + 2] - dl.x);
+                dpt[4 * n + 3] = st[4 * n + 3] * (dpt[4 * n + 3] - dl.y);
+            }
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const int n = 2 * kk + (x >> 1), o = (x & 1) * 2;  // x: (n = 2kk, key0), (2kk, key1), (2kk+1, key0), (2kk+1, key1)
+                    pa[kk][x] = Pack2<Tag>::run(st[4 * n + o], st[4 * n + o + 1]);
+                    da[kk][x] = Pack2<Tag>::run(dpt[4 * n + o], dpt[4 * n + o + 1]);
+                }
+            }
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)  // 16 queries per k step: rows 16kk.. of the dO / Q tile, read MN-major
+                Wgmma<Tag>::rs(dva, pa[kk], descriptor(dos + kk * 16 * 128, QTILE_BYTES / 2, 1024));
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+                Wgmma<Tag>::rs(dka, da[kk], descriptor(qs + kk * 16 * 128, QTILE_BYTES / 2, 1024));
+            wgmma_commit();
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+                for (int x = 0; x < 4; x++) da[kk][x] = 0u;
+        }
+        // dSᵀ rows lk0 and lk0 + 8 to shared memory (128-byte rows of 64 queries, chunks swizzled by key mod 8)
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            const unsigned off = (((unsigned) n ^ (lk0 & 7)) << 4) + tc * 2;
+            *reinterpret_cast<unsigned*>(dst_ptr + lk0 * 128 + off) = da[n >> 1][(n & 1) * 2];
+            *reinterpret_cast<unsigned*>(dst_ptr + (lk0 + 8) * 128 + off) = da[n >> 1][(n & 1) * 2 + 1];
+        }
+        fence_proxy_async();
+        __syncthreads();
+        // dQ (64 queries × dims 64wg..) = dS·K over the block's 128 keys, 16 keys per k step
+        float dqa[32];
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < BWD_BC / 16; kk++)
+            Wgmma64<Tag>::template ss<1, 1>(dqa, descriptor(dSt + kk * 16 * 128, 1024, 1024),
+                                            descriptor(Ks + wg * HALF_BYTES + kk * 16 * 128, HALF_BYTES, 1024), kk > 0);
+        wgmma_commit();
+        wgmma_wait_all();
+        pin32(dqa);
+        pin(dva);
+        pin(dka);
+        {
+            const int qr0 = i0 + warp * 16 + gr;
+            float* d0 = dq_accum + ((long long) qr0 * hq + h) * D + wg * 64 + tc;
+            float* d1 = d0 + 8LL * hq * D;
+            const bool ok0 = qr0 < t, ok1 = qr0 + 8 < t;
+#pragma unroll
+            for (int n = 0; n < 8; n++) {
+                if (ok0) red_add2(d0 + n * 8, dqa[4 * n], dqa[4 * n + 1]);
+                if (ok1) red_add2(d1 + n * 8, dqa[4 * n + 2], dqa[4 * n + 3]);
+            }
+        }
+        if (step + 1 < total) {
+            cp_async_wait_all();
+            finish_rows(in0, buf ^ 1);
+        }
+        h = hn;
+        i0 = in0;
+    }
+    // dk += dK, dv += dV (dV held scale times too large), rounded once
+    const float inv_scale = 1.f / scale;
+#pragma unroll
+    for (int n = 0; n < 16; n++) {
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            const int key = hf ? key1 : key0;
+            if (key < t) {
+                const long long o = ((long long) key * hkv + g) * D + n * 8 + tc;
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    Storage<Tag>::store(dk, o + e, Storage<Tag>::load(dk, o + e) + dka[4 * n + 2 * hf + e]);
+                    Storage<Tag>::store(dv, o + e, Storage<Tag>::load(dv, o + e) + dva[4 * n + 2 * hf + e] * inv_scale);
+                }
+            }
+        }
+    }
+}
 #endif  // sm_90a
 
 }  // namespace fa90
@@ -319,6 +603,13 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
         FA90_BODY((fa90::forward<TAG>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))       \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256, 1) flash_attention_backward_sm90_##SUF##_d128(                \
+        float* dq_accum, unsigned short* dk, unsigned short* dv, const unsigned short* q, const unsigned short* k,  \
+        const unsigned short* v, const unsigned short* dout, const float* lse, const float* delta,                 \
+        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
+        FA90_BODY((fa90::backward<TAG>(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu_seqlens, num_seqs, t, hq,  \
+                                       hkv, softmax_scale)))                                                       \
     }
 FA90_ENTRY(bf16, bf16_t)
 FA90_ENTRY(f16, f16_tag)

@@ -7,8 +7,8 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
 
 /**
  * Launches kernels/cuda/flash_attention.cu (FlashAttention-2: tiles of queries against tiles of keys with an
- * online softmax, only the log-sum-exp kept for backward); on Hopper the forward of head dim 128 is
- * kernels/cuda/flash_attention_sm90.cu (wgmma). Launch shapes follow kernels/cuda/flash_attention*.md.
+ * online softmax, only the log-sum-exp kept for backward); on Hopper, head dim 128 runs
+ * kernels/cuda/flash_attention_sm90.cu (wgmma) with the same arguments. Launch shapes follow kernels/cuda/flash_attention*.md.
  */
 final class CudaAttention {
     private CudaAttention() {}
@@ -45,8 +45,10 @@ final class CudaAttention {
              Tensor dqAccum = dev.allocate("attention dq accumulator", DType.FP32, WORKSPACE, t, hq, d)) {
             dev.launchKernel(name("backward_preprocess", e, d), (int) (((long) t * hq + 7) / 8), 1, 256, 0,
                     delta, out, dout, t, hq);
-            FlashAttentionLaunch l = FlashAttentionLaunch.backward(e, d, dev.kernels().flashAttentionWmmaPath());
-            String kernel = name("backward", e, d);
+            boolean hopper = dev.kernels().hopperAttention() && d == 128 && e != DType.FP32;
+            FlashAttentionLaunch l = hopper ? FlashAttentionLaunch.hopperBackward()
+                    : FlashAttentionLaunch.backward(e, d, dev.kernels().flashAttentionWmmaPath());
+            String kernel = hopper ? "flash_attention_backward_sm90_" + CudaDevice.suffix(e) + "_d128" : name("backward", e, d);
             l.prepare(dev.kernels(), kernel);
             dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),
                     dqAccum, dk, dv, q, k, v, dout, lse, delta, cu, seqs, t, hq, hkv, scale);

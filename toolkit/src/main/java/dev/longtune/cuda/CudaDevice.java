@@ -410,18 +410,32 @@ public final class CudaDevice implements Device {
 
     @Override
     public void synchronize() {
-        hostWaits.incrementAndGet();
+        hostWaits.count();
         Cuda.check(cudart.cudaStreamSynchronize(compute), "cudaStreamSynchronize");
     }
 
-    private final java.util.concurrent.atomic.AtomicLong hostWaits = new java.util.concurrent.atomic.AtomicLong();
+    /** Host waits in all, and those of each thread (a background optimizer thread waits by design; the queueing one should not). */
+    static final class WaitCounter {
+        private final java.util.concurrent.atomic.AtomicLong all = new java.util.concurrent.atomic.AtomicLong();
+        private final ThreadLocal<long[]> here = ThreadLocal.withInitial(() -> new long[1]);
+
+        void count() {
+            all.incrementAndGet();
+            here.get()[0]++;
+        }
+    }
+
+    private final WaitCounter hostWaits = new WaitCounter();
     private final java.util.concurrent.atomic.AtomicLong gemms = new java.util.concurrent.atomic.AtomicLong();
 
     /** Work queued on the GPU so far: our kernels and cuBLAS's GEMM calls (host overhead per layer: their rate). */
     public long launches() { return kernels.launches() + gemms.get(); }
 
     /** Times the host has waited for the GPU so far (stream or event synchronisation, synchronous copies). */
-    public long hostWaits() { return hostWaits.get(); }
+    public long hostWaits() { return hostWaits.all.get(); }
+
+    /** The host waits of the calling thread alone (the thread that queues a layer's work). */
+    public long hostWaitsOnThisThread() { return hostWaits.here.get()[0]; }
 
     // ---- GEMM and elementwise -----------------------------------------------------------------------------
 
@@ -696,13 +710,13 @@ public final class CudaDevice implements Device {
     /** A CUDA event without timing; destroyed once it has been synchronised or waited on. */
     private static final class CudaEvent implements Event {
         final CUevent_st event = new CUevent_st();
-        final java.util.concurrent.atomic.AtomicLong hostWaits;
+        final WaitCounter hostWaits;
 
-        CudaEvent(java.util.concurrent.atomic.AtomicLong hostWaits) { this.hostWaits = hostWaits; }
+        CudaEvent(WaitCounter hostWaits) { this.hostWaits = hostWaits; }
 
         @Override
         public void synchronize() {
-            hostWaits.incrementAndGet();
+            hostWaits.count();
             Cuda.check(cudart.cudaEventSynchronize(event), "cudaEventSynchronize");
             cudart.cudaEventDestroy(event);
         }

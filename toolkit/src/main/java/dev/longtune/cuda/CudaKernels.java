@@ -65,9 +65,9 @@ public final class CudaKernels implements AutoCloseable {
     public int arch() { return arch; }
 
     /**
-     * Whether attention's forward runs the Hopper kernel of flash_attention_sm90.cu (wgmma, compiled for sm_90a):
+     * Whether attention (head dim 128, 16-bit) runs the Hopper kernels of flash_attention_sm90.cu (wgmma, compiled for sm_90a):
      * on sm_90 unless the WMMA path is forced or {@code -Dlongtune.cuda.sm90Attention=false} asks for the mma.sync
-     * kernel (to compare the two on one GPU).
+     * kernels (to compare the two on one GPU).
      */
     public boolean hopperAttention() {
         return arch == 90 && !flashAttentionWmmaPath && !"false".equals(System.getProperty("longtune.cuda.sm90Attention"));
