@@ -418,11 +418,28 @@ public final class CudaDevice implements Device {
     static final class WaitCounter {
         private final java.util.concurrent.atomic.AtomicLong all = new java.util.concurrent.atomic.AtomicLong();
         private final ThreadLocal<long[]> here = ThreadLocal.withInitial(() -> new long[1]);
+        private final ThreadLocal<List<StackTraceElement[]>> traced = new ThreadLocal<>();
 
         void count() {
             all.incrementAndGet();
             here.get()[0]++;
+            List<StackTraceElement[]> t = traced.get();
+            if (t != null) {
+                t.add(new Throwable().getStackTrace());
+            }
         }
+    }
+
+    /**
+     * Starts (or, with false, stops) recording where the calling thread waits for the GPU: {@link #tracedHostWaits}
+     * then returns the call stack of each wait since, to find a wait that should not be there.
+     */
+    public void traceHostWaits(boolean on) { hostWaits.traced.set(on ? new ArrayList<>() : null); }
+
+    /** The call stacks of the calling thread's host waits since {@link #traceHostWaits}(true); empty when not tracing. */
+    public List<StackTraceElement[]> tracedHostWaits() {
+        List<StackTraceElement[]> t = hostWaits.traced.get();
+        return t == null ? List.of() : List.copyOf(t);
     }
 
     private final WaitCounter hostWaits = new WaitCounter();
@@ -719,6 +736,11 @@ public final class CudaDevice implements Device {
             hostWaits.count();
             Cuda.check(cudart.cudaEventSynchronize(event), "cudaEventSynchronize");
             cudart.cudaEventDestroy(event);
+        }
+
+        @Override
+        public void discard() {
+            cudart.cudaEventDestroy(event); // CUDA frees it once the work before it is done
         }
     }
 

@@ -88,9 +88,13 @@ public interface Device extends AutoCloseable {
      */
     enum Stream { COMPUTE, HOST_TO_DEVICE, DEVICE_TO_HOST, COMMUNICATION }
 
-    /** A point in one stream's queued work; used once (waited on or synchronised). */
+    /** A point in one stream's queued work; used once (waited on, synchronised or discarded). */
     interface Event {
+        /** The host waits until the work before this point is done. */
         void synchronize();
+
+        /** Gives the event up without waiting (a later event covers it); its work still runs. */
+        void discard();
     }
 
     /**

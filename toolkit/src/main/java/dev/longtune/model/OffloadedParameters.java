@@ -234,8 +234,10 @@ final class OffloadedParameters implements ParameterStore {
         names.forEach(activeWeights::remove);
         boolean withGrads = names.stream().anyMatch(activeGrads::containsKey);
         names.forEach(activeGrads::remove);
+        // the slot's new "free" event below covers the old one (it follows the old one's D2H copies in that stream's
+        // order and the compute queued so far), so the old one is dropped without the host waiting for it
         if (s.free != null) {
-            s.free.synchronize();
+            s.free.discard();
         }
         if (gradientsDone && withGrads) {
             device.waitFor(Stream.DEVICE_TO_HOST, device.record(Stream.COMPUTE));
@@ -251,7 +253,8 @@ final class OffloadedParameters implements ParameterStore {
                 listener.arrived(arrived, device.record(Stream.DEVICE_TO_HOST));
             }
         } else {
-            s.free = device.record(Stream.COMPUTE);
+            device.waitFor(Stream.DEVICE_TO_HOST, device.record(Stream.COMPUTE));
+            s.free = device.record(Stream.DEVICE_TO_HOST);
         }
         if (s == vocabulary) {
             freeVocabulary();

@@ -47,10 +47,18 @@ class HostOverheadGpuTest {
                 t.step(List.of(Batch.ofDocument(ParameterOffloadGpuTest.pattern(r, 512))));
                 long[] last = {d.launches(), d.hostWaitsOnThisThread(), d.hostWaits()};
                 String[] pass = {""};
+                List<String> where = new ArrayList<>();  // the call stack of each wait inside a counted layer
+                d.traceHostWaits(true);
                 m.setLayerListener((p, layer, layers) -> {
                     long launches = d.launches(), waits = d.hostWaitsOnThisThread(), all = d.hostWaits();
+                    List<StackTraceElement[]> stacks = d.tracedHostWaits();
+                    d.traceHostWaits(true);
                     if (p.equals(pass[0])) { // not the pass's first interval
                         counts.add(new LayerCount(p, layer, launches - last[0], waits - last[1], all - last[2]));
+                        for (StackTraceElement[] st : stacks) {
+                            where.add(p + " layer " + layer + ": " + java.util.Arrays.stream(st).limit(12)
+                                    .map(StackTraceElement::toString).collect(java.util.stream.Collectors.joining(" <- ")));
+                        }
                     }
                     pass[0] = p;
                     last[0] = launches;
@@ -58,6 +66,8 @@ class HostOverheadGpuTest {
                     last[2] = all;
                 });
                 t.step(List.of(Batch.ofDocument(ParameterOffloadGpuTest.pattern(r, 512))));
+                d.traceHostWaits(false);
+                where.forEach(w -> System.out.println("host wait inside a layer: " + w));
             }
         }
         System.out.printf("host overhead, parameters on the %s, checkpointing %s: %s%n", placement, checkpointing, counts);
