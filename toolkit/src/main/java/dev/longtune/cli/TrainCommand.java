@@ -6,6 +6,7 @@ import dev.longtune.config.ModelConfig;
 import dev.longtune.config.Precision;
 import dev.longtune.data.LlamaTokenizer;
 import dev.longtune.device.Device;
+import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
 import dev.longtune.model.ParameterPlacement;
 import dev.longtune.plan.Units;
@@ -297,8 +298,9 @@ public class TrainCommand implements Callable<Integer> {
                 boolean profile = profileMemory && trainer.step() + 1 == Math.min(firstStep + 2, target);
                 MemoryTimeline timeline = profile ? MemoryTimeline.record(trainer.model()) : null;
                 StepResult r;
+                List<Batch> stepBatches = trainingData.forStep(trainer.step() + 1, trainer.config().gradientAccumulation());
                 try {
-                    r = trainer.step(trainingData.forStep(trainer.step() + 1, trainer.config().gradientAccumulation()));
+                    r = trainer.step(stepBatches);
                 } finally {
                     if (timeline != null) {
                         timeline.close();
@@ -324,7 +326,7 @@ public class TrainCommand implements Callable<Integer> {
                 last = r.loss();
                 tokensPerSecond = r.tokensPerSecond();
                 Double mfu = peakTflops.isPresent()
-                        ? dev.longtune.train.Mfu.of(trainer.model().config(), tokens, r.tokensPerSecond(), peakTflops.getAsDouble()) : null;
+                        ? dev.longtune.train.Mfu.ofStep(trainer.model().config(), stepBatches, r.seconds(), peakTflops.getAsDouble()) : null;
                 if (json) {
                     Map<String, Object> line = r.toJson();
                     if (mfu != null) {

@@ -29,10 +29,33 @@ public final class ThroughputModel {
     static final double GEMM_TORCH = 790.3, GEMM_OURS = 798.7;
     /**
      * Attention at 131,072 tokens (32/8 heads, d 128, causal), forward and forward+backward TFLOP/s counted as
-     * 2·s²·q·(1 or 3.5): PyTorch SDPA (flash backend) 331.6 / 326.0; ours (kernel v2, the one the training
-     * steps below ran) 206.6 / 170.0. The official FlashAttention-2 is SDPA's flash backend.
+     * 2·s²·q·(1 or 3.5): PyTorch SDPA (flash backend) 331.6 / 326.0. The official FlashAttention-2 is SDPA's flash
+     * backend.
      */
-    static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0, OURS_FWD = 206.6, OURS_FWD_BWD = 170.0;
+    static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0;
+    /**
+     * Ours, by the kernel path a GPU runs (kernels/cuda/flash_attention*.md), measured on the H200 at 131,072 tokens:
+     * the Hopper (wgmma) kernels of sm_90, launched from Java (GpuBench, 2026-11-30) 485.4 / 407.4.
+     */
+    static final double OURS_HOPPER_FWD = 485.4, OURS_HOPPER_FWD_BWD = 407.4;
+    /** The mma.sync kernels (sm_80 and sm_100-class GPUs; v4, check_flash_attention.py) 321.7 / 274.8. */
+    static final double OURS_MMA_FWD = 321.7, OURS_MMA_FWD_BWD = 274.8;
+    /**
+     * The WMMA kernels (Volta, Turing, and sm_86/87/89/120, whose 99 KiB of shared memory per block the mma.sync
+     * backward does not fit), forced on the H200 at 65,536 tokens (kernel v1, the WMMA path's last timing) 111.7 / 63.4.
+     */
+    static final double OURS_WMMA_FWD = 111.7, OURS_WMMA_FWD_BWD = 63.4;
+
+    /** Our attention's forward and forward+backward H200-equivalent TFLOP/s on {@code gpu}'s kernel path. */
+    static double[] oursAttention(GpuProfile gpu) {
+        int cc = gpu.computeCapability();
+        if (cc == 90) {
+            return new double[] {OURS_HOPPER_FWD, OURS_HOPPER_FWD_BWD};
+        }
+        boolean smallSharedMemory = cc == 86 || cc == 87 || cc == 89 || cc == 120;
+        return cc >= 80 && !smallSharedMemory ? new double[] {OURS_MMA_FWD, OURS_MMA_FWD_BWD}
+                : new double[] {OURS_WMMA_FWD, OURS_WMMA_FWD_BWD};
+    }
     /**
      * SDPA as PyTorch 2.11 dispatches it by default on the H200 for these shapes: cuDNN attention
      * (bench/results/sdpa-backends-h200.json, backend "default"), forward / forward+backward TFLOP/s at 32,768
@@ -56,6 +79,11 @@ public final class ThroughputModel {
      * 4,015,130,624 parameters while the other rank updates its own (issue 10's 32K breakdown).
      */
     static final double CPU_ADAM_PARAMS_PER_S = 8_030_261_248.0 / 2 / 5.1;
+    /**
+     * Our native CPU AdamW streams at this fraction of the host's memory bandwidth (3.68e9 parameters/s, 110 GB/s,
+     * 79% of the triad bandwidth on the 2×H200 host: docs/benchmarks.md, "CPU AdamW").
+     */
+    static final double OURS_CPU_ADAM_BANDWIDTH_FRACTION = 0.79;
     /** Bytes one mixed-precision AdamW update moves per parameter: read p, m, v, g (4 × 4), write p, m, v (3 × 4), the 16-bit copy (2). */
     public static final int ADAM_BYTES_PER_PARAMETER = 4 * 4 + 3 * 4 + 2;
 
@@ -110,8 +138,9 @@ public final class ThroughputModel {
         if (s.attention() == Attention.EAGER) {
             fwd = fwdBwd = EAGER_FRACTION * H200_PEAK_TFLOPS;
         } else if (ours) {
-            fwd = OURS_FWD;
-            fwdBwd = OURS_FWD_BWD;
+            double[] rates = oursAttention(gpu);
+            fwd = rates[0];
+            fwdBwd = rates[1];
         } else if (s.attention() == Attention.SDPA) {
             fwd = sdpaDefault(SDPA_DEFAULT_FWD_32K, SDPA_DEFAULT_FWD_128K, context);
             fwdBwd = sdpaDefault(SDPA_DEFAULT_FWD_BWD_32K, SDPA_DEFAULT_FWD_BWD_128K, context);
@@ -167,17 +196,27 @@ public final class ThroughputModel {
         double exposed = Math.max(0, transfer - compute);
 
         double optimizer;
-        if (s.offloadOptimizer()) {
+        double optimizerExposed;
+        if (s.offloadOptimizer() && ours) {
+            // one process per node runs the native AdamW over all its ranks' shards, bound by the host's memory
+            // bandwidth, in the background while the next step's forward runs (each layer waits only for its own
+            // update): what outlasts that forward is exposed
+            optimizer = ADAM_BYTES_PER_PARAMETER * n / s.nodes() / (OURS_CPU_ADAM_BANDWIDTH_FRACTION * node.hostMemoryGBps() * 1e9);
+            double forward = compute / (s.checkpointing() == Checkpointing.NONE ? 3 : 4); // forward : (recompute :) backward = 1 : (1 :) 2
+            optimizerExposed = Math.max(0, optimizer - forward);
+        } else if (s.offloadOptimizer()) {
             // each GPU's process updates its shard; all of a node's processes share its DRAM bandwidth
             double perProcess = n / P / CPU_ADAM_PARAMS_PER_S;
             double dram = ADAM_BYTES_PER_PARAMETER * n / s.nodes() / (node.hostMemoryGBps() * 1e9);
             optimizer = Math.max(perProcess, dram);
+            optimizerExposed = optimizer;
         } else {
             int parts = s.zeroStage() >= 1 ? P : 1;
             optimizer = n / parts / (GPU_ADAM_PARAMS_PER_S_PER_TBPS * gpu.hbmGBps() / 1000);
+            optimizerExposed = optimizer;
         }
         int ga = s.gradientAccumulation();
-        double stepSeconds = ga * (compute + exposed) + optimizer;
+        double stepSeconds = ga * (compute + exposed) + optimizerExposed;
         double tokensPerSecond = P * tokens * ga / stepSeconds;
         return new Throughput(flopsPerToken(m, s, context), compute, transfer, exposed, optimizer, tokensPerSecond);
     }

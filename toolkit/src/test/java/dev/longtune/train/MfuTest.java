@@ -45,6 +45,27 @@ class MfuTest {
     }
 
     @Test
+    void aStepCountsAttentionWithinEachDocumentAndNoPadding() throws Exception {
+        ModelConfig m = config(false);
+        // two documents of 30 and 50 tokens, then 20 tokens of padding (no targets): a 100-token sequence
+        int[] ids = new int[100], targets = new int[100], positions = new int[100];
+        java.util.Arrays.fill(targets, 0, 80, 7);
+        java.util.Arrays.fill(targets, 80, 100, dev.longtune.data.Tokenizer.IGNORE_INDEX);
+        targets[29] = targets[79] = dev.longtune.data.Tokenizer.IGNORE_INDEX; // a document's last token predicts nothing
+        dev.longtune.model.Batch packed = new dev.longtune.model.Batch(ids, targets, positions, new int[] {0, 30, 80, 100});
+        // by hand: each document's tokens at its own length (per-token attention grows with the document)
+        double expected = 30 * countedByHand(m, 30) + 50 * countedByHand(m, 50);
+        assertThat(Mfu.stepFlops(m, java.util.List.of(packed))).isCloseTo(expected, within(1e-3));
+        // one document filling the sequence is what the per-token formula assumes
+        int[] full = new int[100];
+        java.util.Arrays.fill(full, 7);
+        dev.longtune.model.Batch one = new dev.longtune.model.Batch(ids, full, positions, new int[] {0, 100});
+        assertThat(Mfu.ofStep(m, java.util.List.of(one), 2.0, 1e-9))
+                .isCloseTo(Mfu.of(m, 100, 100 / 2.0, 1e-9), within(1e-9));
+        assertThat(Mfu.stepFlops(m, java.util.List.of(packed, one))).isCloseTo(expected + 100 * countedByHand(m, 100), within(1e-3));
+    }
+
+    @Test
     void peaksComeFromTheCatalogueByTheReportedName() {
         assertThat(Mfu.peakTflops("NVIDIA H200", Precision.BF16)).hasValue(989.0);
         assertThat(Mfu.peakTflops("Tesla V100-SXM2-16GB", Precision.FP16)).hasValue(125.0);
