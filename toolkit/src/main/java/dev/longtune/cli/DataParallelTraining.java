@@ -86,7 +86,7 @@ final class DataParallelTraining {
         }
         // held-out examples, as on one GPU: they never enter training
         LayerProgress.setup(phases, started, "data: " + c.data + ", " + c.examples + " examples of " + tokens + " tokens");
-        List<TrainingData> split = TrainingData.split(c.data, LlamaTokenizer.llama31(), tokens, c.examples,
+        List<TrainingData> split = TrainingData.split(c.data, LlamaTokenizer.llama31(), config.vocabSize(), tokens, c.examples,
                 c.evalEvery == null ? 0 : c.evalExamples, c.seed);
         TrainingData data = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
         Rendezvous.Node node = Rendezvous.Node.fromEnvironment(System.getenv(), gpus);

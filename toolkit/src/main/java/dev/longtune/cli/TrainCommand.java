@@ -40,7 +40,7 @@ public class TrainCommand implements Callable<Integer> {
     @Option(names = "--model", defaultValue = "tiny-llama-3", description = "preset or config.json; default ${DEFAULT-VALUE}")
     String model;
 
-    @Option(names = "--data", defaultValue = TrainingData.SYNTHETIC, description = "synthetic-longcite or a LongCite .jsonl file; default ${DEFAULT-VALUE}")
+    @Option(names = "--data", defaultValue = TrainingData.SYNTHETIC, description = "synthetic-longcite, random-document (one random full-length document per sequence: what a benchmark against full-length sequences needs) or a LongCite .jsonl file; default ${DEFAULT-VALUE}")
     String data;
 
     @Option(names = "--context", defaultValue = "2048", description = "tokens per packed sequence; default ${DEFAULT-VALUE}")
@@ -260,8 +260,8 @@ public class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--eval-every and --eval-examples must be positive");
             }
             var tokenizer = LlamaTokenizer.llama31();
-            List<TrainingData> split = TrainingData.split(data, tokenizer, tokens, examples,
-                    evalEvery == null ? 0 : evalExamples, seed);
+            List<TrainingData> split = TrainingData.split(data, tokenizer, trainer.model().config().vocabSize(), tokens,
+                    examples, evalEvery == null ? 0 : evalExamples, seed);
             TrainingData trainingData = split.get(0), evalData = split.size() > 1 ? split.get(1) : null;
             double bestEval = Double.POSITIVE_INFINITY;
             int bestStep = -1;

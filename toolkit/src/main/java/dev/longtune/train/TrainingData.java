@@ -22,6 +22,12 @@ import java.util.List;
  */
 public final class TrainingData {
     public static final String SYNTHETIC = "synthetic-longcite";
+    /**
+     * One document of random token ids filling each sequence, every token trained: the work a benchmark against
+     * another framework's full-length sequences must match (synthetic LongCite packs one example of 75–100% of the
+     * context and pads the rest, so it does less attention work).
+     */
+    public static final String RANDOM_DOCUMENT = "random-document";
 
     private final List<Batch> batches;
     private final SequencePacker.Stats stats;
@@ -45,6 +51,32 @@ public final class TrainingData {
      */
     public static TrainingData load(String source, Tokenizer tokenizer, int context, int examples, long seed) {
         return split(source, tokenizer, context, examples, 0, seed).get(0);
+    }
+
+    /**
+     * As {@link #split}, with {@link #RANDOM_DOCUMENT} too, which draws token ids below {@code vocab} (the model's
+     * vocabulary) from {@code seed}.
+     */
+    public static List<TrainingData> split(String source, Tokenizer tokenizer, int vocab, int context, int examples,
+                                           int heldOut, long seed) {
+        if (!source.equals(RANDOM_DOCUMENT)) {
+            return split(source, tokenizer, context, examples, heldOut, seed);
+        }
+        if (examples <= 0 || heldOut < 0) {
+            throw new IllegalArgumentException("random documents: " + examples + " examples and " + heldOut
+                    + " held out; need at least one example and no negative count");
+        }
+        java.util.Random r = new java.util.Random(seed);
+        List<TrainingData> out = new ArrayList<>();
+        for (int n : heldOut > 0 ? new int[] {examples, heldOut} : new int[] {examples}) {
+            List<Batch> batches = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                batches.add(Batch.ofDocument(r.ints(context, 0, vocab).toArray()));
+            }
+            SequencePacker.Stats stats = new SequencePacker.Stats(n, n, 0, 0, 0, 0, n, (long) n * context, 0);
+            out.add(new TrainingData(batches, stats, List.of(), List.of()));
+        }
+        return out;
     }
 
     /**

@@ -61,6 +61,19 @@ class TrainOffloadCommandTest {
     }
 
     @Test
+    void randomDocumentsFillEverySequenceAndTrainOffloaded() throws Exception {
+        // one random document of 300 tokens per sequence: the loss of a fresh model is about ln V on random targets,
+        // the same seed gives the same data (the same loss), and held-out documents are evaluated
+        JsonNode a = firstStep("--data", "random-document", "--offload", "parameters,optimizer,checkpoints", "--eval-every", "1");
+        JsonNode b = firstStep("--data", "random-document", "--offload", "parameters,optimizer,checkpoints", "--eval-every", "1");
+        assertThat(a.get("tokens").asLong()).isEqualTo(300);
+        assertThat(a.get("loss").asDouble()).isBetween(Math.log(128256) - 1, Math.log(128256) + 1).isEqualTo(b.get("loss").asDouble());
+        assertThat(a.get("eval_loss").asDouble()).isBetween(Math.log(128256) - 1, Math.log(128256) + 1);
+        JsonNode synthetic = firstStep("--offload", "parameters,optimizer,checkpoints");
+        assertThat(synthetic.get("loss").asDouble()).isNotEqualTo(a.get("loss").asDouble());
+    }
+
+    @Test
     void conflictingChoicesAreRefused() {
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--offload", "parameters",
                 "--optimizer", "device", "--steps", "1"), "--optimizer device", "--offload parameters");
