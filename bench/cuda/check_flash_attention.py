@@ -6,7 +6,8 @@ its #include), checks forward out/lse and backward dq/dk/dv against a float64 Py
 fp16, then times forward and forward+backward against torch's SDPA flash backend (causal, 32 query / 8 KV heads,
 d = 128, bf16). Exits non-zero on a correctness failure.
 
-    python3 check_flash_attention.py [--skip-bench] [--sizes 4096,16384,65536] [--volta]
+    python3 check_flash_attention.py [--skip-bench] [--sizes 4096,16384,65536] [--volta] [--hopper]
+    python3 check_flash_attention.py --volta --hopper --bench-paths mma,volta,hopper --sizes 16384,65536 --json rows.json
 
 --volta compiles with -DFA_FORCE_VOLTA_PATH, which makes sm_80+ run the Volta (WMMA-only) code path as well.
 --hopper also checks (and, with --hopper-bench, times) the sm_90a forward and backward of flash_attention_sm90.cu
@@ -333,8 +334,12 @@ def main():
     ap.add_argument("--skip-bench", action="store_true")
     ap.add_argument("--skip-check", action="store_true")
     ap.add_argument("--volta", action="store_true", help="also check the Volta (WMMA-only) path on this GPU")
-    ap.add_argument("--hopper", action="store_true", help="also check the sm_90a (wgmma) forward")
-    ap.add_argument("--hopper-bench", action="store_true", help="time the sm_90a forward instead of the default")
+    ap.add_argument("--hopper", action="store_true", help="also check the sm_90a (wgmma) kernels")
+    ap.add_argument("--hopper-bench", action="store_true", help="time the sm_90a kernels instead of the default")
+    ap.add_argument("--bench-paths", default="",
+                    help="time these kernel paths one after another, each beside SDPA flash: any of mma,volta,hopper "
+                         "(mma: the sm_80+ kernels; volta: the WMMA path a V100 or an A6000 runs; hopper: sm_90a)")
+    ap.add_argument("--json", default="", help="write the timing rows (path, T, ms, TF/s, SDPA's, ratios) to this file")
     ap.add_argument("--hopper-variant", default="", help="extra sm_90a builds: defines A=1,B=2 per build, builds split by ;")
     ap.add_argument("--sizes", default="4096,16384,65536")
     args = ap.parse_args()
@@ -381,9 +386,28 @@ def main():
                                                        e["delta"], e["dq"], e["dk"], e["dv"],
                                                        "ok" if ok else "FAIL"), flush=True)
     print(f"correctness failures: {failures}", flush=True)
-    if not args.skip_bench:
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    timed = {}
+    if args.bench_paths:
+        builders = {"mma": lambda: FA(load_module()),
+                    "volta": lambda: FA(load_module(("-DFA_FORCE_VOLTA_PATH",)), volta_path=True),
+                    "hopper": lambda: FA(load_module(), sm90=load_sm90_module())}
+        for path in args.bench_paths.split(","):
+            if path not in builders:
+                sys.exit(f"--bench-paths: unknown path {path!r}: use mma, volta or hopper")
+            print(f"== timing, {path} path: causal, 32/8 heads, d=128, bf16, medians of CUDA-event times ==", flush=True)
+            timed[path] = bench(builders[path](), sizes)
+    elif not args.skip_bench:
         print("== timing: causal, 32/8 heads, d=128, bf16, medians of CUDA-event times ==", flush=True)
-        bench(fa_hopper if args.hopper_bench else fa_default, [int(s) for s in args.sizes.split(",") if s])
+        timed["hopper" if args.hopper_bench else "default"] = bench(fa_hopper if args.hopper_bench else fa_default, sizes)
+    if args.json:
+        import json
+        keys = ("tokens", "fwd_ms", "fwd_tflops", "sdpa_fwd_ms", "sdpa_fwd_tflops", "fwd_ratio",
+                "fwd_bwd_ms", "fwd_bwd_tflops", "sdpa_fwd_bwd_ms", "sdpa_fwd_bwd_tflops", "fwd_bwd_ratio")
+        with open(args.json, "w") as f:
+            json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                       "correctness_failures": failures,
+                       "rows": [dict(path=p, **dict(zip(keys, r))) for p, rows in timed.items() for r in rows]}, f, indent=1)
     sys.exit(1 if failures else 0)
 
 
