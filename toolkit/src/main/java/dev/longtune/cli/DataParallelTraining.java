@@ -116,6 +116,11 @@ final class DataParallelTraining {
                     dp.rank(r).model().setSequenceTile(c.tile);
                 }
             }
+            if (c.keepAttention) {
+                for (int r = 0; r < dp.ranks(); r++) {
+                    dp.rank(r).model().setKeepAttention(true);
+                }
+            }
             if (!c.json) {
                 out.printf(Locale.ROOT, "%s (%,d parameters), ZeRO-3 over %d %s, %s, shards on the %s, checkpointing %s; "
                                 + "%d sequences of %,d tokens, %d per step%n", config.name(), config.totalParameters(), gpus,
@@ -295,7 +300,7 @@ final class DataParallelTraining {
         byte[] mine = node.nodeRank() == 0 ? NcclCommunicator.bytes(NcclCommunicator.newId()) : null;
         String configuration = String.join("|", c.model, c.data, c.context, c.precision, String.valueOf(c.offload),
                 String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
-                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile),
+                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile), String.valueOf(c.keepAttention),
                 String.valueOf(c.initFrom), String.valueOf(c.save), String.valueOf(c.resume), String.valueOf(c.evalEvery),
                 String.valueOf(c.evalCitations));
         byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,

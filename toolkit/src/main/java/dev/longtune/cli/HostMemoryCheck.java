@@ -30,8 +30,14 @@ final class HostMemoryCheck {
     /** What a run on a GPU with {@code gpuCapBytes} needs on the host, against {@code hostRamBytes}; null when it fits. */
     static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
                         long context, long gpuCapBytes, long hostRamBytes) {
+        return onGpu(m, p, optimizerOnHost, parametersOnHost, ck, false, context, gpuCapBytes, hostRamBytes);
+    }
+
+    /** As above, with each layer's attention output and lse offloaded too ({@code train --keep-attention}). */
+    static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
+                        boolean keepAttention, long context, long gpuCapBytes, long hostRamBytes) {
         NodeProfile node = PlannerAdvice.cappedNode(gpuCapBytes, hostRamBytes);
-        MemoryPlan plan = plan(m, node, p, optimizerOnHost, parametersOnHost, ck, context);
+        MemoryPlan plan = plan(m, node, p, optimizerOnHost, parametersOnHost, ck, keepAttention, context);
         long need = plan.hostPeakBytes();
         if (need <= hostRamBytes) {
             return null;
@@ -46,7 +52,12 @@ final class HostMemoryCheck {
     /** What a run on the CPU device needs in the Java heap, against {@code heapBytes}; null when it fits. */
     static String onCpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
                         long context, long heapBytes) {
-        MemoryPlan plan = plan(m, NodeCatalog.cpu(), p, optimizerOnHost, parametersOnHost, ck, context);
+        return onCpu(m, p, optimizerOnHost, parametersOnHost, ck, false, context, heapBytes);
+    }
+
+    static String onCpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
+                        boolean keepAttention, long context, long heapBytes) {
+        MemoryPlan plan = plan(m, NodeCatalog.cpu(), p, optimizerOnHost, parametersOnHost, ck, keepAttention, context);
         // the CPU device keeps 16-bit tensors as floats: twice their planned bytes in the heap (FP32 state as planned)
         long need = 0;
         for (Breakdown b : new Breakdown[] {plan.gpuAtPeak(), plan.hostAtPeak()}) {
@@ -69,8 +80,8 @@ final class HostMemoryCheck {
     }
 
     private static MemoryPlan plan(ModelConfig m, NodeProfile node, Precision p, boolean optimizerOnHost,
-                                   boolean parametersOnHost, Checkpointing ck, long context) {
-        TechniqueSet stack = Stacks.engineRun(node, p, optimizerOnHost, parametersOnHost, ck);
+                                   boolean parametersOnHost, Checkpointing ck, boolean keepAttention, long context) {
+        TechniqueSet stack = Stacks.engineRun(node, p, optimizerOnHost, parametersOnHost, ck).withKeepAttention(keepAttention);
         return new MemoryPlanner(EngineProfile.LONGTUNE).plan(m, node, stack, context);
     }
 

@@ -48,6 +48,8 @@ public class PlanOptions {
     @Option(names = "--gpus", description = "GPUs per node to use") Integer gpus;
     @Option(names = "--nodes", description = "number of nodes") Integer nodes;
     @Option(names = "--tile", description = "sequence tile for the MLP and loss, tokens (0: untiled)") Integer tile;
+    @Option(names = "--keep-attention", description = "with offloaded checkpoints, each layer's attention output and lse "
+            + "offloaded too (the engine's train --keep-attention)") boolean keepAttention;
     @Option(names = "--host-ram", description = "override the node's host RAM, e.g. 512GiB") String hostRam;
 
     ModelConfig model() { return ModelCatalog.get(model); }
@@ -82,6 +84,7 @@ public class PlanOptions {
         if (gradAccum != null) t = t.withGradientAccumulation(gradAccum);
         if (nodes != null) t = t.withNodes(nodes);
         if (tile != null) t = t.withSequenceTile(tile);
+        if (keepAttention) t = t.withKeepAttention(true);
         return t;
     }
 

@@ -113,6 +113,11 @@ public class TrainCommand implements Callable<Integer> {
                     + "(T × intermediate) then take one tile's room instead of the context's; same results; default untiled")
     Integer tile;
 
+    @Option(names = "--keep-attention",
+            description = "with offloaded checkpoints, also offload each layer's attention output and lse, so that backward's "
+                    + "recompute skips attention (long context: faster, at T·(heads·head dim·2 + heads·4) bytes of host memory a layer); same results")
+    boolean keepAttention;
+
     @Option(names = "--host-ram", description = "the host RAM to plan for (e.g. 256GiB) where the machine reports less than it has (a container); default: what /proc/meminfo reports")
     String hostRam;
 
@@ -177,6 +182,9 @@ public class TrainCommand implements Callable<Integer> {
             // the MLP's sequence tiles: the run's, unless this command line gives others (same results either way)
             if (!given.hasMatchedOption("--tile") && c.get("tile") instanceof Number n) {
                 tile = n.intValue();
+            }
+            if (!given.hasMatchedOption("--keep-attention") && c.get("keep_attention") instanceof Boolean b) {
+                keepAttention = b;
             }
             // the held-out split decides the training data: it is the run's
             evalExamples = Integer.parseInt(adopt("--eval-examples", String.valueOf(evalExamples), String.valueOf(c.get("eval_examples"))));
@@ -253,6 +261,9 @@ public class TrainCommand implements Callable<Integer> {
         }
         if (tile != null) {
             trainer.model().setSequenceTile(tile);
+        }
+        if (keepAttention) {
+            trainer.model().setKeepAttention(true);
         }
         LayerProgress.setup(layers, started, "set up; training");
         try (trainer; StopSignal stop = StopSignal.install()) {
@@ -451,6 +462,7 @@ public class TrainCommand implements Callable<Integer> {
         c.put("optimizer", trainer.optimizer().placement().id);
         c.put("checkpointing", trainer.model().checkpointing().id);
         c.put("tile", tile);
+        c.put("keep_attention", keepAttention);
         c.put("device", device.name());
         c.put("init_from", initFrom == null ? null : initFrom.toString());
         c.put("parameters_count", trainer.model().config().totalParameters());
@@ -465,10 +477,10 @@ public class TrainCommand implements Callable<Integer> {
         boolean optimizerOnHost = optimizerPlacement() == Optimizer.Placement.HOST;
         boolean parametersOnHost = parameterPlacement() == ParameterPlacement.HOST;
         String problem = device instanceof dev.longtune.cuda.CudaDevice
-                ? HostMemoryCheck.onGpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), tokens,
+                ? HostMemoryCheck.onGpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), keepAttention, tokens,
                         devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
                                 : dev.longtune.config.NodeCatalog.cpu().hostRamBytes())
-                : HostMemoryCheck.onCpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), tokens,
+                : HostMemoryCheck.onCpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), keepAttention, tokens,
                         Runtime.getRuntime().maxMemory());
         if (problem != null) {
             throw new IllegalArgumentException(problem);
@@ -489,12 +501,14 @@ public class TrainCommand implements Callable<Integer> {
     }
 
     Checkpointing checkpointing() {
-        if (checkpointing == null) {
-            return offloads("checkpoints") ? Checkpointing.OFFLOAD : Checkpointing.DEVICE;
-        }
-        Checkpointing c = Checkpointing.parse(checkpointing);
-        if (offloads("checkpoints") && c != Checkpointing.OFFLOAD) {
+        Checkpointing c = checkpointing == null
+                ? offloads("checkpoints") ? Checkpointing.OFFLOAD : Checkpointing.DEVICE : Checkpointing.parse(checkpointing);
+        if (checkpointing != null && offloads("checkpoints") && c != Checkpointing.OFFLOAD) {
             throw new IllegalArgumentException("--offload checkpoints and --checkpointing " + checkpointing + " disagree: drop one");
+        }
+        if (keepAttention && c != Checkpointing.OFFLOAD) {
+            throw new IllegalArgumentException("--keep-attention offloads attention outputs with the layer inputs: add "
+                    + "--offload checkpoints (checkpointing is " + c.id + ")");
         }
         return c;
     }

@@ -212,6 +212,26 @@ public final class LlamaModel implements AutoCloseable {
 
     private boolean tiled(int t) { return sequenceTile > 0 && sequenceTile < t; }
 
+    private boolean keepAttention;
+
+    /** Whether each layer's attention output and lse go to host memory with its input: see {@link #setKeepAttention}. */
+    public boolean keepAttention() { return keepAttention; }
+
+    /**
+     * With offloaded checkpoints, also offloads each layer's attention output (T × heads·head dim) and log-sum-exp
+     * (heads × T) in forward and brings them back for its backward, whose recompute then skips attention's forward:
+     * at long context that is the costliest kernel of the recompute, traded for host memory and PCIe copies.
+     * Results are bit-identical (the recomputed attention would be the same numbers).
+     */
+    public LlamaModel setKeepAttention(boolean keep) {
+        if (keep && checkpointing != Checkpointing.OFFLOAD) {
+            throw new IllegalArgumentException("keeping attention outputs offloads them with the layer inputs: it needs "
+                    + "checkpointing offload, not " + checkpointing.id);
+        }
+        this.keepAttention = keep;
+        return this;
+    }
+
     /** Rows of the MLP's wide tensors: the tile, or every token. */
     private int mlpRows(int t) { return tiled(t) ? sequenceTile : t; }
 
@@ -362,20 +382,24 @@ public final class LlamaModel implements AutoCloseable {
 
     /** What one forward/backward holds, so that a pass that fails or is interrupted can give it all back. */
     private static final class Pass {
-        final Tensor[] inputs;
+        final Tensor[] inputs, attentions, lses;  // offloaded checkpoints: layer inputs, kept attention outputs and lse
         final LayerActivations[] kept;
         Tensor x, dx, input;
         LayerActivations a;
 
         Pass(int layers) {
             inputs = new Tensor[layers];
+            attentions = new Tensor[layers];
+            lses = new Tensor[layers];
             kept = new LayerActivations[layers];
         }
 
         void close() {
-            for (Tensor t : inputs) {
-                if (t != null) {
-                    t.close();
+            for (Tensor[] held : new Tensor[][] {inputs, attentions, lses}) {
+                for (Tensor t : held) {
+                    if (t != null) {
+                        t.close();
+                    }
                 }
             }
             for (LayerActivations k : kept) {
@@ -441,6 +465,12 @@ public final class LlamaModel implements AutoCloseable {
                     Tensor host = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
                     p.inputs[i] = host;
                     device.copy(host, p.x);
+                    if (keepAttention) {
+                        p.attentions[i] = device.allocateHost("layer " + i + " attention output", e, CHECKPOINTS, t, q);
+                        device.copy(p.attentions[i], p.a.att);
+                        p.lses[i] = device.allocateHost("layer " + i + " attention lse", DType.FP32, CHECKPOINTS, heads, t);
+                        device.copy(p.lses[i], p.a.lse);
+                    }
                     p.x.close();
                     p.a.close();
                 }
@@ -480,7 +510,16 @@ public final class LlamaModel implements AutoCloseable {
             if (p.a == null) {
                 // recompute what the layer's backward reads from its checkpoint; its output is not needed again
                 p.a = activations(t);
-                recompute(i, p.input, p.a, b);
+                boolean attentionKept = p.attentions[i] != null;
+                if (attentionKept) { // attention's output and lse come back from the host instead of being recomputed
+                    device.copy(p.a.att, p.attentions[i]);
+                    device.copy(p.a.lse, p.lses[i]);
+                    p.attentions[i].close();
+                    p.lses[i].close();
+                    p.attentions[i] = null;
+                    p.lses[i] = null;
+                }
+                recompute(i, p.input, p.a, b, attentionKept);
             }
             Tensor dPrev = layerBackward(i, p.dx, p.input, p.a, b);
             release(unit(i), true);
@@ -517,7 +556,7 @@ public final class LlamaModel implements AutoCloseable {
     // x (T, h) -> returns the layer output (T, h); fills a with what backward needs
     private Tensor layerForward(int i, Tensor x, LayerActivations a, Batch b, MemoryCategory outCategory) {
         int t = b.tokens();
-        attentionForward(i, x, a, b);
+        attentionForward(i, x, a, b, false);
         Tensor out = device.allocate("layer " + (i + 1) + " input", e, outCategory, t, h);
         try {
             if (tiled(t)) {
@@ -541,22 +580,25 @@ public final class LlamaModel implements AutoCloseable {
      * wide tensors unless the MLP is tiled (its backward recomputes them tile by tile). The layer's output is not
      * needed again, so down_proj is skipped.
      */
-    private void recompute(int i, Tensor x, LayerActivations a, Batch b) {
-        attentionForward(i, x, a, b);
+    private void recompute(int i, Tensor x, LayerActivations a, Batch b, boolean attentionKept) {
+        attentionForward(i, x, a, b, attentionKept);
         if (!tiled(b.tokens())) {
             mlpWide(i, a, a.n2, b.tokens());
         }
     }
 
-    // the attention half: n1, q, k, v, att, lse, h1 = x + o_proj(att), n2 = norm(h1)
-    private void attentionForward(int i, Tensor x, LayerActivations a, Batch b) {
+    // the attention half: n1, q, k, v, att, lse, h1 = x + o_proj(att), n2 = norm(h1); with attentionKept, att and lse
+    // already hold this layer's values (brought back from the host) and attention itself is not run again
+    private void attentionForward(int i, Tensor x, LayerActivations a, Batch b, boolean attentionKept) {
         int t = b.tokens();
         device.rmsNormForward(a.n1, a.rstd1, x, w(layer(i, "input_layernorm.weight")), t, h, (float) config.rmsNormEps());
         device.matmul(a.q, a.n1, w(layer(i, "self_attn.q_proj.weight")), t, q, h, false, true, 0f);
         device.matmul(a.k, a.n1, w(layer(i, "self_attn.k_proj.weight")), t, kv, h, false, true, 0f);
         device.matmul(a.v, a.n1, w(layer(i, "self_attn.v_proj.weight")), t, kv, h, false, true, 0f);
         device.ropeForward(a.q, a.k, b.positions(), invFreq, t, heads, kvHeads, headDim);
-        device.attentionForward(a.att, a.lse, a.q, a.k, a.v, b.cuSeqlens(), t, heads, kvHeads, headDim);
+        if (!attentionKept) {
+            device.attentionForward(a.att, a.lse, a.q, a.k, a.v, b.cuSeqlens(), t, heads, kvHeads, headDim);
+        }
         try (Tensor o = zeros("o_proj out", ACTIVATIONS, t, h)) {
             device.matmul(o, a.att, w(layer(i, "self_attn.o_proj.weight")), t, h, q, false, true, 0f);
             device.add(a.h1, x, o);

@@ -116,6 +116,13 @@ final class HostMemory {
             long one = (long) s.microBatch() * contextTokens * m.hiddenSize() * e;
             b.add(CHECKPOINTS, pinnable, "offloaded layer inputs", (long) G * m.numLayers() * pinned(one),
                     "G·L·T·h·e = " + G + " × " + m.numLayers() + " × " + count(one) + roundingNote());
+            if (s.keepAttention()) {
+                long att = (long) s.microBatch() * contextTokens * m.queryDim() * e;
+                long lse = 4L * s.microBatch() * contextTokens * m.numHeads();
+                b.add(CHECKPOINTS, pinnable, "offloaded attention outputs and lse (backward skips recomputing attention)",
+                        (long) G * m.numLayers() * (pinned(att) + pinned(lse)), "G·L·(T·q·e + 4·H·T) = " + G + " × "
+                                + m.numLayers() + " × (" + count(att) + " + " + count(lse) + ")" + roundingNote());
+            }
         }
         if (engineOnOneGpu() && !cpu && phase == Phase.LOSS) {
             // the fused loss reads its per-token losses back through a pinned FP32 buffer (cuda/CudaDevice.read)

@@ -149,7 +149,9 @@ public final class ThroughputModel {
             fwd = SDPA_FWD;
             fwdBwd = SDPA_FWD_BWD;
         }
-        double recomputed = s.checkpointing() == Checkpointing.NONE ? 0 : forward / scaled(fwd, gpu, s.precision());
+        // under checkpointing the forward runs again in backward, attention included unless its output was kept
+        boolean recomputes = s.checkpointing() != Checkpointing.NONE && !s.keepAttention();
+        double recomputed = recomputes ? forward / scaled(fwd, gpu, s.precision()) : 0;
         return 3.5 * forward / scaled(fwdBwd, gpu, s.precision()) + recomputed;
     }
 
@@ -191,6 +193,9 @@ public final class ThroughputModel {
         }
         if (s.checkpointing() == Checkpointing.OFFLOAD) {
             transfer += 2.0 * m.numLayers() * tokens * m.hiddenSize() * e / link; // out in forward, back in backward
+            if (s.keepAttention()) {
+                transfer += 2.0 * m.numLayers() * tokens * (m.queryDim() * e + 4.0 * m.numHeads()) / link; // att and lse too
+            }
         }
         // copies run on their own streams, prefetched: hidden up to the compute time
         double exposed = Math.max(0, transfer - compute);

@@ -74,6 +74,18 @@ class TrainOffloadCommandTest {
     }
 
     @Test
+    void keptAttentionTrainsAsRecomputedAttention() throws Exception {
+        JsonNode recomputed = firstStep("--offload", "parameters,checkpoints");
+        JsonNode kept = firstStep("--offload", "parameters,checkpoints", "--keep-attention");
+        assertThat(kept.get("loss").asDouble()).isEqualTo(recomputed.get("loss").asDouble());
+        // the tiny model: 3 layers, 4 heads of 8 dims, 300 tokens, bf16: each layer's output (2 bytes) and lse (4 bytes)
+        assertThat(kept.at("/host_memory/checkpoints").asLong() - recomputed.at("/host_memory/checkpoints").asLong())
+                .isEqualTo(3L * 300 * (32 * 2 + 4 * 4));
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--keep-attention", "--steps", "1"),
+                "--keep-attention", "--offload checkpoints");
+    }
+
+    @Test
     void conflictingChoicesAreRefused() {
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--offload", "parameters",
                 "--optimizer", "device", "--steps", "1"), "--optimizer device", "--offload parameters");

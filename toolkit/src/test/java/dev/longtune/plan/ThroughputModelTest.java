@@ -86,6 +86,29 @@ class ThroughputModelTest {
     }
 
     @Test
+    void keptAttentionSkipsTheRecomputedAttentionForHostMemory() {
+        // the whole 8B offloaded on one H200 at 128K: attention's recompute (one forward of every layer) is gone, its
+        // output and lse cross PCIe twice instead, hidden behind compute; the host holds L·T·(q·e + 4·H) more
+        var node = NodeCatalog.get("1xH200");
+        TechniqueSet offload = MeasuredSteps.rows().stream().filter(r -> r.setup().startsWith("longtune offload"))
+                .findFirst().orElseThrow().stack();
+        TechniqueSet kept = offload.withKeepAttention(true);
+        var model = new ThroughputModel(EngineProfile.LONGTUNE);
+        double recomputedAttention = 2.0 * 131_072 * llama.queryDim() * 131_072 * llama.numLayers()
+                / (ThroughputModel.OURS_HOPPER_FWD * 1e12);
+        assertThat(model.attentionSeconds(llama, node.gpu(), offload, 131_072) - model.attentionSeconds(llama, node.gpu(), kept, 131_072))
+                .isCloseTo(recomputedAttention, within(1e-9));
+        assertThat(model.estimate(llama, node, kept, 131_072).tokensPerSecond())
+                .isGreaterThan(1.1 * model.estimate(llama, node, offload, 131_072).tokensPerSecond());
+        var planner = new MemoryPlanner(EngineProfile.LONGTUNE);
+        long more = planner.plan(llama, node, kept, 131_072).hostAtPeak().bytes(dev.longtune.tensor.MemoryCategory.CHECKPOINTS)
+                - planner.plan(llama, node, offload, 131_072).hostAtPeak().bytes(dev.longtune.tensor.MemoryCategory.CHECKPOINTS);
+        assertThat(more).isEqualTo(32L * 131_072 * (4096 * 2 + 4 * 32));
+        assertThat(offload.withCheckpointing(dev.longtune.config.Checkpointing.DEVICE).withKeepAttention(true)
+                .problems(node, EngineProfile.LONGTUNE)).anySatisfy(p -> assertThat(p).contains("--checkpointing offload"));
+    }
+
+    @Test
     void moreGpusMoreTokensAndLongerContextsFewer() {
         var model = new ThroughputModel(EngineProfile.HF_DEEPSPEED);
         var node = NodeCatalog.get("study-8xA100");

@@ -1,0 +1,105 @@
+package dev.longtune.model;
+
+import dev.longtune.config.Checkpointing;
+import dev.longtune.config.ModelConfig;
+import dev.longtune.config.Precision;
+import dev.longtune.device.Device;
+import dev.longtune.tensor.MemoryCategory;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * {@link LlamaModel#setKeepAttention}: with offloaded checkpoints, each layer's attention output and lse go to the
+ * host with its input, and backward's recompute takes them back instead of running attention again. The kept values
+ * are the ones the recompute would make (attention's forward is deterministic), so the loss and every gradient are
+ * bit-identical on every device; the host holds exactly T·(q·e + 4·heads) more bytes per layer.
+ */
+class KeptAttentionTest {
+    static List<Object[]> cases() {
+        List<Object[]> out = new ArrayList<>();
+        for (String dev : ModelOnDevicesTest.devices()) {
+            out.add(new Object[] {dev, Precision.FP32});
+            out.add(new Object[] {dev, Precision.BF16});
+        }
+        return out;
+    }
+
+    record Pass(double loss, Map<String, float[]> grads, long hostCheckpoints) {}
+
+    static Pass pass(LlamaModel m, Batch b, boolean keep) {
+        m.setKeepAttention(keep);
+        m.grads().zero();
+        m.device().hostMemory().resetPeaks();
+        double loss = m.forwardBackward(b, 1f);
+        return new Pass(loss, ModelOnDevicesTest.grads(m), m.device().hostMemory().peak(MemoryCategory.CHECKPOINTS));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("cases")
+    void keptAttentionTrainsBitForBitAsRecomputedAttention(String dev, Precision p) {
+        ModelConfig c = ModelOnDevicesTest.config();
+        try (Device d = ModelOnDevicesTest.open(dev); LlamaModel m = new LlamaModel(c, d, p, Checkpointing.OFFLOAD)) {
+            m.initialize(9);
+            Batch b = SequenceTilingTest.batch();  // two documents, 300 tokens
+            Pass recomputed = pass(m, b, false), kept = pass(m, b, true);
+            assertThat(kept.loss()).isEqualTo(recomputed.loss());
+            recomputed.grads().forEach((name, g) ->
+                    assertThat(java.util.Arrays.mismatch(kept.grads().get(name), g)).as(name + " bit for bit").isEqualTo(-1));
+            long e = LlamaModel.dtypeOf(p).bytes, t = b.tokens();
+            long perLayer = t * c.queryDim() * e + 4L * c.numHeads() * t;
+            assertThat(kept.hostCheckpoints() - recomputed.hostCheckpoints()).isEqualTo(c.numLayers() * perLayer);
+            assertThat(pass(m, b, false).loss()).isEqualTo(recomputed.loss()); // and back: nothing left behind
+        }
+    }
+
+    @Test
+    void backwardRunsAttentionOnlyInForwardWhenItIsKept() {
+        // the CPU device behind a proxy that counts attention's forward calls: once per layer in forward, and again
+        // per layer in backward's recompute unless the output was kept
+        ModelConfig c = ModelOnDevicesTest.config();
+        int[] calls = {0};
+        try (Device cpu = ModelOnDevicesTest.open("cpu")) {
+            Device counting = (Device) java.lang.reflect.Proxy.newProxyInstance(Device.class.getClassLoader(),
+                    new Class<?>[] {Device.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("attentionForward")) {
+                            calls[0]++;
+                        }
+                        try {
+                            return method.invoke(cpu, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            try (LlamaModel m = new LlamaModel(c, counting, Precision.FP32, Checkpointing.OFFLOAD)) {
+                m.initialize(9);
+                Batch b = SequenceTilingTest.batch();
+                m.setKeepAttention(false);
+                calls[0] = 0;
+                m.forwardBackward(b, 1f);
+                assertThat(calls[0]).isEqualTo(2 * c.numLayers());
+                m.setKeepAttention(true);
+                calls[0] = 0;
+                m.forwardBackward(b, 1f);
+                assertThat(calls[0]).isEqualTo(c.numLayers());
+            }
+        }
+    }
+
+    @Test
+    void keepingAttentionNeedsOffloadedCheckpoints() {
+        try (Device d = ModelOnDevicesTest.open("cpu");
+             LlamaModel m = new LlamaModel(ModelOnDevicesTest.config(), d, Precision.BF16, Checkpointing.DEVICE)) {
+            assertThatThrownBy(() -> m.setKeepAttention(true)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("checkpointing offload").hasMessageContaining("not device");
+            m.setKeepAttention(false); // turning it off is always allowed
+        }
+    }
+}
