@@ -35,6 +35,7 @@ classes=(
   dev.longtune.model.DataParallelGpuTest      # ZeRO-3 over NCCL: 1 rank on any GPU, 2 ranks on the 2-GPU machine, against the unsharded engine
   dev.longtune.model.InterruptedStepTest      # an interrupted step gives back its memory; the next steps match an uninterrupted run
   dev.longtune.model.HostOverheadGpuTest      # no host wait inside a layer's forward or backward; kernels and GEMMs per layer
+  dev.longtune.model.KeptAttentionTest        # --keep-attention: bit-identical to recomputed attention, host bytes exact
   dev.longtune.report.MeasuredSweepGpuTest    # the study's measured sweep: the planner within 5% of the GPU's peaks
   dev.longtune.model.WholeModelOffloadGpuTest # skipped here (host memory): run with --whole-model on the 2-GPU machine
 )

@@ -9,6 +9,7 @@
 #
 # Writes long-<cap>-<context>.jsonl (one JSON line per step: loss, tokens/s, GPU and host peaks by category) or
 # max-context-<cap>.json, their .err (progress), and host-*.txt (host memory and GPU memory every 5 s) under $OUT.
+# Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention).
 # Data: $LONGTUNE_DATA (default synthetic-longcite; random-document makes each sequence one full-length document).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +29,7 @@ else
   context=${1:?context}; cap=${2:?cap}; tile=${3:-8192}; steps=${4:-1}
   tag=long-$cap-$context
   cmd=(train --progress on --model llama-3.1-8b --device cuda --offload parameters,optimizer,checkpoints --gpu-memory-cap "$cap"
-       --context "$context" --tile "$tile" --steps "$steps" --examples 2 --data "${LONGTUNE_DATA:-synthetic-longcite}" --precision bf16 --json)
+       --context "$context" --tile "$tile" --steps "$steps" --examples 2 --data "${LONGTUNE_DATA:-synthetic-longcite}" ${LONGTUNE_TRAIN_ARGS:-} --precision bf16 --json)
   file=$out/$tag.jsonl
 fi
 ( while sleep 5; do date +%T; grep -E 'MemAvailable|Committed_AS' /proc/meminfo; nvidia-smi --query-gpu=memory.used --format=csv,noheader; done ) \

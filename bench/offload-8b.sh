@@ -9,6 +9,7 @@
 #
 # Writes train-<context>.jsonl (one JSON line per step: loss, tokens/s, GPU and host peaks by category, the
 # allocator's figures), train-<context>.err (progress), plan-<context>.json and host-<context>.txt under $OUT.
+# Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention).
 # Data: $LONGTUNE_DATA (default random-document; one random full-length document per sequence, the work of the PyTorch peers' full-length sequences (before 2026-11-30 these runs trained synthetic-longcite, which packs shorter documents and padding: less attention work)).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,7 +29,7 @@ java=("$BUNDLE_JAVA" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "
 monitor=$!
 set +e
 "${java[@]}" train --model llama-3.1-8b --device cuda --offload parameters,optimizer,checkpoints --gpu-memory-cap "$cap" \
-  --context "$context" --steps "$steps" --examples 2 --data "${LONGTUNE_DATA:-random-document}" --precision bf16 --host-ram "${LONGTUNE_HOST_RAM:-256GiB}" --json --progress on \
+  --context "$context" --steps "$steps" --examples 2 --data "${LONGTUNE_DATA:-random-document}" ${LONGTUNE_TRAIN_ARGS:-} --precision bf16 --host-ram "${LONGTUNE_HOST_RAM:-256GiB}" --json --progress on \
   > "$out/train-$context.jsonl" 2> "$out/train-$context.err"
 rc=$?
 kill $monitor
