@@ -142,14 +142,19 @@ final class DataParallelTraining {
                 bestStep = ((Number) run.best().get().get("step")).intValue();
                 bestEval = ((Number) run.best().get().get("eval_loss")).doubleValue();
             }
+            // model FLOPs utilisation per GPU against its datasheet peak (none on CPU ranks, or in FP32): the step's
+            // documents over every rank of every node
+            java.util.OptionalDouble peakTflops = dp.rank(0).model().device() instanceof dev.longtune.cuda.CudaDevice g
+                    ? dev.longtune.train.Mfu.peakTflops(g.gpuName(), p) : java.util.OptionalDouble.empty();
             for (int step = from + 1; step <= target; step++) {
                 // --profile-memory: rank 0's device and host memory at every allocation through the second step
                 // (the ranks hold the same shares, up to the padding of the last rank's slices)
                 boolean profile = c.profileMemory && step == Math.min(from + 2, target);
                 var timeline = profile ? dev.longtune.report.MemoryTimeline.record(dp.rank(0).model()) : null;
                 List<StepResult> ranks;
+                List<dev.longtune.model.Batch> stepBatches = data.forStep(step, world * c.microBatches);
                 try {
-                    ranks = dp.stepAll(data.forStep(step, world * c.microBatches));
+                    ranks = dp.stepAll(stepBatches);
                 } finally {
                     if (timeline != null) {
                         timeline.close();
@@ -180,6 +185,10 @@ final class DataParallelTraining {
                     line.remove("memory");
                     line.remove("host_memory");
                     line.put("gpus", gpus);
+                    if (peakTflops.isPresent()) {
+                        line.put("mfu", dev.longtune.train.Mfu.ofStep(config, stepBatches, r.seconds(),
+                                peakTflops.getAsDouble() * world));
+                    }
                     if (evalLoss != null) {
                         line.put("eval_loss", evalLoss);
                     }

@@ -222,6 +222,8 @@ class GpuCommandLineTest {
             JsonNode n = new ObjectMapper().readTree(line);
             if (n.has("step")) {
                 expected.add(n.get("loss").asDouble());
+                // the node's utilisation of its catalogued GPUs (an H200's BF16 peak)
+                assertThat(n.path("mfu").asDouble(-1)).as("mfu in %s", line).isGreaterThan(0).isLessThan(1);
             }
         }
         for (String line : Files.readAllLines(dir.resolve("node0.out"))) {
