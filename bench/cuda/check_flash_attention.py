@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """GPU correctness and timing harness for kernels/cuda/flash_attention.cu.
 
-Compiles the kernel source with NVRTC (through CuPy), the way the Java loader does (common.cuh pasted in place of
-its #include), checks forward out/lse and backward dq/dk/dv against a float64 PyTorch reference for fp32, bf16 and
+Compiles the kernel source with NVRTC (through CuPy), the way the Java loader does (our headers pasted in place of
+their #include: kernel_source.py), checks forward out/lse and backward dq/dk/dv against a float64 PyTorch reference for fp32, bf16 and
 fp16, then times forward and forward+backward against torch's SDPA flash backend (causal, 32 query / 8 KV heads,
 d = 128, bf16). Exits non-zero on a correctness failure.
 
@@ -25,8 +25,9 @@ import numpy as np
 import torch
 import cupy
 
+import kernel_source
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-KDIR = os.path.normpath(os.path.join(HERE, "..", "..", "kernels", "cuda"))
 
 
 def cuda_include_dirs():
@@ -44,21 +45,14 @@ def cuda_include_dirs():
 
 
 def load_module(extra=()):
-    with open(os.path.join(KDIR, "common.cuh")) as f:
-        common = f.read()
-    with open(os.path.join(KDIR, "flash_attention.cu")) as f:
-        src = f.read()
-    src = src.replace('#include "common.cuh"', common)
+    src = kernel_source.source("flash_attention.cu")
     opts = ["-std=c++17"] + ["-I" + d for d in cuda_include_dirs()] + list(extra)
     return cupy.RawModule(code=src, options=tuple(opts), backend="nvrtc")
 
 
 def load_sm90_module(extra=()):
-    """flash_attention_sm90.cu compiled by nvcc for sm_90a (common.cuh pasted in, as the Java loader does)."""
-    with open(os.path.join(KDIR, "common.cuh")) as f:
-        common = f.read()
-    with open(os.path.join(KDIR, "flash_attention_sm90.cu")) as f:
-        src = f.read().replace('#include "common.cuh"', common)
+    """flash_attention_sm90.cu compiled by nvcc for sm_90a (our headers pasted in, as the Java loader does)."""
+    src = kernel_source.source("flash_attention_sm90.cu")
     tmp = tempfile.mkdtemp()
     cu, cubin = os.path.join(tmp, "fa90.cu"), os.path.join(tmp, "fa90.cubin")
     with open(cu, "w") as f:

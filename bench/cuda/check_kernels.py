@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """GPU check of kernels/cuda/*.cu against float64 references that mirror the Java ops (dev.longtune.ops.*).
 
-Runs on a machine with a GPU, torch and cupy; no Java. Every .cu file gets common.cuh pasted in place of
-`#include "common.cuh"` exactly as dev.longtune.cuda.NvrtcCompiler does, is compiled by NVRTC through
+Runs on a machine with a GPU, torch and cupy; no Java. Every .cu file gets our headers (common.cuh, …) pasted
+in place of their #include exactly as dev.longtune.cuda.NvrtcCompiler does (kernel_source.py), is compiled by NVRTC through
 cupy.RawModule, and every entry point runs for f32, bf16 and f16 storage on awkward shapes (odd sizes,
 grids smaller than the data so grid-stride loops wrap). Prints one line per check and exits non-zero on any
 failure.
@@ -34,9 +34,7 @@ FAILURES = []
 ROWS = []
 
 
-def source(name):
-    text = (KERNELS / name).read_text()
-    return text.replace('#include "common.cuh"', (KERNELS / "common.cuh").read_text())
+from kernel_source import source  # noqa: E402  (our headers pasted in, as the Java loader does)
 
 
 MODULES = {}

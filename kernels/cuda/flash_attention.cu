@@ -12,6 +12,7 @@
 // document boundaries. Softmax runs in the log2 domain (scores · scale · log2 e, exp2f); lse is stored in
 // natural log: lse = m·ln 2 + ln l.
 #include "common.cuh"
+#include "flash_attention_rows.cuh"
 #include <mma.h>
 
 namespace fa {
@@ -23,15 +24,7 @@ using namespace nvcuda;
 #define FA_BIG 0x7fffffff
 #define FA_INF __int_as_float(0x7f800000)
 
-// Index of the document holding token i: the largest k < num_seqs with cu[k] <= i (empty documents skipped).
-__device__ __forceinline__ int doc_of(const int* cu, int num_seqs, int i) {
-    int lo = 0, hi = num_seqs - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) >> 1;
-        if (cu[mid] <= i) lo = mid; else hi = mid - 1;
-    }
-    return lo;
-}
+using fa_rows::doc_of;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tensor-core (WMMA) path
@@ -421,9 +414,6 @@ __device__ __forceinline__ void ldsm4t(unsigned (&r)[4], const void* p) {
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool pred) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(smem_addr(dst)), "l"(src), "r"(pred ? 16 : 0));
 }
-__device__ __forceinline__ void cp_async4(void* dst, const void* src, bool pred) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(smem_addr(dst)), "l"(src), "r"(pred ? 4 : 0));
-}
 // 2^x with one MUFU.EX2 (flush-to-zero; 2^-inf = 0), as FlashAttention does: exp2f without fast-math adds a range
 // fix-up around it
 __device__ __forceinline__ float fa_exp2(float x) {
@@ -721,49 +711,19 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
     // dQ split: query tile mq (16 rows) and half dh of D
     const int mq = warp & 3, dh = warp >> 2;
 
-    // Rows of a step: lse and delta come with the step's Q/dO tiles by cp.async (zero past t); the thread that
-    // copied row c later turns its lse into the log2 domain and finds the row's document start, walking forward
-    // from the previous step's document (rows only grow within a head), so no binary search and no global load
-    // sits between two steps.
-    auto copy_rows = [&](int h, int r0, int b) {  // rows r0.. of head h
-        if (threadIdx.x < 64) {
-            const int i = r0 + threadIdx.x;
-            const bool ok = i < t;
-            const long long o = (long long) h * t + (ok ? i : 0);
-            cp_async4(lse_b + b * 64 + threadIdx.x, lse + o, ok);
-            cp_async4(delta_b + b * 64 + threadIdx.x, delta + o, ok);
-        }
-    };
-    auto finish_rows = [&](int r0, int b) {  // after the copies of this thread have landed
-        if (threadIdx.x < 64) {
-            const int c = threadIdx.x, i = r0 + c;
-            lse_b[b * 64 + c] = fmaf(lse_b[b * 64 + c], FA_LOG2E, -log2_scale);
-            if (i < t) {
-                int doc;
-                if (r0 == j0) {  // a new head starts over
-                    doc = doc_of(cu, num_seqs, i);
-                } else {
-                    doc = doc_b[c];
-                    while (doc + 1 < num_seqs && __ldg(cu + doc + 1) <= i) doc++;
-                }
-                doc_b[c] = doc;
-                ds_b[b * 64 + c] = __ldg(cu + doc);
-            } else {
-                ds_b[b * 64 + c] = FA_BIG;
-            }
-        }
-    };
+    // the step's lse, delta and document starts (flash_attention_rows.cuh)
+    const fa_rows::StagedRows rows{lse_b, delta_b, ds_b, doc_b};
     load_tile_async<D, BC, NT>(Ks, k, j0, t, hkv, g);
     load_tile_async<D, BC, NT>(Vs, v, j0, t, hkv, g);
     if (total > 0) {
         load_tile_async<D, 64, NT>(Qb, q, j0, t, hq, g * group);
         load_tile_async<D, 64, NT>(dOb, dout, j0, t, hq, g * group);
-        copy_rows(g * group, j0, 0);
+        rows.copy(lse, delta, g * group, j0, 0, t);
     }
     cp_async_commit();
     if (total > 0) {
         cp_async_wait_all();
-        finish_rows(j0, 0);
+        rows.finish(j0, 0, j0, cu, num_seqs, t, log2_scale);
     }
 
     float dka[D / 8][4], dva[D / 8][4];
@@ -785,7 +745,7 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
         if (step + 1 < total) {
             load_tile_async<D, 64, NT>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
             load_tile_async<D, 64, NT>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
-            copy_rows(hn, in0, buf ^ 1);
+            rows.copy(lse, delta, hn, in0, buf ^ 1, t);
             cp_async_commit();
         }
         const unsigned short* Qs = Qb + buf * G::TILE;
@@ -917,28 +877,12 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
         }
         if (step + 1 < total) {
             cp_async_wait_all();
-            finish_rows(in0, buf ^ 1);
+            rows.finish(in0, buf ^ 1, j0, cu, num_seqs, t, log2_scale);
         }
         h = hn;
         i0 = in0;
     }
-    // dk += dK, dv += dV (dV held scale times too large), rounded once
-    const float inv_scale = 1.f / scale;
-#pragma unroll
-    for (int n = 0; n < D / 8; n++) {
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++) {
-            const int key = hf ? key1 : key0;
-            if (key < t) {
-                long long o = ((long long) key * hkv + g) * D + n * 8 + tc;
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    Storage<Tag>::store(dk, o + e, Storage<Tag>::load(dk, o + e) + dka[n][2 * hf + e]);
-                    Storage<Tag>::store(dv, o + e, Storage<Tag>::load(dv, o + e) + dva[n][2 * hf + e] * inv_scale);
-                }
-            }
-        }
-    }
+    fa_rows::add_key_gradients<Tag, D>(dk, dv, &dka[0][0], &dva[0][0], key0, tc, t, hkv, g, scale);
 }
 #endif  // sm_80+ path
 

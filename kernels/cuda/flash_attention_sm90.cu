@@ -4,6 +4,7 @@
 // flash_attention_sm90.md beside this file. Compiled only for sm_90a (wgmma is an arch-specific feature); any
 // other target gets entry points that trap, and the engine launches the mma.sync kernels there instead.
 #include "common.cuh"
+#include "flash_attention_rows.cuh"
 
 namespace fa90 {
 
@@ -80,6 +81,21 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
     }
 }
 
+// The fp32 accumulators of an m64n64 (32 registers) or m64n128 (64 registers) wgmma: their operand numbers in the
+// instruction text and their "+f" constraints, shared by every wrapper below.
+#define FA90_D32_REGS "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+#define FA90_D64_REGS FA90_D32_REGS ", %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+#define FA90_D32_OUT \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+#define FA90_D64_OUT FA90_D32_OUT, \
+    "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
+    "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
+    "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
+    "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+
 // The wgmma shapes this file uses, for one 16-bit input type TY ("bf16" or "f16"); accumulators are fp32.
 // Wgmma<Tag>::ss: d = A·B (accumulate = 0) or d += A·B, m64n128k16, A and B in shared memory, both K-major.
 // Wgmma<Tag>::rs: d += A·B, m64n128k16, A in registers (per warp the m16n8k16 A-fragment layout), B MN-major.
@@ -89,28 +105,14 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
         static __device__ __forceinline__ void ss(float (&d)[64], unsigned long long da, unsigned long long db,     \
                                                   int accumulate) {                                                 \
             asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                \
-                         "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
-                         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]) \
+                         "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" FA90_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
+                         : FA90_D64_OUT \
                          : "l"(da), "l"(db), "r"(accumulate));                                                      \
         }                                                                                                           \
         static __device__ __forceinline__ void rs(float (&d)[64], const unsigned (&a)[4], unsigned long long db) {  \
             asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                \
-                         "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n" \
-                         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
-          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
-          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
-          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]) \
+                         "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" FA90_D64_REGS "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n" \
+                         : FA90_D64_OUT \
                          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));                           \
         }                                                                                                           \
     };                                                                                                              \
@@ -119,11 +121,8 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
         static __device__ __forceinline__ void ss(float (&d)[32], unsigned long long da, unsigned long long db,     \
                                                   int accumulate) {                                                 \
             asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                                \
-                         "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, %35, %36;\n}\n" \
-                         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]) \
+                         "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {" FA90_D32_REGS "}, %32, %33, p, 1, 1, %35, %36;\n}\n" \
+                         : FA90_D32_OUT \
                          : "l"(da), "l"(db), "r"(accumulate), "n"(TA), "n"(TB));                                    \
         }                                                                                                           \
     };
@@ -148,14 +147,7 @@ template <> struct Pack2<f16_tag> {
     }
 };
 
-__device__ __forceinline__ int doc_of(const int* cu, int num_seqs, int i) {
-    int lo = 0, hi = num_seqs - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) >> 1;
-        if (cu[mid] <= i) lo = mid; else hi = mid - 1;
-    }
-    return lo;
-}
+using fa_rows::doc_of;
 
 // Accumulator layout of m64n128 (per warpgroup): warp w holds rows 16w..16w+15; thread (g = lane/4, q = lane%4)
 // holds rows 16w+g (elements 4j, 4j+1) and 16w+g+8 (4j+2, 4j+3) at columns 8j + 2q + {0, 1}, j = 0..15 — the
@@ -309,9 +301,6 @@ __device__ __forceinline__ void pin32(float (&d)[32]) {
 #pragma unroll
     for (int i = 0; i < 32; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
-__device__ __forceinline__ void cp_async4(unsigned dst, const void* src, bool pred) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(dst), "l"(src), "r"(pred ? 4 : 0));
-}
 __device__ __forceinline__ void red_add2(float* p, float a, float b) {
     asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(__cvta_generic_to_global(p)), "f"(a), "f"(b)
                  : "memory");
@@ -345,45 +334,19 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
     const int key0 = j0 + lk0, key1 = key0 + 8;
     const int wkey = j0 + wg * 64;                  // first key of this warpgroup
 
-    auto copy_rows = [&](int h, int r0, int b) {  // lse and delta of rows r0.. of head h (zero past t)
-        if (threadIdx.x < 64) {
-            const int i = r0 + threadIdx.x;
-            const bool ok = i < t;
-            const long long o = (long long) h * t + (ok ? i : 0);
-            cp_async4(smem_u32(lse_b + b * 64 + threadIdx.x), lse + o, ok);
-            cp_async4(smem_u32(delta_b + b * 64 + threadIdx.x), delta + o, ok);
-        }
-    };
-    auto finish_rows = [&](int r0, int b) {  // after this thread's copies have landed
-        if (threadIdx.x < 64) {
-            const int c = threadIdx.x, i = r0 + c;
-            lse_b[b * 64 + c] = fmaf(lse_b[b * 64 + c], FA90_LOG2E, -log2_scale);
-            if (i < t) {
-                int doc;
-                if (r0 == j0) {  // a new head starts over
-                    doc = doc_of(cu, num_seqs, i);
-                } else {
-                    doc = doc_b[c];
-                    while (doc + 1 < num_seqs && __ldg(cu + doc + 1) <= i) doc++;
-                }
-                doc_b[c] = doc;
-                ds_b[b * 64 + c] = __ldg(cu + doc);
-            } else {
-                ds_b[b * 64 + c] = FA90_BIG;
-            }
-        }
-    };
+    // the step's lse, delta and document starts (flash_attention_rows.cuh)
+    const fa_rows::StagedRows rows{lse_b, delta_b, ds_b, doc_b};
     load_tile<128>(Ks, k, j0, t, hkv, g);
     load_tile<128>(Vs, v, j0, t, hkv, g);
     if (total > 0) {
         load_tile<64>(Qb, q, j0, t, hq, g * group);
         load_tile<64>(dOb, dout, j0, t, hq, g * group);
-        copy_rows(g * group, j0, 0);
+        rows.copy(lse, delta, g * group, j0, 0, t);
     }
     cp_async_commit();
     if (total > 0) {
         cp_async_wait_all();
-        finish_rows(j0, 0);
+        rows.finish(j0, 0, j0, cu, num_seqs, t, log2_scale);
     }
 
     float dka[64], dva[64];
@@ -404,7 +367,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         if (step + 1 < total) {
             load_tile<64>(Qb + (buf ^ 1) * QTILE_BYTES, q, in0, t, hq, hn);
             load_tile<64>(dOb + (buf ^ 1) * QTILE_BYTES, dout, in0, t, hq, hn);
-            copy_rows(hn, in0, buf ^ 1);
+            rows.copy(lse, delta, hn, in0, buf ^ 1, t);
             cp_async_commit();
         }
         const unsigned qs = Qb + buf * QTILE_BYTES, dos = dOb + buf * QTILE_BYTES;
@@ -519,28 +482,12 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         }
         if (step + 1 < total) {
             cp_async_wait_all();
-            finish_rows(in0, buf ^ 1);
+            rows.finish(in0, buf ^ 1, j0, cu, num_seqs, t, log2_scale);
         }
         h = hn;
         i0 = in0;
     }
-    // dk += dK, dv += dV (dV held scale times too large), rounded once
-    const float inv_scale = 1.f / scale;
-#pragma unroll
-    for (int n = 0; n < 16; n++) {
-#pragma unroll
-        for (int hf = 0; hf < 2; hf++) {
-            const int key = hf ? key1 : key0;
-            if (key < t) {
-                const long long o = ((long long) key * hkv + g) * D + n * 8 + tc;
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    Storage<Tag>::store(dk, o + e, Storage<Tag>::load(dk, o + e) + dka[4 * n + 2 * hf + e]);
-                    Storage<Tag>::store(dv, o + e, Storage<Tag>::load(dv, o + e) + dva[4 * n + 2 * hf + e] * inv_scale);
-                }
-            }
-        }
-    }
+    fa_rows::add_key_gradients<Tag, D>(dk, dv, dka, dva, key0, tc, t, hkv, g, scale);
 }
 #endif  // sm_90a
 

@@ -23,7 +23,7 @@ import java.util.List;
 /**
  * Compiles kernels/cuda sources with NVRTC for one architecture: to a cubin for the GPU present (cached on
  * disk, keyed by the source's hash, the architecture and the NVRTC version) or to PTX (the architecture
- * test reads it). {@code #include "common.cuh"} is pasted in; CUDA's own headers (mma.h) come from the
+ * test reads it). Our own headers ({@code #include "common.cuh"}, …) are pasted in; CUDA's own headers (mma.h) come from the
  * toolkit's include folder when one is found. A compile error carries NVRTC's log and the file's name.
  */
 public final class NvrtcCompiler {
@@ -76,10 +76,29 @@ public final class NvrtcCompiler {
         return out;
     }
 
-    /** A kernel file's text with common.cuh pasted in. */
+    /** An include of one of kernels/cuda's own headers (common.cuh, flash_attention_rows.cuh), alone on its line. */
+    private static final java.util.regex.Pattern LOCAL_INCLUDE =
+            java.util.regex.Pattern.compile("(?m)^#include \"([^\"/]+\\.cuh)\"[ \\t]*$");
+
+    /**
+     * A kernel file's text with each of kernels/cuda's headers it includes pasted in place of its #include (once:
+     * a header included again, directly or through another, leaves an empty line), so NVRTC needs no include path
+     * of ours. CUDA's own headers (&lt;mma.h&gt;) stay includes.
+     */
     public static String source(String file) {
-        String text = resource(file);
-        return text.replace("#include \"common.cuh\"", resource("common.cuh"));
+        return paste(resource(file), new java.util.HashSet<>());
+    }
+
+    private static String paste(String text, java.util.Set<String> seen) {
+        java.util.regex.Matcher m = LOCAL_INCLUDE.matcher(text);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String header = m.group(1);
+            String pasted = seen.add(header) ? paste(resource(header), seen) : "";
+            m.appendReplacement(out, java.util.regex.Matcher.quoteReplacement(pasted));
+        }
+        m.appendTail(out);
+        return out.toString();
     }
 
     private static String resource(String file) {
