@@ -20,10 +20,12 @@ import java.util.concurrent.Future;
  * The host optimizer's background thread (offloaded parameters): gradient sums of squares as each unit's gradients
  * reach the host, and the AdamW update unit by unit, in submission order. One thread, so tasks never overlap each
  * other; each native call spreads over OpenMP threads, one fewer than the cores, leaving one to the thread that
- * queues the GPU's work.
+ * queues the GPU's work. Ranks that share a process share its cores ({@link #shareCores}): two OpenMP teams of all
+ * the cores each, running at once, oversubscribe the host and starve the threads that feed the GPUs.
  */
 final class BackgroundUpdate implements AutoCloseable {
     private ExecutorService thread;
+    private volatile int ranksSharingCores = 1;
     private final Map<String, Future<NativeAdamW.SumOfSquares>> sums = new HashMap<>();
     private final List<Future<?>> submitted = new ArrayList<>();
 
@@ -31,7 +33,7 @@ final class BackgroundUpdate implements AutoCloseable {
         if (thread == null) {
             thread = Executors.newSingleThreadExecutor(r -> {
                 Thread t = new Thread(() -> {
-                    NativeCpuKernels.setThreads(Math.max(1, NativeCpuKernels.maxThreads() - 1));
+                    NativeCpuKernels.setThreads(threadsPerRank(NativeCpuKernels.maxThreads(), ranksSharingCores));
                     r.run();
                 }, "longtune-host-optimizer");
                 t.setDaemon(true);
@@ -39,6 +41,25 @@ final class BackgroundUpdate implements AutoCloseable {
             });
         }
         return thread;
+    }
+
+    /**
+     * OpenMP threads for one rank's optimizer when {@code ranks} ranks share {@code cores}: each rank's thread that
+     * queues GPU work keeps a core, the rest are split evenly (at least one each).
+     */
+    static int threadsPerRank(int cores, int ranks) {
+        return Math.max(1, (cores - ranks) / ranks);
+    }
+
+    /** Splits the host's cores with the other ranks of this process; call before the first task. */
+    void shareCores(int ranks) {
+        if (ranks < 1) {
+            throw new IllegalArgumentException("ranks sharing the host's cores: " + ranks + " (at least 1)");
+        }
+        if (thread != null) {
+            throw new IllegalStateException("shareCores after the optimizer's thread started");
+        }
+        ranksSharingCores = ranks;
     }
 
     /** Queues work; {@link #awaitAll} waits for it. */

@@ -105,6 +105,7 @@ public final class DataParallel implements AutoCloseable {
                     m.initialize(job.seed()); // before the trainer, which takes its FP32 master copy from these weights
                 }
                 byRank[rank] = new Trainer(m, job.training(), job.precision());
+                byRank[rank].optimizer().shareHostCores(n); // the ranks' host AdamWs run at once
                 if (resumeFrom != null) {
                     TrainingCheckpoint.resumeRank(byRank[rank], resumeFrom,
                             new dev.longtune.model.ShardLayout(job.config(), worldSize), firstRank + rank);

@@ -116,6 +116,12 @@ public final class Optimizer implements AutoCloseable {
     /** Waits until an update started by {@link #applyOverlapped} has written every parameter. */
     public void awaitUpdate() { background.awaitAll(); }
 
+    /**
+     * Splits the host's cores between the host AdamWs of the {@code ranks} ranks in this process (one GPU each), so
+     * that their updates, which run at once, do not oversubscribe the host; before the first step.
+     */
+    public void shareHostCores(int ranks) { background.shareCores(ranks); }
+
     public int step() { return step; }
 
     public void restoreStep(int s) { step = s; }

@@ -60,20 +60,21 @@ class KeptAttentionTest {
         }
     }
 
-    @Test
-    void backwardRunsAttentionOnlyInForwardWhenItIsKept() {
-        // the CPU device behind a proxy that counts attention's forward calls: once per layer in forward, and again
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.longtune.model.ModelOnDevicesTest#devices")
+    void backwardRunsAttentionOnlyInForwardWhenItIsKept(String dev) {
+        // the device behind a proxy that counts attention's forward calls: once per layer in forward, and again
         // per layer in backward's recompute unless the output was kept
         ModelConfig c = ModelOnDevicesTest.config();
         int[] calls = {0};
-        try (Device cpu = ModelOnDevicesTest.open("cpu")) {
+        try (Device inner = ModelOnDevicesTest.open(dev)) {
             Device counting = (Device) java.lang.reflect.Proxy.newProxyInstance(Device.class.getClassLoader(),
                     new Class<?>[] {Device.class}, (proxy, method, args) -> {
                         if (method.getName().equals("attentionForward")) {
                             calls[0]++;
                         }
                         try {
-                            return method.invoke(cpu, args);
+                            return method.invoke(inner, args);
                         } catch (java.lang.reflect.InvocationTargetException e) {
                             throw e.getCause();
                         }
