@@ -56,6 +56,9 @@ public final class MeasuredSteps {
                 row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 32_768, 52_584),
                 row("longtune offload, 8B, H200 (48 GiB cap)", full, h200, EngineProfile.LONGTUNE, oursOffload, 32_768, 4_756),
                 row("longtune offload, 8B, H200 (48 GiB cap)", full, h200, EngineProfile.LONGTUNE, oursOffload, 131_072, 2_100),
+                // the same with --keep-attention (offload-8b-{32k,128k}-48gib-keep-attention-h200.jsonl)
+                row("longtune offload, kept attention, 8B, H200", full, h200, EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true), 32_768, 4_848),
+                row("longtune offload, kept attention, 8B, H200", full, h200, EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true), 131_072, 2_400),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 8_192, 66_918),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 32_768, 56_700));
     }
