@@ -8,8 +8,12 @@ d = 128, bf16). Exits non-zero on a correctness failure.
 
     python3 check_flash_attention.py [--skip-bench] [--sizes 4096,16384,65536] [--volta] [--hopper]
     python3 check_flash_attention.py --volta --hopper --bench-paths mma,volta,hopper --sizes 16384,65536 --json rows.json
+    python3 check_flash_attention.py --small-smem --bench-paths mma,small --sizes 16384,65536
 
 --volta compiles with -DFA_FORCE_VOLTA_PATH, which makes sm_80+ run the Volta (WMMA-only) code path as well.
+--small-smem compiles with -DFA_SMALL_SMEM: the mma.sync kernels in the tile shape of GPUs with 99 KiB of shared
+memory per block (A6000, L40: sm_86/89), checked with exactly their shared memory; the "small" timing path launches
+them with 120 KiB so that one block runs per SM, as the A6000's 100 KiB per SM allows (the H200 would fit two).
 --hopper also checks (and, with --hopper-bench, times) the sm_90a forward and backward of flash_attention_sm90.cu
 (wgmma), which nvcc compiles to a cubin here (CuPy's NVRTC call picks sm_90, not the arch-specific sm_90a wgmma
 needs). --hopper-variant "A=1,B=2;C=3" adds builds with those -D defines (experiments).
@@ -72,8 +76,10 @@ SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 class FA:
     """Launches the kernels with the launch configuration documented in flash_attention.md."""
 
-    def __init__(self, mod, volta_path=False, sm90=None):
+    def __init__(self, mod, volta_path=False, sm90=None, small=False, smem_floor=0):
         self.mod = mod
+        self.small = small
+        self.smem_floor = smem_floor
         self.sm90 = sm90
         self.cache90 = {}
         self.cache = {}
@@ -100,6 +106,9 @@ class FA:
             return 0
         ldh = d + 8
         tile = 64 * ldh * 2
+        if self.small and d == 128:  # swizzled tiles (no padding); the backward keeps one Q and one dO tile
+            sm = 6 * 64 * d * 2 + (128 * 4 if kind == "fwd" else 7 * 64 * 4)
+            return max(sm, self.smem_floor)
         if self.mma:
             if kind == "fwd":
                 return 6 * tile + 128 * 4
@@ -329,10 +338,13 @@ def main():
     ap.add_argument("--skip-check", action="store_true")
     ap.add_argument("--volta", action="store_true", help="also check the Volta (WMMA-only) path on this GPU")
     ap.add_argument("--hopper", action="store_true", help="also check the sm_90a (wgmma) kernels")
+    ap.add_argument("--small-smem", action="store_true",
+                    help="also check the mma.sync kernels built for 99 KiB of shared memory per block (A6000)")
     ap.add_argument("--hopper-bench", action="store_true", help="time the sm_90a kernels instead of the default")
     ap.add_argument("--bench-paths", default="",
-                    help="time these kernel paths one after another, each beside SDPA flash: any of mma,volta,hopper "
-                         "(mma: the sm_80+ kernels; volta: the WMMA path a V100 or an A6000 runs; hopper: sm_90a)")
+                    help="time these kernel paths one after another, each beside SDPA flash: any of mma,volta,hopper,small "
+                         "(mma: the sm_80+ kernels; volta: the WMMA path a V100 runs; hopper: sm_90a; small: the "
+                         "mma.sync kernels in the A6000's 99 KiB, one block per SM)")
     ap.add_argument("--json", default="", help="write the timing rows (path, T, ms, TF/s, SDPA's, ratios) to this file")
     ap.add_argument("--hopper-variant", default="", help="extra sm_90a builds: defines A=1,B=2 per build, builds split by ;")
     ap.add_argument("--sizes", default="4096,16384,65536")
@@ -341,8 +353,11 @@ def main():
     print("device:", torch.cuda.get_device_name(), "torch", torch.__version__, "cupy", cupy.__version__, flush=True)
     print("CUDA include:", cuda_include_dirs(), flush=True)
     variants = [("default", ())]
+    ap_small = args.small_smem
     if args.volta:
         variants.append(("volta-path", ("-DFA_FORCE_VOLTA_PATH",)))
+    if ap_small:
+        variants.append(("small-smem", ("-DFA_SMALL_SMEM",)))
     if args.hopper or args.hopper_bench:
         variants.append(("hopper", "sm90"))
     for spec in (v for v in args.hopper_variant.split(";") if v):
@@ -355,17 +370,18 @@ def main():
             fa = FA(load_module(), sm90=load_sm90_module(defines))
             fa_hopper = fa_hopper or fa
         else:
-            fa = FA(load_module(extra), volta_path=bool(extra))
+            fa = FA(load_module(extra), volta_path="-DFA_FORCE_VOLTA_PATH" in extra,
+                    small="-DFA_SMALL_SMEM" in extra)
         if fa_default is None:
             fa_default = fa
         if args.skip_check:
             continue
         gen = torch.Generator(device="cuda")
         gen.manual_seed(1234)
-        path = "sm_90a wgmma" if fa.sm90 else ("mma.sync m16n8k16" if fa.mma else "WMMA")
+        path = "sm_90a wgmma" if fa.sm90 else ("mma.sync m16n8k16" + (", 99 KiB tiles" if fa.small else "") if fa.mma else "WMMA")
         print(f"== correctness ({vname}, {path} path) ==", flush=True)
         cases = [(37, [0, 13, 29, 37]), (300, [0, 97, 98, 300]), (200, [0, 0, 130, 200])]
-        if fa.sm90:  # several 128-key steps, documents straddling steps and tiles, a tail shorter than a tile
+        if fa.sm90 or fa.small:  # several 128-key steps, documents straddling steps and tiles, a tail shorter than a tile
             cases += [(700, [0, 5, 260, 261, 700]), (1000, [0, 1000])]
         for dt in (torch.float32, torch.bfloat16, torch.float16):
             if vname != "default" and dt == torch.float32:
@@ -385,10 +401,11 @@ def main():
     if args.bench_paths:
         builders = {"mma": lambda: FA(load_module()),
                     "volta": lambda: FA(load_module(("-DFA_FORCE_VOLTA_PATH",)), volta_path=True),
-                    "hopper": lambda: FA(load_module(), sm90=load_sm90_module())}
+                    "hopper": lambda: FA(load_module(), sm90=load_sm90_module()),
+                    "small": lambda: FA(load_module(("-DFA_SMALL_SMEM",)), small=True, smem_floor=120 * 1024)}
         for path in args.bench_paths.split(","):
             if path not in builders:
-                sys.exit(f"--bench-paths: unknown path {path!r}: use mma, volta or hopper")
+                sys.exit(f"--bench-paths: unknown path {path!r}: use mma, volta, hopper or small")
             print(f"== timing, {path} path: causal, 32/8 heads, d=128, bf16, medians of CUDA-event times ==", flush=True)
             timed[path] = bench(builders[path](), sizes)
     elif not args.skip_bench:

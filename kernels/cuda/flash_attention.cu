@@ -448,6 +448,9 @@ template <> struct DqAdd<0> {
 };
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+// all but the N most recently committed groups have landed
+template <int N>
+__device__ __forceinline__ void cp_async_wait_group() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 
 template <typename Tag> struct MMA;
 template <> struct MMA<f16_tag> {
@@ -478,10 +481,26 @@ template <> struct MMA<bf16_t> {
     }
 };
 
-// ROWS × D of x (T, heads, D) from token r0, head h, into shared memory (row stride D + 8) with cp.async, by
-// THREADS threads; rows past t are zero-filled. Each thread copies the same 16-byte column of rows THREADS/VPR
-// apart, so the loop has a fixed trip count and one 64-bit address computation (it runs once per step).
-template <int D, int ROWS, int THREADS>
+// Where element (r, c) of a shared-memory tile with LD 16-bit values per row lives. Padded (the default): rows of
+// D + 8 values, so that the 8 rows one ldmatrix reads start in different banks. Swizzled (GPUs with 99 KiB per
+// block, FA_SMALL_SMEM): rows of exactly LD values, each row's 16-byte chunks permuted within every group of 8 by
+// XOR with the row's low 3 bits, which keeps ldmatrix conflict-free with no padding (tiles 6% smaller). Every
+// access is a whole 16-byte chunk or lies inside one (c % 8 plus its width ≤ 8).
+template <int LD, bool SWIZZLE> struct TileAt {
+    static __device__ __forceinline__ int at(int r, int c) {
+        if constexpr (SWIZZLE) {
+            const int chunk = c >> 3;
+            return r * LD + (((chunk ^ r) & 7) | (chunk & ~7)) * 8 + (c & 7);
+        } else {
+            return r * LD + c;
+        }
+    }
+};
+
+// ROWS × D of x (T, heads, D) from token r0, head h, into shared memory (row stride D + 8, or D swizzled) with
+// cp.async, by THREADS threads; rows past t are zero-filled. Each thread copies the same 16-byte column of rows
+// THREADS/VPR apart, so the loop has a fixed trip count and one 64-bit address computation (it runs once per step).
+template <int D, int ROWS, int THREADS, bool SWIZZLE = false>
 __device__ __forceinline__ void load_tile_async(unsigned short* dst, const unsigned short* src, int r0, int t,
                                                 int heads, int h) {
     constexpr int VPR = D / 8, LDH = D + 8, RSTEP = THREADS / VPR;
@@ -489,25 +508,46 @@ __device__ __forceinline__ void load_tile_async(unsigned short* dst, const unsig
     const int r = threadIdx.x / VPR, c = (threadIdx.x % VPR) * 8;
     const long long stride = (long long) RSTEP * heads * D;
     const unsigned short* p = src + ((long long) (r0 + r) * heads + h) * D + c;
-    unsigned short* q = dst + r * LDH + c;
+    if constexpr (SWIZZLE) {
 #pragma unroll
-    for (int it = 0; it < ROWS / RSTEP; it++) {
-        const bool ok = r0 + r + it * RSTEP < t;
-        cp_async16(q + it * RSTEP * LDH, ok ? p + it * stride : src, ok);
+        for (int it = 0; it < ROWS / RSTEP; it++) {
+            const bool ok = r0 + r + it * RSTEP < t;
+            cp_async16(dst + TileAt<D, true>::at(r + it * RSTEP, c), ok ? p + it * stride : src, ok);
+        }
+    } else {
+        unsigned short* q = dst + r * LDH + c;
+#pragma unroll
+        for (int it = 0; it < ROWS / RSTEP; it++) {
+            const bool ok = r0 + r + it * RSTEP < t;
+            cp_async16(q + it * RSTEP * LDH, ok ? p + it * stride : src, ok);
+        }
     }
 }
 
 // Version 3 geometry. Forward: 128 query rows per block, 4 warps × 32 rows (two m16 tiles per warp, so every K/V
 // fragment read from shared memory feeds two MMAs), 64 keys per step. Backward: 128 keys per block, 8 warps × 16
 // keys, 64 queries per step; dQ = dS·K split over the 8 warps as 4 query tiles × 2 halves of D.
+// SMALL (built with FA_SMALL_SMEM, for GPUs with 99 KiB of shared memory per block, sm_86/89, at D = 128, where the
+// padded tiles do not fit): the same blocks and warps on swizzled tiles; the backward keeps one Q and one dO tile
+// instead of two and writes dSᵀ into the dO tile once the step's dV/dK products have read it (98,816 and
+// 100,096 bytes against 101,376).
+#ifdef FA_SMALL_SMEM
+#define FA_SMALL_TILES true
+#else
+#define FA_SMALL_TILES false
+#endif
 template <int D> struct MP {
-    static constexpr int LDH = D + 8, TILE = 64 * LDH;  // 16-bit elements of a 64-row tile
+    static constexpr bool SMALL = FA_SMALL_TILES && D == 128;
+    static constexpr int LDH = SMALL ? D : D + 8, TILE = 64 * LDH;  // 16-bit elements of a 64-row tile
+    typedef TileAt<LDH, SMALL> At;
     static constexpr int FWD_BR = 128, FWD_THREADS = 128;
     static constexpr int FWD_SMEM = 6 * TILE * 2 + FWD_BR * 4;  // Q (128 rows) | K[2] | V[2] | doc start per row
     static constexpr int BWD_BC = 128, BWD_THREADS = 256;
-    static constexpr int LDT = 64 + 8;                 // dSᵀ tile row stride
+    static constexpr int LDT = SMALL ? 64 : 64 + 8;  // dSᵀ tile row stride
+    typedef TileAt<LDT, SMALL> AtT;
     // K (128 rows) | V (128 rows) | Q[2] | dO[2] | dSᵀ (128 × LDT) | lse, delta, ds × 2 × 64 | doc × 64
-    static constexpr int BWD_SMEM = 8 * TILE * 2 + BWD_BC * LDT * 2 + 7 * 64 * 4;
+    // SMALL: K | V | Q | dO, then dSᵀ | lse, delta, ds × 2 × 64 | doc × 64
+    static constexpr int BWD_SMEM = SMALL ? 6 * TILE * 2 + 7 * 64 * 4 : 8 * TILE * 2 + BWD_BC * LDT * 2 + 7 * 64 * 4;
 };
 
 template <typename Tag, int D>
@@ -527,9 +567,9 @@ __device__ __forceinline__ void forward_mma(unsigned short* out, float* lse, con
     const int i_last = min(i0 + BR, t) - 1;
     const int j_begin = cu[doc_of(cu, num_seqs, i0)];
 
-    load_tile_async<D, BR, NT>(Qs, q, i0, t, hq, h);
-    load_tile_async<D, 64, NT>(Kb, k, j_begin, t, hkv, g);
-    load_tile_async<D, 64, NT>(Vb, v, j_begin, t, hkv, g);
+    load_tile_async<D, BR, NT, G::SMALL>(Qs, q, i0, t, hq, h);
+    load_tile_async<D, 64, NT, G::SMALL>(Kb, k, j_begin, t, hkv, g);
+    load_tile_async<D, 64, NT, G::SMALL>(Vb, v, j_begin, t, hkv, g);
     cp_async_commit();
 
     for (int r = threadIdx.x; r < BR; r += NT) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA_BIG;
@@ -554,8 +594,8 @@ __device__ __forceinline__ void forward_mma(unsigned short* out, float* lse, con
         cp_async_wait_all();
         __syncthreads();
         if (j0 + 64 <= i_last) {
-            load_tile_async<D, 64, NT>(Kb + (buf ^ 1) * G::TILE, k, j0 + 64, t, hkv, g);
-            load_tile_async<D, 64, NT>(Vb + (buf ^ 1) * G::TILE, v, j0 + 64, t, hkv, g);
+            load_tile_async<D, 64, NT, G::SMALL>(Kb + (buf ^ 1) * G::TILE, k, j0 + 64, t, hkv, g);
+            load_tile_async<D, 64, NT, G::SMALL>(Vb + (buf ^ 1) * G::TILE, v, j0 + 64, t, hkv, g);
             cp_async_commit();
         }
         if (j0 > wrow + 31) continue;  // every key of this step lies after every row of this warp
@@ -571,11 +611,11 @@ __device__ __forceinline__ void forward_mma(unsigned short* out, float* lse, con
             unsigned qa[2][4];
 #pragma unroll
             for (int mt = 0; mt < 2; mt++)
-                ldsm4(qa[mt], Qs + (warp * 32 + mt * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
+                ldsm4(qa[mt], Qs + G::At::at(warp * 32 + mt * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
 #pragma unroll
             for (int np = 0; np < 4; np++) {
                 unsigned b[4];
-                ldsm4(b, Ks + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LDH + kk * 16 + ((lane >> 3) & 1) * 8);
+                ldsm4(b, Ks + G::At::at(np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 16 + ((lane >> 3) & 1) * 8));
 #pragma unroll
                 for (int mt = 0; mt < 2; mt++) {
                     MMA<Tag>::run(s[mt][2 * np], qa[mt], b[0], b[1]);
@@ -647,7 +687,7 @@ __device__ __forceinline__ void forward_mma(unsigned short* out, float* lse, con
 #pragma unroll
             for (int dp = 0; dp < D / 16; dp++) {
                 unsigned b[4];
-                ldsm4t(b, Vs + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8);
+                ldsm4t(b, Vs + G::At::at(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8));
 #pragma unroll
                 for (int mt = 0; mt < 2; mt++) {
                     MMA<Tag>::run(o[mt][2 * dp], pk[mt][kk], b[0], b[1]);
@@ -688,10 +728,10 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned short* Ks = reinterpret_cast<unsigned short*>(smem);
     unsigned short* Vs = Ks + 2 * G::TILE;   // 128 rows each
-    unsigned short* Qb = Ks + 4 * G::TILE;   // two buffers
-    unsigned short* dOb = Ks + 6 * G::TILE;  // two buffers
-    unsigned short* dSt = Ks + 8 * G::TILE;  // dSᵀ (128 keys × 64 queries)
-    float* lse_b = reinterpret_cast<float*>(dSt + BC * LDT);  // [2][64]
+    unsigned short* Qb = Ks + 4 * G::TILE;                      // two buffers (SMALL: one)
+    unsigned short* dOb = Ks + (G::SMALL ? 5 : 6) * G::TILE;    // two buffers (SMALL: one)
+    unsigned short* dSt = G::SMALL ? dOb : Ks + 8 * G::TILE;    // dSᵀ (128 keys × 64 queries); SMALL: in dO's tile
+    float* lse_b = reinterpret_cast<float*>(G::SMALL ? Ks + 6 * G::TILE : dSt + BC * LDT);  // [2][64]
     float* delta_b = lse_b + 128;                             // [2][64]
     int* ds_b = reinterpret_cast<int*>(delta_b + 128);        // [2][64]
     int* doc_b = ds_b + 128;                                  // [64]: document of each staged query row
@@ -713,11 +753,11 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
 
     // the step's lse, delta and document starts (flash_attention_rows.cuh)
     const fa_rows::StagedRows rows{lse_b, delta_b, ds_b, doc_b};
-    load_tile_async<D, BC, NT>(Ks, k, j0, t, hkv, g);
-    load_tile_async<D, BC, NT>(Vs, v, j0, t, hkv, g);
+    load_tile_async<D, BC, NT, G::SMALL>(Ks, k, j0, t, hkv, g);
+    load_tile_async<D, BC, NT, G::SMALL>(Vs, v, j0, t, hkv, g);
     if (total > 0) {
-        load_tile_async<D, 64, NT>(Qb, q, j0, t, hq, g * group);
-        load_tile_async<D, 64, NT>(dOb, dout, j0, t, hq, g * group);
+        load_tile_async<D, 64, NT, G::SMALL>(Qb, q, j0, t, hq, g * group);
+        load_tile_async<D, 64, NT, G::SMALL>(dOb, dout, j0, t, hq, g * group);
         rows.copy(lse, delta, g * group, j0, 0, t);
     }
     cp_async_commit();
@@ -743,13 +783,16 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
         cp_async_wait_all();
         __syncthreads();
         if (step + 1 < total) {
-            load_tile_async<D, 64, NT>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
-            load_tile_async<D, 64, NT>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
+            if constexpr (!G::SMALL) {  // SMALL: the next Q and dO once this step no longer reads them (below)
+                load_tile_async<D, 64, NT>(Qb + (buf ^ 1) * G::TILE, q, in0, t, hq, hn);
+                load_tile_async<D, 64, NT>(dOb + (buf ^ 1) * G::TILE, dout, in0, t, hq, hn);
+            }
             rows.copy(lse, delta, hn, in0, buf ^ 1, t);
             cp_async_commit();
         }
-        const unsigned short* Qs = Qb + buf * G::TILE;
-        const unsigned short* dOs = dOb + buf * G::TILE;
+        const unsigned short* Qs = G::SMALL ? Qb : Qb + buf * G::TILE;
+        const unsigned short* dOs = G::SMALL ? dOb : dOb + buf * G::TILE;
+        unsigned dsk[4][4];  // SMALL: this warp's dSᵀ, written to shared memory once every warp is done with dO
         const float* lse_s = lse_b + buf * 64;
         const float* delta_s = delta_b + buf * 64;
         const int* ds_s = ds_b + buf * 64;
@@ -765,13 +808,13 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
                 unsigned ka[4], va[4];
-                ldsm4(ka, Ks + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
-                ldsm4(va, Vs + (warp * 16 + (lane & 15)) * LDH + kk * 16 + (lane >> 4) * 8);
+                ldsm4(ka, Ks + G::At::at(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
+                ldsm4(va, Vs + G::At::at(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
 #pragma unroll
                 for (int np = 0; np < 4; np++) {
                     unsigned b[4];
                     const int off =
-                        (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LDH + kk * 16 + ((lane >> 3) & 1) * 8;
+                        G::At::at(np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 16 + ((lane >> 3) & 1) * 8);
                     ldsm4(b, Qs + off);
                     MMA<Tag>::run(st[2 * np], ka, b[0], b[1]);
                     MMA<Tag>::run(st[2 * np + 1], ka, b[2], b[3]);
@@ -822,17 +865,22 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                 da[1] = MMA<Tag>::pack(dpt[2 * kk][2], dpt[2 * kk][3]);
                 da[2] = MMA<Tag>::pack(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
                 da[3] = MMA<Tag>::pack(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
-                // dSᵀ to shared memory for dQ
-                unsigned short* dst = dSt + (warp * 16 + gr) * LDT + kk * 16 + tc;
-                *reinterpret_cast<unsigned*>(dst) = da[0];
-                *reinterpret_cast<unsigned*>(dst + 8 * LDT) = da[1];
-                *reinterpret_cast<unsigned*>(dst + 8) = da[2];
-                *reinterpret_cast<unsigned*>(dst + 8 * LDT + 8) = da[3];
+                // dSᵀ to shared memory for dQ (SMALL: kept until dO's tile is free)
+                if constexpr (G::SMALL) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) dsk[kk][e] = da[e];
+                } else {
+                    unsigned short* dst = dSt + (warp * 16 + gr) * LDT + kk * 16 + tc;
+                    *reinterpret_cast<unsigned*>(dst) = da[0];
+                    *reinterpret_cast<unsigned*>(dst + 8 * LDT) = da[1];
+                    *reinterpret_cast<unsigned*>(dst + 8) = da[2];
+                    *reinterpret_cast<unsigned*>(dst + 8 * LDT + 8) = da[3];
+                }
                 // dV += (scale·P)ᵀ dO, dK += dSᵀ Q over these 16 queries
 #pragma unroll
                 for (int dp = 0; dp < D / 16; dp++) {
                     unsigned b[4];
-                    const int off = (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dp * 16 + (lane >> 4) * 8;
+                    const int off = G::At::at(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8);
                     ldsm4t(b, dOs + off);
                     MMA<Tag>::run(dva[2 * dp], pa, b[0], b[1]);
                     MMA<Tag>::run(dva[2 * dp + 1], pa, b[2], b[3]);
@@ -841,13 +889,36 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
                     MMA<Tag>::run(dka[2 * dp + 1], da, b[2], b[3]);
                 }
             }
-        } else {
+        } else if constexpr (!G::SMALL) {
             // keys no query of the step sees: zero rows of dSᵀ, so the dQ product below needs no bound
             uint4* dst = reinterpret_cast<uint4*>(dSt + (warp * 16 + (lane >> 1)) * LDT + (lane & 1) * 32);
 #pragma unroll
             for (int x = 0; x < 4; x++) dst[x] = make_uint4(0u, 0u, 0u, 0u);
         }
         __syncthreads();
+        if constexpr (G::SMALL) {
+            // every warp is done with this step's Q and dO: the next Q comes in, dSᵀ goes into dO's tile
+            if (step + 1 < total) {
+                load_tile_async<D, 64, NT, true>(Qb, q, in0, t, hq, hn);
+                cp_async_commit();
+            }
+            if (warp < kmax) {
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    const int r = warp * 16 + gr, c = kk * 16 + tc;
+                    *reinterpret_cast<unsigned*>(dSt + G::AtT::at(r, c)) = dsk[kk][0];
+                    *reinterpret_cast<unsigned*>(dSt + G::AtT::at(r + 8, c)) = dsk[kk][1];
+                    *reinterpret_cast<unsigned*>(dSt + G::AtT::at(r, c + 8)) = dsk[kk][2];
+                    *reinterpret_cast<unsigned*>(dSt + G::AtT::at(r + 8, c + 8)) = dsk[kk][3];
+                }
+            } else {
+                const int r = warp * 16 + (lane >> 1);  // two lanes per row, four 16-byte chunks each
+#pragma unroll
+                for (int x = 0; x < 4; x++)
+                    *reinterpret_cast<uint4*>(dSt + G::AtT::at(r, ((lane & 1) * 4 + x) * 8)) = make_uint4(0u, 0u, 0u, 0u);
+            }
+            __syncthreads();
+        }
         // dQ = dS K for queries mq·16.. and columns dh·D/2.. (A = dS from dSᵀ with a transposing load), added to
         // dq_accum
         {
@@ -857,12 +928,12 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
 #pragma unroll
             for (int kk = 0; kk < KCH; kk++) {
                 unsigned a[4];
-                ldsm4t(a, dSt + (kk * 16 + (lane & 7) + (lane >> 4) * 8) * LDT + mq * 16 + ((lane >> 3) & 1) * 8);
+                ldsm4t(a, dSt + G::AtT::at(kk * 16 + (lane & 7) + (lane >> 4) * 8, mq * 16 + ((lane >> 3) & 1) * 8));
 #pragma unroll
                 for (int dp = 0; dp < D / 32; dp++) {
                     unsigned b[4];
-                    ldsm4t(b, Ks + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDH + dh * (D / 2) + dp * 16 +
-                                  (lane >> 4) * 8);
+                    ldsm4t(b, Ks + G::At::at(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
+                                             dh * (D / 2) + dp * 16 + (lane >> 4) * 8));
                     MMA<Tag>::run(dqa[2 * dp], a, b[0], b[1]);
                     MMA<Tag>::run(dqa[2 * dp + 1], a, b[2], b[3]);
                 }
@@ -875,7 +946,17 @@ __device__ __forceinline__ void backward_mma(float* dq_accum, unsigned short* dk
             else
                 DqAdd<D / 16>::template run<true>(d0, d1, dqa, qr0 < t, qr0 + 8 < t);
         }
-        if (step + 1 < total) {
+        if constexpr (G::SMALL) {
+            // every warp is done reading dSᵀ: the next dO comes into its tile, and the staged rows are finished while
+            // it lands (they and the next Q were committed first)
+            if (step + 1 < total) {
+                __syncthreads();
+                load_tile_async<D, 64, NT, true>(dOb, dout, in0, t, hq, hn);
+                cp_async_commit();
+                cp_async_wait_group<1>();
+                rows.finish(in0, buf ^ 1, j0, cu, num_seqs, t, log2_scale);
+            }
+        } else if (step + 1 < total) {
             cp_async_wait_all();
             rows.finish(in0, buf ^ 1, j0, cu, num_seqs, t, log2_scale);
         }

@@ -28,7 +28,7 @@ final class CudaAttention {
         checkHeadDim(d);
         boolean hopper = dev.kernels().hopperAttention() && d == 128 && q.dtype() != DType.FP32;
         FlashAttentionLaunch l = hopper ? FlashAttentionLaunch.hopperForward()
-                : FlashAttentionLaunch.forward(q.dtype(), d, dev.kernels().flashAttentionWmmaPath());
+                : FlashAttentionLaunch.forward(q.dtype(), d, dev.kernels().attentionPath());
         String kernel = hopper ? "flash_attention_forward_sm90_" + CudaDevice.suffix(q.dtype()) + "_d128"
                 : name("forward", q.dtype(), d);
         l.prepare(dev.kernels(), kernel);
@@ -47,7 +47,7 @@ final class CudaAttention {
                     delta, out, dout, t, hq);
             boolean hopper = dev.kernels().hopperAttention() && d == 128 && e != DType.FP32;
             FlashAttentionLaunch l = hopper ? FlashAttentionLaunch.hopperBackward()
-                    : FlashAttentionLaunch.backward(e, d, dev.kernels().flashAttentionWmmaPath());
+                    : FlashAttentionLaunch.backward(e, d, dev.kernels().attentionPath());
             String kernel = hopper ? "flash_attention_backward_sm90_" + CudaDevice.suffix(e) + "_d128" : name("backward", e, d);
             l.prepare(dev.kernels(), kernel);
             dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),

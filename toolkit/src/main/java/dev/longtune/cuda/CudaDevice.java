@@ -111,7 +111,8 @@ public final class CudaDevice implements Device {
             public void free(long address) { Cuda.check(cudart.cudaFreeHost(Cuda.at(address)), "cudaFreeHost"); }
         }, Long.MAX_VALUE, host);
         this.blas = new Cublas(compute);
-        this.kernels = new CudaKernels(new NvrtcCompiler(options.kernelCache()), arch, maxShared, options.wmmaAttention());
+        int kernelShared = options.sharedMemoryLimit() > 0 ? Math.min(maxShared, options.sharedMemoryLimit()) : maxShared;
+        this.kernels = new CudaKernels(new NvrtcCompiler(options.kernelCache()), arch, kernelShared, options.wmmaAttention());
     }
 
     @Override

@@ -32,28 +32,32 @@ public final class CudaKernels implements AutoCloseable {
 
     public static Address address(long a) { return new Address(a); }
 
-    private final boolean flashAttentionWmmaPath;
+    private final FlashAttentionLaunch.Path attentionPath;
 
     /**
-     * @param maxSharedPerBlock the opt-in shared memory per block; GPUs of sm_80+ with too little for the
-     *     mma.sync FlashAttention path (sm_86/89: 99 KiB) get the WMMA path, compiled with FA_FORCE_VOLTA_PATH
+     * @param maxSharedPerBlock the opt-in shared memory per block; GPUs of sm_80+ with too little for the padded
+     *     mma.sync FlashAttention tiles (sm_86/89: 99 KiB) get its 99 KiB build (FA_SMALL_SMEM), and any with too
+     *     little for that the WMMA path (FA_FORCE_VOLTA_PATH)
      */
     public CudaKernels(NvrtcCompiler compiler, int arch, int maxSharedPerBlock) {
         this(compiler, arch, maxSharedPerBlock, false);
     }
 
-    /** @param forceWmmaAttention the WMMA path whatever the GPU (tests of the Volta/sm_86 path on a newer GPU) */
+    /** @param forceWmmaAttention the WMMA path whatever the GPU (tests of the Volta path on a newer GPU) */
     public CudaKernels(NvrtcCompiler compiler, int arch, int maxSharedPerBlock, boolean forceWmmaAttention) {
         this.arch = arch;
-        this.flashAttentionWmmaPath = forceWmmaAttention || arch < 80
-                || maxSharedPerBlock < FlashAttentionLaunch.largestMmaPathShared();
+        this.attentionPath = forceWmmaAttention ? FlashAttentionLaunch.Path.WMMA
+                : FlashAttentionLaunch.pathFor(arch, maxSharedPerBlock);
         for (String file : NvrtcCompiler.SOURCES) {
             if (NvrtcCompiler.class.getResource("/kernels/cuda/" + file) == null) {
                 failures.add(file + ": not packaged");
                 continue;
             }
-            boolean forceWmma = file.equals("flash_attention.cu") && arch >= 80 && flashAttentionWmmaPath;
-            byte[] cubin = compiler.cubin(file, arch, forceWmma ? java.util.List.of("-DFA_FORCE_VOLTA_PATH") : java.util.List.of());
+            java.util.List<String> defines = java.util.List.of();
+            if (file.equals("flash_attention.cu") && arch >= 80 && attentionPath != FlashAttentionLaunch.Path.MMA) {
+                defines = java.util.List.of(attentionPath == FlashAttentionLaunch.Path.WMMA ? "-DFA_FORCE_VOLTA_PATH" : "-DFA_SMALL_SMEM");
+            }
+            byte[] cubin = compiler.cubin(file, arch, defines);
             BytePointer image = new BytePointer(cubin.length);
             image.put(cubin);
             CUmod_st module = new CUmod_st();
@@ -70,11 +74,15 @@ public final class CudaKernels implements AutoCloseable {
      * kernels (to compare the two on one GPU).
      */
     public boolean hopperAttention() {
-        return arch == 90 && !flashAttentionWmmaPath && !"false".equals(System.getProperty("longtune.cuda.sm90Attention"));
+        return arch == 90 && attentionPath == FlashAttentionLaunch.Path.MMA
+                && !"false".equals(System.getProperty("longtune.cuda.sm90Attention"));
     }
 
     /** Whether flash_attention.cu runs its WMMA path here (sm_70/75, or too little shared memory). */
-    public boolean flashAttentionWmmaPath() { return flashAttentionWmmaPath; }
+    public boolean flashAttentionWmmaPath() { return attentionPath == FlashAttentionLaunch.Path.WMMA; }
+
+    /** Which build of flash_attention.cu runs here. */
+    public FlashAttentionLaunch.Path attentionPath() { return attentionPath; }
 
     /** The entry point {@code name}; a missing one is an error that says which files were searched. */
     public synchronized CUfunc_st function(String name) {

@@ -8,16 +8,30 @@ import java.nio.file.Path;
  * WMMA (Volta) path even where the mma.sync path fits (what a V100 or an sm_86 card runs, so that a newer GPU
  * can check it).
  */
-public record CudaOptions(int deviceIndex, long memoryCap, Path kernelCache, boolean wmmaAttention) {
+public record CudaOptions(int deviceIndex, long memoryCap, Path kernelCache, boolean wmmaAttention, int sharedMemoryLimit) {
+    /** An A6000's (sm_86) opt-in shared memory per block, 99 KiB: {@link #withSharedMemoryLimit} emulates it. */
+    public static final int A6000_SHARED_PER_BLOCK = 99 * 1024;
+
     public static CudaOptions defaults() {
-        return new CudaOptions(0, Long.MAX_VALUE, NvrtcCompiler.defaultCacheDir(), false);
+        return new CudaOptions(0, Long.MAX_VALUE, NvrtcCompiler.defaultCacheDir(), false, 0);
     }
 
     /** The GPU with this CUDA index (one per rank of data parallelism). */
-    public CudaOptions withDevice(int index) { return new CudaOptions(index, memoryCap, kernelCache, wmmaAttention); }
+    public CudaOptions withDevice(int index) { return new CudaOptions(index, memoryCap, kernelCache, wmmaAttention, sharedMemoryLimit); }
 
-    public CudaOptions withMemoryCap(long bytes) { return new CudaOptions(deviceIndex, bytes, kernelCache, wmmaAttention); }
+    public CudaOptions withMemoryCap(long bytes) { return new CudaOptions(deviceIndex, bytes, kernelCache, wmmaAttention, sharedMemoryLimit); }
 
-    /** FlashAttention on the WMMA path, compiled with FA_FORCE_VOLTA_PATH on sm_80+ (as CudaKernels does for sm_86/89). */
-    public CudaOptions withWmmaAttention() { return new CudaOptions(deviceIndex, memoryCap, kernelCache, true); }
+    /** FlashAttention on the WMMA path, compiled with FA_FORCE_VOLTA_PATH on sm_80+ (what a V100 runs). */
+    public CudaOptions withWmmaAttention() { return new CudaOptions(deviceIndex, memoryCap, kernelCache, true, sharedMemoryLimit); }
+
+    /**
+     * Kernels chosen as if the GPU allowed at most {@code bytes} of shared memory per block (e.g.
+     * {@link #A6000_SHARED_PER_BLOCK}: FlashAttention's 99 KiB build, as an A6000 runs it); 0 for the GPU's own.
+     */
+    public CudaOptions withSharedMemoryLimit(int bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("shared memory limit per block: " + bytes + " bytes (0 for the GPU's own)");
+        }
+        return new CudaOptions(deviceIndex, memoryCap, kernelCache, wmmaAttention, bytes);
+    }
 }

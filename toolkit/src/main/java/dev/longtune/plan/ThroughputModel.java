@@ -41,10 +41,16 @@ public final class ThroughputModel {
     /** The mma.sync kernels (sm_80 and sm_100-class GPUs; v4, check_flash_attention.py) 321.7 / 274.8. */
     static final double OURS_MMA_FWD = 321.7, OURS_MMA_FWD_BWD = 274.8;
     /**
-     * The WMMA kernels (Volta, Turing, and sm_86/87/89/120, whose 99 KiB of shared memory per block the mma.sync
-     * backward does not fit), forced on the H200 at 65,536 tokens (kernel v1, the WMMA path's last timing) 111.7 / 63.4.
+     * The mma.sync kernels built for 99 KiB of shared memory per block (sm_86/87/89/120: A6000, L40, RTX 4090), on the
+     * H200 with one block per SM as an A6000 runs them, at 65,536 tokens (flash-attention-small-smem-h200.json,
+     * 2026-11-30) 281.7 / 245.7.
      */
-    static final double OURS_WMMA_FWD = 111.7, OURS_WMMA_FWD_BWD = 63.4;
+    static final double OURS_MMA_SMALL_FWD = 281.7, OURS_MMA_SMALL_FWD_BWD = 245.7;
+    /**
+     * The WMMA kernels (Volta, Turing), forced on the H200 at 65,536 tokens (flash-attention-paths-h200.json,
+     * 2026-11-30) 112.4 / 63.5.
+     */
+    static final double OURS_WMMA_FWD = 112.4, OURS_WMMA_FWD_BWD = 63.5;
 
     /** Our attention's forward and forward+backward H200-equivalent TFLOP/s on {@code gpu}'s kernel path. */
     static double[] oursAttention(GpuProfile gpu) {
@@ -52,9 +58,12 @@ public final class ThroughputModel {
         if (cc == 90) {
             return new double[] {OURS_HOPPER_FWD, OURS_HOPPER_FWD_BWD};
         }
+        if (cc < 80) {
+            return new double[] {OURS_WMMA_FWD, OURS_WMMA_FWD_BWD};
+        }
         boolean smallSharedMemory = cc == 86 || cc == 87 || cc == 89 || cc == 120;
-        return cc >= 80 && !smallSharedMemory ? new double[] {OURS_MMA_FWD, OURS_MMA_FWD_BWD}
-                : new double[] {OURS_WMMA_FWD, OURS_WMMA_FWD_BWD};
+        return smallSharedMemory ? new double[] {OURS_MMA_SMALL_FWD, OURS_MMA_SMALL_FWD_BWD}
+                : new double[] {OURS_MMA_FWD, OURS_MMA_FWD_BWD};
     }
     /**
      * SDPA as PyTorch 2.11 dispatches it by default on the H200 for these shapes: cuDNN attention

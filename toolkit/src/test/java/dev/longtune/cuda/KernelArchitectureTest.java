@@ -19,8 +19,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * Every kernels/cuda source compiles for every architecture the present compiler accepts (NVRTC where its
  * library loads, as on the GPU machine; else nvcc where it is on the PATH, as on the CI machine), and the Volta
  * path (sm_70; sm_75 stands in where sm_70 is not accepted) uses only Volta instructions: no ldmatrix,
- * cp.async, m16n8k* mma, bf16 arithmetic or wgmma. The FA_FORCE_VOLTA_PATH build that sm_86 cards get is held
- * to the same rule at sm_80.
+ * cp.async, m16n8k* mma, bf16 arithmetic or wgmma. The FA_FORCE_VOLTA_PATH build is held to the same rule at sm_80;
+ * the FA_SMALL_SMEM build that sm_86/89 cards get compiles at sm_86 and is still mma.sync.
  */
 class KernelArchitectureTest {
     static final int[] WANTED = {70, 75, 80, 86, 90};
@@ -139,6 +139,11 @@ class KernelArchitectureTest {
                     }
                 }
                 assertThat(fp16Only).as("FA_FORCE_VOLTA_PATH build uses mma.sync/ldmatrix/cp.async").isEmpty();
+            }
+            if (file.equals("flash_attention.cu") && supported.contains(86)) {
+                // the 99 KiB build an A6000 runs: still the mma.sync kernels
+                String small = c.ptx(file, 86, List.of("-DFA_SMALL_SMEM"));
+                assertThat(small).as("FA_SMALL_SMEM build").contains("mma.sync.aligned.m16n8k16").contains("ldmatrix");
             }
         }
     }

@@ -2,6 +2,7 @@ package dev.longtune.device;
 
 import dev.longtune.cuda.CudaDevice;
 import dev.longtune.cuda.CudaOptions;
+import dev.longtune.cuda.FlashAttentionLaunch;
 import dev.longtune.cuda.GpuTests;
 import dev.longtune.ops.reference.AttentionReference;
 import dev.longtune.ops.reference.CrossEntropyReference;
@@ -45,17 +46,25 @@ class DeviceParityTest {
     }
 
     /** The GPU cases alone (the forced WMMA path), in the tensor-core dtypes. */
-    static List<Object[]> gpuTensorCoreCases() {
+    static List<Object[]> gpuTensorCoreCases() { return gpuCases("cuda-wmma"); }
+
+    /** The GPU as an A6000 would choose its kernels (99 KiB of shared memory per block), in the tensor-core dtypes. */
+    static List<Object[]> a6000Cases() { return gpuCases("cuda-a6000"); }
+
+    private static List<Object[]> gpuCases(String device) {
         List<Object[]> out = new ArrayList<>();
         if (GpuTests.devices().contains("cuda")) {
             for (DType e : new DType[] {DType.BF16, DType.FP16}) {
-                out.add(new Object[] {"cuda-wmma", e});
+                out.add(new Object[] {device, e});
             }
         }
         return out;
     }
 
-    /** "cpu", "cuda", or "cuda-wmma" (the GPU with FlashAttention forced onto its WMMA path). */
+    /**
+     * "cpu", "cuda", "cuda-wmma" (the GPU with FlashAttention forced onto its WMMA path) or "cuda-a6000" (kernels
+     * chosen for 99 KiB of shared memory per block).
+     */
     static synchronized Device device(String name) {
         if (name.startsWith("cuda")) {
             GpuTests.assumeGpu();
@@ -63,6 +72,7 @@ class DeviceParityTest {
         return open.computeIfAbsent(name, n -> switch (n) {
             case "cuda" -> new CudaDevice();
             case "cuda-wmma" -> new CudaDevice(CudaOptions.defaults().withWmmaAttention());
+            case "cuda-a6000" -> new CudaDevice(CudaOptions.defaults().withSharedMemoryLimit(CudaOptions.A6000_SHARED_PER_BLOCK));
             default -> new CpuDevice();
         });
     }
@@ -337,6 +347,18 @@ class DeviceParityTest {
         // the Java side of the path: the module built with FA_FORCE_VOLTA_PATH, and its tiles and shared memory
         assertThat(((CudaDevice) d).kernels().flashAttentionWmmaPath()).isTrue();
         assertThat(((CudaDevice) d).kernels().hopperAttention()).isFalse();
+        checkAttention(d, e);
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("a6000Cases")
+    void attentionInTheSharedMemoryOfAnA6000(String dev, DType e) {
+        Device d = device(dev);
+        // the mma.sync kernels built for 99 KiB per block (swizzled tiles, one Q and one dO tile in the backward),
+        // not the WMMA fallback an A6000 got before, nor the Hopper kernels
+        CudaDevice c = (CudaDevice) d;
+        assertThat(c.kernels().attentionPath()).isEqualTo(FlashAttentionLaunch.Path.MMA_SMALL);
+        assertThat(c.kernels().hopperAttention()).isFalse();
         checkAttention(d, e);
     }
 
