@@ -4,9 +4,9 @@ import java.nio.file.Path;
 
 /**
  * How to open a GPU: which one, a cap on its memory (so an H200 stands in for a 16 GiB V100 or a 48 GiB
- * A6000; Long.MAX_VALUE for none), where compiled kernels are cached, and whether FlashAttention must take its
- * WMMA (Volta) path even where the mma.sync path fits (what a V100 or an sm_86 card runs, so that a newer GPU
- * can check it).
+ * A6000; Long.MAX_VALUE for none), where compiled kernels are cached, whether FlashAttention must take its
+ * WMMA (Volta) path even where the mma.sync path fits (what a V100 runs, so that a newer GPU can check it), and a
+ * limit on shared memory per block to choose kernels as a smaller GPU would (an A6000's 99 KiB).
  */
 public record CudaOptions(int deviceIndex, long memoryCap, Path kernelCache, boolean wmmaAttention, int sharedMemoryLimit) {
     /** An A6000's (sm_86) opt-in shared memory per block, 99 KiB: {@link #withSharedMemoryLimit} emulates it. */
