@@ -7,7 +7,8 @@
 #
 # Writes dp-<gpus>x<context>.jsonl (one JSON line per step: loss, tokens/s over all GPUs, each rank's GPU and host
 # peaks by category) and .err, and host-<gpus>x<context>.txt (host memory and GPU memory every 5 s) under $OUT.
-# Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention).
+# Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention, or --kernels-as v100 to choose kernels as a V100
+# would); precision: $LONGTUNE_PRECISION (default bf16; fp16 as a V100 trains, with dynamic loss scaling).
 # Data: $LONGTUNE_DATA (default random-document; one random full-length document per sequence, the work of the PyTorch peers' full-length sequences (before 2026-11-30 these runs trained synthetic-longcite, which packs shorter documents and padding: less attention work)).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +26,7 @@ tag=${gpus}x$context
 monitor=$!
 set +e
 "${java[@]}" train --progress on --model llama-3.1-8b --device cuda --gpus "$gpus" --offload parameters,optimizer,checkpoints \
-  --gpu-memory-cap "$cap" --context "$context" --steps "$steps" --examples $((2 * gpus)) --data "${LONGTUNE_DATA:-random-document}" ${LONGTUNE_TRAIN_ARGS:-} --precision bf16 --json \
+  --gpu-memory-cap "$cap" --context "$context" --steps "$steps" --examples $((2 * gpus)) --data "${LONGTUNE_DATA:-random-document}" ${LONGTUNE_TRAIN_ARGS:-} --precision "${LONGTUNE_PRECISION:-bf16}" --json \
   > "$out/dp-$tag.jsonl" 2> "$out/dp-$tag.err"
 rc=$?
 kill $monitor

@@ -288,7 +288,7 @@ final class DataParallelTraining {
      * there are several), or CPU threads.
      */
     private DataParallel open(DataParallel.Job job, int gpus, boolean cuda, Rendezvous.Node node) {
-        CudaOptions options = CudaOptions.defaults().withMemoryCap(c.devices.capBytes());
+        CudaOptions options = c.devices.cudaOptions();
         if (node == null && c.resume != null) {
             try {
                 return cuda ? DataParallel.resumeOnGpus(c.resume, gpus, options) : DataParallel.resumeOnCpu(c.resume, gpus);

@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 
 import java.util.Locale;
 
-/** {@code --device} and {@code --gpu-memory-cap}, shared by the commands that run the engine. */
+/** {@code --device}, {@code --gpu-memory-cap} and {@code --kernels-as}, shared by the commands that run the engine. */
 public final class DeviceOptions {
     @Option(names = "--device", defaultValue = "auto",
             description = "cpu, cuda, or auto (cuda when a GPU is usable); default ${DEFAULT-VALUE}")
@@ -18,6 +18,34 @@ public final class DeviceOptions {
 
     @Option(names = "--gpu-memory-cap", description = "cap the GPU allocator (e.g. 16GiB stands in for a V100, 48GiB for an A6000)")
     String gpuMemoryCap;
+
+    @Option(names = "--kernels-as", paramLabel = "GPU",
+            description = "choose GPU kernels as this GPU would: v100 (FlashAttention's WMMA path) or a6000 (its 99 KiB "
+                    + "build); with --gpu-memory-cap a newer GPU then stands in for that one")
+    String kernelsAs;
+
+    /** How to open each GPU: the cap, and the kernels chosen as --kernels-as says. */
+    CudaOptions cudaOptions() {
+        CudaOptions o = CudaOptions.defaults().withMemoryCap(capBytes());
+        if (kernelsAs == null) {
+            return o;
+        }
+        return switch (kernelsAs.toLowerCase(Locale.ROOT)) {
+            case "v100" -> o.withWmmaAttention();
+            case "a6000" -> o.withSharedMemoryLimit(CudaOptions.A6000_SHARED_PER_BLOCK);
+            default -> throw new IllegalArgumentException("--kernels-as " + kernelsAs
+                    + ": use v100 or a6000 (or leave it out for this GPU's own kernels)");
+        };
+    }
+
+    /** What --kernels-as chose, for the run's log ("" when it was not given). */
+    String kernelsNote() {
+        return kernelsAs == null ? "" : "kernels as on " + switch (kernelsAs.toLowerCase(Locale.ROOT)) {
+            case "v100" -> "a V100 (FlashAttention: WMMA path)";
+            case "a6000" -> "an A6000 (FlashAttention: mma.sync, 99 KiB build)";
+            default -> kernelsAs;
+        };
+    }
 
     /** The GPU allocator's cap in bytes, or Long.MAX_VALUE when none was given. */
     long capBytes() { return gpuMemoryCap == null ? Long.MAX_VALUE : Units.parseBytes(gpuMemoryCap); }
@@ -42,9 +70,11 @@ public final class DeviceOptions {
             default -> throw new IllegalArgumentException("--device " + device + ": use cpu, cuda or auto");
         };
         if (!cuda) {
-            if (gpuMemoryCap != null) {
-                throw new IllegalArgumentException("--gpu-memory-cap needs a GPU, and this run is on the CPU ("
-                        + (d.equals("cpu") ? "--device cpu" : Cuda.whyUnavailable()) + ")");
+            for (String[] gpuOnly : new String[][] {{"--gpu-memory-cap", gpuMemoryCap}, {"--kernels-as", kernelsAs}}) {
+                if (gpuOnly[1] != null) {
+                    throw new IllegalArgumentException(gpuOnly[0] + " needs a GPU, and this run is on the CPU ("
+                            + (d.equals("cpu") ? "--device cpu" : Cuda.whyUnavailable()) + ")");
+                }
             }
             return new CpuDevice();
         }
@@ -52,7 +82,7 @@ public final class DeviceOptions {
             throw new IllegalArgumentException("--device cuda: " + Cuda.whyUnavailable());
         }
         long cap = capBytes();
-        CudaDevice gpu = new CudaDevice(CudaOptions.defaults().withMemoryCap(cap));
+        CudaDevice gpu = new CudaDevice(cudaOptions());
         gpu.setOutOfMemoryAdvice(() -> PlannerAdvice.forRun(model, cap, context));
         return gpu;
     }

@@ -129,6 +129,9 @@ public class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         RunFolder run = openRun();
+        if (!devices.kernelsNote().isEmpty()) {
+            spec.commandLine().getErr().println("longtune train: " + devices.kernelsNote());
+        }
         if (gpus != null) {
             return new DataParallelTraining(this).run(gpus, spec.commandLine().getOut(), run);
         }

@@ -42,6 +42,29 @@ class DeviceOptionsTest {
                 .hasMessageContaining("--device tpu").hasMessageContaining("cpu, cuda or auto");
         assertThatThrownBy(() -> options("cpu", "16GiB").open("tiny-llama-3", 2048))
                 .hasMessageContaining("--gpu-memory-cap needs a GPU");
+        DeviceOptions v100OnCpu = options("cpu", null);
+        v100OnCpu.kernelsAs = "v100";
+        assertThatThrownBy(() -> v100OnCpu.open("tiny-llama-3", 2048)).hasMessageContaining("--kernels-as needs a GPU")
+                .hasMessageContaining("--device cpu");
+        DeviceOptions unknown = options("cuda", null);
+        unknown.kernelsAs = "k80";
+        assertThatThrownBy(unknown::cudaOptions).hasMessageContaining("--kernels-as k80").hasMessageContaining("v100 or a6000");
+    }
+
+    @Test
+    void kernelsAsAV100OrAnA6000ChooseTheirAttentionBuild() {
+        DeviceOptions o = options("cuda", "16GiB");
+        assertThat(o.cudaOptions().wmmaAttention()).isFalse();
+        assertThat(o.cudaOptions().sharedMemoryLimit()).isZero();
+        assertThat(o.kernelsNote()).isEmpty();
+        o.kernelsAs = "V100";
+        assertThat(o.cudaOptions().wmmaAttention()).isTrue();
+        assertThat(o.cudaOptions().memoryCap()).isEqualTo(16L << 30);
+        assertThat(o.kernelsNote()).contains("V100").contains("WMMA");
+        o.kernelsAs = "a6000";
+        assertThat(o.cudaOptions().wmmaAttention()).isFalse();
+        assertThat(o.cudaOptions().sharedMemoryLimit()).isEqualTo(99 * 1024);
+        assertThat(o.kernelsNote()).contains("A6000").contains("99 KiB");
     }
 
     @Test

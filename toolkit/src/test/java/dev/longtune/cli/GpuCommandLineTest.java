@@ -144,6 +144,35 @@ class GpuCommandLineTest {
     }
 
     /**
+     * {@code --kernels-as v100 / a6000}: the run says which kernels it chose, and with the same seed, weights and data
+     * its first loss is this GPU's own kernels' to rounding (FlashAttention's WMMA path, its 99 KiB build, or the
+     * native one compute the same attention).
+     */
+    @Test
+    void kernelsAsAV100OrAnA6000TrainToTheLossOfThisGpusOwnKernels(@TempDir Path dir) throws Exception {
+        needsTheTokenizer();
+        Path model = trainModel(dir);
+        java.util.Map<String, Double> firstLoss = new java.util.LinkedHashMap<>();
+        for (String as : new String[] {"", "v100", "a6000"}) {
+            List<String> args = new java.util.ArrayList<>(List.of("train", "--model", model.toString(), "--device", "cuda",
+                    "--context", "300", "--steps", "1", "--examples", "2", "--precision", "fp16", "--json"));
+            if (!as.isEmpty()) {
+                args.addAll(List.of("--kernels-as", as));
+            }
+            CommandLineTest.Result r = CommandLineTest.run(args.toArray(String[]::new));
+            assertThat(r.code()).as(r.err()).isZero();
+            if (!as.isEmpty()) {
+                assertThat(r.err()).contains("kernels as on").contains(as.equals("v100") ? "WMMA" : "99 KiB");
+            }
+            firstLoss.put(as, jsonLines(r.out()).get(0).get("loss").asDouble());
+        }
+        double own = firstLoss.get("");
+        assertThat(own).isBetween(5.0, 20.0);
+        assertThat(firstLoss.get("v100")).isCloseTo(own, org.assertj.core.data.Offset.offset(1e-3 * own));
+        assertThat(firstLoss.get("a6000")).isCloseTo(own, org.assertj.core.data.Offset.offset(1e-3 * own));
+    }
+
+    /**
      * The mission's stack in a run folder on the GPU: parameters, AdamW and checkpoints offloaded, a checkpoint every
      * step; a separate JVM preempted with SIGTERM saves and exits 75, and {@code --resume latest} finishes the run
      * with the losses of an uninterrupted one (to rounding: the attention backward's atomics).
