@@ -264,6 +264,12 @@ public final class LlamaModel implements AutoCloseable {
     /** Seconds the device spent in data parallelism's collectives since the last call (0 without it). */
     public double takeCollectiveSeconds() { return store.takeCollectiveSeconds(); }
 
+    /**
+     * Seconds this thread waited, since the last call, for the host optimizer to finish updating weights a unit was
+     * about to load (offloaded parameters: the previous step's update racing this step's forward).
+     */
+    public double takeUpdateWaitSeconds() { return store.takeUpdateWaitSeconds(); }
+
     /** The parameter names of each unit the parameters move in, in forward order (embedding, layers, head). */
     public List<List<String>> parameterUnits() {
         List<List<String>> out = new ArrayList<>();

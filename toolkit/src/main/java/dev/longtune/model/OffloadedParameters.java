@@ -111,6 +111,8 @@ final class OffloadedParameters implements ParameterStore {
         return hostWeights;
     }
 
+    @Override public double takeUpdateWaitSeconds() { return updates.takeWaitSeconds(); }
+
     @Override
     public Parameters grads() {
         // gradients still marked zero were never written this step: make the host copy say so

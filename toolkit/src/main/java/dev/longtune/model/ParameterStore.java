@@ -60,6 +60,12 @@ public interface ParameterStore extends AutoCloseable {
     default double takeCollectiveSeconds() { return 0; }
 
     /**
+     * Seconds the calling thread waited, since the last call, for the host optimizer's background update of weights
+     * it was about to read (offloaded parameters; 0 where the update is never in the background).
+     */
+    default double takeUpdateWaitSeconds() { return 0; }
+
+    /**
      * Forgets a forward/backward that threw halfway (called with the device idle): every unit counts as released,
      * no copy is pending, and the step's gradients count as zero again.
      */

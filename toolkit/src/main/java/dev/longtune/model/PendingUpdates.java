@@ -10,10 +10,12 @@ import java.util.concurrent.Future;
 /**
  * The units whose weights an optimizer is still writing in the background ({@link ParameterStore#weightsUpdating}),
  * each with the future that completes when its update has: a reader of a unit's weights joins it first. A failed
- * update surfaces as the exception of the first reader.
+ * update surfaces as the exception of the first reader. It keeps the time its callers spent waiting for updates
+ * that had not finished: what the host optimizer cost the thread that queues the GPU's work.
  */
 final class PendingUpdates {
     private final Map<Integer, Future<?>> byUnit = new HashMap<>();
+    private long waitedNanos;
 
     void put(int unit, Future<?> done) { byUnit.put(unit, done); }
 
@@ -27,7 +29,7 @@ final class PendingUpdates {
     void await(int unit) {
         Future<?> f = byUnit.remove(unit);
         if (f != null) {
-            join(f);
+            timedJoin(f);
         }
     }
 
@@ -35,9 +37,29 @@ final class PendingUpdates {
     void awaitAll() {
         Collection<Future<?>> all = byUnit.values();
         try {
-            all.forEach(PendingUpdates::join);
+            all.forEach(this::timedJoin);
         } finally {
             byUnit.clear();
+        }
+    }
+
+    /** Seconds spent waiting for unfinished updates since the last call. */
+    double takeWaitSeconds() {
+        double s = waitedNanos / 1e9;
+        waitedNanos = 0;
+        return s;
+    }
+
+    private void timedJoin(Future<?> f) {
+        if (f.isDone()) {
+            join(f);
+            return;
+        }
+        long start = System.nanoTime();
+        try {
+            join(f);
+        } finally {
+            waitedNanos += System.nanoTime() - start;
         }
     }
 

@@ -373,6 +373,8 @@ final class ShardedParameters implements ParameterStore {
 
     @Override public double takeCollectiveSeconds() { return collectives.takeSeconds(); }
 
+    @Override public double takeUpdateWaitSeconds() { return updates.takeWaitSeconds(); }
+
     @Override
     public void abandonPass() {
         updates.awaitAll();

@@ -13,6 +13,12 @@ import java.util.Map;
  * <p>{@code collectiveSeconds}: with data parallelism, the time the device's stream spent in the step's collectives
  * (NCCL's all-gathers and reduce-scatters and the copies that pack and unpack them), which the compute waits for.
  *
+ * <p>{@code updateWaitSeconds}: with offloaded parameters, how long the step's thread waited for the host AdamW of
+ * the previous step to finish a unit it was about to load; {@code optimizerSeconds}: how long it spent after
+ * backward in the optimizer (waiting for the gradients' norms, clipping, queueing the background update, or the
+ * whole update where it is not in the background). Both are host time: the GPU idles during them only once its
+ * queue has run dry.
+ *
  * <p>{@code seconds} is the step's wall time as the caller sees it; {@code busySeconds} the device's compute within
  * it (kernels of forward, recompute, loss and backward, timed with events). Their ratio is what offloading costs:
  * 1.0 when no copy, checkpoint transfer or optimizer work ever keeps the device waiting. With offloaded parameters
@@ -21,13 +27,13 @@ import java.util.Map;
 public record StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate,
                          double lossScale, long tokens, double seconds, double busySeconds,
                          Map<MemoryCategory, Long> devicePeak, Map<MemoryCategory, Long> hostPeak,
-                         double collectiveSeconds) {
+                         double collectiveSeconds, double updateWaitSeconds, double optimizerSeconds) {
 
-    /** Without data parallelism: no collectives. */
+    /** Without data parallelism or host waits. */
     public StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate, double lossScale,
                       long tokens, double seconds, double busySeconds, Map<MemoryCategory, Long> devicePeak,
                       Map<MemoryCategory, Long> hostPeak) {
-        this(step, loss, applied, gradNorm, learningRate, lossScale, tokens, seconds, busySeconds, devicePeak, hostPeak, 0);
+        this(step, loss, applied, gradNorm, learningRate, lossScale, tokens, seconds, busySeconds, devicePeak, hostPeak, 0, 0, 0);
     }
 
     /** Wall time over the device's busy time (≥ 1; see the class comment). */
@@ -53,6 +59,8 @@ public record StepResult(int step, double loss, boolean applied, double gradNorm
             // ZeRO-3's gathers and reduce-scatters (with their packing copies) on the device's stream, outside busy_s
             m.put("collectives_s", Math.round(collectiveSeconds * 1000) / 1000.0);
         }
+        m.put("update_wait_s", Math.round(updateWaitSeconds * 1000) / 1000.0);
+        m.put("optimizer_s", Math.round(optimizerSeconds * 1000) / 1000.0);
         Map<String, Object> memory = new LinkedHashMap<>();
         devicePeak.forEach((c, v) -> memory.put(c.id, v));
         m.put("memory", memory);

@@ -112,15 +112,18 @@ public final class Trainer implements AutoCloseable {
         }
         loss /= (long) microBatches.size() * worldSize;
         double busy = model.takeBusySeconds(), collectives = model.takeCollectiveSeconds();
+        double updateWait = model.takeUpdateWaitSeconds();
         double lr = config.learningRateAt(step);
+        long optimizerStart = System.nanoTime();
         Optimizer.Update update = overlap
                 ? optimizer.applyOverlapped(model.grads(), lossScale, lr, config, model.parameterUnits(), model::weightsUpdating)
                 : optimizer.apply(model.grads(), lossScale, lr, config, model.device());
         model.weightsChanged();
+        double optimizerSeconds = (System.nanoTime() - optimizerStart) / 1e9;
         boolean applied = scaler.update(!update.applied()) && update.applied();
         double seconds = (System.nanoTime() - start) / 1e9;
         return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds, busy,
-                peaks(device), peaks(host), collectives);
+                peaks(device), peaks(host), collectives, updateWait, optimizerSeconds);
     }
 
     private static Map<MemoryCategory, Long> peaks(MemoryTracker t) {

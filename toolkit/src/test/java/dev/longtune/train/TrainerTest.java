@@ -194,4 +194,20 @@ class TrainerTest {
             assertThat(((Number) memory.get("activations")).longValue()).isPositive();
         }
     }
+
+    @Test
+    void stepsReportTheHostOptimizersTimeWithinTheStep() throws Exception {
+        // offloaded parameters: the update runs in the background and the next step's units wait for it as needed
+        try (Trainer t = trainer(Precision.BF16, TrainingConfig.defaults(3), ParameterPlacement.HOST)) {
+            for (int i = 0; i < 3; i++) {
+                StepResult r = t.step(List.of(pattern(29, 16, i)));
+                assertThat(r.optimizerSeconds()).isPositive().isLessThanOrEqualTo(r.seconds());
+                assertThat(r.updateWaitSeconds()).isGreaterThanOrEqualTo(0).isLessThanOrEqualTo(r.seconds());
+                if (i == 0) {
+                    assertThat(r.updateWaitSeconds()).as("no update before the first step").isZero();
+                }
+                assertThat(r.toJson()).containsKeys("update_wait_s", "optimizer_s");
+            }
+        }
+    }
 }
