@@ -116,9 +116,14 @@ final class DataParallelTraining {
                     dp.rank(r).model().setSequenceTile(c.tile);
                 }
             }
-            if (c.keepAttention) {
+            int kept = KeptAttention.parse(c.keepAttention, config.numLayers());
+            if (kept == KeptAttention.AUTO) {
+                throw new IllegalArgumentException("--keep-attention auto is for one GPU: with --gpus give all or a number of "
+                        + "layers (longtune plan --gpus " + gpus + " --keep-attention N shows the host memory each needs)");
+            }
+            if (kept > 0) {
                 for (int r = 0; r < dp.ranks(); r++) {
-                    dp.rank(r).model().setKeepAttention(true);
+                    dp.rank(r).model().setKeptAttentionLayers(kept);
                 }
             }
             if (!c.json) {

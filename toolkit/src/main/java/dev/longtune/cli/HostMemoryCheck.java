@@ -30,14 +30,17 @@ final class HostMemoryCheck {
     /** What a run on a GPU with {@code gpuCapBytes} needs on the host, against {@code hostRamBytes}; null when it fits. */
     static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
                         long context, long gpuCapBytes, long hostRamBytes) {
-        return onGpu(m, p, optimizerOnHost, parametersOnHost, ck, false, context, gpuCapBytes, hostRamBytes);
+        return onGpu(m, p, optimizerOnHost, parametersOnHost, ck, 0, context, gpuCapBytes, hostRamBytes);
     }
 
-    /** As above, with each layer's attention output and lse offloaded too ({@code train --keep-attention}). */
+    /**
+     * As above, with the first {@code keptAttentionLayers} layers' attention output and lse offloaded too
+     * ({@code train --keep-attention}; {@link TechniqueSet#ALL_LAYERS} for every layer).
+     */
     static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
-                        boolean keepAttention, long context, long gpuCapBytes, long hostRamBytes) {
+                        int keptAttentionLayers, long context, long gpuCapBytes, long hostRamBytes) {
         NodeProfile node = PlannerAdvice.cappedNode(gpuCapBytes, hostRamBytes);
-        MemoryPlan plan = plan(m, node, p, optimizerOnHost, parametersOnHost, ck, keepAttention, context);
+        MemoryPlan plan = plan(m, node, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers, context);
         long need = plan.hostPeakBytes();
         if (need <= hostRamBytes) {
             return null;
@@ -52,12 +55,12 @@ final class HostMemoryCheck {
     /** What a run on the CPU device needs in the Java heap, against {@code heapBytes}; null when it fits. */
     static String onCpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
                         long context, long heapBytes) {
-        return onCpu(m, p, optimizerOnHost, parametersOnHost, ck, false, context, heapBytes);
+        return onCpu(m, p, optimizerOnHost, parametersOnHost, ck, 0, context, heapBytes);
     }
 
     static String onCpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
-                        boolean keepAttention, long context, long heapBytes) {
-        MemoryPlan plan = plan(m, NodeCatalog.cpu(), p, optimizerOnHost, parametersOnHost, ck, keepAttention, context);
+                        int keptAttentionLayers, long context, long heapBytes) {
+        MemoryPlan plan = plan(m, NodeCatalog.cpu(), p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers, context);
         // the CPU device keeps 16-bit tensors as floats: twice their planned bytes in the heap (FP32 state as planned)
         long need = 0;
         for (Breakdown b : new Breakdown[] {plan.gpuAtPeak(), plan.hostAtPeak()}) {
@@ -80,8 +83,8 @@ final class HostMemoryCheck {
     }
 
     private static MemoryPlan plan(ModelConfig m, NodeProfile node, Precision p, boolean optimizerOnHost,
-                                   boolean parametersOnHost, Checkpointing ck, boolean keepAttention, long context) {
-        TechniqueSet stack = Stacks.engineRun(node, p, optimizerOnHost, parametersOnHost, ck).withKeepAttention(keepAttention);
+                                   boolean parametersOnHost, Checkpointing ck, int keptAttentionLayers, long context) {
+        TechniqueSet stack = Stacks.engineRun(node, p, optimizerOnHost, parametersOnHost, ck).withKeptAttentionLayers(keptAttentionLayers);
         return new MemoryPlanner(EngineProfile.LONGTUNE).plan(m, node, stack, context);
     }
 

@@ -48,8 +48,9 @@ public class PlanOptions {
     @Option(names = "--gpus", description = "GPUs per node to use") Integer gpus;
     @Option(names = "--nodes", description = "number of nodes") Integer nodes;
     @Option(names = "--tile", description = "sequence tile for the MLP and loss, tokens (0: untiled)") Integer tile;
-    @Option(names = "--keep-attention", description = "with offloaded checkpoints, each layer's attention output and lse "
-            + "offloaded too (the engine's train --keep-attention)") boolean keepAttention;
+    @Option(names = "--keep-attention", arity = "0..1", fallbackValue = "all", paramLabel = "LAYERS",
+            description = "with offloaded checkpoints, each layer's attention output and lse offloaded too (the engine's "
+                    + "train --keep-attention): all (the option alone) or a number of layers, the first ones") String keepAttention;
     @Option(names = "--host-ram", description = "override the node's host RAM, e.g. 512GiB") String hostRam;
 
     ModelConfig model() { return ModelCatalog.get(model); }
@@ -84,8 +85,26 @@ public class PlanOptions {
         if (gradAccum != null) t = t.withGradientAccumulation(gradAccum);
         if (nodes != null) t = t.withNodes(nodes);
         if (tile != null) t = t.withSequenceTile(tile);
-        if (keepAttention) t = t.withKeepAttention(true);
+        if (keepAttention != null) t = t.withKeptAttentionLayers(keptAttentionLayers(keepAttention));
         return t;
+    }
+
+    /** plan --keep-attention: all (every layer of the model planned) or a number of layers; auto is train's. */
+    static int keptAttentionLayers(String value) {
+        String v = value.trim().toLowerCase(java.util.Locale.ROOT);
+        if (v.isEmpty() || v.equals("all")) {
+            return dev.longtune.config.TechniqueSet.ALL_LAYERS;
+        }
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // named below
+        }
+        throw new IllegalArgumentException("--keep-attention " + value + ": use all or a number of layers (0 or more; "
+                + "more than the model has means all)" + (v.equals("auto") ? "; auto is train's, which knows the host it runs on" : ""));
     }
 
     static Set<LigerOp> parseLiger(String[] values) {

@@ -113,10 +113,15 @@ public class TrainCommand implements Callable<Integer> {
                     + "(T × intermediate) then take one tile's room instead of the context's; same results; default untiled")
     Integer tile;
 
-    @Option(names = "--keep-attention",
+    @Option(names = "--keep-attention", arity = "0..1", fallbackValue = "all", paramLabel = "LAYERS",
             description = "with offloaded checkpoints, also offload each layer's attention output and lse, so that backward's "
-                    + "recompute skips attention (long context: faster, at T·(heads·head dim·2 + heads·4) bytes of host memory a layer); same results")
-    boolean keepAttention;
+                    + "recompute skips attention (long context: faster, at T·(heads·head dim·2 + heads·4) bytes of host memory a layer); "
+                    + "same results. all (the option alone), a number of layers (the first ones), or auto: as many as the "
+                    + "host's memory holds by the planner (one GPU)")
+    String keepAttention;
+
+    /** --keep-attention resolved against the model (and, for auto, the host's memory); null until then. */
+    private Integer keptLayers;
 
     @Option(names = "--host-ram", description = "the host RAM to plan for (e.g. 256GiB) where the machine reports less than it has (a container); default: what /proc/meminfo reports")
     String hostRam;
@@ -186,8 +191,12 @@ public class TrainCommand implements Callable<Integer> {
             if (!given.hasMatchedOption("--tile") && c.get("tile") instanceof Number n) {
                 tile = n.intValue();
             }
-            if (!given.hasMatchedOption("--keep-attention") && c.get("keep_attention") instanceof Boolean b) {
-                keepAttention = b;
+            if (!given.hasMatchedOption("--keep-attention")) {
+                if (c.get("keep_attention") instanceof Boolean b) { // runs before partial keeping: all or none
+                    keepAttention = b ? "all" : null;
+                } else if (c.get("keep_attention") instanceof Number n && n.intValue() > 0) {
+                    keepAttention = String.valueOf(n.intValue());
+                }
             }
             // the held-out split decides the training data: it is the run's
             evalExamples = Integer.parseInt(adopt("--eval-examples", String.valueOf(evalExamples), String.valueOf(c.get("eval_examples"))));
@@ -265,8 +274,9 @@ public class TrainCommand implements Callable<Integer> {
         if (tile != null) {
             trainer.model().setSequenceTile(tile);
         }
-        if (keepAttention) {
-            trainer.model().setKeepAttention(true);
+        int kept = keptAttentionLayers(trainer.model().config(), device, p, tokens);
+        if (kept > 0) {
+            trainer.model().setKeptAttentionLayers(kept);
         }
         LayerProgress.setup(layers, started, "set up; training");
         try (trainer; StopSignal stop = StopSignal.install()) {
@@ -465,7 +475,7 @@ public class TrainCommand implements Callable<Integer> {
         c.put("optimizer", trainer.optimizer().placement().id);
         c.put("checkpointing", trainer.model().checkpointing().id);
         c.put("tile", tile);
-        c.put("keep_attention", keepAttention);
+        c.put("keep_attention", trainer.model().keptAttentionLayers());
         c.put("device", device.name());
         c.put("init_from", initFrom == null ? null : initFrom.toString());
         c.put("parameters_count", trainer.model().config().totalParameters());
@@ -477,17 +487,35 @@ public class TrainCommand implements Callable<Integer> {
 
     /** Refuses, with the planner's numbers, a run the host's RAM (or on the CPU, the Java heap) cannot hold. */
     private void requireHostMemory(ModelConfig config, Device device, Precision p, long tokens) {
-        boolean optimizerOnHost = optimizerPlacement() == Optimizer.Placement.HOST;
-        boolean parametersOnHost = parameterPlacement() == ParameterPlacement.HOST;
-        String problem = device instanceof dev.longtune.cuda.CudaDevice
-                ? HostMemoryCheck.onGpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), keepAttention, tokens,
-                        devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
-                                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes())
-                : HostMemoryCheck.onCpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), keepAttention, tokens,
-                        Runtime.getRuntime().maxMemory());
+        String problem = hostProblem(config, device, p, tokens, keptAttentionLayers(config, device, p, tokens));
         if (problem != null) {
             throw new IllegalArgumentException(problem);
         }
+    }
+
+    /** The planner's objection to this run's host memory with {@code kept} layers keeping attention; null when it fits. */
+    private String hostProblem(ModelConfig config, Device device, Precision p, long tokens, int kept) {
+        boolean optimizerOnHost = optimizerPlacement() == Optimizer.Placement.HOST;
+        boolean parametersOnHost = parameterPlacement() == ParameterPlacement.HOST;
+        return device instanceof dev.longtune.cuda.CudaDevice
+                ? HostMemoryCheck.onGpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), kept, tokens,
+                        devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
+                                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes())
+                : HostMemoryCheck.onCpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), kept, tokens,
+                        Runtime.getRuntime().maxMemory());
+    }
+
+    /** How many layers keep their attention output: --keep-attention against the model, auto against the host's memory. */
+    private int keptAttentionLayers(ModelConfig config, Device device, Precision p, long tokens) {
+        if (keptLayers == null) {
+            int layers = config.numLayers(), asked = KeptAttention.parse(keepAttention, layers);
+            keptLayers = KeptAttention.resolve(asked, layers, n -> hostProblem(config, device, p, tokens, n) == null);
+            if (asked == KeptAttention.AUTO) {
+                spec.commandLine().getErr().printf(Locale.ROOT, "longtune train: --keep-attention auto: the first %d of %d "
+                        + "layers keep their attention output (what the host's memory holds, by the planner)%n", keptLayers, layers);
+            }
+        }
+        return keptLayers;
     }
 
     private boolean offloads(String what) {
@@ -509,7 +537,7 @@ public class TrainCommand implements Callable<Integer> {
         if (checkpointing != null && offloads("checkpoints") && c != Checkpointing.OFFLOAD) {
             throw new IllegalArgumentException("--offload checkpoints and --checkpointing " + checkpointing + " disagree: drop one");
         }
-        if (keepAttention && c != Checkpointing.OFFLOAD) {
+        if (keepAttention != null && !keepAttention.trim().equals("0") && c != Checkpointing.OFFLOAD) {
             throw new IllegalArgumentException("--keep-attention offloads attention outputs with the layer inputs: add "
                     + "--offload checkpoints (checkpointing is " + c.id + ")");
         }

@@ -16,8 +16,9 @@ import java.util.stream.Collectors;
  * @param offloadParameters  the compute-precision weights live in host memory, gathered layer by layer
  * @param gpus               data-parallel GPUs used on each node; 0 means all of the node's GPUs
  * @param sequenceTile       tokens per tile for the MLP and the loss (0: untiled)
- * @param keepAttention      each layer's attention output and lse offloaded with its input (checkpointing offload), so that
- *                           the backward's recompute skips attention: host memory for speed at long context
+ * @param keptAttentionLayers layers (the first ones) whose attention output and lse are offloaded with their input
+ *                           (checkpointing offload), so that the backward's recompute skips their attention: host memory
+ *                           for speed at long context; 0 none, {@link #ALL_LAYERS} every layer
  */
 public record TechniqueSet(
         Precision precision,
@@ -33,7 +34,10 @@ public record TechniqueSet(
         int gpus,
         int nodes,
         int sequenceTile,
-        boolean keepAttention) {
+        int keptAttentionLayers) {
+
+    /** {@link #keptAttentionLayers} for every layer of whatever model the stack runs. */
+    public static final int ALL_LAYERS = Integer.MAX_VALUE;
 
     public TechniqueSet {
         liger = liger.isEmpty() ? Collections.unmodifiableSet(EnumSet.noneOf(LigerOp.class))
@@ -75,7 +79,10 @@ public record TechniqueSet(
         if (sequenceTile < 0) {
             out.add("sequence tile must be 0 (untiled) or positive, was " + sequenceTile);
         }
-        if (keepAttention && checkpointing != Checkpointing.OFFLOAD) {
+        if (keptAttentionLayers < 0) {
+            out.add("layers with kept attention must be 0 or more, was " + keptAttentionLayers);
+        }
+        if (keepAttention() && checkpointing != Checkpointing.OFFLOAD) {
             out.add("keeping attention outputs offloads them with the layer inputs: it needs --checkpointing offload, "
                     + "not " + checkpointing.id);
         }
@@ -106,20 +113,29 @@ public record TechniqueSet(
                 + " zero" + zeroStage + (offloadOptimizer ? "+opt" : "") + (offloadParameters ? "+param" : "")
                 + " pinned=" + pinnedMemory.id + " mb=" + microBatch
                 + (gradientAccumulation > 1 ? " ga=" + gradientAccumulation : "")
-                + (sequenceTile > 0 ? " tile=" + sequenceTile : "") + (keepAttention ? " keep-attn" : "");
+                + (sequenceTile > 0 ? " tile=" + sequenceTile : "")
+                + (keptAttentionLayers == ALL_LAYERS ? " keep-attn" : keepAttention() ? " keep-attn=" + keptAttentionLayers : "");
     }
 
-    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keepAttention); }
-    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keepAttention); }
-    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keepAttention); }
+    /** Whether any layer keeps its attention output (see {@link #keptAttentionLayers}). */
+    public boolean keepAttention() { return keptAttentionLayers > 0; }
+
+    /** How many of a model's {@code layers} keep their attention output. */
+    public int keptAttentionLayers(int layers) { return Math.min(layers, keptAttentionLayers); }
+
+    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers); }
+    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers); }
     /** Each layer's attention output and lse offloaded with its input, so that backward's recompute skips attention. */
-    public TechniqueSet withKeepAttention(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v); }
+    public TechniqueSet withKeepAttention(boolean v) { return withKeptAttentionLayers(v ? ALL_LAYERS : 0); }
+    /** The first {@code v} layers' attention outputs and lse kept ({@link #ALL_LAYERS}: every layer's). */
+    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v); }
 }

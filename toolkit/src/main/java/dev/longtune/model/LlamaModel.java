@@ -212,10 +212,13 @@ public final class LlamaModel implements AutoCloseable {
 
     private boolean tiled(int t) { return sequenceTile > 0 && sequenceTile < t; }
 
-    private boolean keepAttention;
+    private int keptAttentionLayers;
 
-    /** Whether each layer's attention output and lse go to host memory with its input: see {@link #setKeepAttention}. */
-    public boolean keepAttention() { return keepAttention; }
+    /** Whether any layer's attention output and lse go to host memory with its input: see {@link #setKeepAttention}. */
+    public boolean keepAttention() { return keptAttentionLayers > 0; }
+
+    /** How many layers (the first ones) keep their attention output and lse: see {@link #setKeptAttentionLayers}. */
+    public int keptAttentionLayers() { return keptAttentionLayers; }
 
     /**
      * With offloaded checkpoints, also offloads each layer's attention output (T × heads·head dim) and log-sum-exp
@@ -223,12 +226,23 @@ public final class LlamaModel implements AutoCloseable {
      * at long context that is the costliest kernel of the recompute, traded for host memory and PCIe copies.
      * Results are bit-identical (the recomputed attention would be the same numbers).
      */
-    public LlamaModel setKeepAttention(boolean keep) {
-        if (keep && checkpointing != Checkpointing.OFFLOAD) {
+    public LlamaModel setKeepAttention(boolean keep) { return setKeptAttentionLayers(keep ? config.numLayers() : 0); }
+
+    /**
+     * {@link #setKeepAttention} for the first {@code layers} layers only (0 … the model's layers): each kept layer
+     * costs T·(q·e + 4·heads) bytes of host memory and saves its attention forward in the backward, so a host that
+     * cannot hold every layer's can still hold some.
+     */
+    public LlamaModel setKeptAttentionLayers(int layers) {
+        if (layers < 0 || layers > config.numLayers()) {
+            throw new IllegalArgumentException("layers keeping their attention output: " + layers + " (0 to "
+                    + config.numLayers() + ", the model's layers)");
+        }
+        if (layers > 0 && checkpointing != Checkpointing.OFFLOAD) {
             throw new IllegalArgumentException("keeping attention outputs offloads them with the layer inputs: it needs "
                     + "checkpointing offload, not " + checkpointing.id);
         }
-        this.keepAttention = keep;
+        this.keptAttentionLayers = layers;
         return this;
     }
 
@@ -471,7 +485,7 @@ public final class LlamaModel implements AutoCloseable {
                     Tensor host = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
                     p.inputs[i] = host;
                     device.copy(host, p.x);
-                    if (keepAttention) {
+                    if (i < keptAttentionLayers) {
                         p.attentions[i] = device.allocateHost("layer " + i + " attention output", e, CHECKPOINTS, t, q);
                         device.copy(p.attentions[i], p.a.att);
                         p.lses[i] = device.allocateHost("layer " + i + " attention lse", DType.FP32, CHECKPOINTS, heads, t);

@@ -119,9 +119,12 @@ final class HostMemory {
             if (s.keepAttention()) {
                 long att = (long) s.microBatch() * contextTokens * m.queryDim() * e;
                 long lse = 4L * s.microBatch() * contextTokens * m.numHeads();
+                int kept = s.keptAttentionLayers(m.numLayers());
                 b.add(CHECKPOINTS, pinnable, "offloaded attention outputs and lse (backward skips recomputing attention)",
-                        (long) G * m.numLayers() * (pinned(att) + pinned(lse)), "G·L·(T·q·e + 4·H·T) = " + G + " × "
-                                + m.numLayers() + " × (" + count(att) + " + " + count(lse) + ")" + roundingNote());
+                        (long) G * kept * (pinned(att) + pinned(lse)), "G·L′·(T·q·e + 4·H·T) = " + G + " × "
+                                + kept + " × (" + count(att) + " + " + count(lse) + ")"
+                                + (kept < m.numLayers() ? " (L′: the first " + kept + " of " + m.numLayers() + " layers)" : "")
+                                + roundingNote());
             }
         }
         if (engineOnOneGpu() && !cpu && phase == Phase.LOSS) {

@@ -158,9 +158,11 @@ public final class ThroughputModel {
             fwd = SDPA_FWD;
             fwdBwd = SDPA_FWD_BWD;
         }
-        // under checkpointing the forward runs again in backward, attention included unless its output was kept
-        boolean recomputes = s.checkpointing() != Checkpointing.NONE && !s.keepAttention();
-        double recomputed = recomputes ? forward / scaled(fwd, gpu, s.precision()) : 0;
+        // under checkpointing the forward runs again in backward, attention included in the layers that did not keep
+        // their output
+        double recomputedShare = s.checkpointing() == Checkpointing.NONE ? 0
+                : 1.0 - (double) s.keptAttentionLayers(m.numLayers()) / m.numLayers();
+        double recomputed = recomputedShare * forward / scaled(fwd, gpu, s.precision());
         return 3.5 * forward / scaled(fwdBwd, gpu, s.precision()) + recomputed;
     }
 
@@ -202,8 +204,8 @@ public final class ThroughputModel {
         }
         if (s.checkpointing() == Checkpointing.OFFLOAD) {
             transfer += 2.0 * m.numLayers() * tokens * m.hiddenSize() * e / link; // out in forward, back in backward
-            if (s.keepAttention()) {
-                transfer += 2.0 * m.numLayers() * tokens * (m.queryDim() * e + 4.0 * m.numHeads()) / link; // att and lse too
+            if (s.keepAttention()) { // att and lse of the layers that keep them too
+                transfer += 2.0 * s.keptAttentionLayers(m.numLayers()) * tokens * (m.queryDim() * e + 4.0 * m.numHeads()) / link;
             }
         }
         // copies run on their own streams, prefetched: hidden up to the compute time

@@ -86,6 +86,27 @@ class TrainOffloadCommandTest {
     }
 
     @Test
+    void attentionCanBeKeptForSomeLayersOrAsManyAsTheHostHolds() throws Exception {
+        JsonNode recomputed = firstStep("--offload", "parameters,checkpoints");
+        JsonNode two = firstStep("--offload", "parameters,checkpoints", "--keep-attention", "2");
+        assertThat(two.get("loss").asDouble()).isEqualTo(recomputed.get("loss").asDouble());
+        long perLayer = 300L * (32 * 2 + 4 * 4);
+        assertThat(two.at("/host_memory/checkpoints").asLong() - recomputed.at("/host_memory/checkpoints").asLong())
+                .isEqualTo(2 * perLayer);
+        // auto: this JVM's heap holds all three layers' outputs, so it keeps them all and says so
+        String[] auto = {"train", "--device", "cpu", "--model", model.toString(), "--context", "300", "--steps", "1",
+                "--examples", "2", "--precision", "bf16", "--json", "--offload", "parameters,checkpoints", "--keep-attention", "auto"};
+        CommandLineTest.Result r = CommandLineTest.run(auto);
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("--keep-attention auto: the first 3 of 3 layers");
+        JsonNode all = new ObjectMapper().readTree(r.out().split("\n")[0]);
+        assertThat(all.at("/host_memory/checkpoints").asLong() - recomputed.at("/host_memory/checkpoints").asLong())
+                .isEqualTo(3 * perLayer);
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
+                "--offload", "checkpoints", "--keep-attention", "4", "--steps", "1"), "--keep-attention 4", "0 to 3");
+    }
+
+    @Test
     void conflictingChoicesAreRefused() {
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--offload", "parameters",
                 "--optimizer", "device", "--steps", "1"), "--optimizer device", "--offload parameters");

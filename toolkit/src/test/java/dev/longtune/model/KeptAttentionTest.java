@@ -94,6 +94,28 @@ class KeptAttentionTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.longtune.model.ModelOnDevicesTest#devices")
+    void someLayersKeepTheirAttentionAndTheOthersRecomputeIt(String dev) {
+        ModelConfig c = ModelOnDevicesTest.config();
+        try (Device d = ModelOnDevicesTest.open(dev);
+             LlamaModel m = new LlamaModel(c, d, Precision.BF16, Checkpointing.OFFLOAD)) {
+            m.initialize(9);
+            Batch b = SequenceTilingTest.batch();
+            Pass recomputed = pass(m, b, false);
+            m.setKeptAttentionLayers(1);  // the first layer of two
+            m.grads().zero();
+            m.device().hostMemory().resetPeaks();
+            double loss = m.forwardBackward(b, 1f);
+            assertThat(loss).isEqualTo(recomputed.loss());
+            ModelOnDevicesTest.grads(m).forEach((name, g) ->
+                    assertThat(java.util.Arrays.mismatch(recomputed.grads().get(name), g)).as(name + " bit for bit").isEqualTo(-1));
+            long perLayer = b.tokens() * c.queryDim() * 2L + 4L * c.numHeads() * b.tokens();
+            assertThat(m.device().hostMemory().peak(MemoryCategory.CHECKPOINTS) - recomputed.hostCheckpoints()).isEqualTo(perLayer);
+            assertThatThrownBy(() -> m.setKeptAttentionLayers(c.numLayers() + 1)).hasMessageContaining("0 to " + c.numLayers());
+        }
+    }
+
     @Test
     void keepingAttentionNeedsOffloadedCheckpoints() {
         try (Device d = ModelOnDevicesTest.open("cpu");
