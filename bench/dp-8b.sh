@@ -21,7 +21,8 @@ bundle_runtime "$bundle" /tmp/longtune-bundle
 export NCCL_NVLS_ENABLE=0
 java=("$BUNDLE_JAVA" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "$bundle/lib/*" dev.longtune.cli.LongtuneCommand)
 tag=${gpus}x$context
-( while sleep 5; do date +%T; grep -E 'MemAvailable|Committed_AS' /proc/meminfo; nvidia-smi --query-gpu=memory.used --format=csv,noheader; done ) \
+( lscpu | grep -E "^(Model name|Socket|NUMA|CPU\(s\))" || true; nvidia-smi topo -m 2>/dev/null || true  # the host's sockets and NUMA nodes, the GPUs' affinity
+  while sleep 5; do date +%T; grep -E 'MemAvailable|Committed_AS' /proc/meminfo; nvidia-smi --query-gpu=memory.used --format=csv,noheader; done ) \
   > "$out/host-$tag.txt" 2>&1 &
 monitor=$!
 set +e

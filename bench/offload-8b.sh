@@ -24,7 +24,8 @@ java=("$BUNDLE_JAVA" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "
 "${java[@]}" plan --model llama-3.1-8b --node 1xH200 --context "$context" --profile longtune --stack zero-offload \
   --checkpointing offload --attention fa2 --liger all --precision bf16 --host-ram "${LONGTUNE_HOST_RAM:-256GiB}" \
   --json > "$out/plan-$context.json" || true   # exit 3 when the plan does not fit; the figures are what we want
-( while sleep 5; do date +%T; grep -E 'MemAvailable|Committed_AS' /proc/meminfo; nvidia-smi --query-gpu=memory.used --format=csv,noheader -i 0; done ) \
+( lscpu | grep -E "^(Model name|Socket|NUMA|CPU\(s\))" || true; nvidia-smi topo -m 2>/dev/null || true  # the host's sockets and NUMA nodes, the GPUs' affinity
+  while sleep 5; do date +%T; grep -E 'MemAvailable|Committed_AS' /proc/meminfo; nvidia-smi --query-gpu=memory.used --format=csv,noheader -i 0; done ) \
   > "$out/host-$context.txt" 2>&1 &
 monitor=$!
 set +e
