@@ -37,6 +37,19 @@ final class KeptAttention {
     }
 
     /**
+     * The host check's objection to a run with {@code kept} layers keeping attention (null when it fits), and where
+     * the kept outputs are what does not fit, how many layers would.
+     */
+    static String advise(int kept, int layers, java.util.function.IntFunction<String> check) {
+        String problem = check.apply(kept);
+        if (problem == null || kept == 0 || check.apply(0) != null) {
+            return problem;
+        }
+        int fits = resolve(AUTO, layers, n -> check.apply(n) == null);
+        return problem + "; keeping attention for fewer layers fits: --keep-attention " + fits + " (or auto)";
+    }
+
+    /**
      * With {@code auto}, the most layers (from {@code layers} down to 0) for which {@code fits} holds: the planner's
      * host memory check for the run with that many layers kept.
      */

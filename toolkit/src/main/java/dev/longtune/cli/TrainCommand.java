@@ -487,7 +487,8 @@ public class TrainCommand implements Callable<Integer> {
 
     /** Refuses, with the planner's numbers, a run the host's RAM (or on the CPU, the Java heap) cannot hold. */
     private void requireHostMemory(ModelConfig config, Device device, Precision p, long tokens) {
-        String problem = hostProblem(config, device, p, tokens, keptAttentionLayers(config, device, p, tokens));
+        int kept = keptAttentionLayers(config, device, p, tokens);
+        String problem = KeptAttention.advise(kept, config.numLayers(), n -> hostProblem(config, device, p, tokens, n));
         if (problem != null) {
             throw new IllegalArgumentException(problem);
         }

@@ -21,6 +21,17 @@ class KeptAttentionTest {
     }
 
     @Test
+    void aRunThatFitsOnlyWithFewerKeptLayersSaysHowMany() {
+        java.util.function.IntFunction<String> check = n -> n <= 20 ? null : "needs " + n + " layers' worth";
+        assertThat(KeptAttention.advise(32, 32, check)).isEqualTo("needs 32 layers' worth; keeping attention for fewer "
+                + "layers fits: --keep-attention 20 (or auto)");
+        assertThat(KeptAttention.advise(12, 32, check)).isNull();
+        // when nothing fits, even without kept attention, the objection is the check's alone
+        assertThat(KeptAttention.advise(32, 32, n -> "too big")).isEqualTo("too big");
+        assertThat(KeptAttention.advise(0, 32, n -> "too big")).isEqualTo("too big");
+    }
+
+    @Test
     void autoKeepsTheMostLayersThatFit() {
         assertThat(KeptAttention.resolve(KeptAttention.AUTO, 32, n -> n <= 17)).isEqualTo(17);
         assertThat(KeptAttention.resolve(KeptAttention.AUTO, 32, n -> true)).isEqualTo(32);
