@@ -97,8 +97,16 @@ final class DataParallelTraining {
         LayerProgress.setup(phases, started, (c.resume != null ? "resuming from " + c.resume : "allocating and "
                 + (c.initFrom != null ? "loading " + c.initFrom + " into " : "initialising ") + config.name()) + " on " + gpus + (cuda ? " GPU(s)" : " CPU rank(s)")
                 + " (shards, optimizer state)");
+        int kept = KeptAttention.parse(c.keepAttention, config.numLayers());
+        if (kept == KeptAttention.AUTO) {
+            throw new IllegalArgumentException("--keep-attention auto is for one GPU: with --gpus give all or a number of "
+                    + "layers (longtune plan --gpus " + gpus + " --keep-attention N shows the host memory each needs)");
+        }
         try (DataParallel dp = open(job, gpus, cuda, node); StopSignal stop = StopSignal.install()) {
             LayerProgress.setup(phases, started, "set up; training");
+            for (int r = 0; kept > 0 && r < dp.ranks(); r++) {
+                dp.rank(r).model().setKeptAttentionLayers(kept); // before the run's config, which records it
+            }
             if (run != null && writesRun) {
                 if (!run.started()) {
                     Map<String, Object> runConfig = c.runConfig(dp.rank(0), p, dp.rank(0).model().device());
@@ -114,16 +122,6 @@ final class DataParallelTraining {
             if (c.tile != null) {
                 for (int r = 0; r < dp.ranks(); r++) {
                     dp.rank(r).model().setSequenceTile(c.tile);
-                }
-            }
-            int kept = KeptAttention.parse(c.keepAttention, config.numLayers());
-            if (kept == KeptAttention.AUTO) {
-                throw new IllegalArgumentException("--keep-attention auto is for one GPU: with --gpus give all or a number of "
-                        + "layers (longtune plan --gpus " + gpus + " --keep-attention N shows the host memory each needs)");
-            }
-            if (kept > 0) {
-                for (int r = 0; r < dp.ranks(); r++) {
-                    dp.rank(r).model().setKeptAttentionLayers(kept);
                 }
             }
             if (!c.json) {

@@ -47,6 +47,24 @@ class DataParallelCommandTest {
     }
 
     @Test
+    void ranksKeepAttentionForTheLayersAskedAndTheRunFolderRemembersThem() throws Exception {
+        List<JsonNode> recomputed = steps("--gpus", "2", "--offload", "checkpoints", "--steps", "1");
+        Path run = dir.resolve("run");
+        List<JsonNode> kept = steps("--gpus", "2", "--offload", "checkpoints", "--steps", "1", "--keep-attention", "1",
+                "--run-dir", run.toString());
+        assertThat(kept.get(0).get("loss").asDouble()).isEqualTo(recomputed.get(0).get("loss").asDouble());
+        // each rank holds its own sequence's kept output and lse: 300 tokens · (32 query dims · 2 bytes + 4 heads · 4)
+        for (int r = 0; r < 2; r++) {
+            assertThat(kept.get(0).at("/ranks/" + r + "/host_memory/checkpoints").asLong()
+                    - recomputed.get(0).at("/ranks/" + r + "/host_memory/checkpoints").asLong()).isEqualTo(300L * (32 * 2 + 4 * 4));
+        }
+        assertThat(new ObjectMapper().readTree(run.resolve("config.json").toFile()).get("keep_attention").asInt()).isEqualTo(1);
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
+                "--gpus", "2", "--offload", "checkpoints", "--keep-attention", "auto", "--steps", "1"),
+                "--keep-attention auto is for one GPU");
+    }
+
+    @Test
     void twoRanksTrainExactlyAsOneRankWithTwoMicroBatchesAndEachHoldsHalfTheWeights() throws Exception {
         List<JsonNode> two = steps("--gpus", "2"), one = steps("--gpus", "1", "--micro-batches", "2");
         assertThat(two).hasSize(2);
