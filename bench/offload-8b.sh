@@ -9,7 +9,8 @@
 #
 # Writes train-<context>.jsonl (one JSON line per step: loss, tokens/s, GPU and host peaks by category, the
 # allocator's figures), train-<context>.err (progress), plan-<context>.json and host-<context>.txt under $OUT.
-# Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention).
+# Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention --resident-layers 8); the same for the plan:
+# $LONGTUNE_PLAN_ARGS (e.g. --keep-attention --resident-layers 8).
 # Data: $LONGTUNE_DATA (default random-document; one random full-length document per sequence, the work of the PyTorch peers' full-length sequences (before 2026-11-30 these runs trained synthetic-longcite, which packs shorter documents and padding: less attention work)).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +23,7 @@ bundle_runtime "$bundle" /tmp/longtune-bundle
 java=("$BUNDLE_JAVA" -Xmx"${LONGTUNE_HEAP:-200g}" -Djava.awt.headless=true -cp "$bundle/lib/*" dev.longtune.cli.LongtuneCommand)
 
 "${java[@]}" plan --model llama-3.1-8b --node 1xH200 --context "$context" --profile longtune --stack zero-offload \
-  --checkpointing offload --attention fa2 --liger all --precision bf16 --host-ram "${LONGTUNE_HOST_RAM:-256GiB}" \
+  --checkpointing offload --attention fa2 --liger all --precision bf16 --host-ram "${LONGTUNE_HOST_RAM:-256GiB}" ${LONGTUNE_PLAN_ARGS:-} \
   --json > "$out/plan-$context.json" || true   # exit 3 when the plan does not fit; the figures are what we want
 ( lscpu | grep -E "^(Model name|Socket|NUMA|CPU\(s\))" || true; nvidia-smi topo -m 2>/dev/null || true  # the host's sockets and NUMA nodes, the GPUs' affinity
   while sleep 5; do date +%T; grep -E 'MemAvailable|Committed_AS' /proc/meminfo; nvidia-smi --query-gpu=memory.used --format=csv,noheader -i 0; done ) \

@@ -51,6 +51,8 @@ public class PlanOptions {
     @Option(names = "--keep-attention", arity = "0..1", fallbackValue = "all", paramLabel = "LAYERS",
             description = "with offloaded checkpoints, each layer's attention output and lse offloaded too (the engine's "
                     + "train --keep-attention): all (the option alone) or a number of layers, the first ones") String keepAttention;
+    @Option(names = "--resident-layers", paramLabel = "N", description = "with parameters offloaded on one GPU, the first N "
+            + "decoder layers stay on the GPU with their optimizer state (the engine's train --resident-layers)") Integer residentLayers;
     @Option(names = "--host-ram", description = "override the node's host RAM, e.g. 512GiB") String hostRam;
 
     ModelConfig model() { return ModelCatalog.get(model); }
@@ -86,6 +88,7 @@ public class PlanOptions {
         if (nodes != null) t = t.withNodes(nodes);
         if (tile != null) t = t.withSequenceTile(tile);
         if (keepAttention != null) t = t.withKeptAttentionLayers(keptAttentionLayers(keepAttention));
+        if (residentLayers != null) t = t.withResidentLayers(residentLayers);
         return t;
     }
 

@@ -19,6 +19,10 @@ import java.util.stream.Collectors;
  * @param keptAttentionLayers layers (the first ones) whose attention output and lse are offloaded with their input
  *                           (checkpointing offload), so that the backward's recompute skips their attention: host memory
  *                           for speed at long context; 0 none, {@link #ALL_LAYERS} every layer
+ * @param residentLayers     with parameters offloaded on one GPU, the first decoder layers whose weights, gradients and
+ *                           optimizer state stay on the GPU (updated there by the GPU's AdamW), so that the host
+ *                           optimizer has fewer layers to update before the next forward reaches them: GPU memory for
+ *                           speed where the host optimizer is slower than the forward (short contexts); 0 none
  */
 public record TechniqueSet(
         Precision precision,
@@ -34,7 +38,8 @@ public record TechniqueSet(
         int gpus,
         int nodes,
         int sequenceTile,
-        int keptAttentionLayers) {
+        int keptAttentionLayers,
+        int residentLayers) {
 
     /** {@link #keptAttentionLayers} for every layer of whatever model the stack runs. */
     public static final int ALL_LAYERS = Integer.MAX_VALUE;
@@ -82,6 +87,13 @@ public record TechniqueSet(
         if (keptAttentionLayers < 0) {
             out.add("layers with kept attention must be 0 or more, was " + keptAttentionLayers);
         }
+        if (residentLayers < 0) {
+            out.add("resident layers must be 0 or more, was " + residentLayers);
+        }
+        if (residentLayers > 0 && !(offloadParameters && offloadOptimizer)) {
+            out.add("resident layers keep some layers on the GPU out of an offloaded model: they need parameters and "
+                    + "optimizer offloaded (--offload parameters,optimizer)");
+        }
         if (keepAttention() && checkpointing != Checkpointing.OFFLOAD) {
             out.add("keeping attention outputs offloads them with the layer inputs: it needs --checkpointing offload, "
                     + "not " + checkpointing.id);
@@ -114,7 +126,8 @@ public record TechniqueSet(
                 + " pinned=" + pinnedMemory.id + " mb=" + microBatch
                 + (gradientAccumulation > 1 ? " ga=" + gradientAccumulation : "")
                 + (sequenceTile > 0 ? " tile=" + sequenceTile : "")
-                + (keptAttentionLayers == ALL_LAYERS ? " keep-attn" : keepAttention() ? " keep-attn=" + keptAttentionLayers : "");
+                + (keptAttentionLayers == ALL_LAYERS ? " keep-attn" : keepAttention() ? " keep-attn=" + keptAttentionLayers : "")
+                + (residentLayers > 0 ? " resident=" + residentLayers : "");
     }
 
     /** Whether any layer keeps its attention output (see {@link #keptAttentionLayers}). */
@@ -123,19 +136,24 @@ public record TechniqueSet(
     /** How many of a model's {@code layers} keep their attention output. */
     public int keptAttentionLayers(int layers) { return Math.min(layers, keptAttentionLayers); }
 
-    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers); }
-    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers); }
+    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers, residentLayers); }
     /** Each layer's attention output and lse offloaded with its input, so that backward's recompute skips attention. */
     public TechniqueSet withKeepAttention(boolean v) { return withKeptAttentionLayers(v ? ALL_LAYERS : 0); }
     /** The first {@code v} layers' attention outputs and lse kept ({@link #ALL_LAYERS}: every layer's). */
-    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v); }
+    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v, residentLayers); }
+    /** The first {@code v} decoder layers resident on the GPU with their optimizer state (see {@link #residentLayers}). */
+    public TechniqueSet withResidentLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, v); }
+
+    /** How many of a model's {@code layers} stay resident on the GPU. */
+    public int residentLayers(int layers) { return Math.min(layers, residentLayers); }
 }

@@ -794,6 +794,9 @@ public final class CudaDevice implements Device {
         return new BusyClock() {
             // timing events in pairs; elapsed times are read (and the events destroyed) by takeSeconds
             private final List<CUevent_st> marks = new ArrayList<>();
+            private final List<String> labels = new ArrayList<>(); // one per pair (null: unlabelled)
+            private CUevent_st lastEnd; // the end of the last pair taken: idle time before the next pair counts from it
+            private final java.util.Map<String, Double> idle = new java.util.LinkedHashMap<>();
 
             private void mark() {
                 CUevent_st e = new CUevent_st();
@@ -804,11 +807,16 @@ public final class CudaDevice implements Device {
 
             // a bracket left open (an exception inside it) is dropped rather than failing the next one
             @Override
-            public void begin() {
+            public void begin() { begin(null); }
+
+            @Override
+            public void begin(String label) {
                 if (marks.size() % 2 != 0) {
                     cudart.cudaEventDestroy(marks.remove(marks.size() - 1));
+                    labels.remove(labels.size() - 1);
                 }
                 mark();
+                labels.add(label);
             }
 
             @Override
@@ -830,11 +838,31 @@ public final class CudaDevice implements Device {
                     Cuda.check(cudart.cudaEventElapsedTime(elapsed, marks.get(2 * i), marks.get(2 * i + 1)),
                             "cudaEventElapsedTime");
                     ms += elapsed[0];
+                    CUevent_st before = i == 0 ? lastEnd : marks.get(2 * i - 1);
+                    String label = labels.get(i);
+                    if (before != null && label != null) {
+                        Cuda.check(cudart.cudaEventElapsedTime(elapsed, before, marks.get(2 * i)), "cudaEventElapsedTime");
+                        idle.merge(label, Math.max(0, elapsed[0]) / 1e3, Double::sum);
+                    }
                 }
                 List<CUevent_st> done = new ArrayList<>(marks.subList(0, 2 * pairs));
                 marks.subList(0, 2 * pairs).clear();
+                labels.subList(0, pairs).clear();
+                if (pairs > 0) {
+                    if (lastEnd != null) {
+                        cudart.cudaEventDestroy(lastEnd);
+                    }
+                    lastEnd = done.remove(done.size() - 1); // kept for the next call's first gap
+                }
                 done.forEach(cudart::cudaEventDestroy);
                 return ms / 1e3;
+            }
+
+            @Override
+            public java.util.Map<String, Double> takeIdleSeconds() {
+                java.util.Map<String, Double> out = new java.util.LinkedHashMap<>(idle);
+                idle.clear();
+                return out;
             }
         };
     }

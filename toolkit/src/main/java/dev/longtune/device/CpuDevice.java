@@ -84,19 +84,38 @@ public final class CpuDevice implements Device {
     @Override
     public BusyClock busyClock() {
         return new BusyClock() {
-            private long started, total;
+            private long started, total, lastEnd = -1;
+            private final java.util.Map<String, Double> idle = new java.util.LinkedHashMap<>();
 
             @Override
             public void begin() { started = System.nanoTime(); }
 
             @Override
-            public void end() { total += System.nanoTime() - started; }
+            public void begin(String label) {
+                begin();
+                if (lastEnd >= 0) {
+                    idle.merge(label, (started - lastEnd) / 1e9, Double::sum);
+                }
+            }
+
+            @Override
+            public void end() {
+                lastEnd = System.nanoTime();
+                total += lastEnd - started;
+            }
 
             @Override
             public double takeSeconds() {
                 double s = total / 1e9;
                 total = 0;
                 return s;
+            }
+
+            @Override
+            public java.util.Map<String, Double> takeIdleSeconds() {
+                java.util.Map<String, Double> out = new java.util.LinkedHashMap<>(idle);
+                idle.clear();
+                return out;
             }
         };
     }

@@ -105,10 +105,22 @@ public interface Device extends AutoCloseable {
     interface BusyClock {
         void begin();
 
+        /**
+         * {@link #begin} of a bracket named {@code label}: the idle time before it (from the end of the bracket before,
+         * the previous call's last one included) is summed under that name, for {@link #takeIdleSeconds}.
+         */
+        default void begin(String label) { begin(); }
+
         void end();
 
         /** Seconds summed over the brackets closed since the last call (waits for the last one to finish). */
         double takeSeconds();
+
+        /**
+         * Seconds the device sat idle before each labelled kind of bracket, over the brackets {@link #takeSeconds} has
+         * taken since the last call: where a step's wall time beyond its busy time went (waits for copies, the host).
+         */
+        default java.util.Map<String, Double> takeIdleSeconds() { return java.util.Map.of(); }
     }
 
     /** A new {@link BusyClock} on the compute stream. */

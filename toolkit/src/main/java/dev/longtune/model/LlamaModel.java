@@ -13,6 +13,7 @@ import dev.longtune.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Future;
 
@@ -55,11 +56,22 @@ public final class LlamaModel implements AutoCloseable {
      */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement placement) {
-        this(config, device, precision, checkpointing, placement, null, false);
+        this(config, device, precision, checkpointing, placement, null, false, 0);
+    }
+
+    /**
+     * Parameters offloaded to host memory except the first {@code residentLayers} decoder layers, whose weights and
+     * gradients stay on the device (and whose optimizer state the {@code Trainer} keeps there too): see
+     * {@link OffloadedParameters}.
+     */
+    public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
+                      int residentLayers) {
+        this(config, device, precision, checkpointing, ParameterPlacement.HOST, null, false, residentLayers);
     }
 
     private LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
-                       ParameterPlacement placement, dev.longtune.dist.Communicator ranks, boolean sharded) {
+                       ParameterPlacement placement, dev.longtune.dist.Communicator ranks, boolean sharded,
+                       int residentLayers) {
         requireSupported(config);
         this.config = config;
         this.device = device;
@@ -78,7 +90,7 @@ public final class LlamaModel implements AutoCloseable {
         this.busy = device.busyClock();
         this.store = sharded ? new ShardedParameters(new ShardLayout(config, ranks.size()), ranks, device, e,
                 placement == ParameterPlacement.HOST)
-                : placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2)
+                : placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2, residentLayers)
                 : new ResidentParameters(config, device, e);
         ModelConfig.RopeScaling rs = config.ropeScaling();
         this.invFreq = Rope.inverseFrequencies(headDim, config.ropeTheta(), rs == null ? null
@@ -106,7 +118,7 @@ public final class LlamaModel implements AutoCloseable {
     /** The same with the shards on the device or ({@link ParameterPlacement#HOST}) in host memory. */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement shards, dev.longtune.dist.Communicator ranks) {
-        this(config, device, precision, checkpointing, shards, java.util.Objects.requireNonNull(ranks, "ranks"), true);
+        this(config, device, precision, checkpointing, shards, java.util.Objects.requireNonNull(ranks, "ranks"), true, 0);
     }
 
     /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
@@ -261,7 +273,8 @@ public final class LlamaModel implements AutoCloseable {
     // every unit's compute lies between its acquire and release: the busy clock times exactly that
     private void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
         store.acquire(unit, withGrads, next, nextWithGrads);
-        busy.begin();
+        busy.begin((withGrads ? "backward " : "forward ")
+                + (unit == ParameterUnits.embedding() ? "embedding" : unit == units.head() ? "head" : "layers"));
     }
 
     private void release(int unit, boolean gradientsDone) {
@@ -275,6 +288,13 @@ public final class LlamaModel implements AutoCloseable {
      */
     public double takeBusySeconds() { return busy.takeSeconds(); }
 
+    /**
+     * Seconds the device sat idle, since the last {@link #takeBusySeconds}'s, before units' work, by what came next
+     * ("forward layers", "backward embedding", …): the time before "forward embedding" spans from the previous step's
+     * last kernel (the optimizer step, the host's update of the embedding), the others are waits inside the pass.
+     */
+    public Map<String, Double> takeIdleSeconds() { return busy.takeIdleSeconds(); }
+
     /** Seconds the device spent in data parallelism's collectives since the last call (0 without it). */
     public double takeCollectiveSeconds() { return store.takeCollectiveSeconds(); }
 
@@ -283,6 +303,12 @@ public final class LlamaModel implements AutoCloseable {
      * about to load (offloaded parameters: the previous step's update racing this step's forward).
      */
     public double takeUpdateWaitSeconds() { return store.takeUpdateWaitSeconds(); }
+
+    /** How many decoder layers (the first ones) stay on the device out of offloaded parameters (0: none or not offloaded). */
+    public int residentLayers() { return store instanceof OffloadedParameters o ? o.residentLayers() : 0; }
+
+    /** Whether a parameter belongs to a resident layer (see {@link #residentLayers}), so that its weights are device tensors. */
+    public boolean isResident(String name) { return OffloadedParameters.residentName(name, residentLayers()); }
 
     /** The parameter names of each unit the parameters move in, in forward order (embedding, layers, head). */
     public List<List<String>> parameterUnits() {

@@ -41,6 +41,12 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
  * started when the unit in flight is released instead, so that the wait never holds back queued kernels. Each
  * unit's final gradients are reported as they are queued to the host ({@link #setGradientsListener}), so their
  * norms can be summed while backward goes on.
+ *
+ * <p>The first {@code residentLayers} decoder layers can stay on the device instead: their weights and gradients are
+ * allocated there once and are the authoritative copies ({@link #weights()} and {@link #grads()} then mix device and
+ * host tensors); acquiring them copies nothing, their gradients are not reported (the optimizer keeps their state on
+ * the device too and reads them there), and the ring serves the other layers. GPU memory bought back as time: the
+ * host optimizer has that many fewer layers to update before the next forward catches up with it.
  */
 final class OffloadedParameters implements ParameterStore {
     private final ParameterUnits units;
@@ -48,6 +54,7 @@ final class OffloadedParameters implements ParameterStore {
     private final Parameters hostWeights, hostGrads;
     private final UnitSlot vocabulary;
     private final UnitSlot[] ring;
+    private final UnitSlot[] resident; // by layer, for the first residentLayers layers
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
     private final Set<String> zeroGrads = new HashSet<>();
     private final List<Event> gradientCopies = new ArrayList<>();
@@ -59,22 +66,58 @@ final class OffloadedParameters implements ParameterStore {
     private long version;
 
     OffloadedParameters(ModelConfig config, Device device, DType dtype, int ringSize) {
+        this(config, device, dtype, ringSize, 0);
+    }
+
+    OffloadedParameters(ModelConfig config, Device device, DType dtype, int ringSize, int residentLayers) {
         if (ringSize < 2) {
             throw new IllegalArgumentException("the layer ring needs at least 2 slots (one computing, one loading), asked for " + ringSize);
         }
+        if (residentLayers < 0 || residentLayers > config.numLayers()) {
+            throw new IllegalArgumentException("resident layers: " + residentLayers + " (0 to " + config.numLayers()
+                    + ", the model's layers)");
+        }
         this.units = new ParameterUnits(config);
         this.device = device;
-        this.hostWeights = new Parameters(config, device, device::allocateHost, dtype, WEIGHTS, "");
-        this.hostGrads = new Parameters(config, device, device::allocateHost, dtype, GRADS, ".grad");
+        // the resident layers' tensors are allocated on the device, every other one in (pinned) host memory
+        Parameters.Allocator placed = (name, t, category, shape) -> residentName(name, residentLayers)
+                ? device.allocate(name, t, category, shape) : device.allocateHost(name, t, category, shape);
+        this.hostWeights = new Parameters(config, device, placed, dtype, WEIGHTS, "");
+        this.hostGrads = new Parameters(config, device, placed, dtype, GRADS, ".grad");
+        this.resident = new UnitSlot[residentLayers];
+        for (int i = 0; i < residentLayers; i++) {
+            UnitSlot s = new UnitSlot();
+            for (String name : units.names(ParameterUnits.layer(i))) {
+                s.weights.put(ParameterUnits.localName(name), hostWeights.get(name));
+                s.grads.put(ParameterUnits.localName(name), hostGrads.get(name));
+            }
+            s.unit = ParameterUnits.layer(i);
+            resident[i] = s;
+        }
         // the embedding and the head are never in flight together (forward: embedding first, head last; backward:
         // head first, embedding last), so they share one slot: the (V, h) matrix and the final norm
         this.vocabulary = new UnitSlot(); // allocated when the embedding or the head is brought in
-        this.ring = new UnitSlot[config.numLayers() == 0 ? 0 : Math.min(ringSize, config.numLayers())];
+        this.ring = new UnitSlot[Math.min(ringSize, config.numLayers() - residentLayers)];
         for (int i = 0; i < ring.length; i++) {
             ring[i] = slot(ParameterUnits.layer(0), "layer slot " + i);
         }
         zeroGrads.addAll(hostGrads.byName().keySet());
     }
+
+    /** Whether a parameter (a "model.layers.N." name, any suffix) belongs to one of the first {@code layers} layers. */
+    static boolean residentName(String name, int layers) {
+        if (!name.startsWith("model.layers.")) {
+            return false;
+        }
+        int from = "model.layers.".length();
+        return Integer.parseInt(name.substring(from, name.indexOf('.', from))) < layers;
+    }
+
+    /** Whether a unit is a decoder layer that stays on the device. */
+    private boolean isResident(int unit) { return units.isLayer(unit) && unit - 1 < resident.length; }
+
+    /** How many decoder layers (the first ones) stay on the device. */
+    int residentLayers() { return resident.length; }
 
     private UnitSlot slot(int shapeOf, String label) {
         UnitSlot s = new UnitSlot();
@@ -84,6 +127,7 @@ final class OffloadedParameters implements ParameterStore {
 
     private void allocate(UnitSlot s, int shapeOf, String label) {
         Tensor like = hostWeights.get(units.names(shapeOf).get(0));
+        // a ring slot is shaped like any layer: the first offloaded one's names give the shapes (all layers alike)
         s.allocate(device, units.names(shapeOf), like.dtype(), name -> hostWeights.get(name).shape(), label);
         s.free = device.record(Stream.COMPUTE); // the slots' zeroing, queued on compute, precedes their first copy
     }
@@ -99,7 +143,10 @@ final class OffloadedParameters implements ParameterStore {
         if (unit == ParameterUnits.embedding() || unit == units.head()) {
             return vocabulary;
         }
-        return ring[(unit - 1) % ring.length];
+        if (isResident(unit)) {
+            return resident[unit - 1];
+        }
+        return ring[(unit - 1 - resident.length) % ring.length];
     }
 
     @Override
@@ -148,7 +195,7 @@ final class OffloadedParameters implements ParameterStore {
             activeWeights.put(name, s.weights.get(ParameterUnits.localName(name)));
             if (withGrads) {
                 Tensor g = s.grads.get(ParameterUnits.localName(name));
-                if (zeroGrads.contains(name)) {
+                if (isResident(unit) ? zeroGrads.remove(name) : zeroGrads.contains(name)) {
                     device.zero(g); // first micro-batch of the step: nothing to bring from the host
                 }
                 activeGrads.put(name, g);
@@ -172,6 +219,9 @@ final class OffloadedParameters implements ParameterStore {
 
     /** Queues the copies that bring a unit's current weights (and accumulated gradients) into its slot. */
     private void load(int unit, boolean withGrads) {
+        if (isResident(unit)) {
+            return; // its tensors are the authoritative ones, on the device: nothing to copy
+        }
         updates.await(unit);
         UnitSlot s = slotOf(unit);
         if (s == vocabulary && !s.allocated()) {
@@ -241,7 +291,9 @@ final class OffloadedParameters implements ParameterStore {
         if (s.free != null) {
             s.free.discard();
         }
-        if (gradientsDone && withGrads) {
+        if (isResident(unit)) {
+            // nothing to copy back or to wait for: the next use of these tensors is queued on the same stream
+        } else if (gradientsDone && withGrads) {
             device.waitFor(Stream.DEVICE_TO_HOST, device.record(Stream.COMPUTE));
             for (String name : names) {
                 device.copyAsync(hostGrads.get(name), s.grads.get(ParameterUnits.localName(name)), Stream.DEVICE_TO_HOST);
@@ -307,6 +359,9 @@ final class OffloadedParameters implements ParameterStore {
         device.synchronize();
         finishBackward();
         for (UnitSlot s : allSlots()) {
+            if (List.of(resident).contains(s)) {
+                continue; // its tensors are the authoritative ones, closed below
+            }
             for (Event e : new Event[] {s.ready, s.free}) {
                 if (e != null) {
                     e.synchronize();
@@ -321,6 +376,7 @@ final class OffloadedParameters implements ParameterStore {
     private List<UnitSlot> allSlots() {
         List<UnitSlot> all = new ArrayList<>(List.of(vocabulary));
         all.addAll(List.of(ring));
+        all.addAll(List.of(resident));
         return all;
     }
 }

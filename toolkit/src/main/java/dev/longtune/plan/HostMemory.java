@@ -83,7 +83,11 @@ final class HostMemory {
         Breakdown b = new Breakdown(MemoryLocation.HOST_PAGEABLE);
         MemoryLocation pinnable = pinnedOrNot();
         long partition = ceilDiv(N, P);
-        if (s.offloadParameters()) {
+        long offloaded = N - residentParameters(); // the layers resident on the GPU are not on the host
+        if (s.offloadParameters() && offloaded != N) {
+            b.add(WEIGHTS, pinnable, "compute-precision weights (all but the resident layers)", pinned(e * offloaded),
+                    "e·(N − K·Lp) = " + e + " × " + count(offloaded) + roundingNote());
+        } else if (s.offloadParameters()) {
             b.add(WEIGHTS, pinnable, "compute-precision weight partitions", G * pinned(e * partition),
                     "G·e·⌈N/P⌉ = " + G + " × " + e + " × " + count(partition) + roundingNote());
             if (profile == EngineProfile.HF_DEEPSPEED && caching()) {
@@ -94,8 +98,13 @@ final class HostMemory {
         }
         if (s.offloadOptimizer()) {
             int k = s.precision().mixed() ? 12 : 8;
-            b.add(OPTIMIZER, "optimizer states: FP32 master, m, v", G * k * partition,
-                    "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
+            if (offloaded != N) {
+                b.add(OPTIMIZER, "optimizer states: FP32 master, m, v (all but the resident layers)", k * offloaded,
+                        k + "·(N − K·Lp) = " + k + " × " + count(offloaded));
+            } else {
+                b.add(OPTIMIZER, "optimizer states: FP32 master, m, v", G * k * partition,
+                        "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
+            }
             if (engineOnOneGpu()) {
                 engineGradients(b, phase, pinnable);
             } else if (engineSharded()) {
@@ -147,6 +156,12 @@ final class HostMemory {
     /** longtune's engine on one GPU (the only way it runs offloaded state): see {@link #engineGradients}. */
     private boolean engineOnOneGpu() { return profile == EngineProfile.LONGTUNE && P == 1; }
 
+    /** Parameters of the decoder layers that stay on the GPU out of an offloaded model (one GPU, see TechniqueSet). */
+    private long residentParameters() {
+        return engineOnOneGpu() && s.offloadParameters() && !cpu
+                ? (long) s.residentLayers(m.numLayers()) * m.layerParameters() : 0;
+    }
+
     /** longtune's ZeRO-3 data parallelism (model/ShardedParameters): P ranks, each holding 1/P of every unit. */
     private boolean engineSharded() { return profile == EngineProfile.LONGTUNE && P > 1; }
 
@@ -178,7 +193,9 @@ final class HostMemory {
      */
     private void engineGradients(Breakdown b, Phase phase, MemoryLocation pinnable) {
         if (s.offloadParameters()) {
-            b.add(GRADS, pinnable, "16-bit gradients (accumulated across micro-batches)", e * N, "e·N = " + e + " × " + count(N));
+            long offloaded = N - residentParameters();
+            b.add(GRADS, pinnable, "16-bit gradients (accumulated across micro-batches)", e * offloaded,
+                    offloaded == N ? "e·N = " + e + " × " + count(N) : "e·(N − K·Lp) = " + e + " × " + count(offloaded));
         }
         if (phase == Phase.OPTIMIZER && !s.offloadParameters()) {
             // offloaded parameters: the host AdamW reads the 16-bit gradients and writes the 16-bit weights where they

@@ -160,11 +160,26 @@ public final class MemoryPlanner {
         void residentModelStates(Breakdown b) {
             if (parameterSlots()) {
                 // model/OffloadedParameters and ShardedParameters allocate a ring of 2 decoder-layer slots once (one
-                // computing, one loading), each with room for a unit's weights AND gradients
+                // computing, one loading), each with room for a unit's weights AND gradients; the layers that stay
+                // resident (one GPU) need none, so fewer than 2 offloaded layers need fewer slots
+                long slots = Math.min(2, L - residentLayers());
                 for (var c : new dev.longtune.tensor.MemoryCategory[] {WEIGHTS, GRADS}) {
                     String what = c == WEIGHTS ? "weights" : "gradients";
-                    b.add(c, "decoder-layer ring, 2 slots (" + what + ")", 2L * e * Lp, "2·e·Lp = 2 × " + e + " × " + count(Lp));
+                    if (slots > 0) {
+                        b.add(c, "decoder-layer ring, " + slots + " slots (" + what + ")", slots * e * Lp,
+                                slots + "·e·Lp = " + slots + " × " + e + " × " + count(Lp));
+                    }
                 }
+            }
+            if (residentLayers() > 0) {
+                // model/OffloadedParameters: the first K layers' weights and gradients stay on the GPU, and their
+                // optimizer state with them (train/Optimizer: the GPU's AdamW updates them)
+                long k = residentLayers();
+                int opt = optimizerBytesPerParameter();
+                b.add(WEIGHTS, "resident decoder layers (weights)", k * e * Lp, "K·e·Lp = " + k + " × " + e + " × " + count(Lp));
+                b.add(GRADS, "resident decoder layers (gradients)", k * e * Lp, "K·e·Lp = " + k + " × " + e + " × " + count(Lp));
+                b.add(OPTIMIZER, "resident decoder layers' optimizer states (FP32 master, m, v)", k * opt * Lp,
+                        "K·" + opt + "·Lp = " + k + " × " + opt + " × " + count(Lp));
             }
             if (engineSharded()) {
                 if (!s.offloadParameters()) {
@@ -204,11 +219,30 @@ public final class MemoryPlanner {
             }
         }
 
+        /** Decoder layers kept on the GPU out of an offloaded model (engine on one GPU only). */
+        long residentLayers() { return engineOnOneGpu() && s.offloadParameters() ? s.residentLayers((int) L) : 0; }
+
+        /** The largest parameter tensor of a decoder layer. */
+        long largestLayerTensor() {
+            long max = 0;
+            for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
+                if (t.name().startsWith("model.layers.")) {
+                    max = Math.max(max, t.elements());
+                }
+            }
+            return max;
+        }
+
         /**
          * longtune's optimizer unscales the compute-precision gradients into FP32 copies before clipping and
          * AdamW (train/Optimizer.java): 4 bytes per parameter it updates, for the step.
          */
         void unscaledGradients(Breakdown b) {
+            if (residentLayers() > 0 && !cpu()) {
+                // the resident layers' AdamW on the GPU reads each 16-bit gradient through an FP32 copy, one tensor at a time
+                long largest = largestLayerTensor();
+                b.add(WORKSPACE, "FP32 copy of the largest resident gradient", 4 * largest, "4·max numel = 4 × " + count(largest));
+            }
             if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer()) {
                 int parts = s.zeroStage() >= 1 ? P : 1;
                 b.add(WORKSPACE, "FP32 unscaled gradients", 4 * N / parts, "4·N/" + parts + " = 4 × " + count(N) + " / " + parts);

@@ -55,10 +55,14 @@ public final class Optimizer implements AutoCloseable {
     private final Parameters weights, master, m, v;
     private final Parameters.Allocator alloc;
     private final Placement placement;
+    private final Device device;
+    // parameters whose state stays on the device even with host placement (offloaded models' resident layers)
+    private final java.util.function.Predicate<String> keptOnDevice;
     private final boolean separateMaster;
     private final ModelConfig config;
     private final BackgroundUpdate background = new BackgroundUpdate();
     private int step;
+    private volatile double hostUpdateSeconds = Double.NaN;
     private java.util.function.DoubleUnaryOperator sumOverRanks = x -> x;
 
     public Optimizer(Parameters weights, Device device, ModelConfig config) {
@@ -66,20 +70,35 @@ public final class Optimizer implements AutoCloseable {
     }
 
     public Optimizer(Parameters weights, Device device, ModelConfig config, Placement placement) {
+        this(weights, device, config, placement, name -> false);
+    }
+
+    /**
+     * With host placement, except the parameters {@code keptOnDevice} names (the resident layers of offloaded
+     * parameters: their weights and gradients are device tensors): their state is allocated on the device and the
+     * device's AdamW updates them, in {@link #applyOverlapped}, with the same arithmetic as the host's.
+     */
+    public Optimizer(Parameters weights, Device device, ModelConfig config, Placement placement,
+                     java.util.function.Predicate<String> keptOnDevice) {
         this.weights = weights;
         this.config = config;
         this.placement = placement;
+        this.device = device;
+        this.keptOnDevice = keptOnDevice;
         this.alloc = placement == Placement.HOST ? device::allocateCpuVisible : device::allocate;
         // FP32 weights are their own master only where the optimizer state lives with them
         this.separateMaster = weights.dtype() != DType.FP32 || !sameMemory(weights);
-        this.master = separateMaster ? Parameters.like(weights, alloc, DType.FP32, OPTIMIZER, ".master") : weights;
+        Parameters.Allocator stateAlloc = placement == Placement.DEVICE ? alloc : (name, t, category, shape) ->
+                keptOnDevice.test(name.substring(0, name.lastIndexOf('.')))  // name + ".master" etc.
+                        ? device.allocate(name, t, category, shape) : device.allocateCpuVisible(name, t, category, shape);
+        this.master = separateMaster ? Parameters.like(weights, stateAlloc, DType.FP32, OPTIMIZER, ".master") : weights;
         if (separateMaster) {
             master.copyFrom(weights);
         }
         // fresh tensors start at zero on every device (Java arrays; GPU blocks are cleared when allocated): no second
         // pass over 64 GB of moments for the 8B
-        this.m = Parameters.like(weights, alloc, DType.FP32, OPTIMIZER, ".exp_avg");
-        this.v = Parameters.like(weights, alloc, DType.FP32, OPTIMIZER, ".exp_avg_sq");
+        this.m = Parameters.like(weights, stateAlloc, DType.FP32, OPTIMIZER, ".exp_avg");
+        this.v = Parameters.like(weights, stateAlloc, DType.FP32, OPTIMIZER, ".exp_avg_sq");
     }
 
     /** Whether the weights sit where this placement puts the optimizer state (so FP32 weights can be the master). */
@@ -217,6 +236,10 @@ public final class Optimizer implements AutoCloseable {
         double sumSquares = 0;
         Map<String, NativeAdamW.SumOfSquares> sums = background.takeSums();
         for (var e : grads.byName().entrySet()) {
+            if (keptOnDevice.test(e.getKey())) {
+                sumSquares += deviceSumSquares(e.getKey(), e.getValue(), unscale);
+                continue;
+            }
             NativeAdamW.SumOfSquares s = sums.get(e.getKey());
             sumSquares += (s != null ? s : BackgroundUpdate.sumSquares(e.getValue(), unscale)).value();
         }
@@ -226,17 +249,62 @@ public final class Optimizer implements AutoCloseable {
         }
         int t = ++step;
         float clipBy = clipCoefficient(norm, c);
+        long submitted = System.nanoTime();
         Set<String> scheduled = new HashSet<>();
         for (int u = 0; u < units.size(); u++) {
             // tied weights once; a rank of data parallelism updates only the slices it holds
             List<String> names = units.get(u).stream().filter(grads.byName()::containsKey).filter(scheduled::add).toList();
+            if (!names.isEmpty() && names.stream().allMatch(keptOnDevice)) {
+                // queued on the device now, ahead of the next step's forward: nothing for the parameter store to wait for
+                for (String name : names) {
+                    deviceUpdate(name, grads.get(name), t, unscale, clipBy, lr, c);
+                }
+                continue;
+            }
             updating.accept(u, background.submit(() -> {
                 for (String name : names) {
                     updateInPlace(name, grads.get(name), t, unscale, clipBy, lr, c);
                 }
             }));
         }
+        // the background thread runs tasks in order: this one ends the update, and times it from its submission
+        background.submit(() -> hostUpdateSeconds = (System.nanoTime() - submitted) / 1e9);
         return new Update(true, norm);
+    }
+
+    /**
+     * Seconds the last finished background update took from its submission to its last unit (NaN before the first):
+     * the host AdamW's length, which the next step's forward races.
+     */
+    public double lastHostUpdateSeconds() { return hostUpdateSeconds; }
+
+    /** Σ (g·unscale)² of a gradient on the device, through an FP32 copy (as {@link #apply} computes it). */
+    private double deviceSumSquares(String name, Tensor g, float unscale) {
+        try (Tensor g32 = device.allocate(name + ".grad32", DType.FP32, WORKSPACE, g.shape())) {
+            device.copy(g32, g);
+            device.scale(g32, unscale);
+            return device.sumOfSquares(g32);
+        }
+    }
+
+    /**
+     * One parameter's AdamW step on the device, its state there too: unscaled and clipped through an FP32 copy of the
+     * gradient, the step, the master rounded into the compute-precision weights — {@link #apply}'s ops, in its order.
+     */
+    private void deviceUpdate(String name, Tensor g, int t, float unscale, float clip, double lr, TrainingConfig c) {
+        try (Tensor g32 = device.allocate(name + ".grad32", DType.FP32, WORKSPACE, g.shape())) {
+            device.copy(g32, g);
+            device.scale(g32, unscale);
+            if (clip != 1f) {
+                device.scale(g32, clip);
+            }
+            Tensor p = master.get(name);
+            device.adamw(p, g32, m.get(name), v.get(name), lr, c.beta1(), c.beta2(), c.epsilon(),
+                    decays(name) ? c.weightDecay() : 0.0, t);
+            if (separateMaster) {
+                device.copy(weights.get(name), p);
+            }
+        }
     }
 
     /** One parameter's AdamW step reading its gradient where it is, writing its weights where they are. */

@@ -19,6 +19,13 @@ import java.util.Map;
  * whole update where it is not in the background). Both are host time: the GPU idles during them only once its
  * queue has run dry.
  *
+ * <p>{@code idleSeconds}: the device's idle time between units' work, by the work that followed ("forward layers",
+ * "backward head", …; {@code LlamaModel.takeIdleSeconds}): where wall time beyond busy time went. "forward embedding"
+ * counts from the previous step's last kernel, so it holds the time between steps.
+ *
+ * <p>{@code hostUpdateSeconds}: how long the host AdamW of the previous step took, from its submission to its last
+ * unit (NaN where there was none in the background): the race the step's forward ran against.
+ *
  * <p>{@code seconds} is the step's wall time as the caller sees it; {@code busySeconds} the device's compute within
  * it (kernels of forward, recompute, loss and backward, timed with events). Their ratio is what offloading costs:
  * 1.0 when no copy, checkpoint transfer or optimizer work ever keeps the device waiting. With offloaded parameters
@@ -27,7 +34,17 @@ import java.util.Map;
 public record StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate,
                          double lossScale, long tokens, double seconds, double busySeconds,
                          Map<MemoryCategory, Long> devicePeak, Map<MemoryCategory, Long> hostPeak,
-                         double collectiveSeconds, double updateWaitSeconds, double optimizerSeconds) {
+                         double collectiveSeconds, double updateWaitSeconds, double optimizerSeconds,
+                         Map<String, Double> idleSeconds, double hostUpdateSeconds) {
+
+    /** Without the device's idle time by what followed it. */
+    public StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate, double lossScale,
+                      long tokens, double seconds, double busySeconds, Map<MemoryCategory, Long> devicePeak,
+                      Map<MemoryCategory, Long> hostPeak, double collectiveSeconds, double updateWaitSeconds,
+                      double optimizerSeconds) {
+        this(step, loss, applied, gradNorm, learningRate, lossScale, tokens, seconds, busySeconds, devicePeak, hostPeak,
+                collectiveSeconds, updateWaitSeconds, optimizerSeconds, Map.of(), Double.NaN);
+    }
 
     /** Without data parallelism or host waits. */
     public StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate, double lossScale,
@@ -61,6 +78,14 @@ public record StepResult(int step, double loss, boolean applied, double gradNorm
         }
         m.put("update_wait_s", Math.round(updateWaitSeconds * 1000) / 1000.0);
         m.put("optimizer_s", Math.round(optimizerSeconds * 1000) / 1000.0);
+        if (Double.isFinite(hostUpdateSeconds)) {
+            m.put("host_update_s", Math.round(hostUpdateSeconds * 1000) / 1000.0);
+        }
+        if (!idleSeconds.isEmpty()) {
+            Map<String, Object> idle = new LinkedHashMap<>();
+            idleSeconds.forEach((k, v) -> idle.put(k, Math.round(v * 1000) / 1000.0));
+            m.put("idle_s", idle);
+        }
         Map<String, Object> memory = new LinkedHashMap<>();
         devicePeak.forEach((c, v) -> memory.put(c.id, v));
         m.put("memory", memory);

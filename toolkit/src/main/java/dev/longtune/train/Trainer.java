@@ -36,7 +36,7 @@ public final class Trainer implements AutoCloseable {
         }
         this.model = model;
         this.config = config;
-        this.optimizer = new Optimizer(model.weights(), model.device(), model.config(), placement);
+        this.optimizer = new Optimizer(model.weights(), model.device(), model.config(), placement, model::isResident);
         this.scaler = precision == Precision.FP16 ? LossScaler.forFp16() : LossScaler.disabled();
         // offloaded parameters: the update runs in the background, overlapping the next step's forward
         this.overlap = model.parameterPlacement() == dev.longtune.model.ParameterPlacement.HOST
@@ -112,7 +112,9 @@ public final class Trainer implements AutoCloseable {
         }
         loss /= (long) microBatches.size() * worldSize;
         double busy = model.takeBusySeconds(), collectives = model.takeCollectiveSeconds();
+        Map<String, Double> idle = model.takeIdleSeconds();
         double updateWait = model.takeUpdateWaitSeconds();
+        double hostUpdate = overlap ? optimizer.lastHostUpdateSeconds() : Double.NaN; // the previous step's, finished
         double lr = config.learningRateAt(step);
         long optimizerStart = System.nanoTime();
         Optimizer.Update update = overlap
@@ -123,7 +125,7 @@ public final class Trainer implements AutoCloseable {
         boolean applied = scaler.update(!update.applied()) && update.applied();
         double seconds = (System.nanoTime() - start) / 1e9;
         return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds, busy,
-                peaks(device), peaks(host), collectives, updateWait, optimizerSeconds);
+                peaks(device), peaks(host), collectives, updateWait, optimizerSeconds, idle, hostUpdate);
     }
 
     private static Map<MemoryCategory, Long> peaks(MemoryTracker t) {

@@ -69,6 +69,7 @@ public final class TrainingCheckpoint {
         state.put("checkpointing", model.checkpointing().id);
         state.put("optimizer_placement", o.placement().id);
         state.put("parameter_placement", model.parameterPlacement().id);
+        state.put("resident_layers", model.residentLayers());
         state.put("training", trainer.config());
         return state;
     }
@@ -235,14 +236,25 @@ public final class TrainingCheckpoint {
         return loadModel(folder, device, precision, checkpointing, ParameterPlacement.DEVICE);
     }
 
+    /** As below, with the first {@code residentLayers} decoder layers kept on the device out of offloaded parameters. */
+    public static LlamaModel loadModel(Path folder, Device device, Precision precision, Checkpointing checkpointing,
+                                       ParameterPlacement placement, int residentLayers) throws IOException {
+        HfCheckpoint checkpoint = HfCheckpoint.open(folder);
+        return load(checkpoint, residentLayers > 0 ? new LlamaModel(checkpoint.config(), device, precision, checkpointing, residentLayers)
+                : new LlamaModel(checkpoint.config(), device, precision, checkpointing, placement));
+    }
+
     /** As above, with the parameters resident on the device or offloaded to the host. */
     public static LlamaModel loadModel(Path folder, Device device, Precision precision, Checkpointing checkpointing,
                                        ParameterPlacement placement) throws IOException {
         HfCheckpoint checkpoint = HfCheckpoint.open(folder);
-        LlamaModel model = new LlamaModel(checkpoint.config(), device, precision, checkpointing, placement);
+        return load(checkpoint, new LlamaModel(checkpoint.config(), device, precision, checkpointing, placement));
+    }
+
+    private static LlamaModel load(HfCheckpoint checkpoint, LlamaModel model) throws IOException {
         try {
             for (var e : model.weights().byName().entrySet()) {
-                device.write(e.getValue(), checkpoint.readFloats(e.getKey()));
+                model.device().write(e.getValue(), checkpoint.readFloats(e.getKey()));
             }
         } catch (RuntimeException e) {
             model.close(); // nothing held on the device after a failed load
@@ -257,7 +269,7 @@ public final class TrainingCheckpoint {
         JsonNode state = readState(dir);
         Precision precision = Precision.parse(state.path("precision").asText());
         LlamaModel model = loadModel(dir, device, precision, Checkpointing.parse(state.path("checkpointing").asText()),
-                ParameterPlacement.parse(state.path("parameter_placement").asText("device")));
+                ParameterPlacement.parse(state.path("parameter_placement").asText("device")), state.path("resident_layers").asInt(0));
         TrainingConfig training = JSON.treeToValue(state.path("training"), TrainingConfig.class);
         Trainer trainer = new Trainer(model, training, precision,
                 Optimizer.Placement.parse(state.path("optimizer_placement").asText("host")));

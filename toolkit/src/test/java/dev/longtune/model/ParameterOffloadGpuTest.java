@@ -36,8 +36,13 @@ class ParameterOffloadGpuTest {
     }
 
     static List<StepResult> train(ParameterPlacement placement, Precision p, Checkpointing ck, CudaDevice d) {
+        return train(placement, p, ck, d, 0);
+    }
+
+    static List<StepResult> train(ParameterPlacement placement, Precision p, Checkpointing ck, CudaDevice d, int residentLayers) {
         List<StepResult> out = new ArrayList<>();
-        try (LlamaModel m = new LlamaModel(model(), d, p, ck, placement)) {
+        try (LlamaModel m = residentLayers > 0 ? new LlamaModel(model(), d, p, ck, residentLayers)
+                : new LlamaModel(model(), d, p, ck, placement)) {
             m.initialize(4);
             TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(2e-3, 2e-4).withGradientAccumulation(2);
             try (Trainer t = new Trainer(m, tc, p, Optimizer.Placement.HOST)) {
@@ -97,5 +102,43 @@ class ParameterOffloadGpuTest {
             assertThat(offloaded.get(i).busySeconds()).isPositive().isLessThan(offloaded.get(i).seconds());
         }
         assertThat(offloaded.get(3).loss()).isLessThan(offloaded.get(0).loss());
+    }
+
+    /**
+     * Two of four layers resident on the GPU, their AdamW state there and updated by the GPU's kernel, the others
+     * offloaded and updated by the host's: the same losses as every layer offloaded, to round-off (the GPU sums the
+     * gradient norm in another order), and the resident layers' state in device memory, not in host memory.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"bf16", "fp16"})
+    void residentLayersMatchOffloadedOnTheGpu(String precision) {
+        Precision p = Precision.parse(precision);
+        List<StepResult> offloaded, mixed;
+        long hostWeights, hostOptimizer;
+        try (CudaDevice d = new CudaDevice()) {
+            offloaded = train(ParameterPlacement.HOST, p, Checkpointing.OFFLOAD, d);
+            hostWeights = d.hostMemory().peak(MemoryCategory.WEIGHTS);
+            hostOptimizer = d.hostMemory().peak(MemoryCategory.OPTIMIZER);
+        }
+        ParameterUnits units = new ParameterUnits(model());
+        long resident = 0;
+        for (int unit : new int[] {1, 2}) {
+            for (String n : units.names(unit)) {
+                resident += model().parameterTensors().stream().filter(t -> t.name().equals(n)).findFirst().orElseThrow().elements();
+            }
+        }
+        try (CudaDevice d = new CudaDevice()) {
+            mixed = train(ParameterPlacement.HOST, p, Checkpointing.OFFLOAD, d, 2);
+            assertThat(d.hostMemory().peak(MemoryCategory.WEIGHTS)).isEqualTo(hostWeights - resident * p.bytes);
+            assertThat(d.hostMemory().peak(MemoryCategory.OPTIMIZER)).isEqualTo(hostOptimizer - 12 * resident);
+            assertThat(d.memory().peak(MemoryCategory.OPTIMIZER)).isEqualTo(12 * resident);
+        }
+        assertThat(mixed.get(0).loss()).isEqualTo(offloaded.get(0).loss());
+        for (int i = 0; i < offloaded.size(); i++) {
+            assertThat(mixed.get(i).loss()).as("step %d", i + 1).isCloseTo(offloaded.get(i).loss(), within(1e-3 * offloaded.get(i).loss()));
+            assertThat(mixed.get(i).gradNorm()).as("step %d", i + 1).isCloseTo(offloaded.get(i).gradNorm(), within(1e-3 * offloaded.get(i).gradNorm()));
+            assertThat(mixed.get(i).applied()).isEqualTo(offloaded.get(i).applied());
+        }
+        assertThat(mixed.get(3).loss()).isLessThan(mixed.get(0).loss());
     }
 }

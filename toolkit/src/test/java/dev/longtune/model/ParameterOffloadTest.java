@@ -32,7 +32,14 @@ class ParameterOffloadTest {
                boolean overlapped, List<Double> busySeconds) {}
 
     static Run train(ModelConfig c, Precision p, Checkpointing ck, ParameterPlacement placement, int microBatches) {
-        try (LlamaModel m = new LlamaModel(c, new CpuDevice(), p, ck, placement)) {
+        return train(c, p, ck, placement, microBatches, 0);
+    }
+
+    static Run train(ModelConfig c, Precision p, Checkpointing ck, ParameterPlacement placement, int microBatches,
+                     int residentLayers) {
+        CpuDevice device = new CpuDevice();
+        try (LlamaModel m = residentLayers > 0 ? new LlamaModel(c, device, p, ck, residentLayers)
+                : new LlamaModel(c, device, p, ck, placement)) {
             m.initialize(7);
             TrainingConfig tc = TrainingConfig.defaults(4).withLearningRate(5e-3, 5e-4).withGradientAccumulation(microBatches);
             try (Trainer t = new Trainer(m, tc, p, Optimizer.Placement.HOST)) {
@@ -49,6 +56,14 @@ class ParameterOffloadTest {
                     norms.add(s.gradNorm());
                     busy.add(s.busySeconds());
                     assertThat(s.busySeconds()).isPositive().isLessThanOrEqualTo(s.seconds());
+                    // the device's idle time between units, by what came next: within the step's wall time beyond
+                    // busy ("forward embedding" spans the time since the previous step's last unit: not in the first)
+                    assertThat(s.idleSeconds()).containsKeys("forward layers", "backward layers", "backward embedding")
+                            .allSatisfy((k, v) -> assertThat(v).as(k).isNotNegative());
+                    double within = s.idleSeconds().entrySet().stream().filter(e -> !e.getKey().equals("forward embedding"))
+                            .mapToDouble(Map.Entry::getValue).sum();
+                    assertThat(within + s.busySeconds()).isLessThanOrEqualTo(s.seconds());
+                    assertThat(s.idleSeconds().containsKey("forward embedding")).isEqualTo(step > 0 || microBatches > 1);
                 }
                 Map<String, float[]> w = new LinkedHashMap<>(), master = new LinkedHashMap<>();
                 m.weights().byName().forEach((n, x) -> w.put(n, m.device().read(x)));
@@ -78,6 +93,77 @@ class ParameterOffloadTest {
         assertThat(resident.losses().get(2)).isNotEqualTo(resident.losses().get(0)); // the steps changed the weights
         resident.weights().forEach((n, w) -> assertThat(offloaded.weights().get(n)).as(n).containsExactly(w));
         resident.master().forEach((n, w) -> assertThat(offloaded.master().get(n)).as(n).containsExactly(w));
+    }
+
+    /**
+     * The first layers resident on the device (their optimizer state too, updated by the device's AdamW through the
+     * ops of the resident path) give the same bits as every layer offloaded (the host AdamW in the background).
+     */
+    @ParameterizedTest(name = "{0} {1} resident={2} micro-batches={3}")
+    @CsvSource({
+            "bf16, offload, 1, 1",
+            "fp16, device, 2, 2",
+            "bf16, device, 3, 1"})
+    void residentLayersTrainBitIdenticallyToOffloadedOnes(String precision, String checkpointing, int resident, int microBatches) {
+        ModelConfig c = TinyLlama.config(32, 56, 3, 4, 2, 37, false);
+        Precision p = Precision.parse(precision);
+        Checkpointing ck = Checkpointing.parse(checkpointing);
+        Run offloaded = train(c, p, ck, ParameterPlacement.HOST, microBatches);
+        Run mixed = train(c, p, ck, ParameterPlacement.HOST, microBatches, resident);
+        assertThat(mixed.overlapped()).isTrue();
+        assertThat(mixed.losses()).containsExactlyElementsOf(offloaded.losses());
+        assertThat(mixed.norms()).containsExactlyElementsOf(offloaded.norms());
+        assertThat(offloaded.losses().get(2)).isNotEqualTo(offloaded.losses().get(0));
+        offloaded.weights().forEach((n, w) -> assertThat(mixed.weights().get(n)).as(n).containsExactly(w));
+        offloaded.master().forEach((n, w) -> assertThat(mixed.master().get(n)).as(n).containsExactly(w));
+    }
+
+    /** Resident layers move their weights, gradients and optimizer state from the host's trackers to the device's. */
+    @Test
+    void residentLayersLiveOnTheDevice() {
+        ModelConfig c = TinyLlama.config(32, 56, 5, 4, 2, 37, false);
+        CpuDevice device = new CpuDevice();
+        try (LlamaModel m = new LlamaModel(c, device, Precision.BF16, Checkpointing.DEVICE, 2);
+             Trainer t = new Trainer(m, TrainingConfig.defaults(2), Precision.BF16, Optimizer.Placement.HOST)) {
+            m.initialize(3);
+            assertThat(m.residentLayers()).isEqualTo(2);
+            ParameterUnits units = new ParameterUnits(c);
+            long resident = 0, all = m.weights().numel();
+            for (int unit : new int[] {1, 2}) {
+                for (String n : units.names(unit)) {
+                    resident += m.weights().get(n).numel();
+                    assertThat(m.isResident(n)).as(n).isTrue();
+                }
+            }
+            assertThat(m.isResident("model.layers.2.mlp.up_proj.weight")).isFalse();
+            assertThat(m.isResident("model.embed_tokens.weight")).isFalse();
+            long layer = resident / 2;
+            // host: every offloaded weight and gradient (2 bytes each) and its FP32 master, m and v (12 bytes)
+            assertThat(device.hostMemory().current(MemoryCategory.WEIGHTS)).isEqualTo(2 * (all - resident));
+            assertThat(device.hostMemory().current(MemoryCategory.GRADS)).isEqualTo(2 * (all - resident));
+            assertThat(device.hostMemory().current(MemoryCategory.OPTIMIZER)).isEqualTo(12 * (all - resident));
+            // device: the resident layers, their optimizer state, and a ring of two slots for the other three layers
+            assertThat(device.memory().current(MemoryCategory.WEIGHTS)).isEqualTo(2 * resident + 2 * 2 * layer);
+            assertThat(device.memory().current(MemoryCategory.GRADS)).isEqualTo(2 * resident + 2 * 2 * layer);
+            assertThat(device.memory().current(MemoryCategory.OPTIMIZER)).isEqualTo(12 * resident);
+            Random r = new Random(4);
+            StepResult s = t.step(List.of(Batch.ofDocument(r.ints(19, 0, 37).toArray())));
+            assertThat(s.applied()).isTrue();
+            assertThat(device.memory().current(MemoryCategory.OPTIMIZER)).isEqualTo(12 * resident);
+        }
+    }
+
+    @Test
+    void everyLayerResidentNeedsNoRing() {
+        ModelConfig c = TinyLlama.config(32, 56, 2, 4, 2, 37, false);
+        CpuDevice device = new CpuDevice();
+        try (LlamaModel m = new LlamaModel(c, device, Precision.BF16, Checkpointing.DEVICE, 2)) {
+            m.initialize(3);
+            long layers = m.weights().numel() - 2L * 37 * 32 - 32; // embedding, head and final norm off
+            assertThat(device.memory().current(MemoryCategory.WEIGHTS)).isEqualTo(2 * layers);
+        }
+        assertThatThrownBy(() -> new LlamaModel(c, device, Precision.BF16, Checkpointing.DEVICE, 3))
+                .hasMessageContaining("resident layers: 3 (0 to 2");
     }
 
     @Test
