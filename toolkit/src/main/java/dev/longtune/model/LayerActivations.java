@@ -44,9 +44,14 @@ final class LayerActivations implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public void close() { closeExcept(); }
+
+    /** Closes every tensor but {@code keep} (which the caller closes later: a copy still reads them). */
+    void closeExcept(Tensor... keep) {
         for (Tensor x : new Tensor[] {n1, rstd1, q, k, v, att, lse, h1, n2, rstd2, gate, up, act}) {
-            x.close();
+            if (!java.util.Arrays.asList(keep).contains(x)) {
+                x.close();
+            }
         }
     }
 }

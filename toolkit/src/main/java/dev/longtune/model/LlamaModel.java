@@ -432,6 +432,9 @@ public final class LlamaModel implements AutoCloseable {
         final LayerActivations[] kept;
         Tensor x, dx, input;
         LayerActivations a;
+        // the previous layer's tensors whose copy to the host (offloaded checkpoints) may still run, and its end
+        final List<Tensor> offloading = new ArrayList<>();
+        Device.Event offloaded;
 
         Pass(int layers) {
             inputs = new Tensor[layers];
@@ -452,6 +455,12 @@ public final class LlamaModel implements AutoCloseable {
                 if (k != null) {
                     k.close();
                 }
+            }
+            offloading.forEach(Tensor::close);
+            offloading.clear();
+            if (offloaded != null) {
+                offloaded.discard();
+                offloaded = null;
             }
             for (AutoCloseable c : new AutoCloseable[] {x, dx, input, a}) {
                 if (c instanceof Tensor t) {
@@ -508,23 +517,35 @@ public final class LlamaModel implements AutoCloseable {
                     p.a.close();
                 }
                 case OFFLOAD -> {
+                    // the copies to the host run on their own stream while the next layer computes; what they read is
+                    // given back once the next layer's work is queued (settleOffload), after compute waits for them
                     Tensor host = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
                     p.inputs[i] = host;
-                    device.copy(host, p.x);
+                    device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
+                    device.copyAsync(host, p.x, Device.Stream.DEVICE_TO_HOST);
+                    List<Tensor> reading = new ArrayList<>(List.of(p.x));
                     if (i < keptAttentionLayers) {
                         p.attentions[i] = device.allocateHost("layer " + i + " attention output", e, CHECKPOINTS, t, q);
-                        device.copy(p.attentions[i], p.a.att);
+                        device.copyAsync(p.attentions[i], p.a.att, Device.Stream.DEVICE_TO_HOST);
                         p.lses[i] = device.allocateHost("layer " + i + " attention lse", DType.FP32, CHECKPOINTS, heads, t);
-                        device.copy(p.lses[i], p.a.lse);
+                        device.copyAsync(p.lses[i], p.a.lse, Device.Stream.DEVICE_TO_HOST);
+                        reading.add(p.a.att);
+                        reading.add(p.a.lse);
+                        p.a.closeExcept(p.a.att, p.a.lse);
+                    } else {
+                        p.a.close();
                     }
-                    p.x.close();
-                    p.a.close();
+                    settleOffload(p); // the layer before this one's: its copies had this layer's compute to run under
+                    p.offloading.addAll(reading);
+                    p.offloaded = device.record(Device.Stream.DEVICE_TO_HOST);
                 }
             }
             p.a = null;
             p.x = out;
             listener.layerDone("forward", i, layers);
         }
+        // the last layer's copies end before the loss: what they read is not held through the loss's peak
+        settleOffload(p);
         stopIfInterrupted("before the loss");
 
         double loss;
@@ -583,6 +604,19 @@ public final class LlamaModel implements AutoCloseable {
         p.dx.close();
         store.finishBackward();
         return loss;
+    }
+
+    /**
+     * The previous offload's copies are done before anything queued from now on runs on compute: compute waits for
+     * them, and the tensors they read go back to the allocator (whose next user is queued after that wait).
+     */
+    private void settleOffload(Pass p) {
+        if (p.offloaded != null) {
+            device.waitFor(Device.Stream.COMPUTE, p.offloaded);
+            p.offloaded = null;
+        }
+        p.offloading.forEach(Tensor::close);
+        p.offloading.clear();
     }
 
     /** The embedding of the batch's ids; {@code next} is the unit to start bringing over meanwhile. */

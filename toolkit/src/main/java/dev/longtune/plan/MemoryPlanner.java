@@ -303,6 +303,16 @@ public final class MemoryPlanner {
             }
             if (act.checkpointing() && act.longtuneBackward) {
                 checkpointsOnGpu(b);
+                if (s.checkpointing() == Checkpointing.OFFLOAD && profile == EngineProfile.LONGTUNE) {
+                    // model/LlamaModel copies a layer's checkpoint to the host while the next layer computes, and gives
+                    // its device tensors back after that: the input (and kept attention output and lse) of the layer before
+                    b.add(CHECKPOINTS, "previous layer's input, until its copy to the host ends", T * h * e, "T·h·e");
+                    if (s.keepAttention()) {
+                        long att = T * m.queryDim() * e + 4 * T * m.numHeads();
+                        b.add(ACTIVATIONS, "previous layer's attention output and lse, until their copy to the host ends",
+                                att, "T·q·e + 4·H·T");
+                    }
+                }
                 b.add(ACTIVATIONS, "one layer's forward: its saved tensors and down_proj's output",
                         act.engineForwardTransient(microBatch, context),
                         "layer saved + (T·h·e, or 2·T'·h·e tiled) with T' = " + count(act.mlpTokens(T)));

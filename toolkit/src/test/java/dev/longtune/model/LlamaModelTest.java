@@ -123,7 +123,8 @@ class LlamaModelTest {
         long oneInput = 13L * 32 * 4;
         assertThat(deviceCheckpoints[device]).isGreaterThanOrEqualTo(4 * oneInput);
         assertThat(hostCheckpoints[offload]).isEqualTo(4 * oneInput);
-        assertThat(deviceCheckpoints[offload]).isLessThanOrEqualTo(2 * oneInput);
+        // in forward: the layer's input and output, and the previous layer's input until its copy to the host ends
+        assertThat(deviceCheckpoints[offload]).isLessThanOrEqualTo(3 * oneInput);
         assertThat(hostCheckpoints[none] + hostCheckpoints[device]).isZero();
     }
 
