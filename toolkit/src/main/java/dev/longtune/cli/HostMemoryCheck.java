@@ -39,8 +39,15 @@ final class HostMemoryCheck {
      */
     static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
                         int keptAttentionLayers, long context, long gpuCapBytes, long hostRamBytes) {
+        return onGpu(m, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers, 0, context, gpuCapBytes, hostRamBytes);
+    }
+
+    /** As above, with the first {@code residentLayers} decoder layers kept on the GPU ({@code train --resident-layers}). */
+    static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
+                        int keptAttentionLayers, int residentLayers, long context, long gpuCapBytes, long hostRamBytes) {
         NodeProfile node = PlannerAdvice.cappedNode(gpuCapBytes, hostRamBytes);
-        MemoryPlan plan = plan(m, node, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers, context);
+        MemoryPlan plan = new MemoryPlanner(EngineProfile.LONGTUNE).plan(m, node,
+                stack(node, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers).withResidentLayers(residentLayers), context);
         long need = plan.hostPeakBytes();
         if (need <= hostRamBytes) {
             return null;
@@ -84,8 +91,13 @@ final class HostMemoryCheck {
 
     private static MemoryPlan plan(ModelConfig m, NodeProfile node, Precision p, boolean optimizerOnHost,
                                    boolean parametersOnHost, Checkpointing ck, int keptAttentionLayers, long context) {
-        TechniqueSet stack = Stacks.engineRun(node, p, optimizerOnHost, parametersOnHost, ck).withKeptAttentionLayers(keptAttentionLayers);
-        return new MemoryPlanner(EngineProfile.LONGTUNE).plan(m, node, stack, context);
+        return new MemoryPlanner(EngineProfile.LONGTUNE).plan(m, node,
+                stack(node, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers), context);
+    }
+
+    private static TechniqueSet stack(NodeProfile node, Precision p, boolean optimizerOnHost, boolean parametersOnHost,
+                                      Checkpointing ck, int keptAttentionLayers) {
+        return Stacks.engineRun(node, p, optimizerOnHost, parametersOnHost, ck).withKeptAttentionLayers(keptAttentionLayers);
     }
 
     private static String byCategory(Breakdown b) {

@@ -512,7 +512,7 @@ public class TrainCommand implements Callable<Integer> {
         boolean optimizerOnHost = optimizerPlacement() == Optimizer.Placement.HOST;
         boolean parametersOnHost = parameterPlacement() == ParameterPlacement.HOST;
         return device instanceof dev.longtune.cuda.CudaDevice
-                ? HostMemoryCheck.onGpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), kept, tokens,
+                ? HostMemoryCheck.onGpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), kept, residentLayers(), tokens,
                         devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
                                 : dev.longtune.config.NodeCatalog.cpu().hostRamBytes())
                 : HostMemoryCheck.onCpu(config, p, optimizerOnHost, parametersOnHost, checkpointing(), kept, tokens,
