@@ -435,6 +435,9 @@ public final class LlamaModel implements AutoCloseable {
         // the previous layer's tensors whose copy to the host (offloaded checkpoints) may still run, and its end
         final List<Tensor> offloading = new ArrayList<>();
         Device.Event offloaded;
+        // in backward, the next layer's checkpoint brought back ahead (offloaded checkpoints): input, attention, lse
+        Tensor nextInput, nextAtt, nextLse, att, lse; // att, lse: the current layer's, once brought back
+        Device.Event broughtBack;
 
         Pass(int layers) {
             inputs = new Tensor[layers];
@@ -461,6 +464,16 @@ public final class LlamaModel implements AutoCloseable {
             if (offloaded != null) {
                 offloaded.discard();
                 offloaded = null;
+            }
+            for (Tensor t : new Tensor[] {nextInput, nextAtt, nextLse, att, lse}) {
+                if (t != null) {
+                    t.close();
+                }
+            }
+            nextInput = nextAtt = nextLse = att = lse = null;
+            if (broughtBack != null) {
+                broughtBack.discard();
+                broughtBack = null;
             }
             for (AutoCloseable c : new AutoCloseable[] {x, dx, input, a}) {
                 if (c instanceof Tensor t) {
@@ -563,24 +576,38 @@ public final class LlamaModel implements AutoCloseable {
 
         for (int i = layers - 1; i >= 0; i--) {
             stopIfInterrupted("before layer " + i + "'s backward");
-            p.input = p.inputs[i];
-            p.inputs[i] = null;
+            boolean attentionKept = p.attentions[i] != null;
             if (checkpointing == Checkpointing.OFFLOAD) {
-                Tensor back = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
-                device.copy(back, p.input);
-                p.input.close();
-                p.input = back;
+                if (p.broughtBack == null) {
+                    bringBack(p, i, t); // the last layer's: nothing ran ahead of it
+                }
+                device.waitFor(Stream.COMPUTE, p.broughtBack);
+                p.broughtBack = null;
+                p.input = p.nextInput;
+                p.att = p.nextAtt;
+                p.lse = p.nextLse;
+                p.nextInput = p.nextAtt = p.nextLse = null;
+                p.inputs[i].close();
+                p.inputs[i] = null;
+            } else {
+                p.input = p.inputs[i];
+                p.inputs[i] = null;
             }
             p.a = p.kept[i];
             p.kept[i] = null;
             acquire(unit(i), true, i > 0 ? unit(i - 1) : ParameterUnits.embedding(), true);
+            if (checkpointing == Checkpointing.OFFLOAD && i > 0) {
+                bringBack(p, i - 1, t); // the layer below's checkpoint comes over while this one computes
+            }
             if (p.a == null) {
                 // recompute what the layer's backward reads from its checkpoint; its output is not needed again
                 p.a = activations(t);
-                boolean attentionKept = p.attentions[i] != null;
-                if (attentionKept) { // attention's output and lse come back from the host instead of being recomputed
-                    device.copy(p.a.att, p.attentions[i]);
-                    device.copy(p.a.lse, p.lses[i]);
+                if (attentionKept) { // attention's output and lse came back from the host instead of being recomputed
+                    device.copy(p.a.att, p.att);
+                    device.copy(p.a.lse, p.lse);
+                    p.att.close();
+                    p.lse.close();
+                    p.att = p.lse = null;
                     p.attentions[i].close();
                     p.lses[i].close();
                     p.attentions[i] = null;
@@ -617,6 +644,27 @@ public final class LlamaModel implements AutoCloseable {
         }
         p.offloading.forEach(Tensor::close);
         p.offloading.clear();
+    }
+
+    /**
+     * Queues the copies that bring layer {@code i}'s offloaded checkpoint (input; attention output and lse where kept)
+     * back to the device on the host-to-device stream, after the compute queued so far (whose freed blocks the new
+     * tensors may reuse); the layer's backward waits for {@code p.broughtBack}. With the attention kept, it arrives in
+     * tensors of its own, copied on the device into the layer's recomputed activations (a fraction of a millisecond).
+     */
+    private void bringBack(Pass p, int i, int t) {
+        p.nextInput = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
+        if (p.attentions[i] != null) {
+            p.nextAtt = device.allocate("layer " + i + " attention output", e, ACTIVATIONS, t, q);
+            p.nextLse = device.allocate("layer " + i + " attention lse", DType.FP32, ACTIVATIONS, heads, t);
+        }
+        device.waitFor(Stream.HOST_TO_DEVICE, device.record(Stream.COMPUTE));
+        device.copyAsync(p.nextInput, p.inputs[i], Stream.HOST_TO_DEVICE);
+        if (p.attentions[i] != null) {
+            device.copyAsync(p.nextAtt, p.attentions[i], Stream.HOST_TO_DEVICE);
+            device.copyAsync(p.nextLse, p.lses[i], Stream.HOST_TO_DEVICE);
+        }
+        p.broughtBack = device.record(Stream.HOST_TO_DEVICE);
     }
 
     /** The embedding of the batch's ids; {@code next} is the unit to start bringing over meanwhile. */

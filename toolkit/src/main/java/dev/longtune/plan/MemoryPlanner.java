@@ -415,6 +415,12 @@ public final class MemoryPlanner {
                 // model/LlamaModel brings each layer's input back as its backward starts (in forward, a layer's input
                 // and its output are both on the GPU: the two in flight)
                 b.add(CHECKPOINTS, "the layer's input, brought back", T * h * e, "T·h·e");
+                // and the layer below's, brought back ahead while this one computes (with its attention output and lse)
+                b.add(CHECKPOINTS, "the layer below's input, brought back ahead", T * h * e, "T·h·e");
+                if (s.keepAttention()) {
+                    long att = T * m.queryDim() * e + 4 * T * m.numHeads();
+                    b.add(ACTIVATIONS, "the layer below's attention output and lse, brought back ahead", att, "T·q·e + 4·H·T");
+                }
                 b.add(ACTIVATIONS, "recomputed layer's saved tensors (at its " + worst.where() + " backward)",
                         worst.saved(), perTokenFormula(worst.saved()));
             } else if (act.checkpointing()) {
