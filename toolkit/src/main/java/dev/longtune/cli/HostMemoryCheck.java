@@ -39,15 +39,20 @@ final class HostMemoryCheck {
      */
     static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
                         int keptAttentionLayers, long context, long gpuCapBytes, long hostRamBytes) {
-        return onGpu(m, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers, 0, context, gpuCapBytes, hostRamBytes);
+        return onGpu(m, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers, 0, false, context, gpuCapBytes, hostRamBytes);
     }
 
-    /** As above, with the first {@code residentLayers} decoder layers kept on the GPU ({@code train --resident-layers}). */
+    /**
+     * As above, with the first {@code residentLayers} decoder layers (and with {@code residentEmbedding} the embedding)
+     * kept on the GPU ({@code train --resident-layers, --resident-embedding}).
+     */
     static String onGpu(ModelConfig m, Precision p, boolean optimizerOnHost, boolean parametersOnHost, Checkpointing ck,
-                        int keptAttentionLayers, int residentLayers, long context, long gpuCapBytes, long hostRamBytes) {
+                        int keptAttentionLayers, int residentLayers, boolean residentEmbedding, long context,
+                        long gpuCapBytes, long hostRamBytes) {
         NodeProfile node = PlannerAdvice.cappedNode(gpuCapBytes, hostRamBytes);
         MemoryPlan plan = new MemoryPlanner(EngineProfile.LONGTUNE).plan(m, node,
-                stack(node, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers).withResidentLayers(residentLayers), context);
+                stack(node, p, optimizerOnHost, parametersOnHost, ck, keptAttentionLayers).withResidentLayers(residentLayers)
+                        .withResidentEmbedding(residentEmbedding), context);
         long need = plan.hostPeakBytes();
         if (need <= hostRamBytes) {
             return null;

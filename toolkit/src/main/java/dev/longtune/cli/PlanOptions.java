@@ -53,6 +53,8 @@ public class PlanOptions {
                     + "train --keep-attention): all (the option alone) or a number of layers, the first ones") String keepAttention;
     @Option(names = "--resident-layers", paramLabel = "N", description = "with parameters offloaded on one GPU, the first N "
             + "decoder layers stay on the GPU with their optimizer state (the engine's train --resident-layers)") Integer residentLayers;
+    @Option(names = "--resident-embedding", description = "with parameters offloaded on one GPU, the embedding matrix stays on "
+            + "the GPU with its optimizer state (the engine's train --resident-embedding)") boolean residentEmbedding;
     @Option(names = "--host-ram", description = "override the node's host RAM, e.g. 512GiB") String hostRam;
 
     ModelConfig model() { return ModelCatalog.get(model); }
@@ -89,6 +91,7 @@ public class PlanOptions {
         if (tile != null) t = t.withSequenceTile(tile);
         if (keepAttention != null) t = t.withKeptAttentionLayers(keptAttentionLayers(keepAttention));
         if (residentLayers != null) t = t.withResidentLayers(residentLayers);
+        if (residentEmbedding) t = t.withResidentEmbedding(true);
         return t;
     }
 

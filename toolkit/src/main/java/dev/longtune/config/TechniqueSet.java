@@ -23,6 +23,8 @@ import java.util.stream.Collectors;
  *                           optimizer state stay on the GPU (updated there by the GPU's AdamW), so that the host
  *                           optimizer has fewer layers to update before the next forward reaches them: GPU memory for
  *                           speed where the host optimizer is slower than the forward (short contexts); 0 none
+ * @param residentEmbedding  the same for the embedding matrix: the next forward's first unit no longer waits for the
+ *                           host's update of it
  */
 public record TechniqueSet(
         Precision precision,
@@ -39,7 +41,8 @@ public record TechniqueSet(
         int nodes,
         int sequenceTile,
         int keptAttentionLayers,
-        int residentLayers) {
+        int residentLayers,
+        boolean residentEmbedding) {
 
     /** {@link #keptAttentionLayers} for every layer of whatever model the stack runs. */
     public static final int ALL_LAYERS = Integer.MAX_VALUE;
@@ -90,7 +93,7 @@ public record TechniqueSet(
         if (residentLayers < 0) {
             out.add("resident layers must be 0 or more, was " + residentLayers);
         }
-        if (residentLayers > 0 && !(offloadParameters && offloadOptimizer)) {
+        if ((residentLayers > 0 || residentEmbedding) && !(offloadParameters && offloadOptimizer)) {
             out.add("resident layers keep some layers on the GPU out of an offloaded model: they need parameters and "
                     + "optimizer offloaded (--offload parameters,optimizer)");
         }
@@ -127,7 +130,8 @@ public record TechniqueSet(
                 + (gradientAccumulation > 1 ? " ga=" + gradientAccumulation : "")
                 + (sequenceTile > 0 ? " tile=" + sequenceTile : "")
                 + (keptAttentionLayers == ALL_LAYERS ? " keep-attn" : keepAttention() ? " keep-attn=" + keptAttentionLayers : "")
-                + (residentLayers > 0 ? " resident=" + residentLayers : "");
+                + (residentLayers > 0 ? " resident=" + residentLayers : "")
+                + (residentEmbedding ? " resident-embedding" : "");
     }
 
     /** Whether any layer keeps its attention output (see {@link #keptAttentionLayers}). */
@@ -136,23 +140,25 @@ public record TechniqueSet(
     /** How many of a model's {@code layers} keep their attention output. */
     public int keptAttentionLayers(int layers) { return Math.min(layers, keptAttentionLayers); }
 
-    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers, residentLayers); }
-    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers, residentLayers); }
+    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers, residentLayers, residentEmbedding); }
     /** Each layer's attention output and lse offloaded with its input, so that backward's recompute skips attention. */
     public TechniqueSet withKeepAttention(boolean v) { return withKeptAttentionLayers(v ? ALL_LAYERS : 0); }
     /** The first {@code v} layers' attention outputs and lse kept ({@link #ALL_LAYERS}: every layer's). */
-    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v, residentLayers); }
+    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v, residentLayers, residentEmbedding); }
     /** The first {@code v} decoder layers resident on the GPU with their optimizer state (see {@link #residentLayers}). */
-    public TechniqueSet withResidentLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, v); }
+    public TechniqueSet withResidentLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, v, residentEmbedding); }
+    /** The embedding matrix resident on the GPU with its optimizer state (see {@link #residentEmbedding}). */
+    public TechniqueSet withResidentEmbedding(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, v); }
 
     /** How many of a model's {@code layers} stay resident on the GPU. */
     public int residentLayers(int layers) { return Math.min(layers, residentLayers); }

@@ -56,7 +56,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement placement) {
-        this(config, device, precision, checkpointing, placement, null, false, 0);
+        this(config, device, precision, checkpointing, placement, null, false, 0, false);
     }
 
     /**
@@ -66,12 +66,18 @@ public final class LlamaModel implements AutoCloseable {
      */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       int residentLayers) {
-        this(config, device, precision, checkpointing, ParameterPlacement.HOST, null, false, residentLayers);
+        this(config, device, precision, checkpointing, residentLayers, false);
+    }
+
+    /** The same, with the embedding matrix resident on the device too ({@code residentEmbedding}; untied embeddings). */
+    public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
+                      int residentLayers, boolean residentEmbedding) {
+        this(config, device, precision, checkpointing, ParameterPlacement.HOST, null, false, residentLayers, residentEmbedding);
     }
 
     private LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                        ParameterPlacement placement, dev.longtune.dist.Communicator ranks, boolean sharded,
-                       int residentLayers) {
+                       int residentLayers, boolean residentEmbedding) {
         requireSupported(config);
         this.config = config;
         this.device = device;
@@ -90,7 +96,7 @@ public final class LlamaModel implements AutoCloseable {
         this.busy = device.busyClock();
         this.store = sharded ? new ShardedParameters(new ShardLayout(config, ranks.size()), ranks, device, e,
                 placement == ParameterPlacement.HOST)
-                : placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2, residentLayers)
+                : placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2, residentLayers, residentEmbedding)
                 : new ResidentParameters(config, device, e);
         ModelConfig.RopeScaling rs = config.ropeScaling();
         this.invFreq = Rope.inverseFrequencies(headDim, config.ropeTheta(), rs == null ? null
@@ -118,7 +124,7 @@ public final class LlamaModel implements AutoCloseable {
     /** The same with the shards on the device or ({@link ParameterPlacement#HOST}) in host memory. */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement shards, dev.longtune.dist.Communicator ranks) {
-        this(config, device, precision, checkpointing, shards, java.util.Objects.requireNonNull(ranks, "ranks"), true, 0);
+        this(config, device, precision, checkpointing, shards, java.util.Objects.requireNonNull(ranks, "ranks"), true, 0, false);
     }
 
     /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
@@ -308,7 +314,10 @@ public final class LlamaModel implements AutoCloseable {
     public int residentLayers() { return store instanceof OffloadedParameters o ? o.residentLayers() : 0; }
 
     /** Whether a parameter belongs to a resident layer (see {@link #residentLayers}), so that its weights are device tensors. */
-    public boolean isResident(String name) { return OffloadedParameters.residentName(name, residentLayers()); }
+    public boolean isResident(String name) { return store instanceof OffloadedParameters o && o.isResidentName(name); }
+
+    /** Whether the embedding matrix stays on the device out of offloaded parameters. */
+    public boolean residentEmbedding() { return store instanceof OffloadedParameters o && o.residentEmbedding(); }
 
     /** The parameter names of each unit the parameters move in, in forward order (embedding, layers, head). */
     public List<List<String>> parameterUnits() {

@@ -46,7 +46,9 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
  * allocated there once and are the authoritative copies ({@link #weights()} and {@link #grads()} then mix device and
  * host tensors); acquiring them copies nothing, their gradients are not reported (the optimizer keeps their state on
  * the device too and reads them there), and the ring serves the other layers. GPU memory bought back as time: the
- * host optimizer has that many fewer layers to update before the next forward catches up with it.
+ * host optimizer has that many fewer layers to update before the next forward catches up with it. The embedding can
+ * stay too ({@code residentEmbedding}; not with tied embeddings, whose matrix the head also brings over): the next
+ * step's forward then starts without waiting for the host's update of its largest unit.
  */
 final class OffloadedParameters implements ParameterStore {
     private final ParameterUnits units;
@@ -55,6 +57,8 @@ final class OffloadedParameters implements ParameterStore {
     private final UnitSlot vocabulary;
     private final UnitSlot[] ring;
     private final UnitSlot[] resident; // by layer, for the first residentLayers layers
+    private final UnitSlot embeddingSlot; // the resident embedding's, or null
+    private final int residentLayerCount;
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
     private final Set<String> zeroGrads = new HashSet<>();
     private final List<Event> gradientCopies = new ArrayList<>();
@@ -70,6 +74,11 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     OffloadedParameters(ModelConfig config, Device device, DType dtype, int ringSize, int residentLayers) {
+        this(config, device, dtype, ringSize, residentLayers, false);
+    }
+
+    OffloadedParameters(ModelConfig config, Device device, DType dtype, int ringSize, int residentLayers,
+                        boolean residentEmbedding) {
         if (ringSize < 2) {
             throw new IllegalArgumentException("the layer ring needs at least 2 slots (one computing, one loading), asked for " + ringSize);
         }
@@ -77,10 +86,15 @@ final class OffloadedParameters implements ParameterStore {
             throw new IllegalArgumentException("resident layers: " + residentLayers + " (0 to " + config.numLayers()
                     + ", the model's layers)");
         }
+        if (residentEmbedding && config.tieWordEmbeddings()) {
+            throw new IllegalArgumentException(config.name() + " ties its embedding to the LM head, which comes over with "
+                    + "the head: keep the embedding offloaded (drop the resident embedding)");
+        }
         this.units = new ParameterUnits(config);
         this.device = device;
-        // the resident layers' tensors are allocated on the device, every other one in (pinned) host memory
-        Parameters.Allocator placed = (name, t, category, shape) -> residentName(name, residentLayers)
+        this.residentLayerCount = residentLayers;
+        // the resident tensors are allocated on the device, every other one in (pinned) host memory
+        Parameters.Allocator placed = (name, t, category, shape) -> residentName(name, residentLayers, residentEmbedding)
                 ? device.allocate(name, t, category, shape) : device.allocateHost(name, t, category, shape);
         this.hostWeights = new Parameters(config, device, placed, dtype, WEIGHTS, "");
         this.hostGrads = new Parameters(config, device, placed, dtype, GRADS, ".grad");
@@ -94,6 +108,15 @@ final class OffloadedParameters implements ParameterStore {
             s.unit = ParameterUnits.layer(i);
             resident[i] = s;
         }
+        if (residentEmbedding) {
+            embeddingSlot = new UnitSlot();
+            String name = units.names(ParameterUnits.embedding()).get(0);
+            embeddingSlot.weights.put(ParameterUnits.localName(name), hostWeights.get(name));
+            embeddingSlot.grads.put(ParameterUnits.localName(name), hostGrads.get(name));
+            embeddingSlot.unit = ParameterUnits.embedding();
+        } else {
+            embeddingSlot = null;
+        }
         // the embedding and the head are never in flight together (forward: embedding first, head last; backward:
         // head first, embedding last), so they share one slot: the (V, h) matrix and the final norm
         this.vocabulary = new UnitSlot(); // allocated when the embedding or the head is brought in
@@ -105,7 +128,13 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     /** Whether a parameter (a "model.layers.N." name, any suffix) belongs to one of the first {@code layers} layers. */
-    static boolean residentName(String name, int layers) {
+    static boolean residentName(String name, int layers) { return residentName(name, layers, false); }
+
+    /** The same, or the embedding matrix ("model.embed_tokens.weight", any suffix) with {@code embedding}. */
+    static boolean residentName(String name, int layers, boolean embedding) {
+        if (name.startsWith("model.embed_tokens.weight")) {
+            return embedding;
+        }
         if (!name.startsWith("model.layers.")) {
             return false;
         }
@@ -113,11 +142,19 @@ final class OffloadedParameters implements ParameterStore {
         return Integer.parseInt(name.substring(from, name.indexOf('.', from))) < layers;
     }
 
-    /** Whether a unit is a decoder layer that stays on the device. */
-    private boolean isResident(int unit) { return units.isLayer(unit) && unit - 1 < resident.length; }
+    /** Whether a unit stays on the device: one of the resident decoder layers, or the resident embedding. */
+    private boolean isResident(int unit) {
+        return units.isLayer(unit) && unit - 1 < resident.length || unit == ParameterUnits.embedding() && embeddingSlot != null;
+    }
 
     /** How many decoder layers (the first ones) stay on the device. */
-    int residentLayers() { return resident.length; }
+    int residentLayers() { return residentLayerCount; }
+
+    /** Whether the embedding matrix stays on the device. */
+    boolean residentEmbedding() { return embeddingSlot != null; }
+
+    /** Whether a parameter's weights and gradients are device tensors here. */
+    boolean isResidentName(String name) { return residentName(name, residentLayerCount, embeddingSlot != null); }
 
     private UnitSlot slot(int shapeOf, String label) {
         UnitSlot s = new UnitSlot();
@@ -140,6 +177,9 @@ final class OffloadedParameters implements ParameterStore {
     }
 
     private UnitSlot slotOf(int unit) {
+        if (unit == ParameterUnits.embedding() && embeddingSlot != null) {
+            return embeddingSlot;
+        }
         if (unit == ParameterUnits.embedding() || unit == units.head()) {
             return vocabulary;
         }
@@ -359,7 +399,7 @@ final class OffloadedParameters implements ParameterStore {
         device.synchronize();
         finishBackward();
         for (UnitSlot s : allSlots()) {
-            if (List.of(resident).contains(s)) {
+            if (List.of(resident).contains(s) || s == embeddingSlot) {
                 continue; // its tensors are the authoritative ones, closed below
             }
             for (Event e : new Event[] {s.ready, s.free}) {
@@ -377,6 +417,9 @@ final class OffloadedParameters implements ParameterStore {
         List<UnitSlot> all = new ArrayList<>(List.of(vocabulary));
         all.addAll(List.of(ring));
         all.addAll(List.of(resident));
+        if (embeddingSlot != null) {
+            all.add(embeddingSlot);
+        }
         return all;
     }
 }

@@ -85,8 +85,8 @@ final class HostMemory {
         long partition = ceilDiv(N, P);
         long offloaded = N - residentParameters(); // the layers resident on the GPU are not on the host
         if (s.offloadParameters() && offloaded != N) {
-            b.add(WEIGHTS, pinnable, "compute-precision weights (all but the resident layers)", pinned(e * offloaded),
-                    "e·(N − K·Lp) = " + e + " × " + count(offloaded) + roundingNote());
+            b.add(WEIGHTS, pinnable, "compute-precision weights (all but the resident ones)", pinned(e * offloaded),
+                    "e·(" + offloadedFormula() + ") = " + e + " × " + count(offloaded) + roundingNote());
         } else if (s.offloadParameters()) {
             b.add(WEIGHTS, pinnable, "compute-precision weight partitions", G * pinned(e * partition),
                     "G·e·⌈N/P⌉ = " + G + " × " + e + " × " + count(partition) + roundingNote());
@@ -99,8 +99,8 @@ final class HostMemory {
         if (s.offloadOptimizer()) {
             int k = s.precision().mixed() ? 12 : 8;
             if (offloaded != N) {
-                b.add(OPTIMIZER, "optimizer states: FP32 master, m, v (all but the resident layers)", k * offloaded,
-                        k + "·(N − K·Lp) = " + k + " × " + count(offloaded));
+                b.add(OPTIMIZER, "optimizer states: FP32 master, m, v (all but the resident ones)", k * offloaded,
+                        k + "·(" + offloadedFormula() + ") = " + k + " × " + count(offloaded));
             } else {
                 b.add(OPTIMIZER, "optimizer states: FP32 master, m, v", G * k * partition,
                         "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
@@ -156,10 +156,16 @@ final class HostMemory {
     /** longtune's engine on one GPU (the only way it runs offloaded state): see {@link #engineGradients}. */
     private boolean engineOnOneGpu() { return profile == EngineProfile.LONGTUNE && P == 1; }
 
+    /** What of N stays on the host: "N − K·Lp", "N − V·h" or both terms. */
+    private String offloadedFormula() {
+        return "N" + (s.residentLayers(m.numLayers()) > 0 ? " − K·Lp" : "") + (s.residentEmbedding() ? " − V·h" : "");
+    }
+
     /** Parameters of the decoder layers that stay on the GPU out of an offloaded model (one GPU, see TechniqueSet). */
     private long residentParameters() {
         return engineOnOneGpu() && s.offloadParameters() && !cpu
-                ? (long) s.residentLayers(m.numLayers()) * m.layerParameters() : 0;
+                ? (long) s.residentLayers(m.numLayers()) * m.layerParameters()
+                        + (s.residentEmbedding() ? (long) m.vocabSize() * m.hiddenSize() : 0) : 0;
     }
 
     /** longtune's ZeRO-3 data parallelism (model/ShardedParameters): P ranks, each holding 1/P of every unit. */
@@ -195,7 +201,7 @@ final class HostMemory {
         if (s.offloadParameters()) {
             long offloaded = N - residentParameters();
             b.add(GRADS, pinnable, "16-bit gradients (accumulated across micro-batches)", e * offloaded,
-                    offloaded == N ? "e·N = " + e + " × " + count(N) : "e·(N − K·Lp) = " + e + " × " + count(offloaded));
+                    offloaded == N ? "e·N = " + e + " × " + count(N) : "e·(" + offloadedFormula() + ") = " + e + " × " + count(offloaded));
         }
         if (phase == Phase.OPTIMIZER && !s.offloadParameters()) {
             // offloaded parameters: the host AdamW reads the 16-bit gradients and writes the 16-bit weights where they

@@ -181,6 +181,13 @@ public final class MemoryPlanner {
                 b.add(OPTIMIZER, "resident decoder layers' optimizer states (FP32 master, m, v)", k * opt * Lp,
                         "K·" + opt + "·Lp = " + k + " × " + opt + " × " + count(Lp));
             }
+            if (residentEmbedding()) {
+                int opt = optimizerBytesPerParameter();
+                b.add(WEIGHTS, "resident embedding (weights)", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
+                b.add(GRADS, "resident embedding (gradients)", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
+                b.add(OPTIMIZER, "resident embedding's optimizer states (FP32 master, m, v)", opt * V * h,
+                        opt + "·V·h = " + opt + " × " + V + " × " + h);
+            }
             if (engineSharded()) {
                 if (!s.offloadParameters()) {
                     b.add(WEIGHTS, "weight partition", e * N / P, "e·N/P = " + e + " × " + count(N) + " / " + P);
@@ -222,6 +229,9 @@ public final class MemoryPlanner {
         /** Decoder layers kept on the GPU out of an offloaded model (engine on one GPU only). */
         long residentLayers() { return engineOnOneGpu() && s.offloadParameters() ? s.residentLayers((int) L) : 0; }
 
+        /** Whether the embedding matrix stays on the GPU out of an offloaded model (engine on one GPU only). */
+        boolean residentEmbedding() { return engineOnOneGpu() && s.offloadParameters() && s.residentEmbedding(); }
+
         /** The largest parameter tensor of a decoder layer. */
         long largestLayerTensor() {
             long max = 0;
@@ -238,9 +248,9 @@ public final class MemoryPlanner {
          * AdamW (train/Optimizer.java): 4 bytes per parameter it updates, for the step.
          */
         void unscaledGradients(Breakdown b) {
-            if (residentLayers() > 0 && !cpu()) {
-                // the resident layers' AdamW on the GPU reads each 16-bit gradient through an FP32 copy, one tensor at a time
-                long largest = largestLayerTensor();
+            if ((residentLayers() > 0 || residentEmbedding()) && !cpu()) {
+                // the resident tensors' AdamW on the GPU reads each 16-bit gradient through an FP32 copy, one tensor at a time
+                long largest = residentEmbedding() ? Math.max(V * h, largestLayerTensor()) : largestLayerTensor();
                 b.add(WORKSPACE, "FP32 copy of the largest resident gradient", 4 * largest, "4·max numel = 4 × " + count(largest));
             }
             if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer()) {

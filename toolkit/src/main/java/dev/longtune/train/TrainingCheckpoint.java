@@ -70,6 +70,7 @@ public final class TrainingCheckpoint {
         state.put("optimizer_placement", o.placement().id);
         state.put("parameter_placement", model.parameterPlacement().id);
         state.put("resident_layers", model.residentLayers());
+        state.put("resident_embedding", model.residentEmbedding());
         state.put("training", trainer.config());
         return state;
     }
@@ -236,11 +237,16 @@ public final class TrainingCheckpoint {
         return loadModel(folder, device, precision, checkpointing, ParameterPlacement.DEVICE);
     }
 
-    /** As below, with the first {@code residentLayers} decoder layers kept on the device out of offloaded parameters. */
+    /**
+     * As below, with the first {@code residentLayers} decoder layers (and with {@code residentEmbedding} the embedding)
+     * kept on the device out of offloaded parameters.
+     */
     public static LlamaModel loadModel(Path folder, Device device, Precision precision, Checkpointing checkpointing,
-                                       ParameterPlacement placement, int residentLayers) throws IOException {
+                                       ParameterPlacement placement, int residentLayers, boolean residentEmbedding)
+            throws IOException {
         HfCheckpoint checkpoint = HfCheckpoint.open(folder);
-        return load(checkpoint, residentLayers > 0 ? new LlamaModel(checkpoint.config(), device, precision, checkpointing, residentLayers)
+        return load(checkpoint, residentLayers > 0 || residentEmbedding
+                ? new LlamaModel(checkpoint.config(), device, precision, checkpointing, residentLayers, residentEmbedding)
                 : new LlamaModel(checkpoint.config(), device, precision, checkpointing, placement));
     }
 
@@ -269,7 +275,8 @@ public final class TrainingCheckpoint {
         JsonNode state = readState(dir);
         Precision precision = Precision.parse(state.path("precision").asText());
         LlamaModel model = loadModel(dir, device, precision, Checkpointing.parse(state.path("checkpointing").asText()),
-                ParameterPlacement.parse(state.path("parameter_placement").asText("device")), state.path("resident_layers").asInt(0));
+                ParameterPlacement.parse(state.path("parameter_placement").asText("device")), state.path("resident_layers").asInt(0),
+                state.path("resident_embedding").asBoolean(false));
         TrainingConfig training = JSON.treeToValue(state.path("training"), TrainingConfig.class);
         Trainer trainer = new Trainer(model, training, precision,
                 Optimizer.Placement.parse(state.path("optimizer_placement").asText("host")));

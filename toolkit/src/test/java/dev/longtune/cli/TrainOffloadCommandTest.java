@@ -106,6 +106,27 @@ class TrainOffloadCommandTest {
                 "--offload", "checkpoints", "--keep-attention", "4", "--steps", "1"), "--keep-attention 4", "0 to 3");
     }
 
+    /**
+     * --resident-layers and --resident-embedding: the same loss, the resident layers' and the embedding's weights
+     * (and their optimizer state) on the device instead of the host, refused without offloaded parameters.
+     */
+    @Test
+    void residentLayersAndEmbeddingStayOnTheDevice() throws Exception {
+        JsonNode offloaded = firstStep("--offload", "parameters,checkpoints");
+        JsonNode resident = firstStep("--offload", "parameters,checkpoints", "--resident-layers", "1", "--resident-embedding");
+        assertThat(resident.get("loss").asDouble()).isEqualTo(offloaded.get("loss").asDouble());
+        long layer = 32 * 32 + 2 * 16 * 32 + 32 * 32 + 3 * 32 * 64 + 2 * 32, embedding = 128256L * 32;
+        assertThat(offloaded.at("/host_memory/weights").asLong() - resident.at("/host_memory/weights").asLong())
+                .isEqualTo(2 * (layer + embedding));
+        assertThat(offloaded.at("/host_memory/optimizer").asLong() - resident.at("/host_memory/optimizer").asLong())
+                .isEqualTo(12 * (layer + embedding));
+        assertThat(resident.at("/memory/optimizer").asLong()).isEqualTo(12 * (layer + embedding));
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
+                "--resident-layers", "1", "--steps", "1"), "--resident-layers", "--offload parameters");
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
+                "--offload", "parameters", "--resident-layers", "4", "--steps", "1"), "resident layers: 4", "0 to 3");
+    }
+
     @Test
     void conflictingChoicesAreRefused() {
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--offload", "parameters",

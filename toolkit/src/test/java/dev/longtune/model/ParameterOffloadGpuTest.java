@@ -40,8 +40,13 @@ class ParameterOffloadGpuTest {
     }
 
     static List<StepResult> train(ParameterPlacement placement, Precision p, Checkpointing ck, CudaDevice d, int residentLayers) {
+        return train(placement, p, ck, d, residentLayers, false);
+    }
+
+    static List<StepResult> train(ParameterPlacement placement, Precision p, Checkpointing ck, CudaDevice d, int residentLayers,
+                                  boolean residentEmbedding) {
         List<StepResult> out = new ArrayList<>();
-        try (LlamaModel m = residentLayers > 0 ? new LlamaModel(model(), d, p, ck, residentLayers)
+        try (LlamaModel m = residentLayers > 0 || residentEmbedding ? new LlamaModel(model(), d, p, ck, residentLayers, residentEmbedding)
                 : new LlamaModel(model(), d, p, ck, placement)) {
             m.initialize(4);
             TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(2e-3, 2e-4).withGradientAccumulation(2);
@@ -109,9 +114,9 @@ class ParameterOffloadGpuTest {
      * offloaded and updated by the host's: the same losses as every layer offloaded, to round-off (the GPU sums the
      * gradient norm in another order), and the resident layers' state in device memory, not in host memory.
      */
-    @ParameterizedTest(name = "{0}")
-    @CsvSource({"bf16", "fp16"})
-    void residentLayersMatchOffloadedOnTheGpu(String precision) {
+    @ParameterizedTest(name = "{0}, embedding resident {1}")
+    @CsvSource({"bf16, true", "fp16, false"})
+    void residentLayersMatchOffloadedOnTheGpu(String precision, boolean embedding) {
         Precision p = Precision.parse(precision);
         List<StepResult> offloaded, mixed;
         long hostWeights, hostOptimizer;
@@ -121,14 +126,14 @@ class ParameterOffloadGpuTest {
             hostOptimizer = d.hostMemory().peak(MemoryCategory.OPTIMIZER);
         }
         ParameterUnits units = new ParameterUnits(model());
-        long resident = 0;
+        long resident = embedding ? 1003L * 256 : 0;
         for (int unit : new int[] {1, 2}) {
             for (String n : units.names(unit)) {
                 resident += model().parameterTensors().stream().filter(t -> t.name().equals(n)).findFirst().orElseThrow().elements();
             }
         }
         try (CudaDevice d = new CudaDevice()) {
-            mixed = train(ParameterPlacement.HOST, p, Checkpointing.OFFLOAD, d, 2);
+            mixed = train(ParameterPlacement.HOST, p, Checkpointing.OFFLOAD, d, 2, embedding);
             assertThat(d.hostMemory().peak(MemoryCategory.WEIGHTS)).isEqualTo(hostWeights - resident * p.bytes);
             assertThat(d.hostMemory().peak(MemoryCategory.OPTIMIZER)).isEqualTo(hostOptimizer - 12 * resident);
             assertThat(d.memory().peak(MemoryCategory.OPTIMIZER)).isEqualTo(12 * resident);

@@ -37,8 +37,13 @@ class ParameterOffloadTest {
 
     static Run train(ModelConfig c, Precision p, Checkpointing ck, ParameterPlacement placement, int microBatches,
                      int residentLayers) {
+        return train(c, p, ck, placement, microBatches, residentLayers, false);
+    }
+
+    static Run train(ModelConfig c, Precision p, Checkpointing ck, ParameterPlacement placement, int microBatches,
+                     int residentLayers, boolean residentEmbedding) {
         CpuDevice device = new CpuDevice();
-        try (LlamaModel m = residentLayers > 0 ? new LlamaModel(c, device, p, ck, residentLayers)
+        try (LlamaModel m = residentLayers > 0 || residentEmbedding ? new LlamaModel(c, device, p, ck, residentLayers, residentEmbedding)
                 : new LlamaModel(c, device, p, ck, placement)) {
             m.initialize(7);
             TrainingConfig tc = TrainingConfig.defaults(4).withLearningRate(5e-3, 5e-4).withGradientAccumulation(microBatches);
@@ -99,17 +104,19 @@ class ParameterOffloadTest {
      * The first layers resident on the device (their optimizer state too, updated by the device's AdamW through the
      * ops of the resident path) give the same bits as every layer offloaded (the host AdamW in the background).
      */
-    @ParameterizedTest(name = "{0} {1} resident={2} micro-batches={3}")
+    @ParameterizedTest(name = "{0} {1} resident={2} micro-batches={3} embedding={4}")
     @CsvSource({
-            "bf16, offload, 1, 1",
-            "fp16, device, 2, 2",
-            "bf16, device, 3, 1"})
-    void residentLayersTrainBitIdenticallyToOffloadedOnes(String precision, String checkpointing, int resident, int microBatches) {
+            "bf16, offload, 1, 1, false",
+            "fp16, device, 2, 2, true",
+            "bf16, device, 3, 1, false",
+            "bf16, offload, 0, 2, true"})
+    void residentLayersTrainBitIdenticallyToOffloadedOnes(String precision, String checkpointing, int resident, int microBatches,
+                                                         boolean embedding) {
         ModelConfig c = TinyLlama.config(32, 56, 3, 4, 2, 37, false);
         Precision p = Precision.parse(precision);
         Checkpointing ck = Checkpointing.parse(checkpointing);
         Run offloaded = train(c, p, ck, ParameterPlacement.HOST, microBatches);
-        Run mixed = train(c, p, ck, ParameterPlacement.HOST, microBatches, resident);
+        Run mixed = train(c, p, ck, ParameterPlacement.HOST, microBatches, resident, embedding);
         assertThat(mixed.overlapped()).isTrue();
         assertThat(mixed.losses()).containsExactlyElementsOf(offloaded.losses());
         assertThat(mixed.norms()).containsExactlyElementsOf(offloaded.norms());
@@ -164,6 +171,9 @@ class ParameterOffloadTest {
         }
         assertThatThrownBy(() -> new LlamaModel(c, device, Precision.BF16, Checkpointing.DEVICE, 3))
                 .hasMessageContaining("resident layers: 3 (0 to 2");
+        ModelConfig tied = TinyLlama.config(32, 56, 2, 4, 2, 37, true);
+        assertThatThrownBy(() -> new LlamaModel(tied, device, Precision.BF16, Checkpointing.DEVICE, 1, true))
+                .hasMessageContaining("ties its embedding to the LM head");
     }
 
     @Test
