@@ -201,10 +201,12 @@ public final class Optimizer implements AutoCloseable {
      * tensors in pinned host memory (offloaded parameters on a GPU).
      */
     public boolean canOverlap(Parameters modelWeights) {
-        if (placement != Placement.HOST || !NativeAdamW.isAvailable() || m.all().iterator().next().onDevice()) {
+        // judged on a parameter the host updates (the resident ones kept on the device are the device's to update)
+        String name = modelWeights.byName().keySet().stream().filter(keptOnDevice.negate()).findFirst().orElse(null);
+        if (placement != Placement.HOST || !NativeAdamW.isAvailable() || name == null || m.get(name).onDevice()) {
             return false;
         }
-        Tensor w = modelWeights.all().iterator().next();
+        Tensor w = modelWeights.get(name);
         boolean sixteenBit = w.dtype() == DType.BF16 || w.dtype() == DType.FP16;
         return !w.onDevice() || (w.location() == MemoryLocation.HOST_PINNED && sixteenBit && separateMaster);
     }
