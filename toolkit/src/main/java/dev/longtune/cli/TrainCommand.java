@@ -120,13 +120,16 @@ public class TrainCommand implements Callable<Integer> {
                     + "host's memory holds by the planner (one GPU)")
     String keepAttention;
 
-    @Option(names = "--resident-layers", paramLabel = "N",
+    @Option(names = "--resident-layers", paramLabel = "N|auto",
             description = "with --offload parameters on one GPU: the first N decoder layers stay on the GPU with their AdamW "
                     + "state, updated there, so that the host AdamW has N fewer layers to finish before the next forward "
                     + "reaches them (short contexts, where the host optimizer is slower than the forward); 16 bytes of GPU "
-                    + "memory per parameter (3.25 GiB per Llama 3.1 8B layer): see plan --resident-layers N; same results "
-                    + "to round-off; default 0")
-    Integer residentLayers;
+                    + "memory per parameter (3.25 GiB per Llama 3.1 8B layer): see plan --resident-layers N; auto: as many "
+                    + "as the GPU (its --gpu-memory-cap) holds by the planner; same results to round-off; default 0")
+    String residentLayers;
+
+    /** --resident-layers resolved against the model (and, for auto, the GPU's memory); null until then. */
+    private Integer residentResolved;
 
     @Option(names = "--resident-embedding",
             description = "with --offload parameters on one GPU: the embedding matrix stays on the GPU with its AdamW state, "
@@ -206,7 +209,7 @@ public class TrainCommand implements Callable<Integer> {
                 tile = n.intValue();
             }
             if (!given.hasMatchedOption("--resident-layers") && c.get("resident_layers") instanceof Number n && n.intValue() > 0) {
-                residentLayers = n.intValue();
+                residentLayers = String.valueOf(n.intValue()); // the run's resolved count, auto included
             }
             if (!given.hasMatchedOption("--resident-embedding") && Boolean.TRUE.equals(c.get("resident_embedding"))) {
                 residentEmbedding = true;
@@ -275,12 +278,14 @@ public class TrainCommand implements Callable<Integer> {
             p = Precision.parse(precision);
             LlamaModel m;
             if (initFrom != null) {
+                resolveResidentLayers(dev.longtune.io.HfCheckpoint.open(initFrom).config(), device, p, tokens);
                 LayerProgress.setup(layers, started, "loading " + initFrom);
                 m = TrainingCheckpoint.loadModel(initFrom, device, p, checkpointing(), parameterPlacement(), residentLayers(),
                         residentEmbedding());
             } else {
                 ModelConfig config = ModelCatalog.get(model);
                 LlamaModel.requireSupported(config);
+                resolveResidentLayers(config, device, p, tokens);
                 requireHostMemory(config, device, p, tokens);
                 LayerProgress.setup(layers, started, "allocating " + config.name() + " (parameters on the "
                         + parameterPlacement().id + ")");
@@ -553,13 +558,29 @@ public class TrainCommand implements Callable<Integer> {
         return offload.stream().anyMatch(o -> o.strip().equalsIgnoreCase(what));
     }
 
-    /** --resident-layers, checked against the placement (the model's layer count is checked where it is built). */
+    /** --resident-layers as resolved by {@link #resolveResidentLayers} (0 when not given). */
     int residentLayers() {
-        if (residentLayers == null || residentLayers == 0) {
+        if (residentLayers == null) {
             return 0;
         }
-        if (residentLayers < 0) {
-            throw new IllegalArgumentException("--resident-layers " + residentLayers + ": use 0 or more decoder layers");
+        if (residentResolved == null) {
+            throw new IllegalStateException("--resident-layers is resolved against the model first");
+        }
+        return residentResolved;
+    }
+
+    /**
+     * Checks --resident-layers against the placement and the model, and resolves auto: the most layers whose planned
+     * GPU peak (with the allocator's overhead) fits the GPU or its cap, said on stderr.
+     */
+    private void resolveResidentLayers(ModelConfig config, Device device, Precision p, long tokens) {
+        if (residentLayers == null || residentResolved != null) {
+            return;
+        }
+        int asked = ResidentLayers.parse(residentLayers, config.numLayers());
+        if (asked == 0) {
+            residentResolved = 0;
+            return;
         }
         if (parameterPlacement() != ParameterPlacement.HOST) {
             throw new IllegalArgumentException("--resident-layers keeps some layers on the GPU out of offloaded parameters: "
@@ -569,7 +590,21 @@ public class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--resident-layers runs on one GPU; with --gpus every layer's shards are "
                     + "offloaded (drop --resident-layers)");
         }
-        return residentLayers;
+        if (asked != ResidentLayers.AUTO) {
+            residentResolved = asked;
+            return;
+        }
+        if (!(device instanceof dev.longtune.cuda.CudaDevice)) {
+            throw new IllegalArgumentException("--resident-layers auto sizes the resident layers against the GPU's memory: "
+                    + "it needs --device cuda (give a number of layers on the CPU)");
+        }
+        int kept = KeptAttention.parse(keepAttention, config.numLayers());
+        residentResolved = ResidentLayers.auto(config, p, checkpointing(), kept == KeptAttention.AUTO ? config.numLayers() : kept,
+                residentEmbedding(), tokens, devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
+                        : dev.longtune.config.NodeCatalog.cpu().hostRamBytes());
+        spec.commandLine().getErr().printf(Locale.ROOT, "longtune train: --resident-layers auto: the first %d of %d layers "
+                + "stay on the GPU (what its memory holds by the planner, with %.0f%% for the allocator)%n", residentResolved,
+                config.numLayers(), (ResidentLayers.RESERVED_OVER_ALLOCATED - 1) * 100);
     }
 
     /** --resident-embedding, checked against the placement as {@link #residentLayers()} is. */

@@ -124,7 +124,7 @@ class TrainOffloadCommandTest {
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
                 "--resident-layers", "1", "--steps", "1"), "--resident-layers", "--offload parameters");
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
-                "--offload", "parameters", "--resident-layers", "4", "--steps", "1"), "resident layers: 4", "0 to 3");
+                "--offload", "parameters", "--resident-layers", "4", "--steps", "1"), "--resident-layers 4", "0 to 3");
     }
 
     @Test
