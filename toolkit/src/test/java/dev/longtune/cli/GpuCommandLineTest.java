@@ -173,6 +173,46 @@ class GpuCommandLineTest {
     }
 
     /**
+     * Offloaded parameters with resident layers (auto: under a 2 GiB cap the planner finds room for some of the small
+     * model's layers) and the resident embedding: the GPU's AdamW updates them, the loss follows the fully offloaded
+     * run's, their optimizer state is in GPU memory, and the run folder records the resolved count, which a resume keeps.
+     */
+    @Test
+    void residentLayersAndEmbeddingTrainOnTheGpuAsOffloadedOnes(@TempDir Path dir) throws Exception {
+        needsTheTokenizer();
+        Path model = trainModel(dir);
+        java.util.function.Function<List<String>, List<com.fasterxml.jackson.databind.JsonNode>> train = extra -> {
+            List<String> args = new java.util.ArrayList<>(List.of("train", "--model", model.toString(), "--device", "cuda",
+                    "--gpu-memory-cap", "2GiB", "--context", "300", "--steps", "3", "--examples", "2", "--lr", "1e-3",
+                    "--precision", "bf16", "--offload", "parameters,optimizer,checkpoints", "--json", "--progress", "off"));
+            args.addAll(extra);
+            CommandLineTest.Result r = CommandLineTest.run(args.toArray(String[]::new));
+            assertThat(r.code()).as(r.err()).isZero();
+            if (extra.contains("auto")) {
+                assertThat(r.err()).contains("--resident-layers auto: the first");
+            }
+            try {
+                return jsonLines(r.out());
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        };
+        List<com.fasterxml.jackson.databind.JsonNode> offloaded = train.apply(List.of());
+        Path run = dir.resolve("run");
+        List<com.fasterxml.jackson.databind.JsonNode> resident = train.apply(List.of("--resident-layers", "auto",
+                "--resident-embedding", "--run-dir", run.toString()));
+        for (int i = 0; i < 3; i++) {
+            double expected = offloaded.get(i).get("loss").asDouble();
+            assertThat(resident.get(i).get("loss").asDouble()).as("step %d", i + 1).isCloseTo(expected, within(2e-3 * expected));
+        }
+        assertThat(resident.get(0).at("/memory/optimizer").asLong()).isPositive();
+        assertThat(offloaded.get(0).at("/memory/optimizer").asLong()).isZero();
+        assertThat(resident.get(0).at("/host_memory/optimizer").asLong()).isLessThan(offloaded.get(0).at("/host_memory/optimizer").asLong());
+        String config = Files.readString(run.resolve(dev.longtune.run.RunFolder.CONFIG));
+        assertThat(config).contains("\"resident_embedding\" : true").containsPattern("\"resident_layers\" : [1-9]");
+    }
+
+    /**
      * The mission's stack in a run folder on the GPU: parameters, AdamW and checkpoints offloaded, a checkpoint every
      * step; a separate JVM preempted with SIGTERM saves and exits 75, and {@code --resume latest} finishes the run
      * with the losses of an uninterrupted one (to rounding: the attention backward's atomics).
