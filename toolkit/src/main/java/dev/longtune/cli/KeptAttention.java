@@ -21,6 +21,12 @@ final class KeptAttention {
         if (v.isEmpty() || v.equals("all")) {
             return layers;
         }
+        return numberOrAuto("--keep-attention", value, layers, "all, auto, or");
+    }
+
+    /** {@code value} as {@link #AUTO} or a number of layers from 0 to {@code layers}; the error names {@code option}. */
+    static int numberOrAuto(String option, String value, int layers, String choices) {
+        String v = value.trim().toLowerCase(Locale.ROOT);
         if (v.equals("auto")) {
             return AUTO;
         }
@@ -32,7 +38,7 @@ final class KeptAttention {
         } catch (NumberFormatException ignored) {
             // named below
         }
-        throw new IllegalArgumentException("--keep-attention " + value + ": use all, auto, or a number of layers from 0 to "
+        throw new IllegalArgumentException(option + " " + value + ": use " + choices + " a number of layers from 0 to "
                 + layers + " (the model's layers)");
     }
 

@@ -8,8 +8,6 @@ import dev.longtune.config.Precision;
 import dev.longtune.config.Stacks;
 import dev.longtune.plan.MemoryPlanner;
 
-import java.util.Locale;
-
 /**
  * The value of {@code train --resident-layers}: a number of decoder layers (the first ones) kept on the GPU out of
  * offloaded parameters, or {@code auto}: the most layers whose planned GPU peak, with the caching allocator's
@@ -17,7 +15,7 @@ import java.util.Locale;
  */
 final class ResidentLayers {
     /** {@code auto}, before it is resolved against the GPU's memory. */
-    static final int AUTO = -1;
+    static final int AUTO = KeptAttention.AUTO;
 
     /**
      * What the caching allocator reserves beyond the planner's allocated peak with resident layers: measured 1.10 and
@@ -29,23 +27,7 @@ final class ResidentLayers {
 
     /** Layers of a {@code layers}-layer model kept on the GPU; {@link #AUTO}; 0 when not asked. */
     static int parse(String value, int layers) {
-        if (value == null) {
-            return 0;
-        }
-        String v = value.trim().toLowerCase(Locale.ROOT);
-        if (v.equals("auto")) {
-            return AUTO;
-        }
-        try {
-            int n = Integer.parseInt(v);
-            if (n >= 0 && n <= layers) {
-                return n;
-            }
-        } catch (NumberFormatException ignored) {
-            // named below
-        }
-        throw new IllegalArgumentException("--resident-layers " + value + ": use auto or a number of layers from 0 to "
-                + layers + " (the model's layers)");
+        return value == null ? 0 : KeptAttention.numberOrAuto("--resident-layers", value, layers, "auto or");
     }
 
     /**
