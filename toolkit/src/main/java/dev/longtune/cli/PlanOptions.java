@@ -55,6 +55,8 @@ public class PlanOptions {
             + "decoder layers stay on the GPU with their optimizer state (the engine's train --resident-layers)") Integer residentLayers;
     @Option(names = "--resident-embedding", description = "with parameters offloaded on one GPU, the embedding matrix stays on "
             + "the GPU with its optimizer state (the engine's train --resident-embedding)") boolean residentEmbedding;
+    @Option(names = "--prefetch-checkpoints", description = "with offloaded checkpoints, the layer below's brought back while a "
+            + "layer's backward runs (train does it where the GPU has the room)") boolean prefetchCheckpoints;
     @Option(names = "--host-ram", description = "override the node's host RAM, e.g. 512GiB") String hostRam;
 
     ModelConfig model() { return ModelCatalog.get(model); }
@@ -92,6 +94,7 @@ public class PlanOptions {
         if (keepAttention != null) t = t.withKeptAttentionLayers(keptAttentionLayers(keepAttention));
         if (residentLayers != null) t = t.withResidentLayers(residentLayers);
         if (residentEmbedding) t = t.withResidentEmbedding(true);
+        if (prefetchCheckpoints) t = t.withPrefetchCheckpoints(true);
         return t;
     }
 

@@ -37,12 +37,17 @@ final class ResidentLayers {
     static int auto(ModelConfig m, Precision p, Checkpointing ck, int keptAttentionLayers, boolean residentEmbedding,
                     long context, long gpuCapBytes, long hostRamBytes) {
         NodeProfile node = PlannerAdvice.cappedNode(gpuCapBytes, hostRamBytes);
-        long room = PlannerAdvice.allocatorBytes(node);
-        MemoryPlanner planner = new MemoryPlanner(EngineProfile.LONGTUNE);
-        return KeptAttention.resolve(KeptAttention.AUTO, m.numLayers(), k -> {
-            var stack = Stacks.engineRun(node, p, true, true, ck).withKeptAttentionLayers(keptAttentionLayers)
-                    .withResidentLayers(k).withResidentEmbedding(residentEmbedding);
-            return planner.plan(m, node, stack, context).gpuPeakBytes() * RESERVED_OVER_ALLOCATED <= room;
-        });
+        return KeptAttention.resolve(KeptAttention.AUTO, m.numLayers(), k -> fits(m, node, Stacks.engineRun(node, p, true, true, ck)
+                .withKeptAttentionLayers(keptAttentionLayers).withResidentLayers(k).withResidentEmbedding(residentEmbedding), context));
+    }
+
+    /**
+     * Whether {@code stack}'s planned GPU peak, times {@link #RESERVED_OVER_ALLOCATED}, fits the allocator's share of
+     * {@code node}'s GPU: how train decides what it may spend spare GPU memory on (resident layers, checkpoints
+     * brought back ahead).
+     */
+    static boolean fits(ModelConfig m, NodeProfile node, dev.longtune.config.TechniqueSet stack, long context) {
+        long peak = new MemoryPlanner(EngineProfile.LONGTUNE).plan(m, node, stack, context).gpuPeakBytes();
+        return peak * RESERVED_OVER_ALLOCATED <= PlannerAdvice.allocatorBytes(node);
     }
 }

@@ -306,6 +306,11 @@ public class TrainCommand implements Callable<Integer> {
         if (kept > 0) {
             trainer.model().setKeptAttentionLayers(kept);
         }
+        if (prefetchFits(trainer.model(), device, p, tokens)) {
+            trainer.model().setPrefetchCheckpoints(true);
+            spec.commandLine().getErr().println("longtune train: offloaded checkpoints come back a layer ahead in backward "
+                    + "(the GPU has the room for one more, by the planner)");
+        }
         LayerProgress.setup(layers, started, "set up; training");
         try (trainer; StopSignal stop = StopSignal.install()) {
             if (evalEvery != null && (evalEvery <= 0 || evalExamples <= 0)) {
@@ -506,6 +511,7 @@ public class TrainCommand implements Callable<Integer> {
         c.put("keep_attention", trainer.model().keptAttentionLayers());
         c.put("resident_layers", trainer.model().residentLayers());
         c.put("resident_embedding", trainer.model().residentEmbedding());
+        c.put("prefetch_checkpoints", trainer.model().prefetchCheckpoints());
         c.put("device", device.name());
         c.put("init_from", initFrom == null ? null : initFrom.toString());
         c.put("parameters_count", trainer.model().config().totalParameters());
@@ -556,6 +562,24 @@ public class TrainCommand implements Callable<Integer> {
             }
         }
         return offload.stream().anyMatch(o -> o.strip().equalsIgnoreCase(what));
+    }
+
+    /**
+     * Whether backward may bring offloaded checkpoints back a layer ahead (on one GPU): where the planner's GPU peak
+     * with it, and the allocator's share, fits the GPU or its cap; results are the same either way.
+     */
+    private boolean prefetchFits(LlamaModel m, Device device, Precision p, long tokens) {
+        if (!(device instanceof dev.longtune.cuda.CudaDevice) || m.checkpointing() != Checkpointing.OFFLOAD || gpus != null) {
+            return false;
+        }
+        var node = PlannerAdvice.cappedNode(devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
+                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes());
+        boolean parametersOnHost = m.parameterPlacement() == ParameterPlacement.HOST;
+        var stack = dev.longtune.config.Stacks.engineRun(node, p, parametersOnHost || optimizerPlacement() == Optimizer.Placement.HOST,
+                        parametersOnHost, Checkpointing.OFFLOAD)
+                .withKeptAttentionLayers(m.keptAttentionLayers()).withResidentLayers(m.residentLayers())
+                .withResidentEmbedding(m.residentEmbedding()).withPrefetchCheckpoints(true);
+        return ResidentLayers.fits(m.config(), node, stack, tokens);
     }
 
     /** --resident-layers as resolved by {@link #resolveResidentLayers} (0 when not given). */

@@ -25,6 +25,9 @@ import java.util.stream.Collectors;
  *                           speed where the host optimizer is slower than the forward (short contexts); 0 none
  * @param residentEmbedding  the same for the embedding matrix: the next forward's first unit no longer waits for the
  *                           host's update of it
+ * @param prefetchCheckpoints with offloaded checkpoints, the engine brings the layer below's checkpoint back while a
+ *                           layer's backward runs (one more layer input on the GPU at the backward's peak, for copies
+ *                           off the critical path); train turns it on where the GPU has the room
  */
 public record TechniqueSet(
         Precision precision,
@@ -42,7 +45,8 @@ public record TechniqueSet(
         int sequenceTile,
         int keptAttentionLayers,
         int residentLayers,
-        boolean residentEmbedding) {
+        boolean residentEmbedding,
+        boolean prefetchCheckpoints) {
 
     /** {@link #keptAttentionLayers} for every layer of whatever model the stack runs. */
     public static final int ALL_LAYERS = Integer.MAX_VALUE;
@@ -131,7 +135,8 @@ public record TechniqueSet(
                 + (sequenceTile > 0 ? " tile=" + sequenceTile : "")
                 + (keptAttentionLayers == ALL_LAYERS ? " keep-attn" : keepAttention() ? " keep-attn=" + keptAttentionLayers : "")
                 + (residentLayers > 0 ? " resident=" + residentLayers : "")
-                + (residentEmbedding ? " resident-embedding" : "");
+                + (residentEmbedding ? " resident-embedding" : "")
+                + (prefetchCheckpoints ? " prefetch" : "");
     }
 
     /** Whether any layer keeps its attention output (see {@link #keptAttentionLayers}). */
@@ -140,25 +145,27 @@ public record TechniqueSet(
     /** How many of a model's {@code layers} keep their attention output. */
     public int keptAttentionLayers(int layers) { return Math.min(layers, keptAttentionLayers); }
 
-    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding); }
-    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers, residentLayers, residentEmbedding); }
+    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
     /** Each layer's attention output and lse offloaded with its input, so that backward's recompute skips attention. */
     public TechniqueSet withKeepAttention(boolean v) { return withKeptAttentionLayers(v ? ALL_LAYERS : 0); }
     /** The first {@code v} layers' attention outputs and lse kept ({@link #ALL_LAYERS}: every layer's). */
-    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v, residentLayers, residentEmbedding); }
+    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v, residentLayers, residentEmbedding, prefetchCheckpoints); }
     /** The first {@code v} decoder layers resident on the GPU with their optimizer state (see {@link #residentLayers}). */
-    public TechniqueSet withResidentLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, v, residentEmbedding); }
+    public TechniqueSet withResidentLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, v, residentEmbedding, prefetchCheckpoints); }
+    /** Offloaded checkpoints brought back a layer ahead in backward (see {@link #prefetchCheckpoints}). */
+    public TechniqueSet withPrefetchCheckpoints(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, v); }
     /** The embedding matrix resident on the GPU with its optimizer state (see {@link #residentEmbedding}). */
-    public TechniqueSet withResidentEmbedding(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, v); }
+    public TechniqueSet withResidentEmbedding(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, v, prefetchCheckpoints); }
 
     /** How many of a model's {@code layers} stay resident on the GPU. */
     public int residentLayers(int layers) { return Math.min(layers, residentLayers); }

@@ -231,6 +231,21 @@ public final class LlamaModel implements AutoCloseable {
     private boolean tiled(int t) { return sequenceTile > 0 && sequenceTile < t; }
 
     private int keptAttentionLayers;
+    private boolean prefetchCheckpoints;
+
+    /** Whether backward brings the layer below's offloaded checkpoint back while a layer computes: {@link #setPrefetchCheckpoints}. */
+    public boolean prefetchCheckpoints() { return prefetchCheckpoints; }
+
+    /**
+     * With offloaded checkpoints, backward copies the layer below's checkpoint (input; attention output and lse where
+     * kept) back on the host-to-device stream while a layer computes, instead of on the compute stream when that layer
+     * starts: the copies leave the critical path, and one more checkpoint is on the device at the backward's peak
+     * (T·h·e, and T·q·e + 4·heads·T with kept attention). Same results.
+     */
+    public LlamaModel setPrefetchCheckpoints(boolean prefetch) {
+        this.prefetchCheckpoints = prefetch;
+        return this;
+    }
 
     /** Whether any layer's attention output and lse go to host memory with its input: see {@link #setKeepAttention}. */
     public boolean keepAttention() { return keptAttentionLayers > 0; }
@@ -527,7 +542,9 @@ public final class LlamaModel implements AutoCloseable {
             stopIfInterrupted("before layer " + i + "'s forward");
             p.a = activations(t);
             acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
-            Tensor out = layerForward(i, p.x, p.a, b, inputCategory);
+            // the layer before's checkpoint copies run under this layer's attention half, and end before its output is
+            // allocated: at most two layer inputs (this one's and the one before, or this one's and its output) at once
+            Tensor out = layerForward(i, p.x, p.a, b, inputCategory, () -> settleOffload(p));
             release(unit(i), false);
             switch (checkpointing) {
                 case NONE -> {
@@ -539,8 +556,8 @@ public final class LlamaModel implements AutoCloseable {
                     p.a.close();
                 }
                 case OFFLOAD -> {
-                    // the copies to the host run on their own stream while the next layer computes; what they read is
-                    // given back once the next layer's work is queued (settleOffload), after compute waits for them
+                    // the copies to the host run on their own stream while the next layer's attention computes; what they
+                    // read is given back before that layer's output is allocated (settleOffload), after compute waits
                     Tensor host = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
                     p.inputs[i] = host;
                     device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
@@ -557,7 +574,6 @@ public final class LlamaModel implements AutoCloseable {
                     } else {
                         p.a.close();
                     }
-                    settleOffload(p); // the layer before this one's: its copies had this layer's compute to run under
                     p.offloading.addAll(reading);
                     p.offloaded = device.record(Device.Stream.DEVICE_TO_HOST);
                 }
@@ -586,7 +602,14 @@ public final class LlamaModel implements AutoCloseable {
         for (int i = layers - 1; i >= 0; i--) {
             stopIfInterrupted("before layer " + i + "'s backward");
             boolean attentionKept = p.attentions[i] != null;
-            if (checkpointing == Checkpointing.OFFLOAD) {
+            if (checkpointing == Checkpointing.OFFLOAD && !prefetchCheckpoints) {
+                // brought back as the layer starts, on the compute stream: one checkpoint on the device at a time
+                Tensor back = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
+                device.copy(back, p.inputs[i]);
+                p.inputs[i].close();
+                p.inputs[i] = null;
+                p.input = back;
+            } else if (checkpointing == Checkpointing.OFFLOAD) {
                 if (p.broughtBack == null) {
                     bringBack(p, i, t); // the last layer's: nothing ran ahead of it
                 }
@@ -605,18 +628,23 @@ public final class LlamaModel implements AutoCloseable {
             p.a = p.kept[i];
             p.kept[i] = null;
             acquire(unit(i), true, i > 0 ? unit(i - 1) : ParameterUnits.embedding(), true);
-            if (checkpointing == Checkpointing.OFFLOAD && i > 0) {
+            if (checkpointing == Checkpointing.OFFLOAD && i > 0 && prefetchCheckpoints) {
                 bringBack(p, i - 1, t); // the layer below's checkpoint comes over while this one computes
             }
             if (p.a == null) {
                 // recompute what the layer's backward reads from its checkpoint; its output is not needed again
                 p.a = activations(t);
-                if (attentionKept) { // attention's output and lse came back from the host instead of being recomputed
+                if (attentionKept && !prefetchCheckpoints) { // attention's output and lse come back from the host
+                    device.copy(p.a.att, p.attentions[i]);
+                    device.copy(p.a.lse, p.lses[i]);
+                } else if (attentionKept) { // they came back ahead, into tensors of their own
                     device.copy(p.a.att, p.att);
                     device.copy(p.a.lse, p.lse);
                     p.att.close();
                     p.lse.close();
                     p.att = p.lse = null;
+                }
+                if (attentionKept) {
                     p.attentions[i].close();
                     p.lses[i].close();
                     p.attentions[i] = null;
@@ -692,8 +720,14 @@ public final class LlamaModel implements AutoCloseable {
 
     // x (T, h) -> returns the layer output (T, h); fills a with what backward needs
     private Tensor layerForward(int i, Tensor x, LayerActivations a, Batch b, MemoryCategory outCategory) {
+        return layerForward(i, x, a, b, outCategory, () -> { });
+    }
+
+    // beforeOutput runs between the attention half and the output's allocation
+    private Tensor layerForward(int i, Tensor x, LayerActivations a, Batch b, MemoryCategory outCategory, Runnable beforeOutput) {
         int t = b.tokens();
         attentionForward(i, x, a, b, false);
+        beforeOutput.run();
         Tensor out = device.allocate("layer " + (i + 1) + " input", e, outCategory, t, h);
         try {
             if (tiled(t)) {

@@ -313,15 +313,14 @@ public final class MemoryPlanner {
             }
             if (act.checkpointing() && act.longtuneBackward) {
                 checkpointsOnGpu(b);
-                if (s.checkpointing() == Checkpointing.OFFLOAD && profile == EngineProfile.LONGTUNE) {
-                    // model/LlamaModel copies a layer's checkpoint to the host while the next layer computes, and gives
-                    // its device tensors back after that: the input (and kept attention output and lse) of the layer before
-                    b.add(CHECKPOINTS, "previous layer's input, until its copy to the host ends", T * h * e, "T·h·e");
-                    if (s.keepAttention()) {
-                        long att = T * m.queryDim() * e + 4 * T * m.numHeads();
-                        b.add(ACTIVATIONS, "previous layer's attention output and lse, until their copy to the host ends",
-                                att, "T·q·e + 4·H·T");
-                    }
+                if (s.checkpointing() == Checkpointing.OFFLOAD && profile == EngineProfile.LONGTUNE && s.keepAttention()) {
+                    // model/LlamaModel copies a layer's checkpoint to the host while the next layer's attention half
+                    // computes, and gives its device tensors back before that layer's output is allocated: the layer
+                    // before's input takes the output's place among the two inputs in flight, but its kept attention
+                    // output and lse are beside this layer's saved tensors
+                    long att = T * m.queryDim() * e + 4 * T * m.numHeads();
+                    b.add(ACTIVATIONS, "previous layer's attention output and lse, until their copy to the host ends",
+                            att, "T·q·e + 4·H·T");
                 }
                 b.add(ACTIVATIONS, "one layer's forward: its saved tensors and down_proj's output",
                         act.engineForwardTransient(microBatch, context),
@@ -425,9 +424,11 @@ public final class MemoryPlanner {
                 // model/LlamaModel brings each layer's input back as its backward starts (in forward, a layer's input
                 // and its output are both on the GPU: the two in flight)
                 b.add(CHECKPOINTS, "the layer's input, brought back", T * h * e, "T·h·e");
-                // and the layer below's, brought back ahead while this one computes (with its attention output and lse)
-                b.add(CHECKPOINTS, "the layer below's input, brought back ahead", T * h * e, "T·h·e");
-                if (s.keepAttention()) {
+                if (s.prefetchCheckpoints()) {
+                    // and the layer below's, brought back ahead while this one computes (with its attention output and lse)
+                    b.add(CHECKPOINTS, "the layer below's input, brought back ahead", T * h * e, "T·h·e");
+                }
+                if (s.prefetchCheckpoints() && s.keepAttention()) {
                     long att = T * m.queryDim() * e + 4 * T * m.numHeads();
                     b.add(ACTIVATIONS, "the layer below's attention output and lse, brought back ahead", att, "T·q·e + 4·H·T");
                 }

@@ -41,6 +41,12 @@ public final class Trainer implements AutoCloseable {
         // offloaded parameters: the update runs in the background, overlapping the next step's forward
         this.overlap = model.parameterPlacement() == dev.longtune.model.ParameterPlacement.HOST
                 && optimizer.canOverlap(model.weights());
+        if (!overlap && (model.residentLayers() > 0 || model.residentEmbedding())) {
+            optimizer.close();
+            throw new IllegalStateException("resident layers or embedding are updated beside the host's background AdamW, "
+                    + "which needs the native CPU kernels (kernels/cpu), and they did not load on this machine: drop "
+                    + "--resident-layers and --resident-embedding");
+        }
         this.ranks = model.communicator();
         if (ranks != null) {
             optimizer.sumOverRanks(x -> ranks.allReduceSum(x)[0]);

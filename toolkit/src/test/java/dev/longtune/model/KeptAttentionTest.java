@@ -60,6 +60,37 @@ class KeptAttentionTest {
         }
     }
 
+    /**
+     * Checkpoints brought back a layer ahead in backward (on the host-to-device stream while a layer computes), with
+     * attention kept for some layers: the loss and every gradient are the bits of bringing each back as its layer
+     * starts, and nothing is left behind (the planner's extra input and attention output at the backward's peak are
+     * checked by PlannerCalibrationTest's own runs).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.longtune.model.ModelOnDevicesTest#devices")
+    void checkpointsBroughtBackAheadGiveTheSameBits(String dev) {
+        ModelConfig c = ModelOnDevicesTest.config();
+        try (Device d = ModelOnDevicesTest.open(dev); LlamaModel m = new LlamaModel(c, d, Precision.BF16, Checkpointing.OFFLOAD)) {
+            m.initialize(9);
+            Batch b = SequenceTilingTest.batch();
+            m.setKeptAttentionLayers(1);
+            m.grads().zero();
+            double atStart = m.forwardBackward(b, 1f);
+            Map<String, float[]> inTurn = ModelOnDevicesTest.grads(m);
+            m.setPrefetchCheckpoints(true);
+            m.grads().zero();
+            d.memory().resetPeaks();
+            double ahead = m.forwardBackward(b, 1f);
+            assertThat(ahead).isEqualTo(atStart);
+            inTurn.forEach((name, g) -> assertThat(java.util.Arrays.mismatch(ModelOnDevicesTest.grads(m).get(name), g))
+                    .as(name + " bit for bit").isEqualTo(-1));
+            // nothing left behind on the device or the host
+            assertThat(d.memory().current(MemoryCategory.CHECKPOINTS)).isZero();
+            assertThat(d.memory().current(MemoryCategory.ACTIVATIONS)).isZero();
+            assertThat(d.hostMemory().current(MemoryCategory.CHECKPOINTS)).isZero();
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.longtune.model.ModelOnDevicesTest#devices")
     void backwardRunsAttentionOnlyInForwardWhenItIsKept(String dev) {

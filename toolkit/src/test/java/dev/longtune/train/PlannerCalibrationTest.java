@@ -57,20 +57,24 @@ class PlannerCalibrationTest {
 
     @ParameterizedTest
     @CsvSource({
-            "128, 352, 4, 4, 2, 128256, 2048, bf16, none, 0, false",
-            "128, 352, 4, 4, 2, 128256, 2048, bf16, device, 0, false",
-            "128, 352, 4, 4, 2, 128256, 2048, bf16, offload, 0, false",
-            "64, 176, 3, 4, 1, 5003, 1500, fp32, device, 0, false",
-            "64, 176, 3, 4, 1, 5003, 1500, fp16, offload, 0, false",
+            "128, 352, 4, 4, 2, 128256, 2048, bf16, none, 0, false, false",
+            "128, 352, 4, 4, 2, 128256, 2048, bf16, device, 0, false, false",
+            "128, 352, 4, 4, 2, 128256, 2048, bf16, offload, 0, false, false",
+            "64, 176, 3, 4, 1, 5003, 1500, fp32, device, 0, false, false",
+            "64, 176, 3, 4, 1, 5003, 1500, fp16, offload, 0, false, false",
             // the MLP in sequence tiles (the last one shorter)
-            "128, 352, 4, 4, 2, 5003, 2048, bf16, none, 384, false",
-            "128, 352, 4, 4, 2, 5003, 2048, bf16, offload, 384, false",
-            "64, 176, 3, 4, 1, 5003, 1500, fp32, device, 256, false",
+            "128, 352, 4, 4, 2, 5003, 2048, bf16, none, 384, false, false",
+            "128, 352, 4, 4, 2, 5003, 2048, bf16, offload, 384, false, false",
+            "64, 176, 3, 4, 1, 5003, 1500, fp32, device, 256, false, false",
             // attention outputs and lse offloaded with the layer inputs (train --keep-attention)
-            "128, 352, 4, 4, 2, 128256, 2048, bf16, offload, 0, true",
-            "64, 176, 3, 4, 1, 5003, 1500, fp16, offload, 256, true"})
+            "128, 352, 4, 4, 2, 128256, 2048, bf16, offload, 0, true, false",
+            "64, 176, 3, 4, 1, 5003, 1500, fp16, offload, 256, true, false",
+            // checkpoints brought back a layer ahead in backward (train, where the GPU has the room)
+            "128, 352, 4, 4, 2, 5003, 2048, bf16, offload, 0, false, true",
+            "128, 352, 4, 4, 2, 5003, 2048, bf16, offload, 0, true, true"})
     void plannedAndTrackedLogicalBytesAgree(int hidden, int ffn, int layers, int heads, int kv, int vocab, int tokens,
-                                               String precision, String checkpointing, int tile, boolean keepAttention)
+                                               String precision, String checkpointing, int tile, boolean keepAttention,
+                                               boolean prefetch)
             throws Exception {
         ModelConfig c = config(hidden, ffn, layers, heads, kv, vocab);
         Precision p = Precision.parse(precision);
@@ -80,6 +84,7 @@ class PlannerCalibrationTest {
             m.initialize(1);
             m.setSequenceTile(tile);
             m.setKeepAttention(keepAttention);
+            m.setPrefetchCheckpoints(prefetch);
             // the plan below keeps AdamW's state on the device (ZeRO stage 0)
             try (Trainer t = new Trainer(m, TrainingConfig.defaults(2), p, Optimizer.Placement.DEVICE)) {
                 int[] ids = new Random(2).ints(tokens, 0, vocab).toArray();
@@ -88,7 +93,7 @@ class PlannerCalibrationTest {
             NodeProfile cpu = NodeCatalog.cpu();
             TechniqueSet s = Stacks.baseline(cpu, EngineProfile.LONGTUNE).withPrecision(p).withZero(0, false, false)
                     .withCheckpointing(ck).withAttention(Attention.FLASH_ATTENTION_2).withLiger(EnumSet.allOf(LigerOp.class))
-                    .withSequenceTile(tile).withKeepAttention(keepAttention);
+                    .withSequenceTile(tile).withKeepAttention(keepAttention).withPrefetchCheckpoints(prefetch);
             MemoryPlan plan = new MemoryPlanner(EngineProfile.LONGTUNE).plan(c, cpu, s, tokens);
 
             long tracked = device.memory().peakTotal(), predicted = plan.gpuPeakBytes();

@@ -197,6 +197,9 @@ class NotebooksTest {
         String text = text(executed.get("03-offload-memory-study"));
         assertThat(text).contains("step 1: loss").contains("step 2: loss").doesNotContain("DIFFERENT");
         assertThat(text.split("bit-identical", -1)).hasSize(3);
+        // two layers and the embedding resident on the device, their optimizer state with them: the same bits again
+        assertThat(text.split("same bits", -1)).hasSize(3);
+        assertThat(text).containsPattern("optimizer state on the device: [1-9][0-9,]* B");
         Path out = outputs.get("03-offload-memory-study");
         List<String> sweep = Files.readAllLines(out.resolve("offloaded-sweep.csv"));
         assertThat(sweep).hasSize(5);
