@@ -121,6 +121,11 @@ class TrainOffloadCommandTest {
         assertThat(offloaded.at("/host_memory/optimizer").asLong() - resident.at("/host_memory/optimizer").asLong())
                 .isEqualTo(12 * (layer + embedding));
         assertThat(resident.at("/memory/optimizer").asLong()).isEqualTo(12 * (layer + embedding));
+        // where the step's wall time went: the device's idle time before units' work, by kind (no host AdamW before
+        // the first step, so no host_update_s)
+        assertThat(resident.at("/idle_s/backward layers").isNumber()).as(resident.toString()).isTrue();
+        assertThat(resident.at("/idle_s/forward layers").asDouble()).isNotNegative();
+        assertThat(resident.has("host_update_s")).isFalse();
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
                 "--resident-layers", "1", "--steps", "1"), "--resident-layers", "--offload parameters");
         CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
