@@ -81,11 +81,16 @@ class GpuCommandLineTest {
 
     /** A Llama 3 shape with the real vocabulary (tied), head dim 64: 16,712,320 parameters. */
     static Path trainModel(Path dir) throws Exception {
+        return trainModel(dir, true);
+    }
+
+    /** The same shape with the embedding tied to the LM head or not (a resident embedding needs an untied one). */
+    static Path trainModel(Path dir, boolean tied) throws Exception {
         Path model = dir.resolve("model.json");
         Files.writeString(model, """
                 {"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
-                 "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 128256, "tie_word_embeddings": true,
-                 "rope_theta": 500000.0}""");
+                 "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 128256, "tie_word_embeddings": %s,
+                 "rope_theta": 500000.0}""".formatted(tied));
         return model;
     }
 
@@ -180,7 +185,7 @@ class GpuCommandLineTest {
     @Test
     void residentLayersAndEmbeddingTrainOnTheGpuAsOffloadedOnes(@TempDir Path dir) throws Exception {
         needsTheTokenizer();
-        Path model = trainModel(dir);
+        Path model = trainModel(dir, false);
         java.util.function.Function<List<String>, List<com.fasterxml.jackson.databind.JsonNode>> train = extra -> {
             List<String> args = new java.util.ArrayList<>(List.of("train", "--model", model.toString(), "--device", "cuda",
                     "--gpu-memory-cap", "2GiB", "--context", "300", "--steps", "3", "--examples", "2", "--lr", "1e-3",
