@@ -81,6 +81,9 @@ final class DataParallelTraining {
         if (c.initFrom != null) {
             job = job.withInitFrom(c.initFrom);
         }
+        // each rank's shards of the first layers (and of the embedding) on its GPU, updated there
+        c.resolveResidentLayers(config, cuda, p, tokens);
+        job = job.withResident(c.residentLayers(), c.residentEmbedding());
         if (c.evalEvery != null && (c.evalEvery <= 0 || c.evalExamples <= 0)) {
             throw new IllegalArgumentException("--eval-every and --eval-examples must be positive");
         }
@@ -106,6 +109,13 @@ final class DataParallelTraining {
             LayerProgress.setup(phases, started, "set up; training");
             for (int r = 0; kept > 0 && r < dp.ranks(); r++) {
                 dp.rank(r).model().setKeptAttentionLayers(kept); // before the run's config, which records it
+            }
+            if (c.prefetchFits(dp.rank(0).model(), cuda, p, tokens)) {
+                for (int r = 0; r < dp.ranks(); r++) {
+                    dp.rank(r).model().setPrefetchCheckpoints(true);
+                }
+                c.spec.commandLine().getErr().println("longtune train: offloaded checkpoints come back a layer ahead in "
+                        + "backward (each GPU has the room for one more, by the planner)");
             }
             if (run != null && writesRun) {
                 if (!run.started()) {
@@ -314,7 +324,7 @@ final class DataParallelTraining {
                 String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
                 String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile), String.valueOf(c.keepAttention),
                 String.valueOf(c.initFrom), String.valueOf(c.save), String.valueOf(c.resume), String.valueOf(c.evalEvery),
-                String.valueOf(c.evalCitations));
+                String.valueOf(c.evalCitations), String.valueOf(c.residentLayers), String.valueOf(c.residentEmbedding));
         byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,
                 java.time.Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600"))));
         try {

@@ -92,13 +92,16 @@ final class PlannerAdvice {
      * One H200 whose allocator is capped at {@code capBytes}: the cap limits the allocator's reserved bytes, and
      * the CUDA context and cuBLAS's own workspace lie outside it, so the GPU the planner sees is the cap plus those.
      */
-    static NodeProfile cappedNode(long capBytes, long hostRamBytes) {
+    static NodeProfile cappedNode(long capBytes, long hostRamBytes) { return cappedNode(capBytes, hostRamBytes, 1); }
+
+    /** The same node with {@code gpus} such GPUs (ZeRO-3 over them). */
+    static NodeProfile cappedNode(long capBytes, long hostRamBytes, int gpus) {
         GpuProfile base = GpuCatalog.get("H200");
         long outside = GpuRuntime.cudaContextBytes(base) + GpuRuntime.cublasWorkspaceBytes(base);
         long allocator = capBytes == Long.MAX_VALUE ? base.memoryBytes() - outside : capBytes;
         GpuProfile capped = base.withMemory("GPU capped at " + Units.human(allocator), allocator + outside);
         NodeProfile host = NodeCatalog.cpu();
-        return new NodeProfile("1x" + capped.name(), capped, 1, hostRamBytes, host.cores(), host.hostMemoryGBps());
+        return new NodeProfile(gpus + "x" + capped.name(), capped, gpus, hostRamBytes, host.cores(), host.hostMemoryGBps());
     }
 
     static long allocatorBytes(NodeProfile node) {

@@ -36,9 +36,16 @@ final class ResidentLayers {
      */
     static int auto(ModelConfig m, Precision p, Checkpointing ck, int keptAttentionLayers, boolean residentEmbedding,
                     long context, long gpuCapBytes, long hostRamBytes) {
-        NodeProfile node = PlannerAdvice.cappedNode(gpuCapBytes, hostRamBytes);
+        return auto(m, p, ck, keptAttentionLayers, residentEmbedding, context, gpuCapBytes, hostRamBytes, 1);
+    }
+
+    /** The same for ZeRO-3 over {@code gpus} GPUs of one node: each keeps its shards of the layers (per-GPU peak). */
+    static int auto(ModelConfig m, Precision p, Checkpointing ck, int keptAttentionLayers, boolean residentEmbedding,
+                    long context, long gpuCapBytes, long hostRamBytes, int gpus) {
+        NodeProfile node = PlannerAdvice.cappedNode(gpuCapBytes, hostRamBytes, gpus);
         return KeptAttention.resolve(KeptAttention.AUTO, m.numLayers(), k -> fits(m, node, Stacks.engineRun(node, p, true, true, ck)
-                .withKeptAttentionLayers(keptAttentionLayers).withResidentLayers(k).withResidentEmbedding(residentEmbedding), context));
+                .withGpus(gpus).withKeptAttentionLayers(keptAttentionLayers).withResidentLayers(k)
+                .withResidentEmbedding(residentEmbedding), context));
     }
 
     /**

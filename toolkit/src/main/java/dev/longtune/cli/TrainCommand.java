@@ -121,20 +121,22 @@ public class TrainCommand implements Callable<Integer> {
     String keepAttention;
 
     @Option(names = "--resident-layers", paramLabel = "N|auto",
-            description = "with --offload parameters on one GPU: the first N decoder layers stay on the GPU with their AdamW "
-                    + "state, updated there, so that the host AdamW has N fewer layers to finish before the next forward "
-                    + "reaches them (short contexts, where the host optimizer is slower than the forward); 16 bytes of GPU "
-                    + "memory per parameter (3.25 GiB per Llama 3.1 8B layer): see plan --resident-layers N; auto: as many "
-                    + "as the GPU (its --gpu-memory-cap) holds by the planner; same results to round-off; default 0")
+            description = "with --offload parameters: the first N decoder layers stay on the GPU with their AdamW state "
+                    + "(with --gpus, each GPU's shards of them), updated there, so that the host AdamW has N fewer layers "
+                    + "to finish before the next forward reaches them (short contexts, where the host optimizer is slower "
+                    + "than the forward); 16 bytes of GPU memory per parameter (3.25 GiB per Llama 3.1 8B layer, divided "
+                    + "by the GPUs with --gpus): see plan --resident-layers N; auto: as many as each GPU (its "
+                    + "--gpu-memory-cap) holds by the planner; same results to round-off; default 0")
     String residentLayers;
 
     /** --resident-layers resolved against the model (and, for auto, the GPU's memory); null until then. */
     private Integer residentResolved;
 
     @Option(names = "--resident-embedding",
-            description = "with --offload parameters on one GPU: the embedding matrix stays on the GPU with its AdamW state, "
-                    + "so that the next step's forward starts without waiting for the host's update of it (8 GiB for Llama "
-                    + "3.1 8B's 128,256 × 4,096; untied embeddings only); see plan --resident-embedding")
+            description = "with --offload parameters: the embedding matrix stays on the GPU with its AdamW state (with "
+                    + "--gpus, each GPU's shard of it), so that the next step's forward starts without waiting for the "
+                    + "host's update of it (8 GiB for Llama 3.1 8B's 128,256 × 4,096, divided by the GPUs with --gpus; "
+                    + "one GPU: untied embeddings only); see plan --resident-embedding")
     boolean residentEmbedding;
 
     /** --keep-attention resolved against the model (and, for auto, the host's memory); null until then. */
@@ -278,14 +280,14 @@ public class TrainCommand implements Callable<Integer> {
             p = Precision.parse(precision);
             LlamaModel m;
             if (initFrom != null) {
-                resolveResidentLayers(dev.longtune.io.HfCheckpoint.open(initFrom).config(), device, p, tokens);
+                resolveResidentLayers(dev.longtune.io.HfCheckpoint.open(initFrom).config(), device instanceof dev.longtune.cuda.CudaDevice, p, tokens);
                 LayerProgress.setup(layers, started, "loading " + initFrom);
                 m = TrainingCheckpoint.loadModel(initFrom, device, p, checkpointing(), parameterPlacement(), residentLayers(),
                         residentEmbedding());
             } else {
                 ModelConfig config = ModelCatalog.get(model);
                 LlamaModel.requireSupported(config);
-                resolveResidentLayers(config, device, p, tokens);
+                resolveResidentLayers(config, device instanceof dev.longtune.cuda.CudaDevice, p, tokens);
                 requireHostMemory(config, device, p, tokens);
                 LayerProgress.setup(layers, started, "allocating " + config.name() + " (parameters on the "
                         + parameterPlacement().id + ")");
@@ -306,7 +308,7 @@ public class TrainCommand implements Callable<Integer> {
         if (kept > 0) {
             trainer.model().setKeptAttentionLayers(kept);
         }
-        if (prefetchFits(trainer.model(), device, p, tokens)) {
+        if (prefetchFits(trainer.model(), device instanceof dev.longtune.cuda.CudaDevice, p, tokens)) {
             trainer.model().setPrefetchCheckpoints(true);
             spec.commandLine().getErr().println("longtune train: offloaded checkpoints come back a layer ahead in backward "
                     + "(the GPU has the room for one more, by the planner)");
@@ -565,18 +567,19 @@ public class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * Whether backward may bring offloaded checkpoints back a layer ahead (on one GPU): where the planner's GPU peak
-     * with it, and the allocator's share, fits the GPU or its cap; results are the same either way.
+     * Whether backward may bring offloaded checkpoints back a layer ahead: where the planner's GPU peak with it (per
+     * GPU, with {@code --gpus}), and the allocator's share, fits the GPU or its cap; results are the same either way.
      */
-    private boolean prefetchFits(LlamaModel m, Device device, Precision p, long tokens) {
-        if (!(device instanceof dev.longtune.cuda.CudaDevice) || m.checkpointing() != Checkpointing.OFFLOAD || gpus != null) {
+    boolean prefetchFits(LlamaModel m, boolean onGpu, Precision p, long tokens) {
+        if (!onGpu || m.checkpointing() != Checkpointing.OFFLOAD) {
             return false;
         }
+        int g = gpus == null ? 1 : gpus;
         var node = PlannerAdvice.cappedNode(devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
-                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes());
+                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes(), g);
         boolean parametersOnHost = m.parameterPlacement() == ParameterPlacement.HOST;
         var stack = dev.longtune.config.Stacks.engineRun(node, p, parametersOnHost || optimizerPlacement() == Optimizer.Placement.HOST,
-                        parametersOnHost, Checkpointing.OFFLOAD)
+                        parametersOnHost, Checkpointing.OFFLOAD).withGpus(g)
                 .withKeptAttentionLayers(m.keptAttentionLayers()).withResidentLayers(m.residentLayers())
                 .withResidentEmbedding(m.residentEmbedding()).withPrefetchCheckpoints(true);
         return ResidentLayers.fits(m.config(), node, stack, tokens);
@@ -595,9 +598,9 @@ public class TrainCommand implements Callable<Integer> {
 
     /**
      * Checks --resident-layers against the placement and the model, and resolves auto: the most layers whose planned
-     * GPU peak (with the allocator's overhead) fits the GPU or its cap, said on stderr.
+     * GPU peak (with the allocator's overhead; per GPU with --gpus) fits the GPU or its cap, said on stderr.
      */
-    private void resolveResidentLayers(ModelConfig config, Device device, Precision p, long tokens) {
+    void resolveResidentLayers(ModelConfig config, boolean onGpu, Precision p, long tokens) {
         if (residentLayers == null || residentResolved != null) {
             return;
         }
@@ -610,25 +613,22 @@ public class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--resident-layers keeps some layers on the GPU out of offloaded parameters: "
                     + "add --offload parameters (without it every layer is on the GPU already)");
         }
-        if (gpus != null) {
-            throw new IllegalArgumentException("--resident-layers runs on one GPU; with --gpus every layer's shards are "
-                    + "offloaded (drop --resident-layers)");
-        }
         if (asked != ResidentLayers.AUTO) {
             residentResolved = asked;
             return;
         }
-        if (!(device instanceof dev.longtune.cuda.CudaDevice)) {
+        if (!onGpu) {
             throw new IllegalArgumentException("--resident-layers auto sizes the resident layers against the GPU's memory: "
                     + "it needs --device cuda (give a number of layers on the CPU)");
         }
         int kept = KeptAttention.parse(keepAttention, config.numLayers());
+        int g = gpus == null ? 1 : gpus;
         residentResolved = ResidentLayers.auto(config, p, checkpointing(), kept == KeptAttention.AUTO ? config.numLayers() : kept,
                 residentEmbedding(), tokens, devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
-                        : dev.longtune.config.NodeCatalog.cpu().hostRamBytes());
+                        : dev.longtune.config.NodeCatalog.cpu().hostRamBytes(), g);
         spec.commandLine().getErr().printf(Locale.ROOT, "longtune train: --resident-layers auto: the first %d of %d layers "
-                + "stay on the GPU (what its memory holds by the planner, with %.0f%% for the allocator)%n", residentResolved,
-                config.numLayers(), (ResidentLayers.RESERVED_OVER_ALLOCATED - 1) * 100);
+                + "stay on the GPU%s (what its memory holds by the planner, with %.0f%% for the allocator)%n", residentResolved,
+                config.numLayers(), g > 1 ? "s (each GPU its shards of them)" : "", (ResidentLayers.RESERVED_OVER_ALLOCATED - 1) * 100);
     }
 
     /** --resident-embedding, checked against the placement as {@link #residentLayers()} is. */
@@ -636,9 +636,9 @@ public class TrainCommand implements Callable<Integer> {
         if (!residentEmbedding) {
             return false;
         }
-        if (parameterPlacement() != ParameterPlacement.HOST || gpus != null) {
+        if (parameterPlacement() != ParameterPlacement.HOST) {
             throw new IllegalArgumentException("--resident-embedding keeps the embedding on the GPU out of offloaded "
-                    + "parameters on one GPU: it needs --offload parameters and no --gpus");
+                    + "parameters: it needs --offload parameters");
         }
         return true;
     }

@@ -95,7 +95,7 @@ public final class LlamaModel implements AutoCloseable {
         this.units = new ParameterUnits(config);
         this.busy = device.busyClock();
         this.store = sharded ? new ShardedParameters(new ShardLayout(config, ranks.size()), ranks, device, e,
-                placement == ParameterPlacement.HOST)
+                placement == ParameterPlacement.HOST, residentLayers, residentEmbedding)
                 : placement == ParameterPlacement.HOST ? new OffloadedParameters(config, device, e, 2, residentLayers, residentEmbedding)
                 : new ResidentParameters(config, device, e);
         ModelConfig.RopeScaling rs = config.ropeScaling();
@@ -124,7 +124,18 @@ public final class LlamaModel implements AutoCloseable {
     /** The same with the shards on the device or ({@link ParameterPlacement#HOST}) in host memory. */
     public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
                       ParameterPlacement shards, dev.longtune.dist.Communicator ranks) {
-        this(config, device, precision, checkpointing, shards, java.util.Objects.requireNonNull(ranks, "ranks"), true, 0, false);
+        this(config, device, precision, checkpointing, shards, ranks, 0, false);
+    }
+
+    /**
+     * The same with the shards in host memory except this rank's shards of the first {@code residentLayers} decoder
+     * layers (and of the embedding, {@code residentEmbedding}), which stay on the device with their optimizer state.
+     */
+    public LlamaModel(ModelConfig config, Device device, Precision precision, Checkpointing checkpointing,
+                      ParameterPlacement shards, dev.longtune.dist.Communicator ranks, int residentLayers,
+                      boolean residentEmbedding) {
+        this(config, device, precision, checkpointing, shards, java.util.Objects.requireNonNull(ranks, "ranks"), true,
+                residentLayers, residentEmbedding);
     }
 
     /** Tensors larger than this (elements) are initialised in parallel blocks of this size. */
@@ -326,13 +337,19 @@ public final class LlamaModel implements AutoCloseable {
     public double takeUpdateWaitSeconds() { return store.takeUpdateWaitSeconds(); }
 
     /** How many decoder layers (the first ones) stay on the device out of offloaded parameters (0: none or not offloaded). */
-    public int residentLayers() { return store instanceof OffloadedParameters o ? o.residentLayers() : 0; }
+    public int residentLayers() {
+        return store instanceof OffloadedParameters o ? o.residentLayers() : store instanceof ShardedParameters sp ? sp.residentLayers() : 0;
+    }
 
     /** Whether a parameter belongs to a resident layer (see {@link #residentLayers}), so that its weights are device tensors. */
-    public boolean isResident(String name) { return store instanceof OffloadedParameters o && o.isResidentName(name); }
+    public boolean isResident(String name) {
+        return store instanceof OffloadedParameters o ? o.isResidentName(name) : store instanceof ShardedParameters sp && sp.isResidentName(name);
+    }
 
     /** Whether the embedding matrix stays on the device out of offloaded parameters. */
-    public boolean residentEmbedding() { return store instanceof OffloadedParameters o && o.residentEmbedding(); }
+    public boolean residentEmbedding() {
+        return store instanceof OffloadedParameters o ? o.residentEmbedding() : store instanceof ShardedParameters sp && sp.residentEmbedding();
+    }
 
     /** The parameter names of each unit the parameters move in, in forward order (embedding, layers, head). */
     public List<List<String>> parameterUnits() {

@@ -34,6 +34,12 @@ import static dev.longtune.tensor.MemoryCategory.WEIGHTS;
  *
  * <p>Each micro-batch's gradients start from zero and are added to the shard once, in rank order: N ranks with one
  * micro-batch each accumulate exactly what one rank with N micro-batches does.
+ *
+ * <p>With the shards in host memory, this rank's shards of the first {@code residentLayers} decoder layers (and of
+ * the embedding, {@code residentEmbedding}) can stay in the device's memory instead, with their optimizer state
+ * there too (the GPU's AdamW updates them, as {@link OffloadedParameters}' resident layers): the host AdamW then has
+ * that much less to update before the next forward reaches it. The collectives read and write a shard wherever it
+ * is, so the schedule is the same; a resident layer is still gathered into a slot before it runs.
  */
 final class ShardedParameters implements ParameterStore {
     private static final String TIED = "model.embed_tokens.weight";
@@ -44,6 +50,8 @@ final class ShardedParameters implements ParameterStore {
     private final DType dtype;
     private final ParameterUnits units;
     private final boolean onHost;
+    private final int residentLayers;
+    private final boolean residentEmbedding;
     /** Elements per rank in one collective: the largest decoder layer's chunk (the largest unit's, without layers). */
     private final int piece;
     private final Parameters shardWeights, shardGrads;
@@ -58,6 +66,12 @@ final class ShardedParameters implements ParameterStore {
 
     /** With the shards in the device's memory, or ({@code onHost}) in host memory, where the host AdamW updates them. */
     ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype, boolean onHost) {
+        this(layout, comm, device, dtype, onHost, 0, false);
+    }
+
+    /** The same, with this rank's shards of the first {@code residentLayers} layers (and the embedding) on the device. */
+    ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype, boolean onHost,
+                      int residentLayers, boolean residentEmbedding) {
         if (layout.ranks() != comm.size()) {
             throw new IllegalArgumentException("a layout for " + layout.ranks() + " ranks with a communicator of " + comm.size());
         }
@@ -67,6 +81,16 @@ final class ShardedParameters implements ParameterStore {
         this.dtype = dtype;
         this.units = new ParameterUnits(layout.config());
         this.onHost = onHost;
+        if (residentLayers < 0 || residentLayers > layout.config().numLayers()) {
+            throw new IllegalArgumentException("resident layers: " + residentLayers + " (0 to "
+                    + layout.config().numLayers() + ", the model's layers)");
+        }
+        if (!onHost && (residentLayers > 0 || residentEmbedding)) {
+            throw new IllegalArgumentException("resident layers or embedding keep shards on the device out of shards "
+                    + "offloaded to the host; these shards are on the device already");
+        }
+        this.residentLayers = residentLayers;
+        this.residentEmbedding = residentEmbedding;
         this.collectives = device.busyClock(); // on the compute stream: the collectives it waits for are not overlapped
         long largest = 0;
         for (int u = 0; u < units.count(); u++) {
@@ -76,7 +100,10 @@ final class ShardedParameters implements ParameterStore {
         }
         this.piece = Math.toIntExact(Math.max(1, largest));
         Map<String, int[]> shapes = layout.shardShapes(comm.rank());
-        Parameters.Allocator where = onHost ? device::allocateHost : device::allocate;
+        // the shards of resident units on the device, the others (offloaded) in host memory
+        Parameters.Allocator where = !onHost ? device::allocate : (name, t, category, shape) ->
+                OffloadedParameters.residentName(name, residentLayers, residentEmbedding)
+                        ? device.allocate(name, t, category, shape) : device.allocateHost(name, t, category, shape);
         this.shardWeights = new Parameters(shapes, device, where, dtype, WEIGHTS, " (shard " + comm.rank() + ")");
         this.shardGrads = new Parameters(shapes, device, where, dtype, GRADS, ".grad (shard " + comm.rank() + ")");
         // the embedding/head slot is allocated when one of them is gathered and freed at its release (unless it holds
@@ -123,6 +150,15 @@ final class ShardedParameters implements ParameterStore {
     Communicator communicator() { return comm; }
 
     boolean onHost() { return onHost; }
+
+    /** How many decoder layers' shards (the first ones) stay on the device out of offloaded shards. */
+    int residentLayers() { return residentLayers; }
+
+    /** Whether the embedding's shard stays on the device out of offloaded shards. */
+    boolean residentEmbedding() { return residentEmbedding; }
+
+    /** Whether a parameter's shard (weights and gradients) is a device tensor kept there out of offloaded shards. */
+    boolean isResidentName(String name) { return OffloadedParameters.residentName(name, residentLayers, residentEmbedding); }
 
     @Override
     public Parameters weights() {

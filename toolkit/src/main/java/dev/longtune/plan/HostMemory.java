@@ -84,12 +84,13 @@ final class HostMemory {
         MemoryLocation pinnable = pinnedOrNot();
         long partition = ceilDiv(N, P);
         long offloaded = N - residentParameters(); // the layers resident on the GPU are not on the host
+        long offloadedShard = partition - residentShardElements(); // the same for a rank's shards (ZeRO-3)
         if (s.offloadParameters() && offloaded != N) {
             b.add(WEIGHTS, pinnable, "compute-precision weights (all but the resident ones)", pinned(e * offloaded),
                     "e·(" + offloadedFormula() + ") = " + e + " × " + count(offloaded) + roundingNote());
         } else if (s.offloadParameters()) {
-            b.add(WEIGHTS, pinnable, "compute-precision weight partitions", G * pinned(e * partition),
-                    "G·e·⌈N/P⌉ = " + G + " × " + e + " × " + count(partition) + roundingNote());
+            b.add(WEIGHTS, pinnable, "compute-precision weight partitions" + (offloadedShard != partition ? " (all but the resident shards)" : ""),
+                    G * pinned(e * offloadedShard), "G·e·(" + partitionFormula() + ") = " + G + " × " + e + " × " + count(offloadedShard) + roundingNote());
             if (profile == EngineProfile.HF_DEEPSPEED && caching()) {
                 long cached = zeroInitCache();
                 b.add(WEIGHTS, MemoryLocation.HOST_PINNED, "zero.Init's per-tensor partitions, freed into PyTorch's pinned cache", G * cached,
@@ -102,13 +103,13 @@ final class HostMemory {
                 b.add(OPTIMIZER, "optimizer states: FP32 master, m, v (all but the resident ones)", k * offloaded,
                         k + "·(" + offloadedFormula() + ") = " + k + " × " + count(offloaded));
             } else {
-                b.add(OPTIMIZER, "optimizer states: FP32 master, m, v", G * k * partition,
-                        "G·" + k + "·⌈N/P⌉ = " + G + " × " + k + " × " + count(partition));
+                b.add(OPTIMIZER, "optimizer states: FP32 master, m, v" + (offloadedShard != partition ? " (all but the resident shards)" : ""),
+                        G * k * offloadedShard, "G·" + k + "·(" + partitionFormula() + ") = " + G + " × " + k + " × " + count(offloadedShard));
             }
             if (engineOnOneGpu()) {
                 engineGradients(b, phase, pinnable);
             } else if (engineSharded()) {
-                shardedGradients(b, phase, pinnable, partition);
+                shardedGradients(b, phase, pinnable, partition, offloadedShard);
             } else {
                 b.add(GRADS, pinnable, "FP32 gradient partitions (one per sub-group)", G * fp32GradientBuffers(),
                         "G·Σ 4·sub-group, sub-groups closed at the parameter reaching " + count(SUB_GROUP_ELEMENTS)
@@ -168,6 +169,23 @@ final class HostMemory {
                         + (s.residentEmbedding() ? (long) m.vocabSize() * m.hiddenSize() : 0) : 0;
     }
 
+    /**
+     * Elements of one rank's shards that stay on its GPU (ZeRO-3 with offload, model/ShardedParameters): K layers'
+     * chunks of ⌈Lp/P⌉ and the embedding's ⌈V·h/P⌉.
+     */
+    private long residentShardElements() {
+        if (!(engineSharded() && s.offloadParameters() && !cpu)) {
+            return 0;
+        }
+        long vh = (long) m.vocabSize() * m.hiddenSize();
+        return s.residentLayers(m.numLayers()) * ceilDiv(m.layerParameters(), P) + (s.residentEmbedding() ? ceilDiv(vh, P) : 0);
+    }
+
+    /** "⌈N/P⌉" with the resident shards' terms taken off. */
+    private String partitionFormula() {
+        return "⌈N/P⌉" + (s.residentLayers(m.numLayers()) > 0 ? " − K·⌈Lp/P⌉" : "") + (s.residentEmbedding() ? " − ⌈V·h/P⌉" : "");
+    }
+
     /** longtune's ZeRO-3 data parallelism (model/ShardedParameters): P ranks, each holding 1/P of every unit. */
     private boolean engineSharded() { return profile == EngineProfile.LONGTUNE && P > 1; }
 
@@ -179,10 +197,10 @@ final class HostMemory {
      * shard is pinned beside its weight shard and the host AdamW reads it in place (no FP32 copy); with the shards
      * on the GPU, the optimizer step unscales each rank's shard into FP32 host tensors (train/Optimizer.apply).
      */
-    private void shardedGradients(Breakdown b, Phase phase, MemoryLocation pinnable, long partition) {
+    private void shardedGradients(Breakdown b, Phase phase, MemoryLocation pinnable, long partition, long offloadedShard) {
         if (s.offloadParameters()) {
-            b.add(GRADS, pinnable, "compute-precision gradient shards", G * e * partition,
-                    "G·e·⌈N/P⌉ = " + G + " × " + e + " × " + count(partition));
+            b.add(GRADS, pinnable, "compute-precision gradient shards" + (offloadedShard != partition ? " (all but the resident ones)" : ""),
+                    G * e * offloadedShard, "G·e·(" + partitionFormula() + ") = " + G + " × " + e + " × " + count(offloadedShard));
         } else if (phase == Phase.OPTIMIZER) {
             b.add(MemoryCategory.WORKSPACE, "FP32 unscaled gradient shards", G * 4 * partition,
                     "G·4·⌈N/P⌉ = " + G + " × 4 × " + count(partition));

@@ -162,7 +162,7 @@ public final class MemoryPlanner {
                 // model/OffloadedParameters and ShardedParameters allocate a ring of 2 decoder-layer slots once (one
                 // computing, one loading), each with room for a unit's weights AND gradients; the layers that stay
                 // resident (one GPU) need none, so fewer than 2 offloaded layers need fewer slots
-                long slots = Math.min(2, L - residentLayers());
+                long slots = engineSharded() ? Math.min(2, L) : Math.min(2, L - residentLayers()); // a resident shard is still gathered
                 for (var c : new dev.longtune.tensor.MemoryCategory[] {WEIGHTS, GRADS}) {
                     String what = c == WEIGHTS ? "weights" : "gradients";
                     if (slots > 0) {
@@ -173,20 +173,24 @@ public final class MemoryPlanner {
             }
             if (residentLayers() > 0) {
                 // model/OffloadedParameters: the first K layers' weights and gradients stay on the GPU, and their
-                // optimizer state with them (train/Optimizer: the GPU's AdamW updates them)
-                long k = residentLayers();
+                // optimizer state with them (train/Optimizer: the GPU's AdamW updates them); ShardedParameters: this
+                // rank's shards of them, ⌈Lp/P⌉ each (Lp/P written as Lp for one GPU)
+                long k = residentLayers(), lp = residentLayerElements();
+                String per = engineSharded() ? "⌈Lp/P⌉" : "Lp";
                 int opt = optimizerBytesPerParameter();
-                b.add(WEIGHTS, "resident decoder layers (weights)", k * e * Lp, "K·e·Lp = " + k + " × " + e + " × " + count(Lp));
-                b.add(GRADS, "resident decoder layers (gradients)", k * e * Lp, "K·e·Lp = " + k + " × " + e + " × " + count(Lp));
-                b.add(OPTIMIZER, "resident decoder layers' optimizer states (FP32 master, m, v)", k * opt * Lp,
-                        "K·" + opt + "·Lp = " + k + " × " + opt + " × " + count(Lp));
+                b.add(WEIGHTS, "resident decoder layers (weights)", k * e * lp, "K·e·" + per + " = " + k + " × " + e + " × " + count(lp));
+                b.add(GRADS, "resident decoder layers (gradients)", k * e * lp, "K·e·" + per + " = " + k + " × " + e + " × " + count(lp));
+                b.add(OPTIMIZER, "resident decoder layers' optimizer states (FP32 master, m, v)", k * opt * lp,
+                        "K·" + opt + "·" + per + " = " + k + " × " + opt + " × " + count(lp));
             }
             if (residentEmbedding()) {
                 int opt = optimizerBytesPerParameter();
-                b.add(WEIGHTS, "resident embedding (weights)", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
-                b.add(GRADS, "resident embedding (gradients)", e * V * h, "e·V·h = " + e + " × " + V + " × " + h);
-                b.add(OPTIMIZER, "resident embedding's optimizer states (FP32 master, m, v)", opt * V * h,
-                        opt + "·V·h = " + opt + " × " + V + " × " + h);
+                long vh = residentEmbeddingElements();
+                String per = engineSharded() ? "⌈V·h/P⌉" : "V·h";
+                b.add(WEIGHTS, "resident embedding (weights)", e * vh, "e·" + per + " = " + e + " × " + count(vh));
+                b.add(GRADS, "resident embedding (gradients)", e * vh, "e·" + per + " = " + e + " × " + count(vh));
+                b.add(OPTIMIZER, "resident embedding's optimizer states (FP32 master, m, v)", opt * vh,
+                        opt + "·" + per + " = " + opt + " × " + count(vh));
             }
             if (engineSharded()) {
                 if (!s.offloadParameters()) {
@@ -226,11 +230,19 @@ public final class MemoryPlanner {
             }
         }
 
-        /** Decoder layers kept on the GPU out of an offloaded model (engine on one GPU only). */
-        long residentLayers() { return engineOnOneGpu() && s.offloadParameters() ? s.residentLayers((int) L) : 0; }
+        /** Decoder layers kept on the GPU out of an offloaded model (one GPU), or their shards (ZeRO-3 with offload). */
+        long residentLayers() { return residentShardsOrLayers() ? s.residentLayers((int) L) : 0; }
 
-        /** Whether the embedding matrix stays on the GPU out of an offloaded model (engine on one GPU only). */
-        boolean residentEmbedding() { return engineOnOneGpu() && s.offloadParameters() && s.residentEmbedding(); }
+        /** Whether the embedding matrix (its shard with ZeRO-3) stays on the GPU out of an offloaded model. */
+        boolean residentEmbedding() { return residentShardsOrLayers() && s.residentEmbedding(); }
+
+        private boolean residentShardsOrLayers() { return (engineOnOneGpu() || engineSharded()) && s.offloadParameters(); }
+
+        /** Elements of one resident layer on this GPU: the whole layer, or rank 0's chunk of it (model/ShardLayout). */
+        long residentLayerElements() { return engineSharded() ? (Lp + P - 1) / P : Lp; }
+
+        /** The same for the embedding matrix. */
+        long residentEmbeddingElements() { return engineSharded() ? (V * h + P - 1) / P : V * h; }
 
         /** The largest parameter tensor of a decoder layer. */
         long largestLayerTensor() {
@@ -250,7 +262,9 @@ public final class MemoryPlanner {
         void unscaledGradients(Breakdown b) {
             if ((residentLayers() > 0 || residentEmbedding()) && !cpu()) {
                 // the resident tensors' AdamW on the GPU reads each 16-bit gradient through an FP32 copy, one tensor at a time
-                long largest = residentEmbedding() ? Math.max(V * h, largestLayerTensor()) : largestLayerTensor();
+                // (of a shard: at most a layer's chunk; a tensor may lie whole in one rank's chunk)
+                long layerTensor = residentLayers() > 0 ? Math.min(largestLayerTensor(), residentLayerElements()) : 0;
+                long largest = residentEmbedding() ? Math.max(residentEmbeddingElements(), layerTensor) : layerTensor;
                 b.add(WORKSPACE, "FP32 copy of the largest resident gradient", 4 * largest, "4·max numel = 4 × " + count(largest));
             }
             if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer()) {

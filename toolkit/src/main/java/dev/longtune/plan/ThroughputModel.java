@@ -217,8 +217,9 @@ public final class ThroughputModel {
             // one process per node runs the native AdamW over all its ranks' shards, bound by the host's memory
             // bandwidth, in the background while the next step's forward runs (each layer waits only for its own
             // update): what outlasts that forward is exposed
-            // layers resident on the GPU (one GPU) are updated there, in a moment: the host updates the rest
-            double onHost = P == 1 && s.offloadParameters() ? n - (double) s.residentLayers(m.numLayers()) * m.layerParameters()
+            // layers resident on the GPU are updated there, in a moment: the host updates the rest
+            // (with ZeRO-3, every rank's shards of them: the node's host updates the rest)
+            double onHost = s.offloadParameters() ? n - (double) s.residentLayers(m.numLayers()) * m.layerParameters()
                     - (s.residentEmbedding() ? (double) m.vocabSize() * m.hiddenSize() : 0) : n;
             optimizer = ADAM_BYTES_PER_PARAMETER * onHost / s.nodes() / (OURS_CPU_ADAM_BANDWIDTH_FRACTION * node.hostMemoryGBps() * 1e9);
             double forward = compute / (s.checkpointing() == Checkpointing.NONE ? 3 : 4); // forward : (recompute :) backward = 1 : (1 :) 2

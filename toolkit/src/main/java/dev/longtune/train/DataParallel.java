@@ -44,13 +44,15 @@ public final class DataParallel implements AutoCloseable {
      * What every rank trains: the model, its precision and checkpointing, where the shards live (the device, or the
      * host with AdamW there too), the training settings, the initialisation seed, and where the starting weights
      * come from: a Hugging Face folder ({@code initFrom}, its config the job's), or random from the seed (null).
+     * With the shards on the host, each rank's shards of the first {@code residentLayers} decoder layers (and of the
+     * embedding, {@code residentEmbedding}) can stay on its device, updated there.
      */
     public record Job(ModelConfig config, Precision precision, Checkpointing checkpointing,
                       dev.longtune.model.ParameterPlacement shards, TrainingConfig training, long seed,
-                      java.nio.file.Path initFrom) {
+                      java.nio.file.Path initFrom, int residentLayers, boolean residentEmbedding) {
         public Job(ModelConfig config, Precision precision, Checkpointing checkpointing,
                    dev.longtune.model.ParameterPlacement shards, TrainingConfig training, long seed) {
-            this(config, precision, checkpointing, shards, training, seed, null);
+            this(config, precision, checkpointing, shards, training, seed, null, 0, false);
         }
 
         public Job(ModelConfig config, Precision precision, Checkpointing checkpointing, TrainingConfig training, long seed) {
@@ -59,7 +61,12 @@ public final class DataParallel implements AutoCloseable {
 
         /** The same job starting from the weights in a Hugging Face folder (config.json + safetensors). */
         public Job withInitFrom(java.nio.file.Path folder) {
-            return new Job(config, precision, checkpointing, shards, training, seed, folder);
+            return new Job(config, precision, checkpointing, shards, training, seed, folder, residentLayers, residentEmbedding);
+        }
+
+        /** The same job with each rank's shards of the first {@code layers} layers (and the embedding) on its device. */
+        public Job withResident(int layers, boolean embedding) {
+            return new Job(config, precision, checkpointing, shards, training, seed, initFrom, layers, embedding);
         }
     }
 
@@ -98,7 +105,7 @@ public final class DataParallel implements AutoCloseable {
                 deviceByRank[rank] = setup.device();
                 commByRank[rank] = setup.communicator();
                 LlamaModel m = new LlamaModel(job.config(), setup.device(), job.precision(), job.checkpointing(),
-                        job.shards(), setup.communicator());
+                        job.shards(), setup.communicator(), job.residentLayers(), job.residentEmbedding());
                 if (resumeFrom == null && job.initFrom() != null) {
                     TrainingCheckpoint.loadWeights(m, job.initFrom()); // each rank keeps its slices of every tensor
                 } else if (resumeFrom == null) {
@@ -188,7 +195,8 @@ public final class DataParallel implements AutoCloseable {
         return new Job(dev.longtune.io.HfCheckpoint.open(dir).config(), Precision.parse(state.path("precision").asText()),
                 Checkpointing.parse(state.path("checkpointing").asText()),
                 dev.longtune.model.ParameterPlacement.parse(state.path("parameter_placement").asText("device")),
-                TrainingCheckpoint.trainingOf(state), 0);
+                TrainingCheckpoint.trainingOf(state), 0).withResident(state.path("resident_layers").asInt(0),
+                state.path("resident_embedding").asBoolean(false));
     }
 
     /** The training step every rank has reached. */

@@ -104,6 +104,32 @@ class DataParallelCommandTest {
         }
     }
 
+    /**
+     * --resident-layers and --resident-embedding with --gpus: each rank's shards of them leave the host (weights,
+     * gradients, optimizer state) for its device, the loss is the same bits, and the run folder records them.
+     */
+    @Test
+    void residentShardsUnderGpusMoveOffTheHostWithTheSameLoss() throws Exception {
+        String[] offload = {"--gpus", "2", "--offload", "parameters,optimizer,checkpoints", "--steps", "2"};
+        List<JsonNode> offloaded = steps(offload);
+        Path run = dir.resolve("resident-run");
+        List<JsonNode> resident = steps(with(List.of(offload), "--resident-layers", "1", "--resident-embedding",
+                "--run-dir", run.toString()));
+        for (int s = 0; s < 2; s++) {
+            assertThat(resident.get(s).get("loss").asDouble()).as("step %d", s + 1).isEqualTo(offloaded.get(s).get("loss").asDouble());
+        }
+        // the small model: a layer of 32·32 + 2·16·32 + 32·32 + 3·32·64 + 2·32 parameters, the embedding 128256·32;
+        // each rank keeps its half of both
+        long layer = 32 * 32 + 2 * 16 * 32 + 32 * 32 + 3 * 32 * 64 + 2 * 32, embedding = 128256L * 32;
+        long half = (layer + 1) / 2 + embedding / 2;
+        JsonNode before = offloaded.get(0).get("ranks").get(0), after = resident.get(0).get("ranks").get(0);
+        assertThat(before.at("/host_memory/optimizer").asLong() - after.at("/host_memory/optimizer").asLong()).isEqualTo(12 * half);
+        assertThat(before.at("/host_memory/weights").asLong() - after.at("/host_memory/weights").asLong()).isEqualTo(2 * half);
+        assertThat(after.at("/memory/optimizer").asLong()).isEqualTo(12 * half);
+        String config = java.nio.file.Files.readString(run.resolve(dev.longtune.run.RunFolder.CONFIG));
+        assertThat(config).contains("\"resident_embedding\" : true").contains("\"resident_layers\" : 1");
+    }
+
     @Test
     void aRunSavedOnTwoRanksResumesOnTwoOrOneAlike() throws Exception {
         steps("--gpus", "2", "--save", dir.resolve("ckpt").toString());

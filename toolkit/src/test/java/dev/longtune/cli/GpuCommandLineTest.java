@@ -215,6 +215,18 @@ class GpuCommandLineTest {
         assertThat(resident.get(0).at("/host_memory/optimizer").asLong()).isLessThan(offloaded.get(0).at("/host_memory/optimizer").asLong());
         String config = Files.readString(run.resolve(dev.longtune.run.RunFolder.CONFIG));
         assertThat(config).contains("\"resident_embedding\" : true").containsPattern("\"resident_layers\" : [1-9]");
+        // ZeRO-3 over the GPUs (2 where there are 2): each keeps its shards of them, and the checkpoints come back ahead
+        String gpus = String.valueOf(Math.min(2, dev.longtune.cuda.Cuda.deviceCount()));
+        List<com.fasterxml.jackson.databind.JsonNode> sharded = train.apply(List.of("--gpus", gpus));
+        List<com.fasterxml.jackson.databind.JsonNode> residentShards = train.apply(List.of("--gpus", gpus,
+                "--resident-layers", "auto", "--resident-embedding"));
+        for (int i = 0; i < 3; i++) {
+            double expected = sharded.get(i).get("loss").asDouble();
+            assertThat(residentShards.get(i).get("loss").asDouble()).as("--gpus %s, step %d", gpus, i + 1)
+                    .isCloseTo(expected, within(2e-3 * expected));
+        }
+        assertThat(residentShards.get(0).at("/ranks/0/memory/optimizer").asLong()).isPositive();
+        assertThat(sharded.get(0).at("/ranks/0/memory/optimizer").asLong()).isZero();
     }
 
     /**

@@ -40,4 +40,37 @@ class ResidentLayersTest {
         assertThat(ResidentLayers.auto(llama, Precision.BF16, Checkpointing.OFFLOAD, all, false, 131_072, 48 * GIB, host))
                 .isLessThan(9);
     }
+
+    /**
+     * With ZeRO-3 over 2 GPUs each GPU keeps its half of the resident layers and embedding: per GPU the optimizer
+     * state is 12 bytes per parameter of K·⌈Lp/2⌉ + ⌈V·h/2⌉, the host's pinned shards and AdamW state lose those
+     * elements on each GPU's behalf, the host AdamW (and the throughput model's optimizer time) shrinks, and auto
+     * keeps more layers per GPU than one GPU does under the same cap.
+     */
+    @Test
+    void shardsOfResidentLayersSplitOverTheGpus() {
+        long host = 256 * GIB;
+        var node = PlannerAdvice.cappedNode(48 * GIB, host, 2);
+        var base = dev.longtune.config.Stacks.engineRun(node, Precision.BF16, true, true, Checkpointing.OFFLOAD).withGpus(2)
+                .withKeptAttentionLayers(TechniqueSet.ALL_LAYERS);
+        var planner = new dev.longtune.plan.MemoryPlanner(dev.longtune.config.EngineProfile.LONGTUNE);
+        var offloaded = planner.plan(llama, node, base, 32_768);
+        var resident = planner.plan(llama, node, base.withResidentLayers(5).withResidentEmbedding(true), 32_768);
+        long shard = 5 * ((llama.layerParameters() + 1) / 2) + (llama.vocabSize() * (long) llama.hiddenSize() + 1) / 2;
+        var opt = dev.longtune.tensor.MemoryCategory.OPTIMIZER;
+        assertThat(resident.gpuAtPeak().bytes(opt) - offloaded.gpuAtPeak().bytes(opt)).isEqualTo(12 * shard);
+        assertThat(offloaded.hostAtPeak().bytes(opt) - resident.hostAtPeak().bytes(opt)).isEqualTo(2 * 12 * shard);
+        for (var c : new dev.longtune.tensor.MemoryCategory[] {dev.longtune.tensor.MemoryCategory.WEIGHTS,
+                dev.longtune.tensor.MemoryCategory.GRADS}) {
+            assertThat(offloaded.hostAtPeak().bytes(c) - resident.hostAtPeak().bytes(c)).as(c.toString()).isEqualTo(2 * 2 * shard);
+        }
+        var throughput = new dev.longtune.plan.ThroughputModel(dev.longtune.config.EngineProfile.LONGTUNE);
+        assertThat(throughput.estimate(llama, node, base.withResidentLayers(5).withResidentEmbedding(true), 32_768).optimizerSeconds())
+                .isLessThan(throughput.estimate(llama, node, base, 32_768).optimizerSeconds());
+        int one = ResidentLayers.auto(llama, Precision.BF16, Checkpointing.OFFLOAD, TechniqueSet.ALL_LAYERS, true, 32_768, 48 * GIB, host);
+        int two = ResidentLayers.auto(llama, Precision.BF16, Checkpointing.OFFLOAD, TechniqueSet.ALL_LAYERS, true, 32_768, 48 * GIB, host, 2);
+        assertThat(two).isGreaterThan(one);
+        var atTwo = planner.plan(llama, node, base.withResidentLayers(two).withResidentEmbedding(true), 32_768);
+        assertThat(atTwo.gpuPeakBytes() * ResidentLayers.RESERVED_OVER_ALLOCATED).isLessThanOrEqualTo(PlannerAdvice.allocatorBytes(node));
+    }
 }

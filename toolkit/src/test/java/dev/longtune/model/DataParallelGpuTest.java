@@ -117,4 +117,36 @@ class DataParallelGpuTest {
                 + "): run bash bench/gpu-test.sh on the 2-GPU machine");
         assertTrainsAsUnsharded(2);
     }
+
+    /**
+     * Shards offloaded to the host, with each rank's shards of the first layer and of the embedding resident on its
+     * GPU (updated by the GPU's AdamW) and checkpoints brought back a layer ahead, train as every shard offloaded
+     * and checkpoints brought back in turn, to the GPU's rounding; on 2 GPUs where there are 2, else on 1.
+     */
+    @Test
+    void residentShardsAndCheckpointsAheadTrainAsOffloadedOnes() {
+        GpuTests.assumeGpu();
+        int gpus = Math.min(2, Cuda.deviceCount());
+        DataParallel.Job offloaded = new DataParallel.Job(CONFIG, Precision.BF16, Checkpointing.OFFLOAD, ParameterPlacement.HOST,
+                training(1), 3);
+        List<StepResult> expected = new ArrayList<>();
+        try (DataParallel dp = DataParallel.onGpus(offloaded, gpus, CudaOptions.defaults())) {
+            for (int s = 0; s < 3; s++) {
+                expected.add(dp.step(batches(s, gpus)));
+            }
+        }
+        try (DataParallel dp = DataParallel.onGpus(offloaded.withResident(1, true), gpus, CudaOptions.defaults())) {
+            for (int r = 0; r < gpus; r++) {
+                dp.rank(r).model().setPrefetchCheckpoints(true);
+                assertThat(dp.rank(r).model().weights().get("model.layers.0.mlp.up_proj.weight").onDevice()).isTrue();
+                assertThat(dp.rank(r).model().weights().get("model.layers.1.mlp.up_proj.weight").onDevice()).isFalse();
+            }
+            for (int s = 0; s < 3; s++) {
+                StepResult r = dp.step(batches(s, gpus));
+                double loss = expected.get(s).loss();
+                assertThat(r.loss()).as("step %d loss", s + 1).isCloseTo(loss, within(2e-3 * loss));
+            }
+            assertThat(expected.get(2).loss()).isLessThan(expected.get(0).loss());
+        }
+    }
 }

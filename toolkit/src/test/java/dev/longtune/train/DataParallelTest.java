@@ -235,6 +235,46 @@ class DataParallelTest {
     }
 
     /**
+     * Each rank's shards of the first layer and of the embedding kept on its device (updated by the device's AdamW,
+     * their state there) train bit for bit as every shard offloaded, tied or not; a run saved with them resumes with
+     * them, on another rank count.
+     */
+    @ParameterizedTest(name = "tied={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void residentShardsTrainAsOffloadedOnesBitForBit(boolean tied, @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(1);
+        DataParallel.Job offloaded = new DataParallel.Job(config(tied), Precision.BF16, Checkpointing.DEVICE, ParameterPlacement.HOST, tc, 9);
+        List<Double> expected = new ArrayList<>();
+        Map<String, float[]> expectedWeights;
+        try (DataParallel dp = DataParallel.onCpu(offloaded, 2)) {
+            for (int s = 0; s < 3; s++) {
+                expected.add(dp.step(batches(s, 2)).loss());
+            }
+            expectedWeights = dp.weights();
+        }
+        try (DataParallel dp = DataParallel.onCpu(offloaded.withResident(1, true), 2)) {
+            LlamaModel m = dp.rank(1).model();
+            assertThat(m.residentLayers()).isEqualTo(1);
+            assertThat(m.residentEmbedding()).isTrue();
+            assertThat(m.isResident("model.layers.0.mlp.up_proj.weight")).isTrue();
+            assertThat(m.isResident("model.layers.1.mlp.up_proj.weight")).isFalse();
+            assertThat(dp.rank(1).overlapsUpdate()).as("the host AdamW still overlaps the next step").isTrue();
+            for (int s = 0; s < 3; s++) {
+                assertThat(dp.step(batches(s, 2)).loss()).as("step %d", s + 1).isEqualTo(expected.get(s));
+                if (s == 1) {
+                    dp.save(dir.resolve("ckpt"));
+                }
+            }
+            dp.weights().forEach((name, w) -> assertThat(w).as(name).containsExactly(expectedWeights.get(name)));
+        }
+        try (DataParallel dp = DataParallel.resumeOnCpu(dir.resolve("ckpt"), 1)) {
+            assertThat(dp.rank(0).model().residentLayers()).isEqualTo(1);
+            assertThat(dp.rank(0).model().residentEmbedding()).isTrue();
+        }
+    }
+
+    /**
      * A sharded run saved after 2 steps is a plain Hugging Face folder (the unsharded loader reads the same weights),
      * and resumed on 2 ranks, or on 1 rank with 2 micro-batches, it continues exactly as the uninterrupted run.
      */
