@@ -302,11 +302,17 @@ public final class LlamaModel implements AutoCloseable {
     /** The listener told of each layer's forward and backward (a no-op one unless set). */
     public LayerListener layerListener() { return listener; }
 
+    /**
+     * With LONGTUNE_IDLE_BY_LAYER set, the step's idle time is summed per decoder layer ("forward layer 17") instead of
+     * over all of them: where in a pass the device waits (a benchmark's diagnosis; the step JSON grows by 64 keys).
+     */
+    private static final boolean IDLE_BY_LAYER = System.getenv("LONGTUNE_IDLE_BY_LAYER") != null;
+
     // every unit's compute lies between its acquire and release: the busy clock times exactly that
     private void acquire(int unit, boolean withGrads, int next, boolean nextWithGrads) {
         store.acquire(unit, withGrads, next, nextWithGrads);
-        busy.begin((withGrads ? "backward " : "forward ")
-                + (unit == ParameterUnits.embedding() ? "embedding" : unit == units.head() ? "head" : "layers"));
+        busy.begin((withGrads ? "backward " : "forward ") + (unit == ParameterUnits.embedding() ? "embedding"
+                : unit == units.head() ? "head" : IDLE_BY_LAYER ? "layer " + unit : "layers"));
     }
 
     private void release(int unit, boolean gradientsDone) {
@@ -559,9 +565,27 @@ public final class LlamaModel implements AutoCloseable {
             stopIfInterrupted("before layer " + i + "'s forward");
             p.a = activations(t);
             acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
-            // the layer before's checkpoint copies run under this layer's attention half, and end before its output is
-            // allocated: at most two layer inputs (this one's and the one before, or this one's and its output) at once
-            Tensor out = layerForward(i, p.x, p.a, b, inputCategory, () -> settleOffload(p));
+            int layer = i;
+            List<Tensor> reading = new ArrayList<>();
+            if (checkpointing == Checkpointing.OFFLOAD) {
+                // the input goes to the host on its own stream while this layer computes (it is complete: the layer
+                // before wrote it), and, where kept, the attention output and lse once the attention half has made
+                // them, under the MLP half; what the copies read is given back during the next layer (settleOffload)
+                p.inputs[i] = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
+                device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
+                device.copyAsync(p.inputs[i], p.x, Device.Stream.DEVICE_TO_HOST);
+                reading.add(p.x);
+            }
+            // the layer before's checkpoint copies end before this layer's output is allocated: at most two layer
+            // inputs (this one's and the one before, or this one's and its output) at once
+            Tensor out = layerForward(i, p.x, p.a, b, inputCategory, () -> {
+                settleOffload(p);
+                if (checkpointing == Checkpointing.OFFLOAD && layer < keptAttentionLayers) {
+                    offloadAttention(p, layer, t);
+                    reading.add(p.a.att);
+                    reading.add(p.a.lse);
+                }
+            });
             release(unit(i), false);
             switch (checkpointing) {
                 case NONE -> {
@@ -573,20 +597,7 @@ public final class LlamaModel implements AutoCloseable {
                     p.a.close();
                 }
                 case OFFLOAD -> {
-                    // the copies to the host run on their own stream while the next layer's attention computes; what they
-                    // read is given back before that layer's output is allocated (settleOffload), after compute waits
-                    Tensor host = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
-                    p.inputs[i] = host;
-                    device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
-                    device.copyAsync(host, p.x, Device.Stream.DEVICE_TO_HOST);
-                    List<Tensor> reading = new ArrayList<>(List.of(p.x));
                     if (i < keptAttentionLayers) {
-                        p.attentions[i] = device.allocateHost("layer " + i + " attention output", e, CHECKPOINTS, t, q);
-                        device.copyAsync(p.attentions[i], p.a.att, Device.Stream.DEVICE_TO_HOST);
-                        p.lses[i] = device.allocateHost("layer " + i + " attention lse", DType.FP32, CHECKPOINTS, heads, t);
-                        device.copyAsync(p.lses[i], p.a.lse, Device.Stream.DEVICE_TO_HOST);
-                        reading.add(p.a.att);
-                        reading.add(p.a.lse);
                         p.a.closeExcept(p.a.att, p.a.lse);
                     } else {
                         p.a.close();
@@ -685,6 +696,15 @@ public final class LlamaModel implements AutoCloseable {
         p.dx.close();
         store.finishBackward();
         return loss;
+    }
+
+    /** Queues the copies of layer {@code i}'s attention output and lse (made by the compute queued so far) to the host. */
+    private void offloadAttention(Pass p, int i, int t) {
+        p.attentions[i] = device.allocateHost("layer " + i + " attention output", e, CHECKPOINTS, t, q);
+        p.lses[i] = device.allocateHost("layer " + i + " attention lse", DType.FP32, CHECKPOINTS, heads, t);
+        device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
+        device.copyAsync(p.attentions[i], p.a.att, Device.Stream.DEVICE_TO_HOST);
+        device.copyAsync(p.lses[i], p.a.lse, Device.Stream.DEVICE_TO_HOST);
     }
 
     /**
