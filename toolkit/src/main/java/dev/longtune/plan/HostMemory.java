@@ -90,7 +90,7 @@ final class HostMemory {
                     "e·(" + offloadedFormula() + ") = " + e + " × " + count(offloaded) + roundingNote());
         } else if (s.offloadParameters()) {
             b.add(WEIGHTS, pinnable, "compute-precision weight partitions" + (offloadedShard != partition ? " (all but the resident shards)" : ""),
-                    G * pinned(e * offloadedShard), "G·e·(" + partitionFormula() + ") = " + G + " × " + e + " × " + count(offloadedShard) + roundingNote());
+                    G * pinned(e * offloadedShard), "G·e·" + partitionFormula() + " = " + G + " × " + e + " × " + count(offloadedShard) + roundingNote());
             if (profile == EngineProfile.HF_DEEPSPEED && caching()) {
                 long cached = zeroInitCache();
                 b.add(WEIGHTS, MemoryLocation.HOST_PINNED, "zero.Init's per-tensor partitions, freed into PyTorch's pinned cache", G * cached,
@@ -104,7 +104,7 @@ final class HostMemory {
                         k + "·(" + offloadedFormula() + ") = " + k + " × " + count(offloaded));
             } else {
                 b.add(OPTIMIZER, "optimizer states: FP32 master, m, v" + (offloadedShard != partition ? " (all but the resident shards)" : ""),
-                        G * k * offloadedShard, "G·" + k + "·(" + partitionFormula() + ") = " + G + " × " + k + " × " + count(offloadedShard));
+                        G * k * offloadedShard, "G·" + k + "·" + partitionFormula() + " = " + G + " × " + k + " × " + count(offloadedShard));
             }
             if (engineOnOneGpu()) {
                 engineGradients(b, phase, pinnable);
@@ -183,7 +183,8 @@ final class HostMemory {
 
     /** "⌈N/P⌉" with the resident shards' terms taken off. */
     private String partitionFormula() {
-        return "⌈N/P⌉" + (s.residentLayers(m.numLayers()) > 0 ? " − K·⌈Lp/P⌉" : "") + (s.residentEmbedding() ? " − ⌈V·h/P⌉" : "");
+        String resident = (s.residentLayers(m.numLayers()) > 0 ? " − K·⌈Lp/P⌉" : "") + (s.residentEmbedding() ? " − ⌈V·h/P⌉" : "");
+        return resident.isEmpty() || residentShardElements() == 0 ? "⌈N/P⌉" : "(⌈N/P⌉" + resident + ")";
     }
 
     /** longtune's ZeRO-3 data parallelism (model/ShardedParameters): P ranks, each holding 1/P of every unit. */
@@ -200,7 +201,7 @@ final class HostMemory {
     private void shardedGradients(Breakdown b, Phase phase, MemoryLocation pinnable, long partition, long offloadedShard) {
         if (s.offloadParameters()) {
             b.add(GRADS, pinnable, "compute-precision gradient shards" + (offloadedShard != partition ? " (all but the resident ones)" : ""),
-                    G * e * offloadedShard, "G·e·(" + partitionFormula() + ") = " + G + " × " + e + " × " + count(offloadedShard));
+                    G * e * offloadedShard, "G·e·" + partitionFormula() + " = " + G + " × " + e + " × " + count(offloadedShard));
         } else if (phase == Phase.OPTIMIZER) {
             b.add(MemoryCategory.WORKSPACE, "FP32 unscaled gradient shards", G * 4 * partition,
                     "G·4·⌈N/P⌉ = " + G + " × 4 × " + count(partition));
