@@ -63,6 +63,7 @@ final class ShardedParameters implements ParameterStore {
     private final Tensor gatherSend, gatherRecv, reduceSend, reduceRecv;
     private final Map<String, Tensor> activeWeights = new HashMap<>(), activeGrads = new HashMap<>();
     private long version;
+    private GradientsListener listener;
 
     /** With the shards in the device's memory, or ({@code onHost}) in host memory, where the host AdamW updates them. */
     ShardedParameters(ShardLayout layout, Communicator comm, Device device, DType dtype, boolean onHost) {
@@ -369,6 +370,7 @@ final class ShardedParameters implements ParameterStore {
         for (int g : layout.groupsOf(unit)) {
             if (!(hold && g == ParameterUnits.embedding())) {
                 reduceScatter(layout.group(g), names, s);
+                reportArrived(g);
             }
         }
         s.holding = hold;
@@ -435,8 +437,28 @@ final class ShardedParameters implements ParameterStore {
         return all;
     }
 
-    /** Gradients reach the shard through collectives in release: nothing is copied to the host to report. */
-    @Override public void setGradientsListener(GradientsListener listener) { }
+    /**
+     * Each group's gradient shard, once its reduce-scatter has added this micro-batch's part (the optimizer sets the
+     * listener for the last one, whose sums are final), is reported with the event that follows the addition: the
+     * host's sums of squares of the shards in host memory then run while backward goes on, not after it. Resident
+     * shards (device tensors) are not reported: the optimizer sums them on the device.
+     */
+    @Override public void setGradientsListener(GradientsListener listener) { this.listener = listener; }
+
+    private void reportArrived(int group) {
+        if (listener == null || !onHost) {
+            return;
+        }
+        Map<String, Tensor> arrived = new LinkedHashMap<>();
+        for (ShardLayout.Slice sl : layout.slices(group, comm.rank())) {
+            if (!isResidentName(sl.name())) {
+                arrived.put(sl.name(), shardGrads.get(sl.name()));
+            }
+        }
+        if (!arrived.isEmpty()) {
+            listener.arrived(arrived, device.record(Stream.COMMUNICATION));
+        }
+    }
 
     /** The next gather of {@code unit}'s group waits for its update (the groups are indexed by unit, as updates are). */
     @Override public void weightsUpdating(int unit, Future<?> done) { updates.put(unit, done); }
