@@ -51,9 +51,9 @@ public class PlanOptions {
     @Option(names = "--keep-attention", arity = "0..1", fallbackValue = "all", paramLabel = "LAYERS",
             description = "with offloaded checkpoints, each layer's attention output and lse offloaded too (the engine's "
                     + "train --keep-attention): all (the option alone) or a number of layers, the first ones") String keepAttention;
-    @Option(names = "--resident-layers", paramLabel = "N", description = "with parameters offloaded on one GPU, the first N "
-            + "decoder layers stay on the GPU with their optimizer state (the engine's train --resident-layers)") Integer residentLayers;
-    @Option(names = "--resident-embedding", description = "with parameters offloaded on one GPU, the embedding matrix stays on "
+    @Option(names = "--resident-layers", paramLabel = "N", description = "with parameters offloaded, the first N "
+            + "decoder layers stay on the GPU with their optimizer state (with --gpus, each GPU's shards of them; the engine's train --resident-layers)") Integer residentLayers;
+    @Option(names = "--resident-embedding", description = "with parameters offloaded, the embedding matrix (with --gpus, each GPU's shard of it) stays on "
             + "the GPU with its optimizer state (the engine's train --resident-embedding)") boolean residentEmbedding;
     @Option(names = "--prefetch-checkpoints", description = "with offloaded checkpoints, the layer below's brought back while a "
             + "layer's backward runs (train does it where the GPU has the room)") boolean prefetchCheckpoints;

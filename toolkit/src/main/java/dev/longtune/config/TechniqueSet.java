@@ -19,8 +19,8 @@ import java.util.stream.Collectors;
  * @param keptAttentionLayers layers (the first ones) whose attention output and lse are offloaded with their input
  *                           (checkpointing offload), so that the backward's recompute skips their attention: host memory
  *                           for speed at long context; 0 none, {@link #ALL_LAYERS} every layer
- * @param residentLayers     with parameters offloaded on one GPU, the first decoder layers whose weights, gradients and
- *                           optimizer state stay on the GPU (updated there by the GPU's AdamW), so that the host
+ * @param residentLayers     with parameters offloaded, the first decoder layers whose weights, gradients and
+ *                           optimizer state stay on the GPU (with ZeRO-3 over several GPUs, each GPU's shards of them) (updated there by the GPU's AdamW), so that the host
  *                           optimizer has fewer layers to update before the next forward reaches them: GPU memory for
  *                           speed where the host optimizer is slower than the forward (short contexts); 0 none
  * @param residentEmbedding  the same for the embedding matrix: the next forward's first unit no longer waits for the

@@ -59,11 +59,12 @@ public final class MeasuredSteps {
                 // the same with --keep-attention (offload-8b-{32k,128k}-48gib-keep-attention-h200.jsonl)
                 row("longtune offload, kept attention, 8B, H200", full, h200, EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true), 32_768, 4_848),
                 row("longtune offload, kept attention, 8B, H200", full, h200, EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true), 131_072, 2_400),
-                // 2026-11-30, checkpoint copies off the compute stream, 7 layers and the embedding resident on the GPU,
-                // on the one-GPU machine's host (bench/results/resident-layers-2026-11-30; median of steps 2-4)
+                // 2026-11-30, checkpoint copies off the compute stream (each started as soon as its tensor exists), 7
+                // layers and the embedding resident on the GPU, on the 2-GPU machine's host
+                // (bench/results/resident-layers-2026-11-30/x2; median of steps 2-4)
                 row("longtune offload, kept attention, 7 layers + embedding resident, 8B, H200", full, h200,
                         EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true).withResidentLayers(7).withResidentEmbedding(true),
-                        32_768, 5_518),
+                        32_768, 5_523),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 8_192, 66_918),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 32_768, 56_700));
     }
