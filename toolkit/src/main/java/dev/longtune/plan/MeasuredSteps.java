@@ -65,6 +65,15 @@ public final class MeasuredSteps {
                 row("longtune offload, kept attention, 7 layers + embedding resident, 8B, H200", full, h200,
                         EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true).withResidentLayers(7).withResidentEmbedding(true),
                         32_768, 5_523),
+                // ZeRO-3 over the 2-GPU machine's two H200s, each GPU's shards of the first layers (and of the
+                // embedding) resident, node tokens/s (bench/results/dp-resident-2026-11-30; median of steps 2-4, and
+                // the second step at 128K): the model leaves out the collectives' share of the SMs
+                row("longtune ZeRO-3 offload, kept attention, 16 layers + embedding resident, 8B, 2×H200", full, twoH200,
+                        EngineProfile.LONGTUNE, oursOffload.withGpus(2).withKeepAttention(true).withResidentLayers(16)
+                                .withResidentEmbedding(true).withPrefetchCheckpoints(true), 32_768, 10_390),
+                row("longtune ZeRO-3 offload, attention kept in 28 layers, 3 layers resident, 8B, 2×H200", full, twoH200,
+                        EngineProfile.LONGTUNE, oursOffload.withGpus(2).withKeptAttentionLayers(28).withResidentLayers(3)
+                                .withPrefetchCheckpoints(true), 131_072, 4_793),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 8_192, 66_918),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 32_768, 56_700));
     }
