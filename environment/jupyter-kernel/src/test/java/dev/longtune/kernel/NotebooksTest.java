@@ -190,6 +190,20 @@ class NotebooksTest {
             String[] v = row.split(",");
             assertThat(v[1]).as("activations measured = planned on 2×H200: " + row).isEqualTo(v[2]);
         }
+        // resident shards: the same losses, and rank 0's AdamW state leaves the host for the device
+        assertThat(text).contains("shards resident: ").contains("-> the same bits");
+        String[] optimizer = Files.readAllLines(out.resolve("resident-shards.csv")).stream()
+                .filter(l -> l.startsWith("optimizer,")).findFirst().orElseThrow().split(",");
+        long offloadedHost = Long.parseLong(optimizer[1]), offloadedDevice = Long.parseLong(optimizer[2]);
+        long residentHost = Long.parseLong(optimizer[3]), residentDevice = Long.parseLong(optimizer[4]);
+        assertThat(offloadedDevice).isZero();
+        assertThat(residentDevice).isPositive().isEqualTo(offloadedHost - residentHost);
+        // planned for the 8B on two H200s: more resident layers, a higher GPU peak, less host memory
+        List<String> planned = Files.readAllLines(out.resolve("resident-shards-planned.csv"));
+        String[] none = planned.get(1).split(","), most = planned.get(planned.size() - 1).split(",");
+        assertThat(Long.parseLong(most[1])).isGreaterThan(Long.parseLong(none[1]));
+        assertThat(Long.parseLong(most[2])).isLessThan(Long.parseLong(none[2]));
+        assertThat(Double.parseDouble(most[3])).isGreaterThan(Double.parseDouble(none[3]));
     }
 
     @Test
