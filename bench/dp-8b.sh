@@ -7,7 +7,8 @@
 #
 # Writes dp-<gpus>x<context>.jsonl (one JSON line per step: loss, tokens/s over all GPUs, each rank's GPU and host
 # peaks by category) and .err, and host-<gpus>x<context>.txt (host memory and GPU memory every 5 s) under $OUT.
-# Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention, or --kernels-as v100 to choose kernels as a V100
+# NCCL's own variables pass through (e.g. NCCL_MAX_CTAS=4 to leave the compute kernels more SMs; NCCL_NVLS_ENABLE is
+# set to 0 here). Extra train options: $LONGTUNE_TRAIN_ARGS (e.g. --keep-attention, or --kernels-as v100 to choose kernels as a V100
 # would); precision: $LONGTUNE_PRECISION (default bf16; fp16 as a V100 trains, with dynamic loss scaling).
 # Data: $LONGTUNE_DATA (default random-document; one random full-length document per sequence, the work of the PyTorch peers' full-length sequences (before 2026-11-30 these runs trained synthetic-longcite, which packs shorter documents and padding: less attention work)).
 set -euo pipefail
