@@ -612,6 +612,9 @@ public final class LlamaModel implements AutoCloseable {
         }
         // the last layer's copies end before the loss: what they read is not held through the loss's peak
         settleOffload(p);
+        if (checkpointing == Checkpointing.OFFLOAD && prefetchCheckpoints && layers > 0) {
+            bringBack(p, layers - 1, t); // the last layer's checkpoint comes back while the loss computes
+        }
         stopIfInterrupted("before the loss");
 
         double loss;
@@ -639,7 +642,7 @@ public final class LlamaModel implements AutoCloseable {
                 p.input = back;
             } else if (checkpointing == Checkpointing.OFFLOAD) {
                 if (p.broughtBack == null) {
-                    bringBack(p, i, t); // the last layer's: nothing ran ahead of it
+                    bringBack(p, i, t); // the last layer's without room to bring it back during the loss
                 }
                 device.waitFor(Stream.COMPUTE, p.broughtBack);
                 p.broughtBack = null;
