@@ -68,7 +68,8 @@ final class DataParallelTraining {
             throw new IllegalArgumentException("--context, --steps and --micro-batches must be positive");
         }
         // --init-from: the folder's config.json says which model (as on one GPU)
-        ModelConfig config = c.initFrom != null ? dev.longtune.io.HfCheckpoint.open(c.initFrom).config() : ModelCatalog.get(c.model);
+        ModelConfig config = c.initFrom != null ? dev.longtune.io.HfCheckpoint.open(c.initFrom).config()
+                : c.resume != null ? dev.longtune.io.HfCheckpoint.open(c.resume).config() : ModelCatalog.get(c.model);
         LlamaModel.requireSupported(config);
         // set-up phases with their times on stderr (--progress on): allocating, initialising and pinning the shards
         // takes minutes for the 8B
@@ -304,7 +305,10 @@ final class DataParallelTraining {
         CudaOptions options = c.devices.cudaOptions();
         if (node == null && c.resume != null) {
             try {
-                return cuda ? DataParallel.resumeOnGpus(c.resume, gpus, options) : DataParallel.resumeOnCpu(c.resume, gpus);
+                // the command line's resident layers (auto sized for these GPUs), not the saved run's
+                return cuda ? DataParallel.resumeOnGpus(c.resume, gpus, options, NcclCommunicator.newId(), 0, gpus,
+                        c.residentLayers(), c.residentEmbedding())
+                        : DataParallel.resumeOnCpu(c.resume, gpus, c.residentLayers(), c.residentEmbedding());
             } catch (java.io.IOException e) {
                 throw new IllegalArgumentException("--resume " + c.resume + ": " + e.getMessage(), e);
             }
@@ -330,7 +334,8 @@ final class DataParallelTraining {
         try {
             // --resume and --save: a folder every node reaches (a shared filesystem)
             return c.resume != null
-                    ? DataParallel.resumeOnGpus(c.resume, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize())
+                    ? DataParallel.resumeOnGpus(c.resume, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize(),
+                            c.residentLayers(), c.residentEmbedding())
                     : DataParallel.onGpus(job, gpus, options, NcclCommunicator.fromBytes(id), node.rank(0), node.worldSize());
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("--resume " + c.resume + ": " + e.getMessage(), e);

@@ -540,6 +540,9 @@ public final class LlamaModel implements AutoCloseable {
     private void abandon(Pass p, Throwable failure) {
         FailedStep.cleanUp(failure, () -> {
             device.synchronize();
+            // the checkpoint copies still queued on the copy streams write into tensors freed below
+            device.record(Stream.HOST_TO_DEVICE).synchronize();
+            device.record(Stream.DEVICE_TO_HOST).synchronize();
             p.close();
             store.abandonPass();
             busy.takeSeconds();

@@ -170,8 +170,22 @@ public final class DataParallel implements AutoCloseable {
      * count may differ from the saving run's, as each rank cuts its slices from the whole tensors.
      */
     public static DataParallel resumeOnCpu(java.nio.file.Path dir, int ranks) throws java.io.IOException {
+        return resumeOnCpu(dir, ranks, jobOf(dir));
+    }
+
+    /**
+     * As above, with each rank's shards of the first {@code residentLayers} layers (and of the embedding) kept on its
+     * device, whatever the saved run kept (residency changes where state lives, not the results; a two-GPU run's
+     * resident shards are sized for two GPUs, so a folder saved with --gpus carries none).
+     */
+    public static DataParallel resumeOnCpu(java.nio.file.Path dir, int ranks, int residentLayers, boolean residentEmbedding)
+            throws java.io.IOException {
+        return resumeOnCpu(dir, ranks, jobOf(dir).withResident(residentLayers, residentEmbedding));
+    }
+
+    private static DataParallel resumeOnCpu(java.nio.file.Path dir, int ranks, Job job) {
         List<Communicator> group = LocalCommunicator.group(ranks);
-        return new DataParallel(jobOf(dir), ranks, 0, ranks, rank -> new Rank(new dev.longtune.device.CpuDevice(), group.get(rank)), dir);
+        return new DataParallel(job, ranks, 0, ranks, rank -> new Rank(new dev.longtune.device.CpuDevice(), group.get(rank)), dir);
     }
 
     /** As {@link #resumeOnCpu}, on this machine's first {@code gpus} GPUs over NCCL. */
@@ -184,7 +198,19 @@ public final class DataParallel implements AutoCloseable {
     public static DataParallel resumeOnGpus(java.nio.file.Path dir, int gpus, dev.longtune.cuda.CudaOptions options,
                                             org.bytedeco.cuda.nccl.ncclUniqueId id, int firstRank, int worldSize)
             throws java.io.IOException {
-        return new DataParallel(jobOf(dir), gpus, firstRank, worldSize, local -> {
+        return resumeOnGpus(dir, gpus, options, id, firstRank, worldSize, jobOf(dir));
+    }
+
+    /** As above, with the resident shards given (see {@link #resumeOnCpu(java.nio.file.Path, int, int, boolean)}). */
+    public static DataParallel resumeOnGpus(java.nio.file.Path dir, int gpus, dev.longtune.cuda.CudaOptions options,
+                                            org.bytedeco.cuda.nccl.ncclUniqueId id, int firstRank, int worldSize,
+                                            int residentLayers, boolean residentEmbedding) throws java.io.IOException {
+        return resumeOnGpus(dir, gpus, options, id, firstRank, worldSize, jobOf(dir).withResident(residentLayers, residentEmbedding));
+    }
+
+    private static DataParallel resumeOnGpus(java.nio.file.Path dir, int gpus, dev.longtune.cuda.CudaOptions options,
+                                             org.bytedeco.cuda.nccl.ncclUniqueId id, int firstRank, int worldSize, Job job) {
+        return new DataParallel(job, gpus, firstRank, worldSize, local -> {
             dev.longtune.cuda.CudaDevice d = new dev.longtune.cuda.CudaDevice(options.withDevice(local));
             return new Rank(d, dev.longtune.cuda.NcclCommunicator.join(d, id, worldSize, firstRank + local));
         }, dir);

@@ -69,8 +69,11 @@ public final class TrainingCheckpoint {
         state.put("checkpointing", model.checkpointing().id);
         state.put("optimizer_placement", o.placement().id);
         state.put("parameter_placement", model.parameterPlacement().id);
-        state.put("resident_layers", model.residentLayers());
-        state.put("resident_embedding", model.residentEmbedding());
+        // one GPU's resident layers, sized for whole layers; a ZeRO-3 run's are its shards (1/P of a layer each), sized
+        // for that GPU count: not carried into a resume that may run on another (DataParallel's resume takes its own)
+        boolean sharded = model.communicator() != null;
+        state.put("resident_layers", sharded ? 0 : model.residentLayers());
+        state.put("resident_embedding", !sharded && model.residentEmbedding());
         state.put("training", trainer.config());
         return state;
     }

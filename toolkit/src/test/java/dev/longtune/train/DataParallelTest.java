@@ -236,8 +236,9 @@ class DataParallelTest {
 
     /**
      * Each rank's shards of the first layer and of the embedding kept on its device (updated by the device's AdamW,
-     * their state there) train bit for bit as every shard offloaded, tied or not; a run saved with them resumes with
-     * them, on another rank count.
+     * their state there) train bit for bit as every shard offloaded, tied or not. A run saved with them carries none
+     * (they were sized for its rank count): a resume keeps what it is given, on any rank count, and continues the
+     * same bits.
      */
     @ParameterizedTest(name = "tied={0}")
     @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
@@ -248,7 +249,7 @@ class DataParallelTest {
         List<Double> expected = new ArrayList<>();
         Map<String, float[]> expectedWeights;
         try (DataParallel dp = DataParallel.onCpu(offloaded, 2)) {
-            for (int s = 0; s < 3; s++) {
+            for (int s = 0; s < 4; s++) {
                 expected.add(dp.step(batches(s, 2)).loss());
             }
             expectedWeights = dp.weights();
@@ -260,7 +261,7 @@ class DataParallelTest {
             assertThat(m.isResident("model.layers.0.mlp.up_proj.weight")).isTrue();
             assertThat(m.isResident("model.layers.1.mlp.up_proj.weight")).isFalse();
             assertThat(dp.rank(1).overlapsUpdate()).as("the host AdamW still overlaps the next step").isTrue();
-            for (int s = 0; s < 3; s++) {
+            for (int s = 0; s < 4; s++) {
                 assertThat(dp.step(batches(s, 2)).loss()).as("step %d", s + 1).isEqualTo(expected.get(s));
                 if (s == 1) {
                     dp.save(dir.resolve("ckpt"));
@@ -268,9 +269,16 @@ class DataParallelTest {
             }
             dp.weights().forEach((name, w) -> assertThat(w).as(name).containsExactly(expectedWeights.get(name)));
         }
-        try (DataParallel dp = DataParallel.resumeOnCpu(dir.resolve("ckpt"), 1)) {
-            assertThat(dp.rank(0).model().residentLayers()).isEqualTo(1);
+        try (DataParallel dp = DataParallel.resumeOnCpu(dir.resolve("ckpt"), 2)) {
+            assertThat(dp.rank(0).model().residentLayers()).isZero();
+            assertThat(dp.rank(0).model().residentEmbedding()).isFalse();
+        }
+        try (DataParallel dp = DataParallel.resumeOnCpu(dir.resolve("ckpt"), 2, 2, true)) {
+            assertThat(dp.rank(0).model().residentLayers()).isEqualTo(2);
             assertThat(dp.rank(0).model().residentEmbedding()).isTrue();
+            for (int s = 2; s < 4; s++) {
+                assertThat(dp.step(batches(s, 2)).loss()).as("resumed, step %d", s + 1).isEqualTo(expected.get(s));
+            }
         }
     }
 
