@@ -567,18 +567,19 @@ public final class LlamaModel implements AutoCloseable {
         for (int i = 0; i < layers; i++) {
             stopIfInterrupted("before layer " + i + "'s forward");
             p.a = activations(t);
-            acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
             int layer = i;
             List<Tensor> reading = new ArrayList<>();
             if (checkpointing == Checkpointing.OFFLOAD) {
                 // the input goes to the host on its own stream while this layer computes (it is complete: the layer
-                // before wrote it), and, where kept, the attention output and lse once the attention half has made
-                // them, under the MLP half; what the copies read is given back during the next layer (settleOffload)
+                // before wrote it; queued before the acquire, so it does not also wait for the layer's weights), and,
+                // where kept, the attention output and lse once the attention half has made them, under the MLP half;
+                // what the copies read is given back during the next layer (settleOffload)
                 p.inputs[i] = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
                 device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
                 device.copyAsync(p.inputs[i], p.x, Device.Stream.DEVICE_TO_HOST);
                 reading.add(p.x);
             }
+            acquire(unit(i), false, i + 1 < layers ? unit(i + 1) : head(), i + 1 == layers);
             // the layer before's checkpoint copies end before this layer's output is allocated: at most two layer
             // inputs (this one's and the one before, or this one's and its output) at once
             Tensor out = layerForward(i, p.x, p.a, b, inputCategory, () -> {
@@ -613,10 +614,20 @@ public final class LlamaModel implements AutoCloseable {
             p.x = out;
             listener.layerDone("forward", i, layers);
         }
-        // the last layer's copies end before the loss: what they read is not held through the loss's peak
-        settleOffload(p);
         if (checkpointing == Checkpointing.OFFLOAD && prefetchCheckpoints && layers > 0) {
-            bringBack(p, layers - 1, t); // the last layer's checkpoint comes back while the loss computes
+            // where the GPU has the room, the last layer's checkpoint (its input; attention output and lse where kept)
+            // stays on the device for that layer's backward, through the loss, instead of coming back from the host;
+            // its copy to the host still ends here, as every layer's does
+            p.nextInput = p.offloading.remove(0);
+            if (!p.offloading.isEmpty()) {
+                p.nextAtt = p.offloading.remove(0);
+                p.nextLse = p.offloading.remove(0);
+            }
+            settleOffload(p);
+            p.broughtBack = device.record(Stream.COMPUTE);
+        } else {
+            // the last layer's copies end before the loss: what they read is not held through the loss's peak
+            settleOffload(p);
         }
         stopIfInterrupted("before the loss");
 
@@ -645,7 +656,7 @@ public final class LlamaModel implements AutoCloseable {
                 p.input = back;
             } else if (checkpointing == Checkpointing.OFFLOAD) {
                 if (p.broughtBack == null) {
-                    bringBack(p, i, t); // the last layer's without room to bring it back during the loss
+                    bringBack(p, i, t); // the last layer's, without the room to keep it on the device through the loss
                 }
                 device.waitFor(Stream.COMPUTE, p.broughtBack);
                 p.broughtBack = null;

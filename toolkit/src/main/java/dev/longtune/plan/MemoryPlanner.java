@@ -357,13 +357,13 @@ public final class MemoryPlanner {
             }
             if (act.checkpointing() && profile == EngineProfile.LONGTUNE && s.checkpointing() == Checkpointing.OFFLOAD) {
                 // model/LlamaModel brings the last layer's input back when that layer's backward starts: during
-                // the loss every checkpoint is on the host; where the GPU has the room (prefetchCheckpoints) it comes
-                // back while the loss computes instead, with its attention output and lse where kept
+                // the loss every checkpoint is on the host; where the GPU has the room (prefetchCheckpoints) the last
+                // layer's stays on the GPU through the loss instead, with its attention output and lse where kept
                 if (s.prefetchCheckpoints()) {
-                    b.add(CHECKPOINTS, "the last layer's input, brought back ahead", T * h * e, "T·h·e");
+                    b.add(CHECKPOINTS, "the last layer's input, kept for its backward", T * h * e, "T·h·e");
                     if (s.keptAttentionLayers((int) L) == L) {
                         long att = T * m.queryDim() * e + 4 * T * m.numHeads();
-                        b.add(ACTIVATIONS, "the last layer's attention output and lse, brought back ahead", att, "T·q·e + 4·H·T");
+                        b.add(ACTIVATIONS, "the last layer's attention output and lse, kept for its backward", att, "T·q·e + 4·H·T");
                     }
                 }
             } else if (act.checkpointing()) {
