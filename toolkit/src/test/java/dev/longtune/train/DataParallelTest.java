@@ -234,6 +234,12 @@ class DataParallelTest {
         }
     }
 
+    /** BF16 shards on the host (AdamW there too), one sequence per rank and step: the job the save/resume tests run. */
+    static DataParallel.Job hostShards(boolean tied) throws Exception {
+        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(1);
+        return new DataParallel.Job(config(tied), Precision.BF16, Checkpointing.DEVICE, ParameterPlacement.HOST, tc, 9);
+    }
+
     /**
      * Each rank's shards of the first layer and of the embedding kept on its device (updated by the device's AdamW,
      * their state there) train bit for bit as every shard offloaded, tied or not. A run saved with them carries none
@@ -244,8 +250,7 @@ class DataParallelTest {
     @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
     void residentShardsTrainAsOffloadedOnesBitForBit(boolean tied, @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
-        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(1);
-        DataParallel.Job offloaded = new DataParallel.Job(config(tied), Precision.BF16, Checkpointing.DEVICE, ParameterPlacement.HOST, tc, 9);
+        DataParallel.Job offloaded = hostShards(tied);
         List<Double> expected = new ArrayList<>();
         Map<String, float[]> expectedWeights;
         try (DataParallel dp = DataParallel.onCpu(offloaded, 2)) {
@@ -289,8 +294,7 @@ class DataParallelTest {
     @Test
     void aShardedRunSavesAPlainCheckpointAndResumesOnAnotherRankCountBitForBit(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
             throws Exception {
-        TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(1);
-        DataParallel.Job job = new DataParallel.Job(config(true), Precision.BF16, Checkpointing.DEVICE, ParameterPlacement.HOST, tc, 9);
+        DataParallel.Job job = hostShards(true);
         List<Double> uninterrupted = new ArrayList<>();
         Map<String, float[]> saved;
         try (DataParallel dp = DataParallel.onCpu(job, 2)) {
