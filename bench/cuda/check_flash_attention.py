@@ -67,7 +67,7 @@ def load_sm90_module(extra=()):
 
 
 SM90_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 1024
-SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 4 * 64 * 128 * 2 + 128 * 128 + 7 * 64 * 4 + 1024
+SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 5 * 64 * 128 * 2 + 128 * 128 + 7 * 64 * 4 + 2 * 64 * 64 * 4 + 1024
 
 
 SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
@@ -76,8 +76,9 @@ SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 class FA:
     """Launches the kernels with the launch configuration documented in flash_attention.md."""
 
-    def __init__(self, mod, volta_path=False, sm90=None, small=False, smem_floor=0):
+    def __init__(self, mod, volta_path=False, sm90=None, small=False, smem_floor=0, sm90_defines=()):
         self.mod = mod
+        self.sm90_bwd_smem = SM90_BWD_SMEM  # variants (sm90_defines) that change it say so here
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90
@@ -122,7 +123,8 @@ class FA:
         f = self.cache90.get(name)
         if f is None:
             f = self.sm90.get_function(name)
-            f.max_dynamic_shared_size_bytes = smem
+            if smem:
+                f.max_dynamic_shared_size_bytes = smem
             self.cache90[name] = f
         return f
 
@@ -154,11 +156,11 @@ class FA:
         hkv = k.shape[1]
         suf = SUFFIX[q.dtype]
         if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
-            f = self.fn90(f"flash_attention_backward_sm90_{suf}_d128", SM90_BWD_SMEM)
+            f = self.fn90(f"flash_attention_backward_sm90_{suf}_d128", self.sm90_bwd_smem)
             f(((t + 127) // 128, hkv), (256,),
               (self.ptr(dq_accum), self.ptr(dk), self.ptr(dv), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(dout),
                self.ptr(lse), self.ptr(delta), self.ptr(cu), np.int32(cu.numel() - 1), np.int32(t), np.int32(hq),
-               np.int32(hkv), np.float32(scale)), shared_mem=SM90_BWD_SMEM)
+               np.int32(hkv), np.float32(scale)), shared_mem=self.sm90_bwd_smem)
             return
         bc, threads = (16, 256) if q.dtype == torch.float32 else ((128, 256) if self.mma else (64, 128))
         sm = self.smem("bwd", d, q.dtype)
@@ -169,6 +171,11 @@ class FA:
            np.int32(hkv), np.float32(scale)), shared_mem=sm)
 
     def dq_finish(self, dq, dq_accum):
+        t, hq, d = dq.shape
+        if self.sm90 is not None and d == 128 and dq.dtype != torch.float32:  # the sm_90a backward's dq_accum is by tiles
+            f = self.fn90(f"flash_attention_dq_finish_sm90_{SUFFIX[dq.dtype]}_d128", 0)
+            f((min((t * hq * 16 + 255) // 256, 65535),), (256,), (self.ptr(dq), self.ptr(dq_accum), np.int32(t), np.int32(hq)))
+            return
         n = dq.numel()
         f = self.fn(f"flash_attention_dq_finish_{SUFFIX[dq.dtype]}")
         f((min((n + 255) // 256, 65535),), (256,), (self.ptr(dq), self.ptr(dq_accum), np.int64(n)))
@@ -294,8 +301,15 @@ def bench(fa, sizes, hq=32, hkv=8, d=128, dt=torch.bfloat16):
             fa.backward(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu, scale)
             fa.dq_finish(dq, dq_accum)
 
+        def ours_b():  # the backward alone, after one forward: zeroing dq_accum, preprocess, backward, dq_finish
+            dq_accum.zero_()
+            fa.preprocess(delta, out, dout)
+            fa.backward(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu, scale)
+            fa.dq_finish(dq, dq_accum)
+
         ms_f = bench_ms(ours_f, reps)
         ms_fb = bench_ms(ours_fb, reps)
+        ms_b = bench_ms(ours_b, reps)
 
         qt = q.view(1, t, hq, d).transpose(1, 2).detach().requires_grad_(True)
         kt = k.view(1, t, hkv, d).transpose(1, 2).detach().requires_grad_(True)
@@ -323,10 +337,12 @@ def bench(fa, sizes, hq=32, hkv=8, d=128, dt=torch.bfloat16):
         sd_f = bench_ms(sdpa_f, reps)
         sd_fb = bench_ms(sdpa_fb, reps)
         row = (t, ms_f, flops_f / ms_f / 1e9, sd_f, flops_f / sd_f / 1e9, sd_f / ms_f,
-               ms_fb, flops_fb / ms_fb / 1e9, sd_fb, flops_fb / sd_fb / 1e9, sd_fb / ms_fb)
+               ms_fb, flops_fb / ms_fb / 1e9, sd_fb, flops_fb / sd_fb / 1e9, sd_fb / ms_fb,
+               ms_b, 2.5 * flops_f / ms_b / 1e9)
         rows.append(row)
         print("  T=%6d fwd %8.2f ms %6.1f TF/s | sdpa %8.2f ms %6.1f TF/s | ratio %.2f || "
-              "fwd+bwd %8.2f ms %6.1f TF/s | sdpa %8.2f ms %6.1f TF/s | ratio %.2f" % row, flush=True)
+              "fwd+bwd %8.2f ms %6.1f TF/s | sdpa %8.2f ms %6.1f TF/s | ratio %.2f || bwd %8.2f ms %6.1f TF/s" % row,
+              flush=True)
         del q, k, v, dout, out, lse, delta, dq_accum, dq, dk, dv, qt, kt, vt
         torch.cuda.empty_cache()
     return rows
@@ -348,6 +364,8 @@ def main():
     ap.add_argument("--json", default="", help="write the timing rows (path, T, ms, TF/s, SDPA's, ratios) to this file")
     ap.add_argument("--hopper-variant", default="", help="extra sm_90a builds: defines A=1,B=2 per build, builds split by ;")
     ap.add_argument("--sizes", default="4096,16384,65536")
+    ap.add_argument("--bench-variants", action="store_true",
+                    help="time every sm_90a build (--hopper and each --hopper-variant) one after another")
     args = ap.parse_args()
 
     print("device:", torch.cuda.get_device_name(), "torch", torch.__version__, "cupy", cupy.__version__, flush=True)
@@ -365,10 +383,12 @@ def main():
     failures = 0
     fa_default = None
     fa_hopper = None
+    hopper_builds = {}
     for vname, extra, *defines in variants:
         if extra == "sm90":
-            fa = FA(load_module(), sm90=load_sm90_module(defines))
+            fa = FA(load_module(), sm90=load_sm90_module(defines), sm90_defines=tuple(defines))
             fa_hopper = fa_hopper or fa
+            hopper_builds[vname] = fa
         else:
             fa = FA(load_module(extra), volta_path="-DFA_FORCE_VOLTA_PATH" in extra,
                     small="-DFA_SMALL_SMEM" in extra)
@@ -408,13 +428,18 @@ def main():
                 sys.exit(f"--bench-paths: unknown path {path!r}: use mma, volta, hopper or small")
             print(f"== timing, {path} path: causal, 32/8 heads, d=128, bf16, medians of CUDA-event times ==", flush=True)
             timed[path] = bench(builders[path](), sizes)
+    elif args.bench_variants:
+        for vname, fa in hopper_builds.items():
+            print(f"== timing, {vname}: causal, 32/8 heads, d=128, bf16, medians of CUDA-event times ==", flush=True)
+            timed[vname] = bench(fa, sizes)
     elif not args.skip_bench:
         print("== timing: causal, 32/8 heads, d=128, bf16, medians of CUDA-event times ==", flush=True)
         timed["hopper" if args.hopper_bench else "default"] = bench(fa_hopper if args.hopper_bench else fa_default, sizes)
     if args.json:
         import json
         keys = ("tokens", "fwd_ms", "fwd_tflops", "sdpa_fwd_ms", "sdpa_fwd_tflops", "fwd_ratio",
-                "fwd_bwd_ms", "fwd_bwd_tflops", "sdpa_fwd_bwd_ms", "sdpa_fwd_bwd_tflops", "fwd_bwd_ratio")
+                "fwd_bwd_ms", "fwd_bwd_tflops", "sdpa_fwd_bwd_ms", "sdpa_fwd_bwd_tflops", "fwd_bwd_ratio",
+                "bwd_ms", "bwd_tflops")
         with open(args.json, "w") as f:
             json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
                        "correctness_failures": failures,

@@ -2,7 +2,7 @@
 """One forward and one backward of ours and of SDPA flash at T tokens (causal, 32/8 heads, d=128, bf16), for ncu:
 
     ncu --clock-control none --set full -k regex:'flash_attention_backward_bf16|flash_bwd_dq' -c 2 \
-        -o bwd python3 profile_flash_attention.py [T]
+        -o bwd python3 profile_flash_attention.py [T] [--hopper DEFINE=1,...]
 """
 import math
 import sys
@@ -15,7 +15,12 @@ import check_flash_attention as c
 
 t = int(sys.argv[1]) if len(sys.argv) > 1 else 16384
 hq, hkv, d, dt = 32, 8, 128, torch.bfloat16
-fa = c.FA(c.load_module())
+if "--hopper" in sys.argv:  # the sm_90a kernels, built with the defines that follow (A=1,B=2)
+    i = sys.argv.index("--hopper")
+    defines = tuple("-D" + x for x in sys.argv[i + 1].split(",")) if len(sys.argv) > i + 1 else ()
+    fa = c.FA(c.load_module(), sm90=c.load_sm90_module(defines), sm90_defines=defines)
+else:
+    fa = c.FA(c.load_module())
 cu = torch.tensor([0, t], dtype=torch.int32, device="cuda")
 q, dout = (torch.randn(t, hq, d, device="cuda", dtype=dt) for _ in range(2))
 k, v = (torch.randn(t, hkv, d, device="cuda", dtype=dt) for _ in range(2))

@@ -39,6 +39,9 @@ __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// waits until at most the N most recently committed wgmma groups of this warpgroup are pending (groups finish in order)
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory"); }
 // keeps the compiler from moving reads or writes of accumulator registers across a wgmma wait or fence
 __device__ __forceinline__ void pin(float (&d)[64]) {
 #pragma unroll
@@ -289,12 +292,24 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
 // the Q/dO tile, both K-major), scale·Pᵀ and dSᵀ = scale·Pᵀ∘(dPᵀ − δ) in registers, dV += (scale·P)ᵀ·dO and
 // dK += dSᵀ·Q (m64n128 with Pᵀ/dSᵀ as register A operands, dO/Q read MN-major), dSᵀ to shared memory; then
 // dQ = dS·K for the step's 64 queries, warpgroup w taking dims 64w..64w+63 over all 128 keys (m64n64, dSᵀ and K
-// both read MN-major), added to dq_accum with vector reductions. lse comes staged as lse·log2 e − log2 scale, so the
-// exponentials give scale·P; dV is divided by scale once at the end (as in flash_attention.cu's mma.sync kernel).
+// both read MN-major), staged in shared memory and added to dq_accum by one bulk reduction. lse comes staged as
+// lse·log2 e − log2 scale, so the exponentials give scale·P; dV is divided by scale once at the end (as in
+// flash_attention.cu's mma.sync kernel). The order of the wgmma groups inside a step (flash_attention_sm90.md):
+// Sᵀ, dPᵀ | dV | dQ, dK, the exponentials computed while dPᵀ runs, dSᵀ while dV runs, the dQ reduction while dK runs,
+// and dK still running into the next step's Sᵀ.
 constexpr int BWD_BC = 128, BWD_BR = 64;
 constexpr int QTILE_BYTES = BWD_BR * 128 * 2;   // a 64-row tile: two halves of 64 rows × 128 bytes
-// K | V | Q[2] | dO[2] | dSᵀ (128 keys × 64 queries, one swizzled half) | lse, delta, ds [2][64] | doc [64] | align
-constexpr int BWD_SMEM = 2 * TILE_BYTES + 4 * QTILE_BYTES + BWD_BC * 128 + 7 * 64 * 4 + 1024;
+// Q tiles: a step's dK may still read its tile while the next step's copies go to another, so three in turn
+constexpr int BWD_QBUFS = 3;
+// each warpgroup stages its 64 × 64 dQ tile in shared memory in the accumulators' own order and one thread adds the
+// 16 KiB to dq_accum with a single asynchronous bulk reduction (cp.reduce.async.bulk), instead of 16 red.global per
+// thread, which stalled the MMA warps; dq_accum is therefore laid out by tiles (dq_tile_index) and
+// flash_attention_dq_finish_sm90 adds it to dq in (t, hq, D) order.
+constexpr int DQ_STAGE_BYTES = 64 * 64 * 4;
+// K | V | Q[3] | dO[2] | dSᵀ (128 keys × 64 queries, one swizzled half) | lse, delta, ds [2][64] | doc [64] |
+// staged dQ [2] | align
+constexpr int BWD_SMEM = 2 * TILE_BYTES + (BWD_QBUFS + 2) * QTILE_BYTES + BWD_BC * 128 + 7 * 64 * 4
+                         + 2 * DQ_STAGE_BYTES + 1024;  // FlashAttentionLaunch.hopperBackward()
 static_assert(BWD_SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
 
 __device__ __forceinline__ void pin32(float (&d)[32]) {
@@ -304,6 +319,53 @@ __device__ __forceinline__ void pin32(float (&d)[32]) {
 __device__ __forceinline__ void red_add2(float* p, float a, float b) {
     asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(__cvta_generic_to_global(p)), "f"(a), "f"(b)
                  : "memory");
+}
+__device__ __forceinline__ void bulk_reduce_add(float* dst, unsigned src, int bytes) {
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n"
+                 :: "l"(__cvta_generic_to_global(dst)), "r"(src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// this thread's bulk operations have read their shared memory (it may be written again)
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+__device__ __forceinline__ void warpgroup_barrier(int wg) { asm volatile("bar.sync %0, 128;\n" :: "r"(1 + wg) : "memory"); }
+
+// dq_accum by tiles: the 64 × 64 block of query tile tt (rows 64tt..), head h, dims 64·half.. is
+// 4096 contiguous floats in the accumulator order of the wgmma that made it: float4 number (warp·8 + n)·32 + lane
+// holds rows 16·warp + lane/4 (+8) at dims 8n + 2·(lane mod 4) (+1). Tiles of head h follow each other; rows of a
+// last tile cut by t come after all tiles, in (row, head, dim) order.
+__device__ __forceinline__ long long dq_tile_index(int h, int tt, int half, int nfull) {
+    return (((long long) h * nfull + tt) * 2 + half) * 4096;
+}
+
+// dq (t, hq, D) += dq_accum laid out by tiles; one thread per 8 dims of a row and head
+template <typename Tag>
+__device__ __forceinline__ void dq_finish(typename Carrier<Tag>::type* dq, const float* acc, int t, int hq) {
+    const int nfull = t / BWD_BR;
+    const long long n = (long long) t * hq * (D / 8);
+    for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        const int c8 = (int) (i % (D / 8));
+        const long long rh = i / (D / 8);
+        const int h = (int) (rh % hq), r = (int) (rh / hq);
+        float v[8];
+        if (r < nfull * BWD_BR) {
+            const int rr = r % BWD_BR, warp = rr / 16, gr = rr % 8, hi = (rr / 8) % 2, nn = c8 % 8;
+            const float* a = acc + dq_tile_index(h, r / BWD_BR, c8 / 8, nfull) + ((warp * 8 + nn) * 32 + gr * 4) * 4 + hi * 2;
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const float2 x = *reinterpret_cast<const float2*>(a + q * 4);
+                v[2 * q] = x.x;
+                v[2 * q + 1] = x.y;
+            }
+        } else {
+            const float* a = acc + (long long) hq * nfull * BWD_BR * D + ((long long) (r - nfull * BWD_BR) * hq + h) * D + c8 * 8;
+#pragma unroll
+            for (int j = 0; j < 8; j++) v[j] = a[j];
+        }
+        const long long o = rh * D + c8 * 8;
+#pragma unroll
+        for (int j = 0; j < 8; j++) Storage<Tag>::store(dq, o + j, Storage<Tag>::load(dq, o + j) + v[j]);
+    }
 }
 
 template <typename Tag>
@@ -315,11 +377,13 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
     const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
     unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
     const unsigned Ks = base, Vs = base + TILE_BYTES, Qb = base + 2 * TILE_BYTES;
-    const unsigned dOb = Qb + 2 * QTILE_BYTES, dSt = Qb + 4 * QTILE_BYTES;
-    float* lse_b = reinterpret_cast<float*>(base_ptr + 2 * TILE_BYTES + 4 * QTILE_BYTES + BWD_BC * 128);  // [2][64]
+    const unsigned dOb = Qb + BWD_QBUFS * QTILE_BYTES, dSt = dOb + 2 * QTILE_BYTES;
+    float* lse_b = reinterpret_cast<float*>(base_ptr + (dSt - base) + BWD_BC * 128);  // [2][64]
     float* delta_b = lse_b + 128;                                                                        // [2][64]
     int* ds_b = reinterpret_cast<int*>(delta_b + 128);                                                   // [2][64]
     int* doc_b = ds_b + 128;                                                                             // [64]
+    float* dq_stage = reinterpret_cast<float*>(doc_b + 64);                                               // [2][4096]
+    const int nfull = t / BWD_BR;  // query tiles of 64 rows that end inside t: bulk-reduced, by tiles
     unsigned char* dst_ptr = base_ptr + (dSt - base);
 
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
@@ -332,7 +396,6 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
     const float sl2 = scale * FA90_LOG2E, log2_scale = log2f(scale);
     const int lk0 = wg * 64 + warp * 16 + gr;      // this thread's keys: lk0 and lk0 + 8 of the block
     const int key0 = j0 + lk0, key1 = key0 + 8;
-    const int wkey = j0 + wg * 64;                  // first key of this warpgroup
 
     // the step's lse, delta and document starts (flash_attention_rows.cuh)
     const fa_rows::StagedRows rows{lse_b, delta_b, ds_b, doc_b};
@@ -354,8 +417,9 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
     for (int i = 0; i < 64; i++) dka[i] = dva[i] = 0.f;
 
     int h = g * group, i0 = j0;  // head and first query of the step
+    int qbuf = 0;                 // the step's Q tile (BWD_QBUFS of them in turn)
     for (int step = 0; step < total; step++) {
-        const int buf = step & 1;
+        const int buf = step & 1, qnext = qbuf + 1 == BWD_QBUFS ? 0 : qbuf + 1;
         int hn = h, in0 = i0 + BWD_BR;  // of the next step
         if (in0 >= j0 + nsteps * BWD_BR) {
             in0 = j0;
@@ -363,20 +427,17 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         }
         cp_async_wait_all();
         fence_proxy_async();
+        bulk_wait_read();  // the previous step's dQ tile has left the staging buffer
         __syncthreads();
-        if (step + 1 < total) {
-            load_tile<64>(Qb + (buf ^ 1) * QTILE_BYTES, q, in0, t, hq, hn);
-            load_tile<64>(dOb + (buf ^ 1) * QTILE_BYTES, dout, in0, t, hq, hn);
-            rows.copy(lse, delta, hn, in0, buf ^ 1, t);
-            cp_async_commit();
-        }
-        const unsigned qs = Qb + buf * QTILE_BYTES, dos = dOb + buf * QTILE_BYTES;
+        const unsigned qs = Qb + qbuf * QTILE_BYTES, dos = dOb + buf * QTILE_BYTES;
         const float* lse_s = lse_b + buf * 64;
         const float* delta_s = delta_b + buf * 64;
         const int* ds_s = ds_b + buf * 64;
+        // wgmma groups stay in flight across steps and past branches, which ptxas serialises when they could
+        // diverge: so every warpgroup computes every step, also one whose keys none of the step's queries sees
+        // (its tiles are all masked, zero)
         unsigned pa[4][4], da[4][4];  // scale·Pᵀ and dSᵀ as A fragments, one per 16-query k step
-        const bool active = wkey <= i0 + BWD_BR - 1;  // some key of this warpgroup is seen by some query of the step
-        if (active) {
+        {
             float st[32], dpt[32];
             wgmma_fence();
 #pragma unroll
@@ -385,6 +446,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                 const unsigned qa = (kk >> 2) * (QTILE_BYTES / 2) + (kk & 3) * 32;
                 Wgmma64<Tag>::template ss<0, 0>(st, descriptor(Ks + ka, 16, 1024), descriptor(qs + qa, 16, 1024), kk > 0);
             }
+            wgmma_commit();  // Sᵀ alone: its exponentials run while dPᵀ's wgmma does
 #pragma unroll
             for (int kk = 0; kk < D / 16; kk++) {
                 const unsigned ka = (kk >> 2) * HALF_BYTES + wg * 64 * 128 + (kk & 3) * 32;
@@ -392,9 +454,14 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                 Wgmma64<Tag>::template ss<0, 0>(dpt, descriptor(Vs + ka, 16, 1024), descriptor(dos + qa, 16, 1024), kk > 0);
             }
             wgmma_commit();
-            wgmma_wait_all();
+            if (step + 1 < total) {  // the next step's tiles; the tensor cores have Sᵀ, dPᵀ and the last dK meanwhile
+                load_tile<64>(Qb + qnext * QTILE_BYTES, q, in0, t, hq, hn);
+                load_tile<64>(dOb + (buf ^ 1) * QTILE_BYTES, dout, in0, t, hq, hn);
+                rows.copy(lse, delta, hn, in0, buf ^ 1, t);
+                cp_async_commit();
+            }
+            wgmma_wait<1>();
             pin32(st);
-            pin32(dpt);
             // element (key, query 8n + tc + e): st[4n + e] for key0, st[4n + 2 + e] for key1
 #pragma unroll
             for (int n = 0; n < 8; n++) {
@@ -417,6 +484,21 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                         if (!(key1 >= dsi && key1 <= i)) st[4 * n + 2 + e] = 0.f;
                     }
             }
+            // dV += (scale·P)ᵀ·dO goes first, so the tensor cores have it while dSᵀ is formed
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+                for (int x = 0; x < 4; x++) {
+                    const int n = 2 * kk + (x >> 1), o = (x & 1) * 2;
+                    pa[kk][x] = Pack2<Tag>::run(st[4 * n + o], st[4 * n + o + 1]);
+                }
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+                Wgmma<Tag>::rs(dva, pa[kk], descriptor(dos + kk * 16 * 128, QTILE_BYTES / 2, 1024));
+            wgmma_commit();
+            wgmma_wait<1>();  // dPᵀ done; dV may still run
+            pin32(dpt);
 #pragma unroll
             for (int n = 0; n < 8; n++) {
                 const float2 dl = *reinterpret_cast<const float2*>(delta_s + n * 8 + tc);
@@ -426,27 +508,13 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                 dpt[4 * n + 3] = st[4 * n + 3] * (dpt[4 * n + 3] - dl.y);
             }
 #pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
+            for (int kk = 0; kk < 4; kk++)
 #pragma unroll
                 for (int x = 0; x < 4; x++) {
-                    const int n = 2 * kk + (x >> 1), o = (x & 1) * 2;  // x: (n = 2kk, key0), (2kk, key1), (2kk+1, key0), (2kk+1, key1)
-                    pa[kk][x] = Pack2<Tag>::run(st[4 * n + o], st[4 * n + o + 1]);
+                    const int n = 2 * kk + (x >> 1), o = (x & 1) * 2;
                     da[kk][x] = Pack2<Tag>::run(dpt[4 * n + o], dpt[4 * n + o + 1]);
                 }
-            }
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)  // 16 queries per k step: rows 16kk.. of the dO / Q tile, read MN-major
-                Wgmma<Tag>::rs(dva, pa[kk], descriptor(dos + kk * 16 * 128, QTILE_BYTES / 2, 1024));
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-                Wgmma<Tag>::rs(dka, da[kk], descriptor(qs + kk * 16 * 128, QTILE_BYTES / 2, 1024));
-            wgmma_commit();
-        } else {
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-#pragma unroll
-                for (int x = 0; x < 4; x++) da[kk][x] = 0u;
+            // dK += dSᵀ·Q is issued after dQ (below), so the dQ reduction runs while it computes
         }
         // dSᵀ rows lk0 and lk0 + 8 to shared memory (128-byte rows of 64 queries, chunks swizzled by key mod 8)
 #pragma unroll
@@ -465,13 +533,27 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
             Wgmma64<Tag>::template ss<1, 1>(dqa, descriptor(dSt + kk * 16 * 128, 1024, 1024),
                                             descriptor(Ks + wg * HALF_BYTES + kk * 16 * 128, HALF_BYTES, 1024), kk > 0);
         wgmma_commit();
-        wgmma_wait_all();
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++)
+            Wgmma<Tag>::rs(dka, da[kk], descriptor(qs + kk * 16 * 128, QTILE_BYTES / 2, 1024));
+        wgmma_commit();
+        wgmma_wait<1>();  // dQ (and dV) done; dK may still run, into the next step
         pin32(dqa);
-        pin(dva);
-        pin(dka);
-        {
+        if (i0 + BWD_BR <= t) {  // block-uniform: every tile but a last one cut by t
+            float4* stage = reinterpret_cast<float4*>(dq_stage) + wg * 1024;
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+                stage[(warp * 8 + n) * 32 + lane] = make_float4(dqa[4 * n], dqa[4 * n + 1], dqa[4 * n + 2], dqa[4 * n + 3]);
+            fence_proxy_async();
+            warpgroup_barrier(wg);
+            if ((threadIdx.x & 127) == 0) {
+                bulk_reduce_add(dq_accum + dq_tile_index(h, i0 / BWD_BR, wg, nfull), smem_u32(stage), 64 * 64 * 4);
+                bulk_commit();
+            }
+        } else {  // the rows of the cut tile, in (row, head, dim) order after the tiles
             const int qr0 = i0 + warp * 16 + gr;
-            float* d0 = dq_accum + ((long long) qr0 * hq + h) * D + wg * 64 + tc;
+            float* d0 = dq_accum + (long long) hq * nfull * BWD_BR * D + ((long long) (qr0 - nfull * BWD_BR) * hq + h) * D
+                        + wg * 64 + tc;
             float* d1 = d0 + 8LL * hq * D;
             const bool ok0 = qr0 < t, ok1 = qr0 + 8 < t;
 #pragma unroll
@@ -486,7 +568,12 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         }
         h = hn;
         i0 = in0;
+        qbuf = qnext;
     }
+    wgmma_wait_all();  // the last step's dK
+    pin(dva);
+    pin(dka);
+    bulk_wait_all();  // the last dQ tiles are in dq_accum
     fa_rows::add_key_gradients<Tag, D>(dk, dv, dka, dva, key0, tc, t, hkv, g, scale);
 }
 #endif  // sm_90a
@@ -499,7 +586,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
 #define FA90_BODY(call) __trap();
 #endif
 
-#define FA90_ENTRY(SUF, TAG)                                                                                       \
+#define FA90_ENTRY(SUF, TAG, CARRIER)                                                                              \
     extern "C" __global__ void __launch_bounds__(256, 1) flash_attention_forward_sm90_##SUF##_d128(                 \
         unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
@@ -511,6 +598,10 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
         FA90_BODY((fa90::backward<TAG>(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu_seqlens, num_seqs, t, hq,  \
                                        hkv, softmax_scale)))                                                       \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) flash_attention_dq_finish_sm90_##SUF##_d128(                  \
+        CARRIER* dq, const float* dq_accum, int t, int hq) {                                                       \
+        FA90_BODY((fa90::dq_finish<TAG>(dq, dq_accum, t, hq)))                                                     \
     }
-FA90_ENTRY(bf16, bf16_t)
-FA90_ENTRY(f16, f16_tag)
+FA90_ENTRY(bf16, bf16_t, bf16_t)
+FA90_ENTRY(f16, f16_tag, f16_t)

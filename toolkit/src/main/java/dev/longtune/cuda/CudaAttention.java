@@ -52,9 +52,15 @@ final class CudaAttention {
             l.prepare(dev.kernels(), kernel);
             dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),
                     dqAccum, dk, dv, q, k, v, dout, lse, delta, cu, seqs, t, hq, hkv, scale);
-            long n = (long) t * hq * d;
-            dev.launchKernel("flash_attention_dq_finish_" + CudaDevice.suffix(e),
-                    (int) Math.min((n + 255) / 256, 65535), 1, 256, 0, dq, dqAccum, n);
+            if (hopper) { // its dq_accum is laid out by 64-query tiles (flash_attention_sm90.md): its own finish
+                long threads = (long) t * hq * (d / 8);
+                dev.launchKernel("flash_attention_dq_finish_sm90_" + CudaDevice.suffix(e) + "_d128",
+                        (int) Math.min((threads + 255) / 256, 65535), 1, 256, 0, dq, dqAccum, t, hq);
+            } else {
+                long n = (long) t * hq * d;
+                dev.launchKernel("flash_attention_dq_finish_" + CudaDevice.suffix(e),
+                        (int) Math.min((n + 255) / 256, 65535), 1, 256, 0, dq, dqAccum, n);
+            }
         }
     }
 }

@@ -55,11 +55,13 @@ public record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
     static FlashAttentionLaunch hopperForward() { return new FlashAttentionLaunch(128, 256, 5 * 128 * 128 * 2 + 128 * 4 + 1024); }
 
     /**
-     * The Hopper backward: 128 keys per block as two warpgroups; K and V tiles (128 rows), two Q and two dO tiles of
-     * 64 rows, dSᵀ (128 × 64), lse, delta and document starts of two steps, each row's document, alignment.
+     * The Hopper backward: 128 keys per block as two warpgroups; K and V tiles (128 rows), three Q and two dO tiles of
+     * 64 rows, dSᵀ (128 × 64), lse, delta and document starts of two steps, each row's document, each warpgroup's
+     * 64 × 64 FP32 dQ tile staged for its bulk reduction, alignment.
      */
     static FlashAttentionLaunch hopperBackward() {
-        return new FlashAttentionLaunch(128, 256, 2 * 128 * 128 * 2 + 4 * 64 * 128 * 2 + 128 * 128 + 7 * 64 * 4 + 1024);
+        return new FlashAttentionLaunch(128, 256,
+                2 * 128 * 128 * 2 + 5 * 64 * 128 * 2 + 128 * 128 + 7 * 64 * 4 + 2 * 64 * 64 * 4 + 1024);
     }
 
     /** The most shared memory the mma.sync path asks of one block (backward, head dim 128). */
