@@ -35,9 +35,11 @@ public final class ThroughputModel {
     static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0;
     /**
      * Ours, by the kernel path a GPU runs (kernels/cuda/flash_attention*.md), measured on the H200 at 131,072 tokens:
-     * the Hopper (wgmma) kernels of sm_90, launched from Java (GpuBench, 2026-11-30) 485.4 / 407.4.
+     * the Hopper (wgmma) kernels of sm_90 with the second backward (wgmma groups reordered, dQ by bulk reductions;
+     * check_flash_attention.py, bench/results/sm90-bwd-bulk-2026-11-30/t/fa.json) 470.8 / 430.5. The first backward
+     * made 397.7 forward+backward in the same script (407.4 launched from Java by GpuBench).
      */
-    static final double OURS_HOPPER_FWD = 485.4, OURS_HOPPER_FWD_BWD = 407.4;
+    static final double OURS_HOPPER_FWD = 470.8, OURS_HOPPER_FWD_BWD = 430.5;
     /** The mma.sync kernels (sm_80 and sm_100-class GPUs; v4, check_flash_attention.py) 321.7 / 274.8. */
     static final double OURS_MMA_FWD = 321.7, OURS_MMA_FWD_BWD = 274.8;
     /**
