@@ -217,9 +217,11 @@ final class DataParallelTraining {
                         worst = Math.max(worst, x.devicePeak().values().stream().mapToLong(Long::longValue).sum());
                     }
                     out.printf(Locale.ROOT, "step %d  loss %.4f  lr %.2e  grad norm %.3f  %,.0f tokens/s over %d ranks  %.2f s "
-                                    + "(%.2f s computing, %.2f s in collectives)  peak %s per rank (the largest)%n", r.step(), r.loss(),
+                                    + "(%.2f s computing, %.2f s waiting for collectives of %.2f s, %.0f%% hidden)  peak %s per rank "
+                                    + "(the largest)%n", r.step(), r.loss(),
                             r.learningRate(), r.gradNorm(), r.tokensPerSecond(), gpus, r.seconds(), r.busySeconds(),
-                            r.collectiveSeconds(), Units.human(worst));
+                            r.collectiveSeconds(), r.communicationSeconds(),
+                            Double.isNaN(r.collectiveOverlap()) ? 0 : 100 * r.collectiveOverlap(), Units.human(worst));
                     if (evalLoss != null) {
                         out.printf(Locale.ROOT, "       eval loss %.4f (held-out, %d sequences)%s%s%n", evalLoss,
                                 evalData.batches().size(), citationF1 == null ? "" : String.format(Locale.ROOT,

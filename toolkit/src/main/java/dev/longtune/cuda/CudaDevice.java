@@ -790,7 +790,8 @@ public final class CudaDevice implements Device {
     // ---- events, for timing -------------------------------------------------------------------------------
 
     @Override
-    public BusyClock busyClock() {
+    public BusyClock busyClock(Stream timed) {
+        CUstream_st on = stream(timed);
         return new BusyClock() {
             // timing events in pairs; elapsed times are read (and the events destroyed) by takeSeconds
             private final List<CUevent_st> marks = new ArrayList<>();
@@ -801,7 +802,7 @@ public final class CudaDevice implements Device {
             private void mark() {
                 CUevent_st e = new CUevent_st();
                 Cuda.check(cudart.cudaEventCreate(e), "cudaEventCreate");
-                Cuda.check(cudart.cudaEventRecord(e, compute), "cudaEventRecord");
+                Cuda.check(cudart.cudaEventRecord(e, on), "cudaEventRecord");
                 marks.add(e);
             }
 

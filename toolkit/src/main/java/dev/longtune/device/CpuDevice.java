@@ -82,7 +82,7 @@ public final class CpuDevice implements Device {
     public void synchronize() { }
 
     @Override
-    public BusyClock busyClock() {
+    public BusyClock busyClock(Stream stream) { // one thread does all of a CPU device's work, on every "stream"
         return new BusyClock() {
             private long started, total, lastEnd = -1;
             private final java.util.Map<String, Double> idle = new java.util.LinkedHashMap<>();

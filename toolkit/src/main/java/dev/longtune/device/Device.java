@@ -98,9 +98,10 @@ public interface Device extends AutoCloseable {
     }
 
     /**
-     * Sums the time the compute stream spends on bracketed work ({@link #begin} … {@link #end}): CUDA events with
-     * timing on a GPU, wall time on the CPU (where ops run as they are called). Brackets hold kernels only, not
-     * waits for copies, so the sum is the device's busy time, to set against a step's wall time.
+     * Sums the time a stream (the compute stream unless {@link #busyClock(Stream)} says otherwise) spends on
+     * bracketed work ({@link #begin} … {@link #end}): CUDA events with timing on a GPU, wall time on the CPU (where
+     * ops run as they are called). Brackets hold kernels only, not waits for copies, so on the compute stream the sum
+     * is the device's busy time, to set against a step's wall time.
      */
     interface BusyClock {
         void begin();
@@ -124,7 +125,10 @@ public interface Device extends AutoCloseable {
     }
 
     /** A new {@link BusyClock} on the compute stream. */
-    BusyClock busyClock();
+    default BusyClock busyClock() { return busyClock(Stream.COMPUTE); }
+
+    /** A new {@link BusyClock} on {@code stream}: its brackets time that stream's work (host time on the CPU). */
+    BusyClock busyClock(Stream stream);
 
     /** Marks the current end of {@code stream}'s queue. */
     Event record(Stream stream);

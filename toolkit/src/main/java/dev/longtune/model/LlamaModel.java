@@ -336,6 +336,9 @@ public final class LlamaModel implements AutoCloseable {
     /** Seconds the device spent in data parallelism's collectives since the last call (0 without it). */
     public double takeCollectiveSeconds() { return store.takeCollectiveSeconds(); }
 
+    /** Seconds the communication stream spent in those collectives since the last call, overlapped or not. */
+    public double takeCommunicationSeconds() { return store.takeCommunicationSeconds(); }
+
     /**
      * Seconds this thread waited, since the last call, for the host optimizer to finish updating weights a unit was
      * about to load (offloaded parameters: the previous step's update racing this step's forward).

@@ -56,8 +56,17 @@ public interface ParameterStore extends AutoCloseable {
     /** Waits until every gradient released so far has reached {@link #grads()}. */
     void finishBackward();
 
-    /** Seconds the device spent in collectives since the last call (data parallelism; 0 for a store of its own). */
+    /**
+     * Seconds the compute stream waited for collectives since the last call: the part of them not overlapped
+     * (data parallelism; 0 for a store of its own).
+     */
     default double takeCollectiveSeconds() { return 0; }
+
+    /**
+     * Seconds the communication stream spent in collectives (gathers and reduce-scatters with their packing copies)
+     * since the last call, overlapped or not (data parallelism; 0 for a store of its own).
+     */
+    default double takeCommunicationSeconds() { return 0; }
 
     /**
      * Seconds the calling thread waited, since the last call, for the host optimizer's background update of weights

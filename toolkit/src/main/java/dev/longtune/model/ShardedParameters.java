@@ -57,6 +57,7 @@ final class ShardedParameters implements ParameterStore {
     private final Parameters shardWeights, shardGrads;
     private final PendingUpdates updates = new PendingUpdates();
     private final Device.BusyClock collectives;
+    private final Device.BusyClock communication;
     private final Set<Integer> staleGrads = new HashSet<>();
     private final UnitSlot vocabulary;
     private final UnitSlot[] ring;
@@ -93,6 +94,7 @@ final class ShardedParameters implements ParameterStore {
         this.residentLayers = residentLayers;
         this.residentEmbedding = residentEmbedding;
         this.collectives = device.busyClock(); // on the compute stream: the collectives it waits for are not overlapped
+        this.communication = device.busyClock(Stream.COMMUNICATION); // all of them, overlapped or not
         long largest = 0;
         for (int u = 0; u < units.count(); u++) {
             if (units.isLayer(u) || layout.config().numLayers() == 0) {
@@ -277,9 +279,11 @@ final class ShardedParameters implements ParameterStore {
             s.free = null;
         }
         List<String> names = units.names(unit);
+        communication.begin();
         for (int g : groups) {
             gather(layout.group(g), names, s);
         }
+        communication.end();
         s.unit = unit;
         s.version = version;
         if (s.ready != null) {
@@ -386,7 +390,8 @@ final class ShardedParameters implements ParameterStore {
      */
     private void reduceScatter(ShardLayout.Group group, List<String> names, UnitSlot s) {
         long chunk = group.chunk();
-        clearGrads(group.unit());
+        clearGrads(group.unit()); // may wait for the host optimizer: outside the communication stream's bracket
+        communication.begin();
         for (long lo = 0; lo < chunk; lo += piece) {
             long n = Math.min(piece, chunk - lo);
             device.zero(reduceSend, Stream.COMMUNICATION); // what no gradient covers (past the unit's end) adds nothing
@@ -400,6 +405,7 @@ final class ShardedParameters implements ParameterStore {
                 }
             }
         }
+        communication.end();
     }
 
     /** dst[at, at + n) += reduceRecv[from, from + n), in dst's dtype, on the communication stream. */
@@ -410,6 +416,8 @@ final class ShardedParameters implements ParameterStore {
     @Override public void finishBackward() { }
 
     @Override public double takeCollectiveSeconds() { return collectives.takeSeconds(); }
+
+    @Override public double takeCommunicationSeconds() { return communication.takeSeconds(); }
 
     @Override public double takeUpdateWaitSeconds() { return updates.takeWaitSeconds(); }
 

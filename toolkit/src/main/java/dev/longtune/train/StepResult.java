@@ -10,8 +10,10 @@ import java.util.Map;
  * skips it), the gradient norm, learning rate, loss scale, throughput, the device's busy time, and peak memory by
  * category on the device and the host during the step.
  *
- * <p>{@code collectiveSeconds}: with data parallelism, the time the device's stream spent in the step's collectives
- * (NCCL's all-gathers and reduce-scatters and the copies that pack and unpack them), which the compute waits for.
+ * <p>{@code collectiveSeconds}: with data parallelism, the time the device's compute stream waited for the step's
+ * collectives (NCCL's all-gathers and reduce-scatters and the copies that pack and unpack them): the part of them
+ * not overlapped with compute. {@code communicationSeconds}: the time the communication stream spent in them, all
+ * of it; {@link #collectiveOverlap} is the share of it that compute hid.
  *
  * <p>{@code updateWaitSeconds}: with offloaded parameters, how long the step's thread waited for the host AdamW of
  * the previous step to finish a unit it was about to load; {@code optimizerSeconds}: how long it spent after
@@ -35,7 +37,16 @@ public record StepResult(int step, double loss, boolean applied, double gradNorm
                          double lossScale, long tokens, double seconds, double busySeconds,
                          Map<MemoryCategory, Long> devicePeak, Map<MemoryCategory, Long> hostPeak,
                          double collectiveSeconds, double updateWaitSeconds, double optimizerSeconds,
-                         Map<String, Double> idleSeconds, double hostUpdateSeconds) {
+                         Map<String, Double> idleSeconds, double hostUpdateSeconds, double communicationSeconds) {
+
+    /** Without the communication stream's time (no data parallelism). */
+    public StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate, double lossScale,
+                      long tokens, double seconds, double busySeconds, Map<MemoryCategory, Long> devicePeak,
+                      Map<MemoryCategory, Long> hostPeak, double collectiveSeconds, double updateWaitSeconds,
+                      double optimizerSeconds, Map<String, Double> idleSeconds, double hostUpdateSeconds) {
+        this(step, loss, applied, gradNorm, learningRate, lossScale, tokens, seconds, busySeconds, devicePeak, hostPeak,
+                collectiveSeconds, updateWaitSeconds, optimizerSeconds, idleSeconds, hostUpdateSeconds, 0);
+    }
 
     /** Without the device's idle time by what followed it. */
     public StepResult(int step, double loss, boolean applied, double gradNorm, double learningRate, double lossScale,
@@ -51,6 +62,14 @@ public record StepResult(int step, double loss, boolean applied, double gradNorm
                       long tokens, double seconds, double busySeconds, Map<MemoryCategory, Long> devicePeak,
                       Map<MemoryCategory, Long> hostPeak) {
         this(step, loss, applied, gradNorm, learningRate, lossScale, tokens, seconds, busySeconds, devicePeak, hostPeak, 0, 0, 0);
+    }
+
+    /**
+     * The share of the communication stream's time in collectives that the compute stream did not wait for (1: all
+     * hidden behind compute); NaN without collectives.
+     */
+    public double collectiveOverlap() {
+        return communicationSeconds > 0 ? Math.max(0, 1 - collectiveSeconds / communicationSeconds) : Double.NaN;
     }
 
     /** Wall time over the device's busy time (≥ 1; see the class comment). */
@@ -72,9 +91,14 @@ public record StepResult(int step, double loss, boolean applied, double gradNorm
         m.put("seconds", Math.round(seconds * 1000) / 1000.0);
         m.put("busy_s", Math.round(busySeconds * 1000) / 1000.0);
         m.put("wall_over_busy", Math.round(wallOverBusy() * 1000) / 1000.0);
-        if (collectiveSeconds > 0) {
-            // ZeRO-3's gathers and reduce-scatters (with their packing copies) on the device's stream, outside busy_s
+        if (collectiveSeconds > 0 || communicationSeconds > 0) {
+            // ZeRO-3's gathers and reduce-scatters (with their packing copies): what the compute stream waited for
+            // (outside busy_s), all of their time on the communication stream, and the share compute hid
             m.put("collectives_s", Math.round(collectiveSeconds * 1000) / 1000.0);
+            m.put("communication_s", Math.round(communicationSeconds * 1000) / 1000.0);
+            if (communicationSeconds > 0) {
+                m.put("collectives_overlap", Math.round(collectiveOverlap() * 1000) / 1000.0);
+            }
         }
         m.put("update_wait_s", Math.round(updateWaitSeconds * 1000) / 1000.0);
         m.put("optimizer_s", Math.round(optimizerSeconds * 1000) / 1000.0);

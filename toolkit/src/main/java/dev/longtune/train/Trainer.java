@@ -92,6 +92,7 @@ public final class Trainer implements AutoCloseable {
         float unscale = (float) (1.0 / lossScale);
         model.takeBusySeconds();
         model.takeCollectiveSeconds();
+        model.takeCommunicationSeconds();
         try {
             for (int k = 0; k < microBatches.size(); k++) {
                 if (overlap && k == microBatches.size() - 1) {
@@ -118,6 +119,7 @@ public final class Trainer implements AutoCloseable {
         }
         loss /= (long) microBatches.size() * worldSize;
         double busy = model.takeBusySeconds(), collectives = model.takeCollectiveSeconds();
+        double communication = model.takeCommunicationSeconds();
         Map<String, Double> idle = model.takeIdleSeconds();
         double updateWait = model.takeUpdateWaitSeconds();
         double hostUpdate = overlap ? optimizer.lastHostUpdateSeconds() : Double.NaN; // the previous step's, finished
@@ -131,7 +133,7 @@ public final class Trainer implements AutoCloseable {
         boolean applied = scaler.update(!update.applied()) && update.applied();
         double seconds = (System.nanoTime() - start) / 1e9;
         return new StepResult(step, loss, applied, update.gradNorm(), lr, lossScale, tokens, seconds, busy,
-                peaks(device), peaks(host), collectives, updateWait, optimizerSeconds, idle, hostUpdate);
+                peaks(device), peaks(host), collectives, updateWait, optimizerSeconds, idle, hostUpdate, communication);
     }
 
     private static Map<MemoryCategory, Long> peaks(MemoryTracker t) {

@@ -76,6 +76,12 @@ class DataParallelCommandTest {
         // the time compute waits for the collectives is reported beside the compute's (on the CPU nothing overlaps,
         // so it may round to 0; the GPU run's figure is in docs/benchmarks.md)
         assertThat(two.get(0).get("collectives_s").asDouble()).isGreaterThanOrEqualTo(0);
+        // and the collectives' whole time on the communication stream, with the share compute hid; on the CPU the
+        // ranks' threads meet in every collective, which takes time, while "waiting" for one costs nothing
+        for (JsonNode step : two) {
+            assertThat(step.get("communication_s").asDouble()).isGreaterThan(0);
+            assertThat(step.get("collectives_overlap").asDouble()).isBetween(0.0, 1.0);
+        }
         JsonNode ranks = two.get(0).get("ranks");
         assertThat(ranks).hasSize(2);
         // every rank keeps its shard resident beside the fixed slots the units run in (one rank: the whole model);

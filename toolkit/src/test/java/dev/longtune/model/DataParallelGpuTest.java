@@ -79,6 +79,9 @@ class DataParallelGpuTest {
                 assertThat(r.gradNorm()).as("step %d norm", s + 1).isCloseTo(reference.get(s).gradNorm(),
                         within(3e-2 * reference.get(s).gradNorm()));
                 assertThat(r.tokens()).isEqualTo(reference.get(s).tokens());
+                // the collectives timed with events on the communication stream, and the share compute hid
+                assertThat(r.communicationSeconds()).as("step %d communication stream", s + 1).isGreaterThan(0);
+                assertThat(r.collectiveOverlap()).isBetween(0.0, 1.0);
             }
             assertThat(reference.get(2).loss()).isLessThan(reference.get(0).loss());
             // the held-out loss, forward only with the weights gathered unit by unit (3 sequences over the ranks)

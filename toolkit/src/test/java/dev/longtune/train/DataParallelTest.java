@@ -81,6 +81,12 @@ class DataParallelTest {
         }
         assertThat(one.steps().get(2).loss()).isLessThan(one.steps().get(0).loss());
         one.weights().forEach((name, w) -> assertThat(many.weights().get(name)).as(name).containsExactly(w));
+        // every step's collectives are timed on the communication stream, and what compute waited for is part of it
+        for (StepResult s : many.steps()) {
+            assertThat(s.communicationSeconds()).isGreaterThan(0);
+            assertThat(s.collectiveSeconds()).isLessThanOrEqualTo(s.communicationSeconds());
+            assertThat(s.collectiveOverlap()).isBetween(0.0, 1.0);
+        }
         // each rank holds about 1/N of the weights
         assertThat((double) many.shardWeightBytes()).isCloseTo(one.shardWeightBytes() / (double) ranks,
                 within(0.02 * one.shardWeightBytes()));
