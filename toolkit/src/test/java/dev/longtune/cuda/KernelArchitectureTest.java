@@ -86,6 +86,41 @@ class KernelArchitectureTest {
         return Files.readString(out);
     }
 
+    static boolean ptxasPresent() {
+        try {
+            return new ProcessBuilder("ptxas", "--version").redirectErrorStream(true).start().waitFor(30, TimeUnit.SECONDS);
+        } catch (IOException | InterruptedException e) {
+            return false;
+        }
+    }
+
+    /**
+     * The Hopper attention's speed rests on wgmma groups staying in flight across branches and steps; where ptxas
+     * cannot prove that safe it serialises every wgmma of the kernel and only warns (C7510/C7520), and at 255
+     * registers a small edit could also spill. Both would cost a third of the backward's speed without failing a
+     * correctness check, so assembling the sm_90a PTX must give neither.
+     */
+    @Test
+    void theHopperKernelsAssembleWithoutSerialisedWgmmaOrSpills() throws Exception {
+        Compiler c = compiler();
+        assumeTrue(c != null && c.archs().contains(90) && ptxasPresent(), "no compiler for compute_90a, or no ptxas");
+        Path dir = Files.createTempDirectory("kernel-sass");
+        Path ptx = dir.resolve("fa90.ptx");
+        Files.writeString(ptx, c.ptx("flash_attention_sm90.cu", 90, List.of()));
+        Process p = new ProcessBuilder("ptxas", "-arch=sm_90a", "-v", ptx.toString(), "-o", dir.resolve("fa90.cubin").toString())
+                .redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0).as("ptxas:\n" + log).isTrue();
+        assertThat(log).as("ptxas sm_90a").doesNotContain("C7510").doesNotContain("C7520").doesNotContain("serialized");
+        Matcher spills = Pattern.compile("(\\d+) bytes spill stores").matcher(log);
+        int entries = 0;
+        while (spills.find()) {
+            entries++;
+            assertThat(Integer.parseInt(spills.group(1))).as("spill stores:\n" + log).isZero();
+        }
+        assertThat(entries).as("ptxas -v reports every entry point").isGreaterThanOrEqualTo(6);
+    }
+
     /** PTX instructions only: comments, directives naming entry points (which contain "_bf16") are left out. */
     static List<String> offending(String ptx) {
         List<String> bad = new ArrayList<>();
