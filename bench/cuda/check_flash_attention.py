@@ -78,7 +78,10 @@ class FA:
 
     def __init__(self, mod, volta_path=False, sm90=None, small=False, smem_floor=0, sm90_defines=()):
         self.mod = mod
-        self.sm90_bwd_smem = SM90_BWD_SMEM  # variants (sm90_defines) that change it say so here
+        # the sm_90a backward's shared memory: a variant build (sm90_defines) that changes BWD_SMEM must add its
+        # difference here, as the earlier variants did (git log of this file)
+        self.sm90_defines = tuple(sm90_defines)
+        self.sm90_bwd_smem = SM90_BWD_SMEM
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90
