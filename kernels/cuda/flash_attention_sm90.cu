@@ -63,6 +63,10 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
            | ((unsigned long long) (stride >> 4) << 32) | (1ull << 62);
 }
 
+#ifndef FA90_FWD_PIPE
+#define FA90_FWD_PIPE 0
+#endif
+
 #ifndef FA90_V_LEAD
 #define FA90_V_LEAD HALF_BYTES
 #define FA90_V_STRIDE 1024
@@ -173,7 +177,9 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
 
     load_tile<128>(Qs, q, i0, t, hq, h);
     load_tile<128>(Kb, k, j_begin, t, hkv, g);
+#if !FA90_FWD_PIPE
     load_tile<128>(Vb, v, j_begin, t, hkv, g);
+#endif
     cp_async_commit();
     for (int r = threadIdx.x; r < BR; r += THREADS) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA90_BIG;
 
@@ -188,6 +194,140 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
 
     // descriptors of this warpgroup's 64 Q rows and of the tiles, 16 dims (32 bytes) per k step
     const unsigned qa = Qs + wg * 64 * 128;
+#if FA90_FWD_PIPE
+    // FA90_FWD_PIPE (under test, flash_attention_sm90.md "Forward, pipelined"): step j issues S(j) = Q·K(j)ᵀ and then
+    // O += P(j−1)·V(j−1), waits for S(j) only and computes P(j) while P(j−1)·V(j−1) runs; O is rescaled once that is
+    // done. Step j copies K(j+1) and V(j); every warpgroup computes every step (masked where its rows precede the
+    // keys), since a wgmma group in flight past a branch that could diverge serialises them all.
+    const int nsteps = (i_last - j_begin) / BC + 1;
+    unsigned pk[8][4], pn[8][4];  // P(j−1), in flight as P·V's A operand, and P(j)
+    float a0 = 1.f, a1 = 1.f;
+    // S(j) in s → P(j) in pn, the running max and sums updated; a0/a1 rescale O from the old max to the new
+    const auto softmax = [&](int j0) {
+        const int r0 = i0 + lrow, r1 = r0 + 8;
+        const bool full = j0 + BC - 1 <= r0 && j0 >= ds_s[lrow + 8];
+        if (!full) {
+            const int d0 = ds_s[lrow], d1 = ds_s[lrow + 8];
+#pragma unroll
+            for (int n = 0; n < 16; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int j = j0 + n * 8 + tc + e;
+                    if (!(j >= d0 && j <= r0)) s[4 * n + e] = -FA90_INF;
+                    if (!(j >= d1 && j <= r1)) s[4 * n + 2 + e] = -FA90_INF;
+                }
+        }
+        float mx0 = -FA90_INF, mx1 = -FA90_INF;
+#pragma unroll
+        for (int n = 0; n < 16; n++) {
+            mx0 = fmaxf(mx0, fmaxf(s[4 * n], s[4 * n + 1]));
+            mx1 = fmaxf(mx1, fmaxf(s[4 * n + 2], s[4 * n + 3]));
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        mx0 = fmaxf(m0, mx0 * sl2);
+        mx1 = fmaxf(m1, mx1 * sl2);
+        const float ms0 = mx0 == -FA90_INF ? 0.f : mx0, ms1 = mx1 == -FA90_INF ? 0.f : mx1;
+        a0 = ex2(m0 - ms0);
+        a1 = ex2(m1 - ms1);
+        m0 = mx0;
+        m1 = mx1;
+        float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+        for (int n = 0; n < 16; n++) {
+            const float p0 = ex2(fmaf(s[4 * n], sl2, -ms0)), p1 = ex2(fmaf(s[4 * n + 1], sl2, -ms0));
+            const float p2 = ex2(fmaf(s[4 * n + 2], sl2, -ms1)), p3 = ex2(fmaf(s[4 * n + 3], sl2, -ms1));
+            sum0 += p0 + p1;
+            sum1 += p2 + p3;
+            pn[n >> 1][(n & 1) * 2] = Pack2<Tag>::run(p0, p1);
+            pn[n >> 1][(n & 1) * 2 + 1] = Pack2<Tag>::run(p2, p3);
+        }
+        l0 = l0 * a0 + sum0;
+        l1 = l1 * a1 + sum1;
+    };
+    const auto issue_s = [&](unsigned ks) {
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const unsigned off = (kk >> 2) * HALF_BYTES + (kk & 3) * 32;
+            Wgmma<Tag>::ss(s, descriptor(qa + off, 16, 1024), descriptor(ks + off, 16, 1024), kk > 0);
+        }
+        wgmma_commit();
+    };
+    const auto issue_pv = [&](unsigned vs) {
+#pragma unroll
+        for (int kk = 0; kk < BC / 16; kk++)
+            Wgmma<Tag>::rs(o, pk[kk], descriptor(vs + kk * 16 * 128, FA90_V_LEAD, FA90_V_STRIDE));
+        wgmma_commit();
+    };
+    // pk = pn, pinned so that the compiler keeps the copies ahead of the next wgmma fence (ptxas serialises every
+    // wgmma when an input register of one is written inside a pipeline stage: C7513)
+    // keeps pk live (its registers apart from pn's) until the P·V that reads it is done
+    const auto pin_pk = [&]() {
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++)
+#pragma unroll
+            for (int x = 0; x < 4; x++) asm volatile("" : "+r"(pk[kk][x])::"memory");
+    };
+    const auto copy_pn = [&]() {
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++)
+#pragma unroll
+            for (int x = 0; x < 4; x++) {
+                pk[kk][x] = pn[kk][x];
+                asm volatile("" : "+r"(pk[kk][x])::"memory");
+            }
+    };
+    // step 0: S(0) and P(0)
+    cp_async_wait_all();
+    fence_proxy_async();
+    __syncthreads();
+    if (nsteps > 1) load_tile<128>(Kb + TILE_BYTES, k, j_begin + BC, t, hkv, g);
+    load_tile<128>(Vb, v, j_begin, t, hkv, g);
+    cp_async_commit();
+    issue_s(Kb);
+    wgmma_wait_all();
+    pin(s);
+    softmax(j_begin);
+    copy_pn();
+    for (int step = 1; step < nsteps; step++) {
+        const int j0 = j_begin + step * BC, buf = step & 1;
+        cp_async_wait_all();  // K(step) and V(step − 1)
+        fence_proxy_async();
+        __syncthreads();
+        if (step + 1 < nsteps) load_tile<128>(Kb + (buf ^ 1) * TILE_BYTES, k, j0 + BC, t, hkv, g);
+        load_tile<128>(Vb + buf * TILE_BYTES, v, j0, t, hkv, g);
+        cp_async_commit();
+        issue_s(Kb + buf * TILE_BYTES);
+        issue_pv(Vb + (buf ^ 1) * TILE_BYTES);
+        wgmma_wait<1>();  // S(step); P(step − 1)·V(step − 1) may still run
+        pin(s);
+        softmax(j0);
+        wgmma_wait_all();
+        pin(o);
+        pin_pk();
+#pragma unroll
+        for (int n = 0; n < 16; n++) {
+            o[4 * n] *= a0;
+            o[4 * n + 1] *= a0;
+            o[4 * n + 2] *= a1;
+            o[4 * n + 3] *= a1;
+        }
+        pin(o);
+        copy_pn();
+    }
+    // the last P·V
+    cp_async_wait_all();
+    fence_proxy_async();
+    __syncthreads();
+    wgmma_fence();
+    issue_pv(Vb + ((nsteps - 1) & 1) * TILE_BYTES);
+    wgmma_wait_all();
+    pin(o);
+    (void) wg_last;
+#else
     int buf = 0;
     for (int j0 = j_begin; j0 <= i_last; j0 += BC, buf ^= 1) {
         cp_async_wait_all();
@@ -268,6 +408,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         wgmma_wait_all();
         pin(o);
     }
+#endif
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
