@@ -61,11 +61,14 @@ class SequenceTilingTest {
             m.initialize(9);
             Batch b = batch();
             Pass untiled = passWithTile(m, b, 0), tiled = passWithTile(m, b, TILE);
-            boolean exact = dev.equals("cpu");
+            // on the CPU the tiles' products differ from the whole sequence's only by FP32 rounding: bit for bit on some
+            // CPUs, but OpenBLAS picks its kernels by matrix shape, so 64-row tiles can round differently from 300 rows
+            // (seen on an AMD EPYC: 1.4e-9 relative in the loss)
+            boolean cpu = dev.equals("cpu");
             double tolerance = p == Precision.FP32 ? 1e-4 : 2e-2;
-            if (exact) {
-                assertThat(tiled.loss()).isEqualTo(untiled.loss());
-                assertThat(tiled.forwardLoss()).isEqualTo(untiled.forwardLoss());
+            if (cpu) {
+                assertThat(tiled.loss()).isCloseTo(untiled.loss(), org.assertj.core.data.Offset.offset(1e-7 * untiled.loss()));
+                assertThat(tiled.forwardLoss()).isCloseTo(untiled.forwardLoss(), org.assertj.core.data.Offset.offset(1e-7 * untiled.loss()));
             } else {
                 assertThat(tiled.loss()).isCloseTo(untiled.loss(), org.assertj.core.data.Offset.offset(1e-3 * untiled.loss()));
                 assertThat(tiled.forwardLoss()).isCloseTo(untiled.forwardLoss(), org.assertj.core.data.Offset.offset(1e-3 * untiled.loss()));
@@ -73,19 +76,15 @@ class SequenceTilingTest {
             for (var entry : untiled.grads().entrySet()) {
                 String name = entry.getKey();
                 float[] want = entry.getValue(), got = tiled.grads().get(name);
-                boolean summedOverTiles = MLP_WEIGHTS.stream().anyMatch(name::endsWith);
-                if (exact && !summedOverTiles) {
-                    assertThat(java.util.Arrays.mismatch(got, want)).as(name + " bit for bit").isEqualTo(-1);
-                    continue;
-                }
                 double scale = 0;
                 for (float v : want) {
                     scale = Math.max(scale, Math.abs(v));
                 }
                 assertThat(scale).as(name + " has a gradient").isPositive();
+                // CPU in FP32: rounding only; 16-bit gradients may land one ulp apart
+                double within = cpu && p == Precision.FP32 ? 1e-5 * scale : tolerance * scale;
                 for (int i = 0; i < want.length; i++) {
-                    assertThat((double) got[i]).as(name + "[" + i + "]")
-                            .isCloseTo(want[i], org.assertj.core.data.Offset.offset(tolerance * scale));
+                    assertThat((double) got[i]).as(name + "[" + i + "]").isCloseTo(want[i], org.assertj.core.data.Offset.offset(within));
                 }
             }
             // the wide tensors exist for one tile: the backward's peak of activations drops by at least the untiled
