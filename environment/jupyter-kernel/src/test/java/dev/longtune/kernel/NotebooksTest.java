@@ -180,12 +180,9 @@ class NotebooksTest {
         List<String> steps = Files.readAllLines(out.resolve("steps.csv"));
         assertThat(steps).hasSize(5);
         assertThat(Double.parseDouble(steps.get(4).split(",")[1])).isLessThan(Double.parseDouble(steps.get(1).split(",")[1]));
-        // every step's collectives are timed on rank 0's communication stream
-        int collectives = java.util.Arrays.asList(steps.get(0).split(",")).indexOf("rank 0 collectives s");
-        assertThat(collectives).as("steps.csv has the collectives' time: " + steps.get(0)).isPositive();
-        for (String row : steps.subList(1, 5)) {
-            assertThat(Double.parseDouble(row.split(",")[collectives])).as(row).isPositive();
-        }
+        // the step table shows rank 0's collectives time (a timing: not in the saved, reproducible steps.csv)
+        assertThat(text).contains("rank 0 collectives s");
+        assertThat(steps.get(0)).doesNotContain("collectives");
         List<String> memory = Files.readAllLines(out.resolve("per-rank-memory.csv"));
         for (String category : List.of("weights", "grads", "optimizer")) {
             String[] row = memory.stream().filter(l -> l.startsWith(category + ",")).findFirst().orElseThrow().split(",");
