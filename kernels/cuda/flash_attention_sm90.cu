@@ -194,16 +194,10 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
 
     // descriptors of this warpgroup's 64 Q rows and of the tiles, 16 dims (32 bytes) per k step
     const unsigned qa = Qs + wg * 64 * 128;
-#if FA90_FWD_PIPE
-    // FA90_FWD_PIPE (under test, flash_attention_sm90.md "Forward, pipelined"): step j issues S(j) = Q·K(j)ᵀ and then
-    // O += P(j−1)·V(j−1), waits for S(j) only and computes P(j) while P(j−1)·V(j−1) runs; O is rescaled once that is
-    // done. Step j copies K(j+1) and V(j); every warpgroup computes every step (masked where its rows precede the
-    // keys), since a wgmma group in flight past a branch that could diverge serialises them all.
-    const int nsteps = (i_last - j_begin) / BC + 1;
-    unsigned pk[8][4], pn[8][4];  // P(j−1), in flight as P·V's A operand, and P(j)
-    float a0 = 1.f, a1 = 1.f;
-    // S(j) in s → P(j) in pn, the running max and sums updated; a0/a1 rescale O from the old max to the new
-    const auto softmax = [&](int j0) {
+    // the online softmax of a step whose keys start at j0: S in s (masked in place) → P packed to 16-bit pairs in p
+    // (the A fragments of P·V, one per 16-key k step), the running max and sums updated; a0/a1 rescale O from the
+    // old max to the new
+    const auto softmax = [&](int j0, unsigned (&p)[8][4], float& a0, float& a1) {
         const int r0 = i0 + lrow, r1 = r0 + 8;
         const bool full = j0 + BC - 1 <= r0 && j0 >= ds_s[lrow + 8];
         if (!full) {
@@ -241,12 +235,13 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
             const float p2 = ex2(fmaf(s[4 * n + 2], sl2, -ms1)), p3 = ex2(fmaf(s[4 * n + 3], sl2, -ms1));
             sum0 += p0 + p1;
             sum1 += p2 + p3;
-            pn[n >> 1][(n & 1) * 2] = Pack2<Tag>::run(p0, p1);
-            pn[n >> 1][(n & 1) * 2 + 1] = Pack2<Tag>::run(p2, p3);
+            p[n >> 1][(n & 1) * 2] = Pack2<Tag>::run(p0, p1);
+            p[n >> 1][(n & 1) * 2 + 1] = Pack2<Tag>::run(p2, p3);
         }
-        l0 = l0 * a0 + sum0;
+        l0 = l0 * a0 + sum0;  // per-thread partial sums; reduced across the quad at the end
         l1 = l1 * a1 + sum1;
     };
+    // S = Q·Kᵀ for the K tile at ks: one wgmma group (fenced: s and O's registers were written before it)
     const auto issue_s = [&](unsigned ks) {
         wgmma_fence();
 #pragma unroll
@@ -256,14 +251,31 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         }
         wgmma_commit();
     };
-    const auto issue_pv = [&](unsigned vs) {
+    // O += P·V for the V tile at vs, P as register A operands: one wgmma group
+    const auto issue_pv = [&](const unsigned (&p)[8][4], unsigned vs) {
 #pragma unroll
         for (int kk = 0; kk < BC / 16; kk++)
-            Wgmma<Tag>::rs(o, pk[kk], descriptor(vs + kk * 16 * 128, FA90_V_LEAD, FA90_V_STRIDE));
+            Wgmma<Tag>::rs(o, p[kk], descriptor(vs + kk * 16 * 128, FA90_V_LEAD, FA90_V_STRIDE));
         wgmma_commit();
     };
-    // pk = pn, pinned so that the compiler keeps the copies ahead of the next wgmma fence (ptxas serialises every
-    // wgmma when an input register of one is written inside a pipeline stage: C7513)
+    // O from the old running max to the new (softmax's a0, a1 per row half)
+    const auto rescale = [&](float a0, float a1) {
+#pragma unroll
+        for (int n = 0; n < 16; n++) {
+            o[4 * n] *= a0;
+            o[4 * n + 1] *= a0;
+            o[4 * n + 2] *= a1;
+            o[4 * n + 3] *= a1;
+        }
+    };
+#if FA90_FWD_PIPE
+    // FA90_FWD_PIPE (under test, flash_attention_sm90.md "Forward, pipelined"): step j issues S(j) = Q·K(j)ᵀ and then
+    // O += P(j−1)·V(j−1), waits for S(j) only and computes P(j) while P(j−1)·V(j−1) runs; O is rescaled once that is
+    // done. Step j copies K(j+1) and V(j); every warpgroup computes every step (masked where its rows precede the
+    // keys), since a wgmma group in flight past a branch that could diverge serialises them all.
+    const int nsteps = (i_last - j_begin) / BC + 1;
+    unsigned pk[8][4], pn[8][4];  // P(j−1), in flight as P·V's A operand, and P(j)
+    float a0 = 1.f, a1 = 1.f;
     // keeps pk live (its registers apart from pn's) until the P·V that reads it is done
     const auto pin_pk = [&]() {
 #pragma unroll
@@ -271,6 +283,8 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
 #pragma unroll
             for (int x = 0; x < 4; x++) asm volatile("" : "+r"(pk[kk][x])::"memory");
     };
+    // pk = pn, pinned so that the compiler keeps the copies ahead of the next wgmma fence (ptxas serialises every
+    // wgmma when an input register of one is written inside a pipeline stage: C7513)
     const auto copy_pn = [&]() {
 #pragma unroll
         for (int kk = 0; kk < 8; kk++)
@@ -290,7 +304,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     issue_s(Kb);
     wgmma_wait_all();
     pin(s);
-    softmax(j_begin);
+    softmax(j_begin, pn, a0, a1);
     copy_pn();
     for (int step = 1; step < nsteps; step++) {
         const int j0 = j_begin + step * BC, buf = step & 1;
@@ -301,20 +315,14 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         load_tile<128>(Vb + buf * TILE_BYTES, v, j0, t, hkv, g);
         cp_async_commit();
         issue_s(Kb + buf * TILE_BYTES);
-        issue_pv(Vb + (buf ^ 1) * TILE_BYTES);
+        issue_pv(pk, Vb + (buf ^ 1) * TILE_BYTES);
         wgmma_wait<1>();  // S(step); P(step − 1)·V(step − 1) may still run
         pin(s);
-        softmax(j0);
+        softmax(j0, pn, a0, a1);
         wgmma_wait_all();
         pin(o);
         pin_pk();
-#pragma unroll
-        for (int n = 0; n < 16; n++) {
-            o[4 * n] *= a0;
-            o[4 * n + 1] *= a0;
-            o[4 * n + 2] *= a1;
-            o[4 * n + 3] *= a1;
-        }
+        rescale(a0, a1);
         pin(o);
         copy_pn();
     }
@@ -323,7 +331,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     fence_proxy_async();
     __syncthreads();
     wgmma_fence();
-    issue_pv(Vb + ((nsteps - 1) & 1) * TILE_BYTES);
+    issue_pv(pk, Vb + ((nsteps - 1) & 1) * TILE_BYTES);
     wgmma_wait_all();
     pin(o);
     (void) wg_last;
@@ -341,70 +349,15 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         if (j0 > wg_last) continue;  // every key of the step follows every row of this warpgroup
         const unsigned ks = Kb + buf * TILE_BYTES, vs = Vb + buf * TILE_BYTES;
 
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            const unsigned off = (kk >> 2) * HALF_BYTES + (kk & 3) * 32;
-            Wgmma<Tag>::ss(s, descriptor(qa + off, 16, 1024), descriptor(ks + off, 16, 1024), kk > 0);
-        }
-        wgmma_commit();
+        issue_s(ks);
         wgmma_wait_all();
         pin(s);
-
-        const int r0 = i0 + lrow, r1 = r0 + 8;
-        const bool full = j0 + BC - 1 <= r0 && j0 >= ds_s[lrow + 8];
-        if (!full) {
-            const int d0 = ds_s[lrow], d1 = ds_s[lrow + 8];
-#pragma unroll
-            for (int n = 0; n < 16; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int j = j0 + n * 8 + tc + e;
-                    if (!(j >= d0 && j <= r0)) s[4 * n + e] = -FA90_INF;
-                    if (!(j >= d1 && j <= r1)) s[4 * n + 2 + e] = -FA90_INF;
-                }
-        }
-        float mx0 = -FA90_INF, mx1 = -FA90_INF;
-#pragma unroll
-        for (int n = 0; n < 16; n++) {
-            mx0 = fmaxf(mx0, fmaxf(s[4 * n], s[4 * n + 1]));
-            mx1 = fmaxf(mx1, fmaxf(s[4 * n + 2], s[4 * n + 3]));
-        }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        mx0 = fmaxf(m0, mx0 * sl2);
-        mx1 = fmaxf(m1, mx1 * sl2);
-        const float ms0 = mx0 == -FA90_INF ? 0.f : mx0, ms1 = mx1 == -FA90_INF ? 0.f : mx1;
-        const float a0 = ex2(m0 - ms0), a1 = ex2(m1 - ms1);
-        m0 = mx0;
-        m1 = mx1;
-        float sum0 = 0.f, sum1 = 0.f;
-        unsigned pk[8][4];  // P as 16-bit pairs: the A fragments of P·V, one per 16-key k step
-#pragma unroll
-        for (int n = 0; n < 16; n++) {
-            const float p0 = ex2(fmaf(s[4 * n], sl2, -ms0)), p1 = ex2(fmaf(s[4 * n + 1], sl2, -ms0));
-            const float p2 = ex2(fmaf(s[4 * n + 2], sl2, -ms1)), p3 = ex2(fmaf(s[4 * n + 3], sl2, -ms1));
-            sum0 += p0 + p1;
-            sum1 += p2 + p3;
-            pk[n >> 1][(n & 1) * 2] = Pack2<Tag>::run(p0, p1);
-            pk[n >> 1][(n & 1) * 2 + 1] = Pack2<Tag>::run(p2, p3);
-        }
-        l0 = l0 * a0 + sum0;  // per-thread partial sums; reduced across the quad at the end
-        l1 = l1 * a1 + sum1;
-#pragma unroll
-        for (int n = 0; n < 16; n++) {
-            o[4 * n] *= a0;
-            o[4 * n + 1] *= a0;
-            o[4 * n + 2] *= a1;
-            o[4 * n + 3] *= a1;
-        }
+        unsigned pk[8][4];
+        float a0, a1;
+        softmax(j0, pk, a0, a1);
+        rescale(a0, a1);
         wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < BC / 16; kk++)
-            Wgmma<Tag>::rs(o, pk[kk], descriptor(vs + kk * 16 * 128, FA90_V_LEAD, FA90_V_STRIDE));
-        wgmma_commit();
+        issue_pv(pk, vs);
         wgmma_wait_all();
         pin(o);
     }
@@ -456,6 +409,18 @@ static_assert(BWD_SMEM <= 227 * 1024, "more shared memory than an H100/H200 bloc
 __device__ __forceinline__ void pin32(float (&d)[32]) {
 #pragma unroll
     for (int i = 0; i < 32; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+// an m64n64 accumulator (keys × 64 queries) as 16-bit A fragments of m64n128k16, one per 16-query k step:
+// x = (n = 2kk, key0), (2kk, key1), (2kk+1, key0), (2kk+1, key1)
+template <typename Tag>
+__device__ __forceinline__ void pack_a(unsigned (&a)[4][4], const float (&acc)[32]) {
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+        for (int x = 0; x < 4; x++) {
+            const int n = 2 * kk + (x >> 1), o = (x & 1) * 2;
+            a[kk][x] = Pack2<Tag>::run(acc[4 * n + o], acc[4 * n + o + 1]);
+        }
 }
 __device__ __forceinline__ void red_add2(float* p, float a, float b) {
     asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(__cvta_generic_to_global(p)), "f"(a), "f"(b)
@@ -626,13 +591,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                     }
             }
             // dV += (scale·P)ᵀ·dO goes first, so the tensor cores have it while dSᵀ is formed
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-#pragma unroll
-                for (int x = 0; x < 4; x++) {
-                    const int n = 2 * kk + (x >> 1), o = (x & 1) * 2;
-                    pa[kk][x] = Pack2<Tag>::run(st[4 * n + o], st[4 * n + o + 1]);
-                }
+            pack_a<Tag>(pa, st);
             wgmma_fence();
 #pragma unroll
             for (int kk = 0; kk < 4; kk++)
@@ -648,13 +607,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                 dpt[4 * n + 2] = st[4 * n + 2] * (dpt[4 * n + 2] - dl.x);
                 dpt[4 * n + 3] = st[4 * n + 3] * (dpt[4 * n + 3] - dl.y);
             }
-#pragma unroll
-            for (int kk = 0; kk < 4; kk++)
-#pragma unroll
-                for (int x = 0; x < 4; x++) {
-                    const int n = 2 * kk + (x >> 1), o = (x & 1) * 2;
-                    da[kk][x] = Pack2<Tag>::run(dpt[4 * n + o], dpt[4 * n + o + 1]);
-                }
+            pack_a<Tag>(da, dpt);
             // dK += dSᵀ·Q is issued after dQ (below), so the dQ reduction runs while it computes
         }
         // dSᵀ rows lk0 and lk0 + 8 to shared memory (128-byte rows of 64 queries, chunks swizzled by key mod 8)
