@@ -67,7 +67,9 @@ def load_sm90_module(extra=()):
 
 
 SM90_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 1024
-SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 5 * 64 * 128 * 2 + 128 * 128 + 7 * 64 * 4 + 2 * 64 * 64 * 4 + 1024
+# K, V | two stages of Q, dO | two dSᵀ tiles | staged dQ of both MMA warpgroups | two stages of rows | mbarriers | align
+SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 2 * 2 * 64 * 128 * 2 + 2 * 128 * 128 + 2 * 64 * 64 * 4 + 2 * 3 * 64 * 4 + 4 * 8 + 1024
+SM90_BWD_THREADS = 384  # two MMA warpgroups and a producer
 
 
 SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
@@ -81,7 +83,7 @@ class FA:
         # the sm_90a backward's shared memory: a variant build (sm90_defines) that changes BWD_SMEM must add its
         # difference here, as the earlier variants did (git log of this file)
         self.sm90_defines = tuple(sm90_defines)
-        self.sm90_bwd_smem = SM90_BWD_SMEM
+        self.sm90_bwd_smem, self.sm90_bwd_threads = SM90_BWD_SMEM, SM90_BWD_THREADS
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90
@@ -160,7 +162,7 @@ class FA:
         suf = SUFFIX[q.dtype]
         if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
             f = self.fn90(f"flash_attention_backward_sm90_{suf}_d128", self.sm90_bwd_smem)
-            f(((t + 127) // 128, hkv), (256,),
+            f(((t + 127) // 128, hkv), (self.sm90_bwd_threads,),
               (self.ptr(dq_accum), self.ptr(dk), self.ptr(dv), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(dout),
                self.ptr(lse), self.ptr(delta), self.ptr(cu), np.int32(cu.numel() - 1), np.int32(t), np.int32(hq),
                np.int32(hkv), np.float32(scale)), shared_mem=self.sm90_bwd_smem)

@@ -1,6 +1,6 @@
-// Shared by flash_attention.cu and flash_attention_sm90.cu: which document a token lies in, the query rows a
-// FlashAttention backward step stages in shared memory beside its Q and dO tiles, and the backward's last write of
-// the key gradients. Pasted in place of its #include by
+// Shared by flash_attention.cu and flash_attention_sm90.cu: which document a token lies in and the backward's last
+// write of the key gradients; and, for the mma.sync backward, the query rows a step stages in shared memory beside its
+// Q and dO tiles (the sm_90a backward's producer warpgroup stages its own). Pasted in place of its #include by
 // the kernel loader (NvrtcCompiler), as common.cuh is.
 #pragma once
 

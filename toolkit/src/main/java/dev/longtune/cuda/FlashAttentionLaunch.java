@@ -55,13 +55,14 @@ public record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
     static FlashAttentionLaunch hopperForward() { return new FlashAttentionLaunch(128, 256, 5 * 128 * 128 * 2 + 128 * 4 + 1024); }
 
     /**
-     * The Hopper backward: 128 keys per block as two warpgroups; K and V tiles (128 rows), three Q and two dO tiles of
-     * 64 rows, dSᵀ (128 × 64), lse, delta and document starts of two steps, each row's document, each warpgroup's
-     * 64 × 64 FP32 dQ tile staged for its bulk reduction, alignment.
+     * The Hopper backward: 128 keys per block as two MMA warpgroups and a producer warpgroup (384 threads); K and V
+     * tiles (128 rows), two stages of a Q and a dO tile of 64 rows, two dSᵀ tiles (128 × 64), each MMA warpgroup's
+     * 64 × 64 FP32 dQ tile staged for its bulk reduction, lse, delta and document starts of both stages, the stages'
+     * four mbarriers, alignment.
      */
     static FlashAttentionLaunch hopperBackward() {
-        return new FlashAttentionLaunch(128, 256,
-                2 * 128 * 128 * 2 + 5 * 64 * 128 * 2 + 128 * 128 + 7 * 64 * 4 + 2 * 64 * 64 * 4 + 1024);
+        return new FlashAttentionLaunch(128, 384,
+                2 * 128 * 128 * 2 + 2 * 2 * 64 * 128 * 2 + 2 * 128 * 128 + 2 * 64 * 64 * 4 + 2 * 3 * 64 * 4 + 4 * 8 + 1024);
     }
 
     /** The most shared memory the mma.sync path asks of one block (backward, head dim 128). */
