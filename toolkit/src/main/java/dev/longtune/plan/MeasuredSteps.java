@@ -51,33 +51,36 @@ public final class MeasuredSteps {
                 row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 32_768, 2 * 2_749),
                 row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 131_072, 2 * 2_202),
                 // 2026-11-30, the Hopper attention's first backward (bench/results/gpu-bench-2026-11-30-sm90,
-                // offload-8b-sweep-48gib-sm90): the model now carries the second backward's rate (8% faster), so these
-                // rows, not measured again, read a few percent high; the slice at 131,072 was last measured with
-                // kernel v2 and is left out
+                // offload-8b-sweep-48gib-sm90): the model now carries the warp-specialised backward's rate (21% faster
+                // forward+backward), so these rows, not measured again, read high; the slice at 131,072 was last
+                // measured with kernel v2 and is left out
                 row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 8_192, 57_260),
                 row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 32_768, 52_584),
                 row("longtune offload, 8B, H200 (48 GiB cap)", full, h200, EngineProfile.LONGTUNE, oursOffload, 32_768, 4_756),
                 row("longtune offload, 8B, H200 (48 GiB cap)", full, h200, EngineProfile.LONGTUNE, oursOffload, 131_072, 2_100),
                 // the same with --keep-attention (offload-8b-{32k,128k}-48gib-keep-attention-h200.jsonl)
                 row("longtune offload, kept attention, 8B, H200", full, h200, EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true), 32_768, 4_848),
-                // the second Hopper backward (bench/results/sm90-bwd-bulk-2026-11-30, the second step)
+                // the warp-specialised Hopper backward (bench/results/sm90-bwd-ws-2026-12-01/r and q, the second
+                // step; with the first layer resident, the median of steps 2-3)
                 row("longtune offload, kept attention, 8B, H200", full, h200, EngineProfile.LONGTUNE,
-                        oursOffload.withKeepAttention(true).withPrefetchCheckpoints(true), 131_072, 2_584),
+                        oursOffload.withKeepAttention(true).withPrefetchCheckpoints(true), 131_072, 2_834),
+                row("longtune offload, kept attention, 1 layer resident, 8B, H200", full, h200, EngineProfile.LONGTUNE,
+                        oursOffload.withKeepAttention(true).withResidentLayers(1).withPrefetchCheckpoints(true), 131_072, 2_891),
                 // checkpoint copies off the compute stream (each started as soon as its tensor exists), 7 layers and
-                // the embedding resident on the GPU, on the 2-GPU machine's host, the second Hopper backward
-                // (bench/results/sm90-bwd-bulk-2026-11-30/s; median of steps 2-4)
+                // the embedding resident on the GPU, on the 2-GPU machine's host, the warp-specialised Hopper backward
+                // (bench/results/sm90-bwd-ws-2026-12-01/d/off32; median of steps 2-4)
                 row("longtune offload, kept attention, 7 layers + embedding resident, 8B, H200", full, h200,
                         EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true).withResidentLayers(7).withResidentEmbedding(true)
-                                .withPrefetchCheckpoints(true), 32_768, 5_567),
+                                .withPrefetchCheckpoints(true), 32_768, 5_834),
                 // ZeRO-3 over the 2-GPU machine's two H200s, each GPU's shards of the first layers (and of the
-                // embedding) resident, node tokens/s (bench/results/sm90-bwd-bulk-2026-11-30/d; median of steps 2-4,
+                // embedding) resident, node tokens/s (bench/results/sm90-bwd-ws-2026-12-01/d; median of steps 2-4,
                 // and the second step at 128K): the model leaves out the collectives' share of the SMs
                 row("longtune ZeRO-3 offload, kept attention, 16 layers + embedding resident, 8B, 2×H200", full, twoH200,
                         EngineProfile.LONGTUNE, oursOffload.withGpus(2).withKeepAttention(true).withResidentLayers(16)
-                                .withResidentEmbedding(true).withPrefetchCheckpoints(true), 32_768, 10_582),
+                                .withResidentEmbedding(true).withPrefetchCheckpoints(true), 32_768, 11_088),
                 row("longtune ZeRO-3 offload, attention kept in 28 layers, 3 layers resident, 8B, 2×H200", full, twoH200,
                         EngineProfile.LONGTUNE, oursOffload.withGpus(2).withKeptAttentionLayers(28).withResidentLayers(3)
-                                .withPrefetchCheckpoints(true), 131_072, 5_008),
+                                .withPrefetchCheckpoints(true), 131_072, 5_454),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 8_192, 66_918),
                 row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 32_768, 56_700));
     }

@@ -35,11 +35,12 @@ public final class ThroughputModel {
     static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0;
     /**
      * Ours, by the kernel path a GPU runs (kernels/cuda/flash_attention*.md), measured on the H200 at 131,072 tokens:
-     * the Hopper (wgmma) kernels of sm_90 with the second backward (wgmma groups reordered, dQ by bulk reductions;
-     * check_flash_attention.py, bench/results/sm90-bwd-bulk-2026-11-30/t/fa.json) 470.8 / 430.5. The first backward
-     * made 397.7 forward+backward in the same script (407.4 launched from Java by GpuBench).
+     * the Hopper (wgmma) kernels of sm_90: forward 470.8 (check_flash_attention.py,
+     * bench/results/sm90-bwd-bulk-2026-11-30/t/fa.json; 451 to 477 in later runs on other machines), forward+backward
+     * 481.6 with the warp-specialised backward (a producer warpgroup, one barrier a step;
+     * bench/results/sm90-bwd-ws-2026-12-01/r/fa.json). The backwards before it made 430.5 and 397.7.
      */
-    static final double OURS_HOPPER_FWD = 470.8, OURS_HOPPER_FWD_BWD = 430.5;
+    static final double OURS_HOPPER_FWD = 470.8, OURS_HOPPER_FWD_BWD = 481.6;
     /** The mma.sync kernels (sm_80 and sm_100-class GPUs; v4, check_flash_attention.py) 321.7 / 274.8. */
     static final double OURS_MMA_FWD = 321.7, OURS_MMA_FWD_BWD = 274.8;
     /**
@@ -95,6 +96,15 @@ public final class ThroughputModel {
      * 79% of the triad bandwidth on the 2×H200 host: docs/benchmarks.md, "CPU AdamW").
      */
     static final double OURS_CPU_ADAM_BANDWIDTH_FRACTION = 0.79;
+    /**
+     * What the collectives of data parallelism cost the compute beside them: NCCL's kernels hold SMs while they run, so
+     * the GPU's own work takes longer. Measured on 2×H200 at 32,768 tokens per GPU (ZeRO-3, the warp-specialised
+     * attention; bench/results/sm90-bwd-ws-2026-12-01/d): 5.50 s busy per step against one GPU's 5.24 s on the same
+     * per-GPU work, for 32.1 GB of all-gathers and reduce-scatters per GPU (communication_s 1.62 s, 99% of it
+     * hidden): 0.26 s per 32.1 GB. Counted per byte, so it fades at long contexts as the measurements do (128K: about
+     * 1% of the step).
+     */
+    static final double COLLECTIVE_BUSY_S_PER_GB = 0.26 / 32.1;
     /** Bytes one mixed-precision AdamW update moves per parameter: read p, m, v, g (4 × 4), write p, m, v (3 × 4), the 16-bit copy (2). */
     public static final int ADAM_BYTES_PER_PARAMETER = 4 * 4 + 3 * 4 + 2;
 
@@ -211,6 +221,10 @@ public final class ThroughputModel {
             }
         }
         // copies run on their own streams, prefetched: hidden up to the compute time
+        if (P > 1) { // the collectives' kernels share the SMs with the compute they overlap
+            double gathers = s.zeroStage() == 3 ? passes : 0;
+            compute += COLLECTIVE_BUSY_S_PER_GB * (gathers + 1) * e * n * (P - 1) / P / 1e9;
+        }
         double exposed = Math.max(0, transfer - compute);
 
         double optimizer;

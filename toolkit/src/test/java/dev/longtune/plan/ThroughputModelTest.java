@@ -38,10 +38,13 @@ class ThroughputModelTest {
         double fwd = 2 * T * T * 4096 * 32;                            // causal forward FLOPs, all layers
         // SDPA's default dispatch on the H200 (cuDNN attention) at 131,072 tokens: 556.5 / 563.3 TFLOP/s
         double attention = fwd / 556.5e12 + 3.5 * fwd / 563.3e12;      // recomputed forward + forward and backward
-        assertThat(r.predicted().computeSeconds()).isCloseTo(gemm + loss + attention, within(1e-9));
+        // three all-gathers (forward, recompute, backward) and a reduce-scatter of half the 16-bit weights per GPU,
+        // whose NCCL kernels slow the compute beside them by 0.26 s per 32.1 GB (measured on 2×H200)
+        double collectives = 0.26 / 32.1 * 4 * 2 * 8_030_261_248.0 / 2 / 1e9;
+        assertThat(r.predicted().computeSeconds()).isCloseTo(gemm + loss + attention + collectives, within(1e-9));
         assertThat(r.predicted().exposedSeconds()).isZero();           // 1.9 s of copies behind 46 s of compute
         assertThat(r.predicted().optimizerSeconds()).isCloseTo(5.1, within(1e-9));
-        double tokensPerS = 2 * T / (gemm + loss + attention + 5.1);
+        double tokensPerS = 2 * T / (gemm + loss + attention + collectives + 5.1);
         assertThat(r.predicted().tokensPerSecond()).isCloseTo(tokensPerS, within(1e-6));
         // with the flash backend's rate the model said 3,402 against 4,404 measured (0.77): slower than the step
         assertThat(r.ratio()).isBetween(1.15, 1.17);
@@ -115,8 +118,10 @@ class ThroughputModelTest {
         TechniqueSet t = Stacks.study(node, EngineProfile.HF_DEEPSPEED);
         Throughput one = model.estimate(llama, node.withGpus(1), t, 131_072);
         Throughput eight = model.estimate(llama, node, t, 131_072);
-        // per-GPU compute is the same; the optimizer splits over 8 processes, bounded by the node's DRAM
-        assertThat(eight.computeSeconds()).isCloseTo(one.computeSeconds(), within(1e-9));
+        // per-GPU compute is the same but for the collectives' share of the SMs (a gather per pass and a
+        // reduce-scatter of 7/8 of the 16-bit weights); the optimizer splits over 8 processes, bounded by the DRAM
+        double collectives = ThroughputModel.COLLECTIVE_BUSY_S_PER_GB * 4 * 2 * 8_030_261_248.0 * 7 / 8 / 1e9;
+        assertThat(eight.computeSeconds()).isCloseTo(one.computeSeconds() + collectives, within(1e-9));
         assertThat(one.optimizerSeconds() / eight.optimizerSeconds()).isCloseTo(8.0, within(1e-9));
         double stepOne = one.computeSeconds() + one.exposedSeconds() + one.optimizerSeconds();
         double stepEight = eight.computeSeconds() + eight.exposedSeconds() + eight.optimizerSeconds();
