@@ -2,6 +2,8 @@
 # The whole GPU test set, on a machine with CUDA but no Java, from the bundle bench/gpu-bundle.sh packs:
 #
 #   bash bench/gpu-test.sh [REPORT_DIR]      REPORT_DIR defaults to $OUT where set (the device tool), else gpu-test-report
+#   bash bench/gpu-test.sh --only CLASS[,CLASS] [REPORT_DIR]
+#                                            only those test classes (simple names of the set below, e.g. DeviceParityTest)
 #   bash bench/gpu-test.sh --whole-model [REPORT_DIR]
 #                                            only WholeModelOffloadGpuTest: the whole 8B under a 16 GiB cap at 49,152
 #                                            tokens (about 150 GB of host memory: the 2-GPU machine; 5 minutes)
@@ -14,7 +16,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bundle=$root/.gpu-bundle
 whole_model=false
+only=""
 if [ "${1:-}" = --whole-model ]; then whole_model=true; shift; fi
+if [ "${1:-}" = --only ]; then only=${2:?--only needs class names, e.g. DeviceParityTest}; shift 2; fi
 reports=${1:-${OUT:-$root/gpu-test-report}}
 [ -d "$bundle/test/classes" ] || {
   echo "gpu-test: no test bundle at $bundle: run 'mvn -q -DskipTests install && bash bench/gpu-bundle.sh' first" >&2; exit 2; }
@@ -43,6 +47,16 @@ jvm=(-Dlongtune.test.devices=cuda)
 if $whole_model; then
   classes=(dev.longtune.model.WholeModelOffloadGpuTest)
   jvm+=(-Dlongtune.test.wholeModel=true -Xmx200g)
+fi
+if [ -n "$only" ]; then
+  chosen=()
+  for name in ${only//,/ }; do
+    match=""
+    for c in "${classes[@]}"; do [ "${c##*.}" = "$name" ] && match=$c; done
+    [ -n "$match" ] || { echo "gpu-test: --only $name: not one of ${classes[*]##*.}" >&2; exit 2; }
+    chosen+=("$match")
+  done
+  classes=("${chosen[@]}")
 fi
 select=()
 for c in "${classes[@]}"; do select+=(--select-class "$c"); done

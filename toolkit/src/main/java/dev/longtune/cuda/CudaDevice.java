@@ -51,6 +51,8 @@ public final class CudaDevice implements Device {
             comms = new CUstream_st();
     private final Cublas blas;
     private final CudaKernels kernels;
+    /** What the fused loss's FP32 logits and dlogits chunk may take (CudaOptions.lossChunkBytes). */
+    private final long lossChunkBytes;
     private final int multiprocessors;
     private boolean closed;
 
@@ -61,6 +63,7 @@ public final class CudaDevice implements Device {
             throw new IllegalStateException("no CUDA device: " + Cuda.whyUnavailable());
         }
         this.index = options.deviceIndex();
+        this.lossChunkBytes = options.lossChunkBytes();
         Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
         Cuda.check(cudart.cudaFree(null), "creating the CUDA context");
         int[] v = new int[1];
@@ -620,7 +623,7 @@ public final class CudaDevice implements Device {
             return 0.0;
         }
         DType e = hidden.dtype();
-        int chunk = dev.longtune.ops.FusedLinearCrossEntropy.gpuChunkRows(n, v, e.bytes);
+        int chunk = dev.longtune.ops.FusedLinearCrossEntropy.gpuChunkRows(n, v, e.bytes, lossChunkBytes);
         float gradScale = gradientScale / valid;
         long eb = e.bytes;
         Tensor lab = batchInts("labels", labels);

@@ -32,23 +32,26 @@ public final class FusedLinearCrossEntropy {
     public static final int IGNORE_INDEX = -100;
 
     /**
-     * Liger's choice of chunk: the smallest power of two at least {@code N / ceil(V / H)}, so that a chunk's
-     * logits (chunk·V) take about as much memory as the hidden states (N·H).
-     */
-    /**
      * The GPU device's chunk (cuda/CudaDevice): as many token rows as keep FP32 logits plus compute-precision
      * dlogits under 1 GiB, a multiple of 128 when that many fit. Liger bounds the chunk by the hidden size
      * instead; at a 128K vocabulary and 128K tokens that is 4,096 rows, 1 GiB of bf16 logits alone.
      */
-    public static int gpuChunkRows(long n, long v, int elementBytes) {
+    public static int gpuChunkRows(long n, long v, int elementBytes) { return gpuChunkRows(n, v, elementBytes, 1L << 30); }
+
+    /** The same within {@code budget} bytes instead of 1 GiB (at least one row). */
+    public static int gpuChunkRows(long n, long v, int elementBytes, long budget) {
         long perRow = v * (4 + elementBytes);
-        long rows = Math.max(1, (1L << 30) / perRow);
+        long rows = Math.max(1, budget / perRow);
         if (rows >= 128) {
             rows = rows / 128 * 128;
         }
         return (int) Math.min(n, rows);
     }
 
+    /**
+     * Liger's choice of chunk: the smallest power of two at least {@code N / ceil(V / H)}, so that a chunk's
+     * logits (chunk·V) take about as much memory as the hidden states (N·H).
+     */
     public static int defaultChunkSize(int N, int H, int V) {
         int increase = (V + H - 1) / H;
         int rows = Math.max(1, (N + increase - 1) / increase);

@@ -48,6 +48,21 @@ class DeviceParityTest {
     /** The GPU cases alone (the forced WMMA path), in the tensor-core dtypes. */
     static List<Object[]> gpuTensorCoreCases() { return gpuCases("cuda-wmma"); }
 
+    /**
+     * The GPU with the fused loss cut into chunks of 13 tokens (bf16, fp16) or 9 (fp32) at the parity shape
+     * (v = 1003): a budget of 80,000 bytes instead of 1 GiB, so that the 37 tokens take several chunks, the last
+     * one partial, and each chunk's gradient GEMMs add into dhidden's rows and dweight.
+     */
+    static List<Object[]> smallLossChunkCases() {
+        List<Object[]> out = new ArrayList<>();
+        if (GpuTests.devices().contains("cuda")) {
+            for (DType e : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
+                out.add(new Object[] {"cuda-small-loss-chunks", e});
+            }
+        }
+        return out;
+    }
+
     /** The GPU as an A6000 would choose its kernels (99 KiB of shared memory per block), in the tensor-core dtypes. */
     static List<Object[]> a6000Cases() { return gpuCases("cuda-a6000"); }
 
@@ -62,8 +77,8 @@ class DeviceParityTest {
     }
 
     /**
-     * "cpu", "cuda", "cuda-wmma" (the GPU with FlashAttention forced onto its WMMA path) or "cuda-a6000" (kernels
-     * chosen for 99 KiB of shared memory per block).
+     * "cpu", "cuda", "cuda-wmma" (the GPU with FlashAttention forced onto its WMMA path), "cuda-a6000" (kernels
+     * chosen for 99 KiB of shared memory per block) or "cuda-small-loss-chunks" (the fused loss in many small chunks).
      */
     static synchronized Device device(String name) {
         if (name.startsWith("cuda")) {
@@ -73,6 +88,7 @@ class DeviceParityTest {
             case "cuda" -> new CudaDevice();
             case "cuda-wmma" -> new CudaDevice(CudaOptions.defaults().withWmmaAttention());
             case "cuda-a6000" -> new CudaDevice(CudaOptions.defaults().withSharedMemoryLimit(CudaOptions.A6000_SHARED_PER_BLOCK));
+            case "cuda-small-loss-chunks" -> new CudaDevice(CudaOptions.defaults().withLossChunkBytes(80_000));
             default -> new CpuDevice();
         });
     }
@@ -300,7 +316,7 @@ class DeviceParityTest {
     }
 
     @ParameterizedTest(name = "{0} {1}")
-    @MethodSource("cases")
+    @MethodSource({"cases", "smallLossChunkCases"})
     void linearCrossEntropyWithIgnoredTokens(String dev, DType e) {
         Device d = device(dev);
         Random r = new Random(7);

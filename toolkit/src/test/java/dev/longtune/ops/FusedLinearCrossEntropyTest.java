@@ -24,6 +24,21 @@ class FusedLinearCrossEntropyTest {
     final int[] labels = labels(3, N, V, 0.25);
 
     @Test
+    void gpuChunksKeepFp32LogitsAndTheirGradientWithinTheBudget() {
+        // Llama 3.1's vocabulary: 1 GiB / (V·(4 + 2)) = 1,395 rows, cut to a multiple of 128
+        assertThat(FusedLinearCrossEntropy.gpuChunkRows(131_072, 128_256, 2)).isEqualTo(1_280);
+        assertThat(1_280L * 128_256 * 6).isLessThanOrEqualTo(1L << 30);
+        assertThat(FusedLinearCrossEntropy.gpuChunkRows(131_072, 128_256, 4)).isEqualTo(1_024);
+        // fewer tokens than a chunk: one chunk of them
+        assertThat(FusedLinearCrossEntropy.gpuChunkRows(100, 128_256, 2)).isEqualTo(100);
+        // the GPU parity test's small budget: 13 rows (bf16) or 9 (fp32), not rounded below 128
+        assertThat(FusedLinearCrossEntropy.gpuChunkRows(37, 1_003, 2, 80_000)).isEqualTo(13);
+        assertThat(FusedLinearCrossEntropy.gpuChunkRows(37, 1_003, 4, 80_000)).isEqualTo(9);
+        // a budget below one row still gets one row
+        assertThat(FusedLinearCrossEntropy.gpuChunkRows(37, 1_003, 2, 10)).isEqualTo(1);
+    }
+
+    @Test
     void lossMatchesReference() {
         double loss = FusedLinearCrossEntropy.forwardBackward(new float[N * H], new float[V * H], hidden, weight,
                 labels, N, H, V, CHUNK);
