@@ -114,6 +114,7 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
 
 // The wgmma shapes this file uses, for one 16-bit input type TY ("bf16" or "f16"); accumulators are fp32.
 // Wgmma<Tag>::ss: d = A·B (accumulate = 0) or d += A·B, m64n128k16, A and B in shared memory, both K-major.
+// Wgmma<Tag>::ss_bt: d += A·B, m64n128k16, A in shared memory K-major, B MN-major.
 // Wgmma<Tag>::rs: d += A·B, m64n128k16, A in registers (per warp the m16n8k16 A-fragment layout), B MN-major.
 // Wgmma64<Tag>::ss<TA, TB>: m64n64k16 from shared memory; TA/TB = 1: that operand MN-major (transposed).
 #define FA90_WGMMA(TAG, TY)                                                                                         \
@@ -124,6 +125,11 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
                          "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" FA90_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
                          : FA90_D64_OUT \
                          : "l"(da), "l"(db), "r"(accumulate));                                                      \
+        }                                                                                                           \
+        static __device__ __forceinline__ void ss_bt(float (&d)[64], unsigned long long da, unsigned long long db) { \
+            asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" FA90_D64_REGS "}, %64, %65, 1, 1, 1, 0, 1;\n" \
+                         : FA90_D64_OUT \
+                         : "l"(da), "l"(db));                                                                       \
         }                                                                                                           \
         static __device__ __forceinline__ void rs(float (&d)[64], const unsigned (&a)[4], unsigned long long db) {  \
             asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                \
@@ -413,6 +419,15 @@ constexpr int QTILE_BYTES = BWD_BR * 128 * 2;   // a 64-row tile: two halves of 
 // flash_attention_dq_finish_sm90 adds it to dq in (t, hq, D) order.
 constexpr int DQ_STAGE_BYTES = 64 * 64 * 4;
 constexpr int BWD_STAGES = 2, BWD_DST = 2;
+// FA90_BWD_DK_OVERLAP (under test, off): dK runs on into the next step and its stage is released once the next
+// step's first wait has seen it finish (flash_attention_sm90.md "Next", item 2)
+#ifndef FA90_BWD_DK_OVERLAP
+#define FA90_BWD_DK_OVERLAP 0
+#endif
+// FA90_BWD_DK_SS (under test, off): dK's A operand dSᵀ read from shared memory instead of registers (16 fewer live)
+#ifndef FA90_BWD_DK_SS
+#define FA90_BWD_DK_SS 0
+#endif
 constexpr int BWD_STAGE_BYTES = 2 * QTILE_BYTES;  // Q | dO
 constexpr int BWD_ROWS_BYTES = 3 * 64 * 4;        // lse (log2 domain, less log2 scale) | delta | document start
 // K | V | stages (Q, dO) | dSᵀ tiles | staged dQ [2] | rows of each stage | mbarriers full, empty | align
@@ -626,6 +641,13 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
             wgmma_commit();
             wgmma_wait<1>();
             pin32(st);
+#if FA90_BWD_DK_OVERLAP
+            if (step > 0) {  // the last step's dK (committed before this step's Sᵀ) is done: release its stage
+                pin(dka);
+                __syncwarp();
+                if (lane == 0) mbar_arrive(empty_bar + 8 * ((step - 1) % BWD_STAGES));
+            }
+#endif
 #pragma unroll
             for (int n = 0; n < 8; n++) {
                 const float2 l2 = *reinterpret_cast<const float2*>(lse_s + n * 8 + tc);
@@ -683,7 +705,12 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         wgmma_commit();
 #pragma unroll
         for (int kk = 0; kk < 4; kk++)
+#if FA90_BWD_DK_SS  // dSᵀ from this warpgroup's rows of the tile just written (K-major), so `da` is free now
+            Wgmma<Tag>::ss_bt(dka, descriptor(dSt + wg * 64 * 128 + kk * 32, 16, 1024),
+                              descriptor(qs + kk * 16 * 128, QTILE_BYTES / 2, 1024));
+#else
             Wgmma<Tag>::rs(dka, da[kk], descriptor(qs + kk * 16 * 128, QTILE_BYTES / 2, 1024));
+#endif
         wgmma_commit();
         wgmma_wait<1>();  // dQ (and dV) done; dK may still run
         pin32(dqa);
@@ -710,16 +737,20 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                 if (ok1) red_add2(d1 + n * 8, dqa[4 * n + 2], dqa[4 * n + 3]);
             }
         }
+#if !FA90_BWD_DK_OVERLAP
         wgmma_wait_all();  // dK: this warp is done with the stage
         pin(dka);
         __syncwarp();
         if (lane == 0) mbar_arrive(empty_bar + 8 * s);
+#endif
         i0 += BWD_BR;
         if (i0 >= j0 + nsteps * BWD_BR) {
             i0 = j0;
             h++;
         }
     }
+    wgmma_wait_all();  // the last step's dK (FA90_BWD_DK_OVERLAP)
+    pin(dka);
     pin(dva);
     bulk_wait_all();
     fa_rows::add_key_gradients<Tag, D>(dk, dv, dka, dva, key0, tc, t, hkv, g, scale);
