@@ -17,8 +17,13 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bundle=$root/.gpu-bundle
 whole_model=false
 only=""
-if [ "${1:-}" = --whole-model ]; then whole_model=true; shift; fi
-if [ "${1:-}" = --only ]; then only=${2:?--only needs class names, e.g. DeviceParityTest}; shift 2; fi
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --whole-model) whole_model=true; shift ;;
+    --only) only=${2:?--only needs class names, e.g. DeviceParityTest}; shift 2 ;;
+    *) break ;;
+  esac
+done
 reports=${1:-${OUT:-$root/gpu-test-report}}
 [ -d "$bundle/test/classes" ] || {
   echo "gpu-test: no test bundle at $bundle: run 'mvn -q -DskipTests install && bash bench/gpu-bundle.sh' first" >&2; exit 2; }

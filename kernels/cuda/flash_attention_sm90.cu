@@ -33,7 +33,7 @@ __device__ __forceinline__ unsigned smem_u32(const void* p) { return (unsigned) 
 __device__ __forceinline__ void check_launch(int threads, int smem) {
     unsigned have;
     asm("mov.u32 %0, %%dynamic_smem_size;\n" : "=r"(have));
-    if (blockDim.x != threads || have < (unsigned) smem) __trap();
+    if (blockDim.x != threads || blockDim.y != 1 || blockDim.z != 1 || have < (unsigned) smem) __trap();
 }
 
 __device__ __forceinline__ void cp_async16(unsigned dst, const void* src, bool pred) {
@@ -427,6 +427,9 @@ constexpr int BWD_STAGES = 2, BWD_DST = 2;
 // FA90_BWD_DK_SS (under test, off): dK's A operand dSᵀ read from shared memory instead of registers (16 fewer live)
 #ifndef FA90_BWD_DK_SS
 #define FA90_BWD_DK_SS 0
+#endif
+#if FA90_BWD_DK_OVERLAP && !FA90_BWD_DK_SS
+#error "FA90_BWD_DK_OVERLAP needs FA90_BWD_DK_SS: with dSᵀ in registers ptxas serialises every wgmma (C7512)"
 #endif
 constexpr int BWD_STAGE_BYTES = 2 * QTILE_BYTES;  // Q | dO
 constexpr int BWD_ROWS_BYTES = 3 * 64 * 4;        // lse (log2 domain, less log2 scale) | delta | document start

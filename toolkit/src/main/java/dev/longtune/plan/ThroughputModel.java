@@ -102,7 +102,9 @@ public final class ThroughputModel {
      * attention; bench/results/sm90-bwd-ws-2026-12-01/d): 5.50 s busy per step against one GPU's 5.24 s on the same
      * per-GPU work, for 32.1 GB of all-gathers and reduce-scatters per GPU (communication_s 1.62 s, 99% of it
      * hidden): 0.26 s per 32.1 GB. Counted per byte, so it fades at long contexts as the measurements do (128K: about
-     * 1% of the step).
+     * 1% of the step). One measurement, on our engine over NVLink, applied to every profile and to several nodes
+     * alike (NCCL's kernels take SMs there too); being added to the compute, it also lengthens the time that hides
+     * the copies and the forward that hides the host AdamW.
      */
     static final double COLLECTIVE_BUSY_S_PER_GB = 0.26 / 32.1;
     /** Bytes one mixed-precision AdamW update moves per parameter: read p, m, v, g (4 × 4), write p, m, v (3 × 4), the 16-bit copy (2). */
