@@ -72,6 +72,13 @@ SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 2 * 2 * 64 * 128 * 2 + 2 * 128 * 128 + 2 * 6
 SM90_BWD_THREADS = 384  # two MMA warpgroups and a producer
 
 
+def sm90_forward_launch(defines):
+    """Shared memory and threads of the sm_90a forward a build's -D defines select (FWD_WS_SMEM / SMEM in the .cu)."""
+    if any(d.replace(" ", "") in ("-DFA90_FWD_WS=1", "-DFA90_FWD_WS") for d in defines):
+        return SM90_SMEM + 4 * 8, 384   # and the stages' mbarriers; a producer warpgroup
+    return SM90_SMEM, 256
+
+
 SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 
 
@@ -84,6 +91,7 @@ class FA:
         # difference here, as the earlier variants did (git log of this file)
         self.sm90_defines = tuple(sm90_defines)
         self.sm90_bwd_smem, self.sm90_bwd_threads = SM90_BWD_SMEM, SM90_BWD_THREADS
+        self.sm90_fwd_smem, self.sm90_fwd_threads = sm90_forward_launch(self.sm90_defines)
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90
@@ -138,11 +146,11 @@ class FA:
         hkv = k.shape[1]
         suf = SUFFIX[q.dtype]
         if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
-            f = self.fn90(f"flash_attention_forward_sm90_{suf}_d128", SM90_SMEM)
-            f(((t + 127) // 128, hq), (256,),
+            f = self.fn90(f"flash_attention_forward_sm90_{suf}_d128", self.sm90_fwd_smem)
+            f(((t + 127) // 128, hq), (self.sm90_fwd_threads,),
               (self.ptr(out), self.ptr(lse), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(cu),
                np.int32(cu.numel() - 1), np.int32(t), np.int32(hq), np.int32(hkv), np.float32(scale)),
-              shared_mem=SM90_SMEM)
+              shared_mem=self.sm90_fwd_smem)
             return
         br, threads = (16, 256) if q.dtype == torch.float32 else ((128, 128) if self.mma else (64, 128))
         sm = self.smem("fwd", d, q.dtype)

@@ -55,6 +55,21 @@ __device__ __forceinline__ void pin(float (&d)[64]) {
     for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+// mbarriers in shared memory, for the warp-specialised kernels' producer/consumer hand-over
+__device__ __forceinline__ void mbar_init(unsigned bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+// release: this thread's earlier writes are visible to whoever waits for the phase this arrival completes
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+// acquire: returns once the phase of the given parity has completed
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+    asm volatile("{\n.reg .pred done;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+                 "@!done bra WAIT;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+__device__ __forceinline__ void mma_barrier() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
+
 __device__ __forceinline__ float ex2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
@@ -73,6 +88,20 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
 #ifndef FA90_FWD_PIPE
 #define FA90_FWD_PIPE 0
 #endif
+// FA90_FWD_WS (under test, off): the forward with a producer warpgroup (384 threads), K and V through mbarriers
+#ifndef FA90_FWD_WS
+#define FA90_FWD_WS 0
+#endif
+#if FA90_FWD_WS && FA90_FWD_PIPE
+#error "FA90_FWD_WS and FA90_FWD_PIPE are two different forwards"
+#endif
+#ifndef FA90_FWD_WS_UNROLL
+#define FA90_FWD_WS_UNROLL 4
+#endif
+#if FA90_FWD_WS
+constexpr int FWD_WS_THREADS = 384;
+constexpr int FWD_WS_SMEM = SMEM + 4 * 8;  // and the stages' mbarriers, full[2] and empty[2]
+#endif
 
 #ifndef FA90_V_LEAD
 #define FA90_V_LEAD HALF_BYTES
@@ -80,8 +109,9 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
 #endif
 
 // ROWS × 128 dims of x (T, heads, D) from token r0, head h, into a swizzled tile (two column halves of ROWS × 128
-// bytes); rows past t are zero-filled. Thread tid of NT copies 16-byte chunk tid % 16 of rows tid / 16 + (NT / 16)·n.
-template <int ROWS, int NT = THREADS>
+// bytes); rows past t are zero-filled. Thread tid of NT copies 16-byte chunk tid % 16 of rows tid / 16 + (NT / 16)·n,
+// UNROLL passes at a time (a producer warpgroup's few registers cannot hold every pass's address at once).
+template <int ROWS, int NT = THREADS, int UNROLL = ROWS / (NT / 16)>
 __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* src, int r0, int t, int heads, int h,
                                           int tid = threadIdx.x) {
     const int ch = tid & 15, r = tid >> 4;
@@ -90,7 +120,7 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
     static_assert(STEP % 8 == 0 && ROWS % STEP == 0, "rows per pass must keep (row mod 8)");
     const long long stride = (long long) STEP * heads * D;
     const unsigned short* p = src + ((long long) (r0 + r) * heads + h) * D + ch * 8;
-#pragma unroll
+#pragma unroll UNROLL
     for (int n = 0; n < ROWS / STEP; n++) {
         const bool ok = r0 + r + STEP * n < t;
         cp_async16(d0 + n * STEP * 128, ok ? p + n * stride : src, ok);
@@ -178,12 +208,19 @@ template <typename Tag>
 __device__ __forceinline__ void forward(unsigned short* out, float* lse, const unsigned short* q,
                                         const unsigned short* k, const unsigned short* v, const int* cu,
                                         int num_seqs, int t, int hq, int hkv, float scale) {
+#if FA90_FWD_WS
+    check_launch(FWD_WS_THREADS, FWD_WS_SMEM);
+#else
     check_launch(THREADS, SMEM);
+#endif
     extern __shared__ unsigned char smem_raw[];
     const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
     unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
     const unsigned Qs = base, Kb = base + TILE_BYTES, Vb = base + 3 * TILE_BYTES;
     int* ds_s = reinterpret_cast<int*>(base_ptr + 5 * TILE_BYTES);
+#if FA90_FWD_WS
+    const unsigned full_bar = base + 5 * TILE_BYTES + BR * 4, empty_bar = full_bar + 16;  // [2] each
+#endif
 
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const int tile = gridDim.x - 1 - blockIdx.x;  // longest (last) query tiles first
@@ -191,13 +228,59 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     const int i_last = min(i0 + BR, t) - 1;
     const int j_begin = cu[doc_of(cu, num_seqs, i0)];
 
+#if FA90_FWD_WS
+    // Q by the MMA warpgroups; every K and V tile by the producer warpgroup (below)
+    if (threadIdx.x < THREADS) {
+        load_tile<128>(Qs, q, i0, t, hq, h);
+        cp_async_commit();
+    }
+    if (threadIdx.x == 0) {
+        for (int b = 0; b < 2; b++) {
+            mbar_init(full_bar + 8 * b, 128);
+            mbar_init(empty_bar + 8 * b, 8);
+        }
+    }
+#else
     load_tile<128>(Qs, q, i0, t, hq, h);
     load_tile<128>(Kb, k, j_begin, t, hkv, g);
 #if !FA90_FWD_PIPE
     load_tile<128>(Vb, v, j_begin, t, hkv, g);
 #endif
     cp_async_commit();
+#endif
     for (int r = threadIdx.x; r < BR; r += THREADS) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA90_BIG;
+#if FA90_FWD_WS
+    // the producer splits off here, before the MMA warpgroups' state exists, so that its 40 registers suffice
+    {
+    const int nsteps = (i_last - j_begin) / BC + 1;
+    if (threadIdx.x < THREADS) {
+        cp_async_wait_all();  // Q
+        fence_proxy_async();
+    }
+    __syncthreads();  // Q, the rows' document starts and the mbarriers
+    // registers: the forward's MMA warpgroups need about 200, so the producer gets 40 (384 × 168 = 2 × 128 × 232 +
+    // 128 × 40; with 24 its address arithmetic spills)
+    if (threadIdx.x >= THREADS) {  // the producer
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+        const int p = threadIdx.x - THREADS;
+        for (int step = 0; step <= nsteps; step++) {
+            if (step > 0) {  // the previous step's tiles have landed: hand their stage over
+                cp_async_wait_all();
+                fence_proxy_async();
+                mbar_arrive(full_bar + 8 * ((step - 1) & 1));
+            }
+            if (step == nsteps) break;
+            const int stg = step & 1;
+            if (step >= 2) mbar_wait(empty_bar + 8 * stg, ((step >> 1) - 1) & 1);
+            load_tile<128, 128, FA90_FWD_WS_UNROLL>(Kb + stg * TILE_BYTES, k, j_begin + step * BC, t, hkv, g, p);
+            load_tile<128, 128, FA90_FWD_WS_UNROLL>(Vb + stg * TILE_BYTES, v, j_begin + step * BC, t, hkv, g, p);
+            cp_async_commit();
+        }
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    }
+#endif
 
     const int gr = lane >> 2, tc = (lane & 3) * 2;
     const int wg_last = i0 + wg * 64 + 63;           // last row of this warpgroup
@@ -351,6 +434,30 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     wgmma_wait_all();
     pin(o);
     (void) wg_last;
+#elif FA90_FWD_WS
+    // FA90_FWD_WS (under test, flash_attention_sm90.md "Forward, warp-specialised"): a producer warpgroup copies
+    // every step's K and V tiles into two stages and hands them over through mbarriers, as the backward's does; the
+    // two MMA warpgroups then never wait for each other
+    const int nsteps = (i_last - j_begin) / BC + 1;
+    for (int step = 0; step < nsteps; step++) {
+        const int j0 = j_begin + step * BC, stg = step & 1;
+        mbar_wait(full_bar + 8 * stg, (step >> 1) & 1);
+        if (j0 <= wg_last) {  // nothing stays in flight past this branch: every group is waited for inside it
+            issue_s(Kb + stg * TILE_BYTES);
+            wgmma_wait_all();
+            pin(s);
+            unsigned pk[8][4];
+            float a0, a1;
+            softmax(j0, pk, a0, a1);
+            rescale(a0, a1);
+            wgmma_fence();
+            issue_pv(pk, Vb + stg * TILE_BYTES);
+            wgmma_wait_all();
+            pin(o);
+        }
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty_bar + 8 * stg);  // this warp's wgmma have read the stage
+    }
 #else
     int buf = 0;
     for (int j0 = j_begin; j0 <= i_last; j0 += BC, buf ^= 1) {
@@ -507,19 +614,6 @@ __device__ __forceinline__ void dq_finish(typename Carrier<Tag>::type* dq, const
     }
 }
 
-__device__ __forceinline__ void mbar_init(unsigned bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
-}
-// release: this thread's earlier writes are visible to whoever waits for the phase this arrival completes
-__device__ __forceinline__ void mbar_arrive(unsigned bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
-}
-// acquire: returns once the phase of the given parity has completed
-__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
-    asm volatile("{\n.reg .pred done;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-                 "@!done bra WAIT;\n}\n" :: "r"(bar), "r"(parity) : "memory");
-}
-__device__ __forceinline__ void mma_barrier() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 
 template <typename Tag>
 __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, unsigned short* dv,
@@ -762,6 +856,11 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
 
 }  // namespace fa90
 
+#if defined(FA90_FWD_WS) && FA90_FWD_WS
+#define FA90_FWD_THREADS 384
+#else
+#define FA90_FWD_THREADS 256
+#endif
 #ifdef FA90_ENABLED
 #define FA90_BODY(call) call;
 #else
@@ -770,7 +869,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
 #endif
 
 #define FA90_ENTRY(SUF, TAG, CARRIER)                                                                              \
-    extern "C" __global__ void __launch_bounds__(256, 1) flash_attention_forward_sm90_##SUF##_d128(                 \
+    extern "C" __global__ void __launch_bounds__(FA90_FWD_THREADS, 1) flash_attention_forward_sm90_##SUF##_d128(    \
         unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
         FA90_BODY((fa90::forward<TAG>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))       \
