@@ -229,11 +229,14 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     const int j_begin = cu[doc_of(cu, num_seqs, i0)];
 
 #if FA90_FWD_WS
-    // Q by the MMA warpgroups; every K and V tile by the producer warpgroup (below)
+    // Q by the MMA warpgroups; every K and V tile by the producer warpgroup (below), the first ones now, with Q
     if (threadIdx.x < THREADS) {
         load_tile<128>(Qs, q, i0, t, hq, h);
-        cp_async_commit();
+    } else {
+        load_tile<128, 128, FA90_FWD_WS_UNROLL>(Kb, k, j_begin, t, hkv, g, threadIdx.x - THREADS);
+        load_tile<128, 128, FA90_FWD_WS_UNROLL>(Vb, v, j_begin, t, hkv, g, threadIdx.x - THREADS);
     }
+    cp_async_commit();
     if (threadIdx.x == 0) {
         for (int b = 0; b < 2; b++) {
             mbar_init(full_bar + 8 * b, 128);
@@ -270,6 +273,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
                 mbar_arrive(full_bar + 8 * ((step - 1) & 1));
             }
             if (step == nsteps) break;
+            if (step == 0) continue;  // its tiles went out with Q
             const int stg = step & 1;
             if (step >= 2) mbar_wait(empty_bar + 8 * stg, ((step >> 1) - 1) & 1);
             load_tile<128, 128, FA90_FWD_WS_UNROLL>(Kb + stg * TILE_BYTES, k, j_begin + step * BC, t, hkv, g, p);
@@ -437,7 +441,8 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
 #elif FA90_FWD_WS
     // FA90_FWD_WS (under test, flash_attention_sm90.md "Forward, warp-specialised"): a producer warpgroup copies
     // every step's K and V tiles into two stages and hands them over through mbarriers, as the backward's does; the
-    // two MMA warpgroups then never wait for each other
+    // two MMA warpgroups no longer meet at a barrier every step (a stage is refilled once all eight MMA warps have
+    // released it, so one warpgroup can run at most a stage ahead of the other)
     const int nsteps = (i_last - j_begin) / BC + 1;
     for (int step = 0; step < nsteps; step++) {
         const int j0 = j_begin + step * BC, stg = step & 1;
