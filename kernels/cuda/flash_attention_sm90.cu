@@ -371,6 +371,22 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
             o[4 * n + 3] *= a1;
         }
     };
+// one step of the plain and the warp-specialised forward, K and V tiles at KS and VS: S, softmax, O += P·V, each
+// wgmma group waited for before the next. A macro, not a lambda: the lambda changed the plain forward's machine code
+#define FA90_FWD_STEP(J0, KS, VS)             \
+    do {                                      \
+        issue_s(KS);                          \
+        wgmma_wait_all();                     \
+        pin(s);                               \
+        unsigned pk[8][4];                    \
+        float a0, a1;                         \
+        softmax(J0, pk, a0, a1);              \
+        rescale(a0, a1);                      \
+        wgmma_fence();                        \
+        issue_pv(pk, VS);                     \
+        wgmma_wait_all();                     \
+        pin(o);                               \
+    } while (0)
 #if FA90_FWD_PIPE
     // FA90_FWD_PIPE (under test, flash_attention_sm90.md "Forward, pipelined"): step j issues S(j) = Q·K(j)ᵀ and then
     // O += P(j−1)·V(j−1), waits for S(j) only and computes P(j) while P(j−1)·V(j−1) runs; O is rescaled once that is
@@ -448,17 +464,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         const int j0 = j_begin + step * BC, stg = step & 1;
         mbar_wait(full_bar + 8 * stg, (step >> 1) & 1);
         if (j0 <= wg_last) {  // nothing stays in flight past this branch: every group is waited for inside it
-            issue_s(Kb + stg * TILE_BYTES);
-            wgmma_wait_all();
-            pin(s);
-            unsigned pk[8][4];
-            float a0, a1;
-            softmax(j0, pk, a0, a1);
-            rescale(a0, a1);
-            wgmma_fence();
-            issue_pv(pk, Vb + stg * TILE_BYTES);
-            wgmma_wait_all();
-            pin(o);
+            FA90_FWD_STEP(j0, Kb + stg * TILE_BYTES, Vb + stg * TILE_BYTES);
         }
         __syncwarp();
         if (lane == 0) mbar_arrive(empty_bar + 8 * stg);  // this warp's wgmma have read the stage
@@ -477,17 +483,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         if (j0 > wg_last) continue;  // every key of the step follows every row of this warpgroup
         const unsigned ks = Kb + buf * TILE_BYTES, vs = Vb + buf * TILE_BYTES;
 
-        issue_s(ks);
-        wgmma_wait_all();
-        pin(s);
-        unsigned pk[8][4];
-        float a0, a1;
-        softmax(j0, pk, a0, a1);
-        rescale(a0, a1);
-        wgmma_fence();
-        issue_pv(pk, vs);
-        wgmma_wait_all();
-        pin(o);
+        FA90_FWD_STEP(j0, ks, vs);
     }
 #endif
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
