@@ -66,17 +66,12 @@ def load_sm90_module(extra=()):
     return cupy.RawModule(path=cubin)
 
 
-SM90_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 1024
+# Q | two stages of K, V | document starts | the stages' mbarriers | align; two MMA warpgroups and a producer
+SM90_FWD_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 4 * 8 + 1024
+SM90_FWD_THREADS = 384
 # K, V | two stages of Q, dO | two dSᵀ tiles | staged dQ of both MMA warpgroups | two stages of rows | mbarriers | align
 SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 2 * 2 * 64 * 128 * 2 + 2 * 128 * 128 + 2 * 64 * 64 * 4 + 2 * 3 * 64 * 4 + 4 * 8 + 1024
 SM90_BWD_THREADS = 384  # two MMA warpgroups and a producer
-
-
-def sm90_forward_launch(defines):
-    """Shared memory and threads of the sm_90a forward a build's -D defines select (FWD_WS_SMEM / SMEM in the .cu)."""
-    if any(d.replace(" ", "") in ("-DFA90_FWD_WS=1", "-DFA90_FWD_WS") for d in defines):
-        return SM90_SMEM + 4 * 8, 384   # and the stages' mbarriers; a producer warpgroup
-    return SM90_SMEM, 256
 
 
 SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
@@ -87,11 +82,11 @@ class FA:
 
     def __init__(self, mod, volta_path=False, sm90=None, small=False, smem_floor=0, sm90_defines=()):
         self.mod = mod
-        # the sm_90a backward's shared memory: a variant build (sm90_defines) that changes BWD_SMEM must add its
-        # difference here, as the earlier variants did (git log of this file)
+        # the sm_90a kernels' launch: a variant build (sm90_defines) that changes FWD_SMEM, BWD_SMEM or a block size
+        # must add its difference here, as earlier variants did (git log of this file); the kernels trap otherwise
         self.sm90_defines = tuple(sm90_defines)
         self.sm90_bwd_smem, self.sm90_bwd_threads = SM90_BWD_SMEM, SM90_BWD_THREADS
-        self.sm90_fwd_smem, self.sm90_fwd_threads = sm90_forward_launch(self.sm90_defines)
+        self.sm90_fwd_smem, self.sm90_fwd_threads = SM90_FWD_SMEM, SM90_FWD_THREADS
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90

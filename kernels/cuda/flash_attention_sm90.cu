@@ -20,12 +20,14 @@ namespace fa90 {
 // A 128 × 128 tile of 16-bit values is stored as two column halves (dims 0–63, 64–127) of 128 rows × 128 bytes,
 // each row's eight 16-byte chunks XOR-swizzled by (row mod 8): the 128-byte swizzle wgmma reads, which also keeps
 // the cp.async stores free of bank conflicts. Halves are 1024-byte aligned (the swizzle repeats every 8 rows).
-constexpr int D = 128, BR = 128, BC = 128, THREADS = 256;
+// THREADS: the two MMA warpgroups of either kernel; both add a producer warpgroup (FWD_THREADS, BWD's 384).
+constexpr int D = 128, BR = 128, BC = 128, THREADS = 256, FWD_THREADS = 384;
 constexpr int HALF_BYTES = 128 * 128;         // one column half of a 128-row tile
 constexpr int TILE_BYTES = 2 * HALF_BYTES;    // 32 KiB
-// Q | K[2] | V[2] | document start of each query row; +1024 for aligning the dynamic shared memory base
-constexpr int SMEM = 5 * TILE_BYTES + BR * 4 + 1024;  // FlashAttentionLaunch.hopperForward()
-static_assert(SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
+// Q | K[2] | V[2] (two stages) | document start of each query row | the stages' mbarriers full[2], empty[2];
+// +1024 for aligning the dynamic shared memory base
+constexpr int FWD_SMEM = 5 * TILE_BYTES + BR * 4 + 4 * 8 + 1024;  // FlashAttentionLaunch.hopperForward()
+static_assert(FWD_SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
 
 __device__ __forceinline__ unsigned smem_u32(const void* p) { return (unsigned) __cvta_generic_to_shared(p); }
 // a launch with fewer threads or less dynamic shared memory than the kernel's layout needs (the host's figures in
@@ -85,22 +87,18 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
            | ((unsigned long long) (stride >> 4) << 32) | (1ull << 62);
 }
 
-#ifndef FA90_FWD_PIPE
-#define FA90_FWD_PIPE 0
+// Variants of the forward, off by default (flash_attention_sm90.md "Forward"; timed with check_flash_attention.py
+// --hopper-variant): FA90_FWD_OVERLAP, a warpgroup's softmax of step j while its P·V of step j−1 runs;
+// FA90_FWD_PINGPONG, the two MMA warpgroups take turns to issue their wgmma (named barriers 2 and 3).
+#ifndef FA90_FWD_OVERLAP
+#define FA90_FWD_OVERLAP 0
 #endif
-// FA90_FWD_WS (under test, off): the forward with a producer warpgroup (384 threads), K and V through mbarriers
-#ifndef FA90_FWD_WS
-#define FA90_FWD_WS 0
+#ifndef FA90_FWD_PINGPONG
+#define FA90_FWD_PINGPONG 0
 #endif
-#if FA90_FWD_WS && FA90_FWD_PIPE
-#error "FA90_FWD_WS and FA90_FWD_PIPE are two different forwards"
-#endif
-#ifndef FA90_FWD_WS_UNROLL
-#define FA90_FWD_WS_UNROLL 4
-#endif
-#if FA90_FWD_WS
-constexpr int FWD_WS_THREADS = 384;
-constexpr int FWD_WS_SMEM = SMEM + 4 * 8;  // and the stages' mbarriers, full[2] and empty[2]
+// the producer's copies, four passes at a time (more and its 40 registers spill)
+#ifndef FA90_FWD_UNROLL
+#define FA90_FWD_UNROLL 4
 #endif
 
 #ifndef FA90_V_LEAD
@@ -144,7 +142,6 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
 
 // The wgmma shapes this file uses, for one 16-bit input type TY ("bf16" or "f16"); accumulators are fp32.
 // Wgmma<Tag>::ss: d = A·B (accumulate = 0) or d += A·B, m64n128k16, A and B in shared memory, both K-major.
-// Wgmma<Tag>::ss_bt: d += A·B, m64n128k16, A in shared memory K-major, B MN-major.
 // Wgmma<Tag>::rs: d += A·B, m64n128k16, A in registers (per warp the m16n8k16 A-fragment layout), B MN-major.
 // Wgmma64<Tag>::ss<TA, TB>: m64n64k16 from shared memory; TA/TB = 1: that operand MN-major (transposed).
 #define FA90_WGMMA(TAG, TY)                                                                                         \
@@ -155,11 +152,6 @@ __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* sr
                          "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" FA90_D64_REGS "}, %64, %65, p, 1, 1, 0, 0;\n}\n" \
                          : FA90_D64_OUT \
                          : "l"(da), "l"(db), "r"(accumulate));                                                      \
-        }                                                                                                           \
-        static __device__ __forceinline__ void ss_bt(float (&d)[64], unsigned long long da, unsigned long long db) { \
-            asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " {" FA90_D64_REGS "}, %64, %65, 1, 1, 1, 0, 1;\n" \
-                         : FA90_D64_OUT \
-                         : "l"(da), "l"(db));                                                                       \
         }                                                                                                           \
         static __device__ __forceinline__ void rs(float (&d)[64], const unsigned (&a)[4], unsigned long long db) {  \
             asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                \
@@ -204,37 +196,37 @@ using fa_rows::doc_of;
 // Accumulator layout of m64n128 (per warpgroup): warp w holds rows 16w..16w+15; thread (g = lane/4, q = lane%4)
 // holds rows 16w+g (elements 4j, 4j+1) and 16w+g+8 (4j+2, 4j+3) at columns 8j + 2q + {0, 1}, j = 0..15 — the
 // m16n8 layout of mma.sync repeated, so P converts to A fragments in registers exactly as in flash_attention.cu.
+//
+// 384 threads: warpgroups 0 and 1 compute 64 query rows each, warpgroup 2 is a producer that copies every step's K
+// and V tiles into two stages and hands them over through mbarriers, as the backward's does: "full" (its 128 threads
+// arrive once their copies have landed and are fenced for wgmma) and "empty" (each MMA warp arrives once its wgmma
+// have read the stage). The MMA warpgroups never meet at a barrier: a stage is refilled once all eight MMA warps
+// have released it, so one warpgroup runs at most a stage ahead of the other.
 template <typename Tag>
 __device__ __forceinline__ void forward(unsigned short* out, float* lse, const unsigned short* q,
                                         const unsigned short* k, const unsigned short* v, const int* cu,
                                         int num_seqs, int t, int hq, int hkv, float scale) {
-#if FA90_FWD_WS
-    check_launch(FWD_WS_THREADS, FWD_WS_SMEM);
-#else
-    check_launch(THREADS, SMEM);
-#endif
+    check_launch(FWD_THREADS, FWD_SMEM);
     extern __shared__ unsigned char smem_raw[];
     const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
     unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
     const unsigned Qs = base, Kb = base + TILE_BYTES, Vb = base + 3 * TILE_BYTES;
     int* ds_s = reinterpret_cast<int*>(base_ptr + 5 * TILE_BYTES);
-#if FA90_FWD_WS
     const unsigned full_bar = base + 5 * TILE_BYTES + BR * 4, empty_bar = full_bar + 16;  // [2] each
-#endif
 
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const int tile = gridDim.x - 1 - blockIdx.x;  // longest (last) query tiles first
     const int i0 = tile * BR, h = blockIdx.y, g = h / (hq / hkv);
     const int i_last = min(i0 + BR, t) - 1;
     const int j_begin = cu[doc_of(cu, num_seqs, i0)];
+    const int nsteps = (i_last - j_begin) / BC + 1;
 
-#if FA90_FWD_WS
-    // Q by the MMA warpgroups; every K and V tile by the producer warpgroup (below), the first ones now, with Q
+    // Q by the MMA warpgroups; the first K and V tiles by the producer, with Q
     if (threadIdx.x < THREADS) {
         load_tile<128>(Qs, q, i0, t, hq, h);
     } else {
-        load_tile<128, 128, FA90_FWD_WS_UNROLL>(Kb, k, j_begin, t, hkv, g, threadIdx.x - THREADS);
-        load_tile<128, 128, FA90_FWD_WS_UNROLL>(Vb, v, j_begin, t, hkv, g, threadIdx.x - THREADS);
+        load_tile<128, 128, FA90_FWD_UNROLL>(Kb, k, j_begin, t, hkv, g, threadIdx.x - THREADS);
+        load_tile<128, 128, FA90_FWD_UNROLL>(Vb, v, j_begin, t, hkv, g, threadIdx.x - THREADS);
     }
     cp_async_commit();
     if (threadIdx.x == 0) {
@@ -243,27 +235,15 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
             mbar_init(empty_bar + 8 * b, 8);
         }
     }
-#else
-    load_tile<128>(Qs, q, i0, t, hq, h);
-    load_tile<128>(Kb, k, j_begin, t, hkv, g);
-#if !FA90_FWD_PIPE
-    load_tile<128>(Vb, v, j_begin, t, hkv, g);
-#endif
-    cp_async_commit();
-#endif
-    for (int r = threadIdx.x; r < BR; r += THREADS) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA90_BIG;
-#if FA90_FWD_WS
-    // the producer splits off here, before the MMA warpgroups' state exists, so that its 40 registers suffice
-    {
-    const int nsteps = (i_last - j_begin) / BC + 1;
+    for (int r = threadIdx.x; r < BR; r += FWD_THREADS) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA90_BIG;
     if (threadIdx.x < THREADS) {
         cp_async_wait_all();  // Q
         fence_proxy_async();
     }
     __syncthreads();  // Q, the rows' document starts and the mbarriers
-    // registers: the forward's MMA warpgroups need about 200, so the producer gets 40 (384 × 168 = 2 × 128 × 232 +
-    // 128 × 40; with 24 its address arithmetic spills)
-    if (threadIdx.x >= THREADS) {  // the producer
+    // The producer splits off here, before the MMA warpgroups' state exists. Registers: the MMA warpgroups need about
+    // 200, so the producer gets 40 (384 × 168 = 2 × 128 × 232 + 128 × 40; with 24 its address arithmetic spills).
+    if (threadIdx.x >= THREADS) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int p = threadIdx.x - THREADS;
         for (int step = 0; step <= nsteps; step++) {
@@ -276,18 +256,15 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
             if (step == 0) continue;  // its tiles went out with Q
             const int stg = step & 1;
             if (step >= 2) mbar_wait(empty_bar + 8 * stg, ((step >> 1) - 1) & 1);
-            load_tile<128, 128, FA90_FWD_WS_UNROLL>(Kb + stg * TILE_BYTES, k, j_begin + step * BC, t, hkv, g, p);
-            load_tile<128, 128, FA90_FWD_WS_UNROLL>(Vb + stg * TILE_BYTES, v, j_begin + step * BC, t, hkv, g, p);
+            load_tile<128, 128, FA90_FWD_UNROLL>(Kb + stg * TILE_BYTES, k, j_begin + step * BC, t, hkv, g, p);
+            load_tile<128, 128, FA90_FWD_UNROLL>(Vb + stg * TILE_BYTES, v, j_begin + step * BC, t, hkv, g, p);
             cp_async_commit();
         }
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    }
-#endif
 
     const int gr = lane >> 2, tc = (lane & 3) * 2;
-    const int wg_last = i0 + wg * 64 + 63;           // last row of this warpgroup
     const int lrow = wg * 64 + warp * 16 + gr;        // rows lrow and lrow + 8 of the tile
     const float sl2 = scale * FA90_LOG2E;
     float m0 = -FA90_INF, m1 = -FA90_INF, l0 = 0.f, l1 = 0.f;
@@ -371,119 +348,107 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
             o[4 * n + 3] *= a1;
         }
     };
-// one step of the plain and the warp-specialised forward, K and V tiles at KS and VS: S, softmax, O += P·V, each
-// wgmma group waited for before the next. A macro, not a lambda: the lambda changed the plain forward's machine code
-#define FA90_FWD_STEP(J0, KS, VS)             \
-    do {                                      \
-        issue_s(KS);                          \
-        wgmma_wait_all();                     \
-        pin(s);                               \
-        unsigned pk[8][4];                    \
-        float a0, a1;                         \
-        softmax(J0, pk, a0, a1);              \
-        rescale(a0, a1);                      \
-        wgmma_fence();                        \
-        issue_pv(pk, VS);                     \
-        wgmma_wait_all();                     \
-        pin(o);                               \
-    } while (0)
-#if FA90_FWD_PIPE
-    // FA90_FWD_PIPE (under test, flash_attention_sm90.md "Forward, pipelined"): step j issues S(j) = Q·K(j)ᵀ and then
-    // O += P(j−1)·V(j−1), waits for S(j) only and computes P(j) while P(j−1)·V(j−1) runs; O is rescaled once that is
-    // done. Step j copies K(j+1) and V(j); every warpgroup computes every step (masked where its rows precede the
-    // keys), since a wgmma group in flight past a branch that could diverge serialises them all.
-    const int nsteps = (i_last - j_begin) / BC + 1;
-    unsigned pk[8][4], pn[8][4];  // P(j−1), in flight as P·V's A operand, and P(j)
-    float a0 = 1.f, a1 = 1.f;
-    // keeps pk live (its registers apart from pn's) until the P·V that reads it is done
-    const auto pin_pk = [&]() {
+    // this warp's wgmma have read the step's stage
+    const auto release = [&](int stg) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty_bar + 8 * stg);
+    };
+#if FA90_FWD_PINGPONG
+    // the warpgroups issue their wgmma in turn: warpgroup w waits at barrier 2 + w until the other has issued its
+    // own, then lets the other go (barrier 3 − w). Warpgroup 1 lets warpgroup 0 go first and skips its last arrival,
+    // so every arrival is waited for. Every warpgroup takes every turn (no step skipped), so the turns stay paired.
+    if (wg == 1) asm volatile("bar.arrive 2, 256;\n" ::: "memory");
+    const auto turn_wait = [&]() { asm volatile("bar.sync %0, 256;\n" :: "r"(2 + wg) : "memory"); };
+    const auto turn_pass = [&](int step) {
+        if (wg == 0 || step + 1 < nsteps) asm volatile("bar.arrive %0, 256;\n" :: "r"(3 - wg) : "memory");
+    };
+#else
+    const auto turn_wait = [&]() {};
+    const auto turn_pass = [&](int) {};
+#endif
+
+#if FA90_FWD_OVERLAP
+    // step j issues S(j) = Q·K(j)ᵀ and then O += P(j−1)·V(j−1), waits for S(j) only and computes P(j) while
+    // P(j−1)·V(j−1) runs; O is rescaled once that is done, and stage j−1 released. Every warpgroup computes every
+    // step (masked where its rows precede the keys): a wgmma group in flight past a branch that could diverge makes
+    // ptxas serialise them all.
+    // P(j−1), in flight as P·V's A operand, and P(j) are two arrays that swap roles every step (the loop body is
+    // written twice): had P(j) been copied into P(j−1)'s registers, ptxas would serialise every wgmma (C7513)
+    unsigned pa[8][4], pb[8][4];
+    float a0, a1;
+    // keeps p live (its registers apart from the new P's) until the P·V that reads it is done
+    const auto pin_p = [&](unsigned (&p)[8][4]) {
 #pragma unroll
         for (int kk = 0; kk < 8; kk++)
 #pragma unroll
-            for (int x = 0; x < 4; x++) asm volatile("" : "+r"(pk[kk][x])::"memory");
+            for (int x = 0; x < 4; x++) asm volatile("" : "+r"(p[kk][x])::"memory");
     };
-    // pk = pn, pinned so that the compiler keeps the copies ahead of the next wgmma fence (ptxas serialises every
-    // wgmma when an input register of one is written inside a pipeline stage: C7513)
-    const auto copy_pn = [&]() {
-#pragma unroll
-        for (int kk = 0; kk < 8; kk++)
-#pragma unroll
-            for (int x = 0; x < 4; x++) {
-                pk[kk][x] = pn[kk][x];
-                asm volatile("" : "+r"(pk[kk][x])::"memory");
-            }
-    };
-    // step 0: S(0) and P(0)
-    cp_async_wait_all();
-    fence_proxy_async();
-    __syncthreads();
-    if (nsteps > 1) load_tile<128>(Kb + TILE_BYTES, k, j_begin + BC, t, hkv, g);
-    load_tile<128>(Vb, v, j_begin, t, hkv, g);
-    cp_async_commit();
-    issue_s(Kb);
-    wgmma_wait_all();
-    pin(s);
-    softmax(j_begin, pn, a0, a1);
-    copy_pn();
-    for (int step = 1; step < nsteps; step++) {
-        const int j0 = j_begin + step * BC, buf = step & 1;
-        cp_async_wait_all();  // K(step) and V(step − 1)
-        fence_proxy_async();
-        __syncthreads();
-        if (step + 1 < nsteps) load_tile<128>(Kb + (buf ^ 1) * TILE_BYTES, k, j0 + BC, t, hkv, g);
-        load_tile<128>(Vb + buf * TILE_BYTES, v, j0, t, hkv, g);
-        cp_async_commit();
-        issue_s(Kb + buf * TILE_BYTES);
-        issue_pv(pk, Vb + (buf ^ 1) * TILE_BYTES);
+    // step `step` ≥ 1: P(step) into pn while P(step − 1)·V(step − 1) runs from po
+    const auto overlap_step = [&](int step, unsigned (&pn)[8][4], unsigned (&po)[8][4]) {
+        const int j0 = j_begin + step * BC, stg = step & 1;
+        mbar_wait(full_bar + 8 * stg, (step >> 1) & 1);
+        turn_wait();
+        issue_s(Kb + stg * TILE_BYTES);
+        issue_pv(po, Vb + (stg ^ 1) * TILE_BYTES);
+        turn_pass(step);
         wgmma_wait<1>();  // S(step); P(step − 1)·V(step − 1) may still run
         pin(s);
         softmax(j0, pn, a0, a1);
+        pin_p(pn);
         wgmma_wait_all();
         pin(o);
-        pin_pk();
+        pin_p(po);
+        release(stg ^ 1);
         rescale(a0, a1);
         pin(o);
-        copy_pn();
+    };
+    mbar_wait(full_bar, 0);
+    turn_wait();
+    issue_s(Kb);
+    turn_pass(0);
+    wgmma_wait_all();
+    pin(s);
+    softmax(j_begin, pa, a0, a1);  // O is zero: nothing to rescale
+    pin_p(pa);
+    for (int step = 1; step < nsteps; step += 2) {
+        overlap_step(step, pb, pa);
+        if (step + 1 < nsteps) overlap_step(step + 1, pa, pb);
     }
     // the last P·V
-    cp_async_wait_all();
-    fence_proxy_async();
-    __syncthreads();
-    wgmma_fence();
-    issue_pv(pk, Vb + ((nsteps - 1) & 1) * TILE_BYTES);
-    wgmma_wait_all();
+    if ((nsteps - 1) & 1) {
+        wgmma_fence();
+        issue_pv(pb, Vb + TILE_BYTES);
+        wgmma_wait_all();
+    } else {
+        wgmma_fence();
+        issue_pv(pa, Vb);
+        wgmma_wait_all();
+    }
     pin(o);
-    (void) wg_last;
-#elif FA90_FWD_WS
-    // FA90_FWD_WS (under test, flash_attention_sm90.md "Forward, warp-specialised"): a producer warpgroup copies
-    // every step's K and V tiles into two stages and hands them over through mbarriers, as the backward's does; the
-    // two MMA warpgroups no longer meet at a barrier every step (a stage is refilled once all eight MMA warps have
-    // released it, so one warpgroup can run at most a stage ahead of the other)
-    const int nsteps = (i_last - j_begin) / BC + 1;
+#else
+    const int wg_last = i0 + wg * 64 + 63;  // last row of this warpgroup
     for (int step = 0; step < nsteps; step++) {
         const int j0 = j_begin + step * BC, stg = step & 1;
+        const unsigned ks = Kb + stg * TILE_BYTES, vs = Vb + stg * TILE_BYTES;
         mbar_wait(full_bar + 8 * stg, (step >> 1) & 1);
-        if (j0 <= wg_last) {  // nothing stays in flight past this branch: every group is waited for inside it
-            FA90_FWD_STEP(j0, Kb + stg * TILE_BYTES, Vb + stg * TILE_BYTES);
+        // a warpgroup whose rows all precede the step's keys skips it (nothing stays in flight past this branch:
+        // every group is waited for inside it); with turns it computes it masked
+        if (FA90_FWD_PINGPONG || j0 <= wg_last) {
+            turn_wait();
+            issue_s(ks);
+            turn_pass(step);
+            wgmma_wait_all();
+            pin(s);
+            unsigned pk[8][4];
+            float a0, a1;
+            softmax(j0, pk, a0, a1);
+            rescale(a0, a1);
+            wgmma_fence();
+            issue_pv(pk, vs);
+            wgmma_wait_all();
+            pin(o);
         }
-        __syncwarp();
-        if (lane == 0) mbar_arrive(empty_bar + 8 * stg);  // this warp's wgmma have read the stage
-    }
-#else
-    int buf = 0;
-    for (int j0 = j_begin; j0 <= i_last; j0 += BC, buf ^= 1) {
-        cp_async_wait_all();
-        fence_proxy_async();
-        __syncthreads();
-        if (j0 + BC <= i_last) {  // next step's K and V into the other buffer (its last readers have finished)
-            load_tile<128>(Kb + (buf ^ 1) * TILE_BYTES, k, j0 + BC, t, hkv, g);
-            load_tile<128>(Vb + (buf ^ 1) * TILE_BYTES, v, j0 + BC, t, hkv, g);
-            cp_async_commit();
-        }
-        if (j0 > wg_last) continue;  // every key of the step follows every row of this warpgroup
-        const unsigned ks = Kb + buf * TILE_BYTES, vs = Vb + buf * TILE_BYTES;
-
-        FA90_FWD_STEP(j0, ks, vs);
+        release(stg);
     }
 #endif
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -527,18 +492,6 @@ constexpr int QTILE_BYTES = BWD_BR * 128 * 2;   // a 64-row tile: two halves of 
 // flash_attention_dq_finish_sm90 adds it to dq in (t, hq, D) order.
 constexpr int DQ_STAGE_BYTES = 64 * 64 * 4;
 constexpr int BWD_STAGES = 2, BWD_DST = 2;
-// FA90_BWD_DK_OVERLAP (under test, off): dK runs on into the next step and its stage is released once the next
-// step's first wait has seen it finish (flash_attention_sm90.md "Next", item 2)
-#ifndef FA90_BWD_DK_OVERLAP
-#define FA90_BWD_DK_OVERLAP 0
-#endif
-// FA90_BWD_DK_SS (under test, off): dK's A operand dSᵀ read from shared memory instead of registers (16 fewer live)
-#ifndef FA90_BWD_DK_SS
-#define FA90_BWD_DK_SS 0
-#endif
-#if FA90_BWD_DK_OVERLAP && !FA90_BWD_DK_SS
-#error "FA90_BWD_DK_OVERLAP needs FA90_BWD_DK_SS: with dSᵀ in registers ptxas serialises every wgmma (C7512)"
-#endif
 constexpr int BWD_STAGE_BYTES = 2 * QTILE_BYTES;  // Q | dO
 constexpr int BWD_ROWS_BYTES = 3 * 64 * 4;        // lse (log2 domain, less log2 scale) | delta | document start
 // K | V | stages (Q, dO) | dSᵀ tiles | staged dQ [2] | rows of each stage | mbarriers full, empty | align
@@ -739,13 +692,6 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
             wgmma_commit();
             wgmma_wait<1>();
             pin32(st);
-#if FA90_BWD_DK_OVERLAP
-            if (step > 0) {  // the last step's dK (committed before this step's Sᵀ) is done: release its stage
-                pin(dka);
-                __syncwarp();
-                if (lane == 0) mbar_arrive(empty_bar + 8 * ((step - 1) % BWD_STAGES));
-            }
-#endif
 #pragma unroll
             for (int n = 0; n < 8; n++) {
                 const float2 l2 = *reinterpret_cast<const float2*>(lse_s + n * 8 + tc);
@@ -803,12 +749,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         wgmma_commit();
 #pragma unroll
         for (int kk = 0; kk < 4; kk++)
-#if FA90_BWD_DK_SS  // dSᵀ from this warpgroup's rows of the tile just written (K-major), so `da` is free now
-            Wgmma<Tag>::ss_bt(dka, descriptor(dSt + wg * 64 * 128 + kk * 32, 16, 1024),
-                              descriptor(qs + kk * 16 * 128, QTILE_BYTES / 2, 1024));
-#else
             Wgmma<Tag>::rs(dka, da[kk], descriptor(qs + kk * 16 * 128, QTILE_BYTES / 2, 1024));
-#endif
         wgmma_commit();
         wgmma_wait<1>();  // dQ (and dV) done; dK may still run
         pin32(dqa);
@@ -835,19 +776,17 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
                 if (ok1) red_add2(d1 + n * 8, dqa[4 * n + 2], dqa[4 * n + 3]);
             }
         }
-#if !FA90_BWD_DK_OVERLAP
         wgmma_wait_all();  // dK: this warp is done with the stage
         pin(dka);
         __syncwarp();
         if (lane == 0) mbar_arrive(empty_bar + 8 * s);
-#endif
         i0 += BWD_BR;
         if (i0 >= j0 + nsteps * BWD_BR) {
             i0 = j0;
             h++;
         }
     }
-    wgmma_wait_all();  // the last step's dK (FA90_BWD_DK_OVERLAP)
+    wgmma_wait_all();
     pin(dka);
     pin(dva);
     bulk_wait_all();
@@ -857,11 +796,6 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
 
 }  // namespace fa90
 
-#if defined(FA90_FWD_WS) && FA90_FWD_WS
-#define FA90_FWD_THREADS 384
-#else
-#define FA90_FWD_THREADS 256
-#endif
 #ifdef FA90_ENABLED
 #define FA90_BODY(call) call;
 #else
@@ -870,7 +804,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
 #endif
 
 #define FA90_ENTRY(SUF, TAG, CARRIER)                                                                              \
-    extern "C" __global__ void __launch_bounds__(FA90_FWD_THREADS, 1) flash_attention_forward_sm90_##SUF##_d128(    \
+    extern "C" __global__ void __launch_bounds__(384, 1) flash_attention_forward_sm90_##SUF##_d128(    \
         unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
         const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
         FA90_BODY((fa90::forward<TAG>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))       \

@@ -49,10 +49,13 @@ public record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
     }
 
     /**
-     * The Hopper forward (flash_attention_sm90.cu): 128 query rows per block as two warpgroups, Q, two K and two V
-     * tiles of 128 × 128 16-bit values, the rows' document starts, and 1024 bytes to align the swizzled tiles.
+     * The Hopper forward (flash_attention_sm90.cu): 128 query rows per block as two MMA warpgroups and a producer
+     * warpgroup (384 threads); Q and two stages of a K and a V tile of 128 × 128 16-bit values, the rows' document
+     * starts, the stages' four mbarriers, and 1024 bytes to align the swizzled tiles.
      */
-    static FlashAttentionLaunch hopperForward() { return new FlashAttentionLaunch(128, 256, 5 * 128 * 128 * 2 + 128 * 4 + 1024); }
+    static FlashAttentionLaunch hopperForward() {
+        return new FlashAttentionLaunch(128, 384, 5 * 128 * 128 * 2 + 128 * 4 + 4 * 8 + 1024);
+    }
 
     /**
      * The Hopper backward: 128 keys per block as two MMA warpgroups and a producer warpgroup (384 threads); K and V
