@@ -67,7 +67,7 @@ def load_sm90_module(extra=()):
 
 
 # Q | two stages of K, V | document starts | the stages' mbarriers | align; two MMA warpgroups and a producer
-SM90_FWD_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 4 * 8 + 1024
+SM90_FWD_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 8 * 8 + 1024
 SM90_FWD_THREADS = 384
 # K, V | two stages of Q, dO | two dSᵀ tiles | staged dQ of both MMA warpgroups | two stages of rows | mbarriers | align
 SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 2 * 2 * 64 * 128 * 2 + 2 * 128 * 128 + 2 * 64 * 64 * 4 + 2 * 3 * 64 * 4 + 4 * 8 + 1024

@@ -24,9 +24,9 @@ namespace fa90 {
 constexpr int D = 128, BR = 128, BC = 128, THREADS = 256, FWD_THREADS = 384;
 constexpr int HALF_BYTES = 128 * 128;         // one column half of a 128-row tile
 constexpr int TILE_BYTES = 2 * HALF_BYTES;    // 32 KiB
-// Q | K[2] | V[2] (two stages) | document start of each query row | the stages' mbarriers full[2], empty[2];
+// Q | K[2] | V[2] (two stages) | document start of each query row | mbarriers full K[2], V[2], empty K[2], V[2];
 // +1024 for aligning the dynamic shared memory base
-constexpr int FWD_SMEM = 5 * TILE_BYTES + BR * 4 + 4 * 8 + 1024;  // FlashAttentionLaunch.hopperForward()
+constexpr int FWD_SMEM = 5 * TILE_BYTES + BR * 4 + 8 * 8 + 1024;  // FlashAttentionLaunch.hopperForward()
 static_assert(FWD_SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
 
 __device__ __forceinline__ unsigned smem_u32(const void* p) { return (unsigned) __cvta_generic_to_shared(p); }
@@ -43,6 +43,9 @@ __device__ __forceinline__ void cp_async16(unsigned dst, const void* src, bool p
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+// waits until at most this thread's N most recent cp.async groups are pending
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 // makes this thread's completed generic-proxy writes to shared memory (cp.async) visible to wgmma's async proxy
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
@@ -87,15 +90,6 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
            | ((unsigned long long) (stride >> 4) << 32) | (1ull << 62);
 }
 
-// Variants of the forward, off by default (flash_attention_sm90.md "Forward"; timed with check_flash_attention.py
-// --hopper-variant): FA90_FWD_OVERLAP, a warpgroup's softmax of step j while its P·V of step j−1 runs;
-// FA90_FWD_PINGPONG, the two MMA warpgroups take turns to issue their wgmma (named barriers 2 and 3).
-#ifndef FA90_FWD_OVERLAP
-#define FA90_FWD_OVERLAP 0
-#endif
-#ifndef FA90_FWD_PINGPONG
-#define FA90_FWD_PINGPONG 0
-#endif
 // the producer's copies, four passes at a time (more and its 40 registers spill)
 #ifndef FA90_FWD_UNROLL
 #define FA90_FWD_UNROLL 4
@@ -198,10 +192,11 @@ using fa_rows::doc_of;
 // m16n8 layout of mma.sync repeated, so P converts to A fragments in registers exactly as in flash_attention.cu.
 //
 // 384 threads: warpgroups 0 and 1 compute 64 query rows each, warpgroup 2 is a producer that copies every step's K
-// and V tiles into two stages and hands them over through mbarriers, as the backward's does: "full" (its 128 threads
-// arrive once their copies have landed and are fenced for wgmma) and "empty" (each MMA warp arrives once its wgmma
-// have read the stage). The MMA warpgroups never meet at a barrier: a stage is refilled once all eight MMA warps
-// have released it, so one warpgroup runs at most a stage ahead of the other.
+// and V tiles into two stages each and hands them over through mbarriers, as the backward's does: "full" (its 128
+// threads arrive once a tile's copies have landed and are fenced for wgmma) and "empty" (each MMA warp arrives once
+// its wgmma have read the tile). K and V have barriers of their own, so a K tile is released as soon as S = Q·Kᵀ
+// is done, before the softmax, and the next K tile can go out while P·V still reads V. A stage is refilled once all
+// eight MMA warps have released it; the MMA warpgroups meet only at the ping-pong barriers that order their wgmma.
 template <typename Tag>
 __device__ __forceinline__ void forward(unsigned short* out, float* lse, const unsigned short* q,
                                         const unsigned short* k, const unsigned short* v, const int* cu,
@@ -212,7 +207,8 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
     const unsigned Qs = base, Kb = base + TILE_BYTES, Vb = base + 3 * TILE_BYTES;
     int* ds_s = reinterpret_cast<int*>(base_ptr + 5 * TILE_BYTES);
-    const unsigned full_bar = base + 5 * TILE_BYTES + BR * 4, empty_bar = full_bar + 16;  // [2] each
+    // barrier of tile kind (0: K, 1: V) and stage: full_bar + 8 · (2 · kind + stage), empty_bar likewise
+    const unsigned full_bar = base + 5 * TILE_BYTES + BR * 4, empty_bar = full_bar + 32;
 
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const int tile = gridDim.x - 1 - blockIdx.x;  // longest (last) query tiles first
@@ -230,7 +226,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     }
     cp_async_commit();
     if (threadIdx.x == 0) {
-        for (int b = 0; b < 2; b++) {
+        for (int b = 0; b < 4; b++) {
             mbar_init(full_bar + 8 * b, 128);
             mbar_init(empty_bar + 8 * b, 8);
         }
@@ -246,20 +242,24 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     if (threadIdx.x >= THREADS) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int p = threadIdx.x - THREADS;
-        for (int step = 0; step <= nsteps; step++) {
-            if (step > 0) {  // the previous step's tiles have landed: hand their stage over
-                cp_async_wait_all();
-                fence_proxy_async();
-                mbar_arrive(full_bar + 8 * ((step - 1) & 1));
-            }
-            if (step == nsteps) break;
-            if (step == 0) continue;  // its tiles went out with Q
-            const int stg = step & 1;
-            if (step >= 2) mbar_wait(empty_bar + 8 * stg, ((step >> 1) - 1) & 1);
-            load_tile<128, 128, FA90_FWD_UNROLL>(Kb + stg * TILE_BYTES, k, j_begin + step * BC, t, hkv, g, p);
-            load_tile<128, 128, FA90_FWD_UNROLL>(Vb + stg * TILE_BYTES, v, j_begin + step * BC, t, hkv, g, p);
+        // tile n = 2 · step + kind, in the order K(0), V(0), K(1), V(1), …; K(0) and V(0) went out with Q, as one
+        // group. Two tiles in flight: once tile n is issued, tile n − 1 has landed and is handed over.
+        const auto hand_over = [&](int n) { mbar_arrive(full_bar + 8 * (2 * (n & 1) + ((n >> 1) & 1))); };
+        for (int n = 2; n < 2 * nsteps; n++) {
+            const int step = n >> 1, kind = n & 1, stg = step & 1;
+            if (step >= 2) mbar_wait(empty_bar + 8 * (2 * kind + stg), ((step >> 1) - 1) & 1);
+            load_tile<128, 128, FA90_FWD_UNROLL>((kind ? Vb : Kb) + stg * TILE_BYTES, kind ? v : k, j_begin + step * BC,
+                                                 t, hkv, g, p);
             cp_async_commit();
+            cp_async_wait<1>();
+            fence_proxy_async();
+            if (n == 2) hand_over(0);
+            hand_over(n - 1);
         }
+        cp_async_wait_all();
+        fence_proxy_async();
+        if (nsteps == 1) hand_over(0);
+        hand_over(2 * nsteps - 1);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
@@ -348,30 +348,26 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
             o[4 * n + 3] *= a1;
         }
     };
-    // this warp's wgmma have read the step's stage
-    const auto release = [&](int stg) {
+    // the step's K (kind 0) or V (kind 1) tile in stage stg has landed / this warp's wgmma have read it
+    const auto acquire = [&](int kind, int step) { mbar_wait(full_bar + 8 * (2 * kind + (step & 1)), (step >> 1) & 1); };
+    const auto release = [&](int kind, int stg) {
         __syncwarp();
-        if (lane == 0) mbar_arrive(empty_bar + 8 * stg);
+        if (lane == 0) mbar_arrive(empty_bar + 8 * (2 * kind + stg));
     };
-#if FA90_FWD_PINGPONG
-    // the warpgroups issue their wgmma in turn: warpgroup w waits at barrier 2 + w until the other has issued its
-    // own, then lets the other go (barrier 3 − w). Warpgroup 1 lets warpgroup 0 go first and skips its last arrival,
-    // so every arrival is waited for. Every warpgroup takes every turn (no step skipped), so the turns stay paired.
+    // Ping-pong: the warpgroups issue each step's wgmma in turn, so one's softmax runs while the other's matrix
+    // products do. Warpgroup w waits at named barrier 2 + w until the other has issued its own, then lets the other
+    // go (barrier 3 − w); warpgroup 1 lets warpgroup 0 go first and skips its last arrival, so every arrival is
+    // waited for (both take every step's turn).
     if (wg == 1) asm volatile("bar.arrive 2, 256;\n" ::: "memory");
     const auto turn_wait = [&]() { asm volatile("bar.sync %0, 256;\n" :: "r"(2 + wg) : "memory"); };
     const auto turn_pass = [&](int step) {
         if (wg == 0 || step + 1 < nsteps) asm volatile("bar.arrive %0, 256;\n" :: "r"(3 - wg) : "memory");
     };
-#else
-    const auto turn_wait = [&]() {};
-    const auto turn_pass = [&](int) {};
-#endif
 
-#if FA90_FWD_OVERLAP
-    // step j issues S(j) = Q·K(j)ᵀ and then O += P(j−1)·V(j−1), waits for S(j) only and computes P(j) while
-    // P(j−1)·V(j−1) runs; O is rescaled once that is done, and stage j−1 released. Every warpgroup computes every
-    // step (masked where its rows precede the keys): a wgmma group in flight past a branch that could diverge makes
-    // ptxas serialise them all.
+    // Intra-warpgroup overlap (FlashAttention-3's): step j issues S(j) = Q·K(j)ᵀ and then O += P(j−1)·V(j−1),
+    // waits for S(j) only, releases K(j) and computes P(j) while P(j−1)·V(j−1) runs; then O is rescaled and V(j−1)
+    // released. Every warpgroup computes every step (masked where its rows precede the keys): a wgmma group in
+    // flight past a branch that could diverge makes ptxas serialise them all.
     // P(j−1), in flight as P·V's A operand, and P(j) are two arrays that swap roles every step (the loop body is
     // written twice): had P(j) been copied into P(j−1)'s registers, ptxas would serialise every wgmma (C7513)
     unsigned pa[8][4], pb[8][4];
@@ -386,35 +382,39 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     // step `step` ≥ 1: P(step) into pn while P(step − 1)·V(step − 1) runs from po
     const auto overlap_step = [&](int step, unsigned (&pn)[8][4], unsigned (&po)[8][4]) {
         const int j0 = j_begin + step * BC, stg = step & 1;
-        mbar_wait(full_bar + 8 * stg, (step >> 1) & 1);
+        acquire(0, step);
+        acquire(1, step - 1);
         turn_wait();
         issue_s(Kb + stg * TILE_BYTES);
         issue_pv(po, Vb + (stg ^ 1) * TILE_BYTES);
         turn_pass(step);
         wgmma_wait<1>();  // S(step); P(step − 1)·V(step − 1) may still run
         pin(s);
+        release(0, stg);
         softmax(j0, pn, a0, a1);
         pin_p(pn);
         wgmma_wait_all();
         pin(o);
         pin_p(po);
-        release(stg ^ 1);
+        release(1, stg ^ 1);
         rescale(a0, a1);
         pin(o);
     };
-    mbar_wait(full_bar, 0);
+    acquire(0, 0);
     turn_wait();
     issue_s(Kb);
     turn_pass(0);
     wgmma_wait_all();
     pin(s);
+    release(0, 0);
     softmax(j_begin, pa, a0, a1);  // O is zero: nothing to rescale
     pin_p(pa);
     for (int step = 1; step < nsteps; step += 2) {
         overlap_step(step, pb, pa);
         if (step + 1 < nsteps) overlap_step(step + 1, pa, pb);
     }
-    // the last P·V
+    // the last P·V (its V tile is not released: nothing follows it)
+    acquire(1, nsteps - 1);
     if ((nsteps - 1) & 1) {
         wgmma_fence();
         issue_pv(pb, Vb + TILE_BYTES);
@@ -425,32 +425,6 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         wgmma_wait_all();
     }
     pin(o);
-#else
-    const int wg_last = i0 + wg * 64 + 63;  // last row of this warpgroup
-    for (int step = 0; step < nsteps; step++) {
-        const int j0 = j_begin + step * BC, stg = step & 1;
-        const unsigned ks = Kb + stg * TILE_BYTES, vs = Vb + stg * TILE_BYTES;
-        mbar_wait(full_bar + 8 * stg, (step >> 1) & 1);
-        // a warpgroup whose rows all precede the step's keys skips it (nothing stays in flight past this branch:
-        // every group is waited for inside it); with turns it computes it masked
-        if (FA90_FWD_PINGPONG || j0 <= wg_last) {
-            turn_wait();
-            issue_s(ks);
-            turn_pass(step);
-            wgmma_wait_all();
-            pin(s);
-            unsigned pk[8][4];
-            float a0, a1;
-            softmax(j0, pk, a0, a1);
-            rescale(a0, a1);
-            wgmma_fence();
-            issue_pv(pk, vs);
-            wgmma_wait_all();
-            pin(o);
-        }
-        release(stg);
-    }
-#endif
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
