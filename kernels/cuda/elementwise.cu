@@ -4,7 +4,8 @@
 //   accumulate_{s}(dst, src, n)     dst += src
 //   scale_{s}(x, s, n)              x *= s                 (clipping, loss-scale unscaling)
 //   cast_{src}_to_{dst}(dst, src, n) dst = src rounded to dst's type (round to nearest even); all 9 ordered pairs
-//   sum_squares_{s}(partial, x, n)  partial[blockIdx.x] = Σ (double) x_i² over the block's grid-stride share
+//   sum_squares_{s}(partial, x, n, scale)  partial[blockIdx.x] = Σ (double) (x_i·scale)² over the block's grid-stride
+//                                   share, x_i·scale rounded to float (scale 1: Σ x_i²)
 // Launch: blockDim.x = 256 (sum_squares: any multiple of 32 up to 1024), no dynamic shared memory.
 //   add / accumulate / scale / cast: grid = ceil(n / 256) (any grid is correct: grid-stride loops)
 //   sum_squares: grid = G = min(ceil(n / 256), 1024), partial holds G doubles; the host adds them in order 0..G−1.
@@ -42,10 +43,11 @@ __device__ void cast_impl(typename Carrier<TD>::type* dst, const typename Carrie
 }
 
 template <typename T>
-__device__ void sum_squares_impl(double* partial, const typename Carrier<T>::type* x, long long n) {
+__device__ void sum_squares_impl(double* partial, const typename Carrier<T>::type* x, long long n, float scale) {
     double s = 0.0;
     for (long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
-        double v = (double) Storage<T>::load(x, i);
+        // x·scale rounded to float first: the bits of scale_{s} followed by sum_squares (× 1 changes nothing)
+        double v = (double) __fmul_rn(Storage<T>::load(x, i), scale);
         s += v * v; // exact product of two floats; the add rounds in double, as GradientClipping does
     }
     s = block_sum(s);
@@ -56,8 +58,8 @@ __device__ void sum_squares_impl(double* partial, const typename Carrier<T>::typ
     extern "C" __global__ void add_##S(C* out, const C* a, const C* b, long long n) { add_impl<T>(out, a, b, n); } \
     extern "C" __global__ void accumulate_##S(C* dst, const C* src, long long n) { accumulate_impl<T>(dst, src, n); } \
     extern "C" __global__ void scale_##S(C* x, float s, long long n) { scale_impl<T>(x, s, n); }                  \
-    extern "C" __global__ void sum_squares_##S(double* partial, const C* x, long long n) {                        \
-        sum_squares_impl<T>(partial, x, n);                                                                        \
+    extern "C" __global__ void sum_squares_##S(double* partial, const C* x, long long n, float scale) {           \
+        sum_squares_impl<T>(partial, x, n, scale);                                                                 \
     }
 
 DEFINE_FOR_ALL_TYPES(ELEMENTWISE_KERNELS)

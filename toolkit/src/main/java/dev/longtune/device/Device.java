@@ -79,6 +79,42 @@ public interface Device extends AutoCloseable {
     void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
                double weightDecay, int t);
 
+    /**
+     * Σ (x·scale)² in double with each x·scale rounded to FP32 first: bit for bit {@link #sumOfSquares} of an FP32
+     * copy of x scaled by {@code scale} (which is what this default does; a backend may fuse it).
+     */
+    default double sumOfSquares(Tensor x, float scale) {
+        if (x.dtype() == DType.FP32 && scale == 1f) {
+            return sumOfSquares(x);
+        }
+        try (Tensor x32 = allocate(x.name() + ".fp32", DType.FP32, MemoryCategory.WORKSPACE, x.shape())) {
+            copy(x32, x);
+            scale(x32, scale);
+            return sumOfSquares(x32);
+        }
+    }
+
+    /**
+     * The optimizer's whole update of one tensor, bit for bit these ops in this order (which is what this default
+     * does; a backend may fuse them into one pass): the gradient copied to FP32, scaled by {@code unscale} and then,
+     * unless it is 1, by {@code clip}; one {@link #adamw} step of the FP32 param, m and v; and the param rounded
+     * into {@code weights}, the compute-precision copy the model reads (null when param is the weights itself).
+     */
+    default void adamwScaled(Tensor param, Tensor grad, Tensor m, Tensor v, float unscale, float clip, Tensor weights,
+                             double lr, double beta1, double beta2, double eps, double weightDecay, int t) {
+        try (Tensor g32 = allocate(grad.name() + ".grad32", DType.FP32, MemoryCategory.WORKSPACE, grad.shape())) {
+            copy(g32, grad);
+            scale(g32, unscale);
+            if (clip != 1f) {
+                scale(g32, clip);
+            }
+            adamw(param, g32, m, v, lr, beta1, beta2, eps, weightDecay, t);
+        }
+        if (weights != null) {
+            copy(weights, param);
+        }
+    }
+
     /** Waits for queued work (a no-op where ops run synchronously); timings call it. */
     void synchronize();
 

@@ -244,30 +244,13 @@ public final class MemoryPlanner {
         /** The same for the embedding matrix. */
         long residentEmbeddingElements() { return engineSharded() ? (V * h + P - 1) / P : V * h; }
 
-        /** The largest parameter tensor of a decoder layer. */
-        long largestLayerTensor() {
-            long max = 0;
-            for (ModelConfig.ParameterTensor t : m.parameterTensors()) {
-                if (t.name().startsWith("model.layers.")) {
-                    max = Math.max(max, t.elements());
-                }
-            }
-            return max;
-        }
-
         /**
-         * longtune's optimizer unscales the compute-precision gradients into FP32 copies before clipping and
-         * AdamW (train/Optimizer.java): 4 bytes per parameter it updates, for the step.
+         * longtune's optimizer on the CPU unscales the compute-precision gradients into FP32 copies before clipping
+         * and AdamW (train/Optimizer.java): 4 bytes per parameter it updates, for the step. On a GPU the state in GPU
+         * memory is updated in one pass that reads each 16-bit gradient where it is (Device.adamwScaled): no copies.
          */
         void unscaledGradients(Breakdown b) {
-            if ((residentLayers() > 0 || residentEmbedding()) && !cpu()) {
-                // the resident tensors' AdamW on the GPU reads each 16-bit gradient through an FP32 copy, one tensor at a time
-                // (of a shard: at most a layer's chunk; a tensor may lie whole in one rank's chunk)
-                long layerTensor = residentLayers() > 0 ? Math.min(largestLayerTensor(), residentLayerElements()) : 0;
-                long largest = residentEmbedding() ? Math.max(residentEmbeddingElements(), layerTensor) : layerTensor;
-                b.add(WORKSPACE, "FP32 copy of the largest resident gradient", 4 * largest, "4·max numel = 4 × " + count(largest));
-            }
-            if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer()) {
+            if (profile == EngineProfile.LONGTUNE && !s.offloadOptimizer() && cpu()) {
                 int parts = s.zeroStage() >= 1 ? P : 1;
                 b.add(WORKSPACE, "FP32 unscaled gradients", 4 * N / parts, "4·N/" + parts + " = 4 × " + count(N) + " / " + parts);
             } else if (engineOnOneGpu() && s.offloadOptimizer() && !s.offloadParameters() && !cpu()) {

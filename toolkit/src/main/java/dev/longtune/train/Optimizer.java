@@ -153,6 +153,9 @@ public final class Optimizer implements AutoCloseable {
      * at {@code lr}. Returns whether it applied and the global gradient norm before clipping.
      */
     public Update apply(Parameters grads, double lossScale, double lr, TrainingConfig c, Device device) {
+        if (m.all().iterator().next().onDevice()) {
+            return applyOnDevice(grads, lossScale, lr, c, device);
+        }
         // FP32 gradients exist only during the update, as the planner counts them (not through backward)
         try (Parameters unscaled = Parameters.like(weights, alloc, DType.FP32, WORKSPACE, ".grad32")) {
             boolean hostNative = NativeAdamW.isAvailable() && !m.all().iterator().next().onDevice();
@@ -193,6 +196,32 @@ public final class Optimizer implements AutoCloseable {
             }
             return new Update(true, norm);
         }
+    }
+
+    /**
+     * {@link #apply} with the optimizer state in GPU memory, the same bits: each tensor's norm and update read its
+     * 16-bit gradient where it is ({@link Device#sumOfSquares(Tensor, float)}, {@link Device#adamwScaled}), so
+     * no FP32 copy of the gradients exists (the planner counts none) and the update moves half the bytes.
+     */
+    private Update applyOnDevice(Parameters grads, double lossScale, double lr, TrainingConfig c, Device device) {
+        float inv = (float) (1.0 / lossScale);
+        double sumSquares = 0;
+        for (Tensor g : grads.byName().values()) {
+            sumSquares += device.sumOfSquares(g, inv);
+        }
+        double norm = Math.sqrt(sumOverRanks.applyAsDouble(sumSquares));
+        if (!Double.isFinite(norm)) {
+            return new Update(false, norm);
+        }
+        float clip = clipCoefficient(norm, c);
+        step++;
+        for (var e : master.byName().entrySet()) {
+            String name = e.getKey();
+            device.adamwScaled(e.getValue(), grads.get(name), m.get(name), v.get(name), inv, clip,
+                    separateMaster ? weights.get(name) : null, lr, c.beta1(), c.beta2(), c.epsilon(),
+                    decays(name) ? c.weightDecay() : 0.0, step);
+        }
+        return new Update(true, norm);
     }
 
     /**
@@ -280,33 +309,17 @@ public final class Optimizer implements AutoCloseable {
      */
     public double lastHostUpdateSeconds() { return hostUpdateSeconds; }
 
-    /** Σ (g·unscale)² of a gradient on the device, through an FP32 copy (as {@link #apply} computes it). */
-    private double deviceSumSquares(String name, Tensor g, float unscale) {
-        try (Tensor g32 = device.allocate(name + ".grad32", DType.FP32, WORKSPACE, g.shape())) {
-            device.copy(g32, g);
-            device.scale(g32, unscale);
-            return device.sumOfSquares(g32);
-        }
-    }
+    /** Σ (g·unscale)² of a gradient on the device (as {@link #apply} computes it). */
+    private double deviceSumSquares(String name, Tensor g, float unscale) { return device.sumOfSquares(g, unscale); }
 
     /**
-     * One parameter's AdamW step on the device, its state there too: unscaled and clipped through an FP32 copy of the
-     * gradient, the step, the master rounded into the compute-precision weights — {@link #apply}'s ops, in its order.
+     * One parameter's AdamW step on the device, its state there too: unscaled and clipped, the step, the master
+     * rounded into the compute-precision weights — {@link #apply}'s ops, in its order, in one pass.
      */
     private void deviceUpdate(String name, Tensor g, int t, float unscale, float clip, double lr, TrainingConfig c) {
-        try (Tensor g32 = device.allocate(name + ".grad32", DType.FP32, WORKSPACE, g.shape())) {
-            device.copy(g32, g);
-            device.scale(g32, unscale);
-            if (clip != 1f) {
-                device.scale(g32, clip);
-            }
-            Tensor p = master.get(name);
-            device.adamw(p, g32, m.get(name), v.get(name), lr, c.beta1(), c.beta2(), c.epsilon(),
-                    decays(name) ? c.weightDecay() : 0.0, t);
-            if (separateMaster) {
-                device.copy(weights.get(name), p);
-            }
-        }
+        device.adamwScaled(master.get(name), g, m.get(name), v.get(name), unscale, clip,
+                separateMaster ? weights.get(name) : null, lr, c.beta1(), c.beta2(), c.epsilon(),
+                decays(name) ? c.weightDecay() : 0.0, t);
     }
 
     /** One parameter's AdamW step reading its gradient where it is, writing its weights where they are. */

@@ -77,6 +77,73 @@ class CudaDeviceTest {
         }
     }
 
+    /**
+     * The optimizer's one-pass update (adamw_step_scaled) against the ops it replaces, run one after the other on
+     * the same GPU: the gradient copied to FP32, unscaled, clipped, the AdamW step, the param cast into the 16-bit
+     * weights. Every bit of param, m, v and weights must agree, for each gradient dtype, weights dtype (or none) and
+     * clip, over three steps; and the norm's sum of squares read from the 16-bit gradient must equal the FP32 copy's.
+     */
+    @Test
+    void theFusedOptimizerUpdateIsTheCopyScaleStepCastSequenceBitForBit() {
+        Random r = new Random(3);
+        int n = 3 * 37 * 131;
+        float[] p0 = randn(r, n), g0 = randn(r, n);
+        for (int i = 0; i < n; i++) {
+            g0[i] *= 1024f; // a loss-scaled gradient
+        }
+        float unscale = 1f / 1024f;
+        try (CudaDevice d = new CudaDevice()) {
+            for (DType ge : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
+                for (DType we : new DType[] {null, DType.BF16, DType.FP16}) {
+                    for (float clip : new float[] {1f, 0.37f}) {
+                        String what = "grad " + ge.id + ", weights " + (we == null ? "none" : we.id) + ", clip " + clip;
+                        try (Tensor g = d.allocate("g", ge, MemoryCategory.GRADS, n);
+                             Tensor g32 = d.allocate("g32", DType.FP32, MemoryCategory.WORKSPACE, n);
+                             Tensor pa = d.allocate("pa", DType.FP32, MemoryCategory.OPTIMIZER, n);
+                             Tensor ma = d.allocate("ma", DType.FP32, MemoryCategory.OPTIMIZER, n);
+                             Tensor va = d.allocate("va", DType.FP32, MemoryCategory.OPTIMIZER, n);
+                             Tensor pb = d.allocate("pb", DType.FP32, MemoryCategory.OPTIMIZER, n);
+                             Tensor mb = d.allocate("mb", DType.FP32, MemoryCategory.OPTIMIZER, n);
+                             Tensor vb = d.allocate("vb", DType.FP32, MemoryCategory.OPTIMIZER, n);
+                             Tensor wa = we == null ? null : d.allocate("wa", we, MemoryCategory.WEIGHTS, n);
+                             Tensor wb = we == null ? null : d.allocate("wb", we, MemoryCategory.WEIGHTS, n)) {
+                            d.write(g, g0);
+                            for (Tensor t : new Tensor[] {pa, pb}) {
+                                d.write(t, p0);
+                            }
+                            for (Tensor t : new Tensor[] {ma, va, mb, vb}) {
+                                d.zero(t);
+                            }
+                            d.copy(g32, g);
+                            d.scale(g32, unscale);
+                            assertThat(d.sumOfSquares(g, unscale)).as(what + ": sum of squares").isEqualTo(d.sumOfSquares(g32));
+                            for (int step = 1; step <= 3; step++) {
+                                d.adamwScaled(pa, g, ma, va, unscale, clip, wa, 1e-3, 0.9, 0.95, 1e-8, 0.1, step);
+                                d.copy(g32, g);
+                                d.scale(g32, unscale);
+                                if (clip != 1f) {
+                                    d.scale(g32, clip);
+                                }
+                                d.adamw(pb, g32, mb, vb, 1e-3, 0.9, 0.95, 1e-8, 0.1, step);
+                                if (wb != null) {
+                                    d.copy(wb, pb);
+                                }
+                            }
+                            float[] p1 = d.read(pa);
+                            assertThat(p1).as(what + ": param").containsExactly(d.read(pb));
+                            assertThat(p1).as(what + ": the update moved the param").isNotEqualTo(p0);
+                            assertThat(d.read(ma)).as(what + ": m").containsExactly(d.read(mb));
+                            assertThat(d.read(va)).as(what + ": v").containsExactly(d.read(vb));
+                            if (wa != null) {
+                                assertThat(d.read(wa)).as(what + ": weights").containsExactly(d.read(wb));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     static float[] withNaN(float[] x) {
         float[] y = x.clone();
         y[x.length / 2] = Float.NaN;
