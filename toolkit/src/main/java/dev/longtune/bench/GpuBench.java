@@ -86,10 +86,13 @@ public final class GpuBench {
             int[] sizes = trainTokens != null ? trainTokens : quick ? new int[] {8192} : new int[] {8192, 32768, 131072};
             for (int t : sizes) {
                 if (want.test("train_step_2layer")) {
-                    b.guard("train_step_2layer", t, () -> b.trainStep(t, Optimizer.Placement.DEVICE));
+                    b.guard("train_step_2layer", t, () -> b.trainStep(t, Optimizer.Placement.DEVICE, false));
+                }
+                if (want.test("train_step_2layer_keep_attention")) {
+                    b.guard("train_step_2layer_keep_attention", t, () -> b.trainStep(t, Optimizer.Placement.DEVICE, true));
                 }
                 if (want.test("train_step_2layer_offload")) {
-                    b.guard("train_step_2layer_offload", t, () -> b.trainStep(t, Optimizer.Placement.HOST));
+                    b.guard("train_step_2layer_offload", t, () -> b.trainStep(t, Optimizer.Placement.HOST, false));
                 }
             }
         }
@@ -325,7 +328,12 @@ public final class GpuBench {
 
     // ---- a training step ---------------------------------------------------------------------------------------
 
-    private void trainStep(int t, Optimizer.Placement placement) {
+    /**
+     * A training step of the 8B's first two layers (with embedding and head) beside Hugging Face's; keepAttention:
+     * each layer's attention output and lse go to the host with its checkpoint, so backward does not run the
+     * attention forward again (`--keep-attention`).
+     */
+    private void trainStep(int t, Optimizer.Placement placement, boolean keepAttention) {
         ModelConfig two = ModelCatalog.get("llama-3.1-8b").withLayers(2);
         Supplier<Batch> batch = () -> {
             int[] ids = new int[t];
@@ -337,6 +345,7 @@ public final class GpuBench {
         dev.memory().resetPeaks();
         long before = dev.memory().currentTotal();
         try (LlamaModel model = new LlamaModel(two, dev, Precision.BF16, Checkpointing.OFFLOAD)) {
+            model.setKeptAttentionLayers(keepAttention ? two.numLayers() : 0);
             long seed = 1;
             for (var w : model.weights().byName().entrySet()) { // initialize()'s sequential Random takes ~1 min here
                 float[] values = w.getKey().endsWith("norm.weight") ? ones((int) w.getValue().numel())
@@ -360,8 +369,10 @@ public final class GpuBench {
                 Arrays.sort(step); // two timed steps after a warm-up: [0] is the faster
                 long peak = dev.memory().peakTotal() - before;
                 boolean host = placement == Optimizer.Placement.HOST;
-                Map<String, Object> r = row(host ? "train_step_2layer_offload" : "train_step_2layer", t, step[0], null, peak, null,
-                        "2 Llama-3.1-8B layers, bf16, offloaded checkpoints, FP32 master + AdamW "
+                String op = host ? "train_step_2layer_offload" : keepAttention ? "train_step_2layer_keep_attention" : "train_step_2layer";
+                Map<String, Object> r = row(op, t, step[0], null, peak, null,
+                        "2 Llama-3.1-8B layers, bf16, offloaded checkpoints" + (keepAttention ? " and attention outputs" : "")
+                                + ", FP32 master + AdamW "
                                 + (host ? "on the CPU (ZeRO-offload); " : "on the GPU; ")
                                 + String.format(java.util.Locale.ROOT, "forward+backward %.1f ms on the GPU", fb[0]));
                 r.put("tokens_per_s", t / (step[0] / 1000.0));
