@@ -66,8 +66,12 @@ def load_sm90_module(extra=()):
     return cupy.RawModule(path=cubin)
 
 
-# Q | two stages of K, V | document starts | the stages' mbarriers | align; two MMA warpgroups and a producer
-SM90_FWD_SMEM = 5 * 128 * 128 * 2 + 128 * 4 + 8 * 8 + 1024
+# Q | stages of K, V | document starts | the stages' mbarriers | align; two MMA warpgroups and a producer
+def sm90_fwd_smem(stages=3):
+    return (1 + 2 * stages) * 128 * 128 * 2 + 128 * 4 + 4 * stages * 8 + 1024
+
+
+SM90_FWD_SMEM = sm90_fwd_smem()
 SM90_FWD_THREADS = 384
 # K, V | two stages of Q, dO | two dSᵀ tiles | staged dQ of both MMA warpgroups | two stages of rows | mbarriers | align
 SM90_BWD_SMEM = 2 * 128 * 128 * 2 + 2 * 2 * 64 * 128 * 2 + 2 * 128 * 128 + 2 * 64 * 64 * 4 + 2 * 3 * 64 * 4 + 4 * 8 + 1024
@@ -87,6 +91,9 @@ class FA:
         self.sm90_defines = tuple(sm90_defines)
         self.sm90_bwd_smem, self.sm90_bwd_threads = SM90_BWD_SMEM, SM90_BWD_THREADS
         self.sm90_fwd_smem, self.sm90_fwd_threads = SM90_FWD_SMEM, SM90_FWD_THREADS
+        for d in self.sm90_defines:  # -DFA90_FWD_STAGES=N
+            if d.replace(" ", "").startswith("-DFA90_FWD_STAGES="):
+                self.sm90_fwd_smem = sm90_fwd_smem(int(d.split("=")[1]))
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90

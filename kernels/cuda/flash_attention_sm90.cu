@@ -24,9 +24,15 @@ namespace fa90 {
 constexpr int D = 128, BR = 128, BC = 128, THREADS = 256, FWD_THREADS = 384;
 constexpr int HALF_BYTES = 128 * 128;         // one column half of a 128-row tile
 constexpr int TILE_BYTES = 2 * HALF_BYTES;    // 32 KiB
-// Q | K[2] | V[2] (two stages) | document start of each query row | mbarriers full K[2], V[2], empty K[2], V[2];
-// +1024 for aligning the dynamic shared memory base
-constexpr int FWD_SMEM = 5 * TILE_BYTES + BR * 4 + 8 * 8 + 1024;  // FlashAttentionLaunch.hopperForward()
+// stages of the forward's K and V tiles: three (they fit in 227 KiB) give the producer a step more lead than two:
+// 554 against 526 TF/s at 128K (bench/results/sm90-fwd-stages-2026-12-01)
+#ifndef FA90_FWD_STAGES
+#define FA90_FWD_STAGES 3
+#endif
+constexpr int FWD_STAGES = FA90_FWD_STAGES;
+// Q | K[stages] | V[stages] | document start of each query row | mbarriers full K[stages], V[stages], empty K[stages],
+// V[stages]; +1024 for aligning the dynamic shared memory base
+constexpr int FWD_SMEM = (1 + 2 * FWD_STAGES) * TILE_BYTES + BR * 4 + 4 * FWD_STAGES * 8 + 1024;  // FlashAttentionLaunch.hopperForward()
 static_assert(FWD_SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
 
 __device__ __forceinline__ unsigned smem_u32(const void* p) { return (unsigned) __cvta_generic_to_shared(p); }
@@ -90,9 +96,10 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
            | ((unsigned long long) (stride >> 4) << 32) | (1ull << 62);
 }
 
-// the producer's copies, four passes at a time (more and its 40 registers spill)
+// the producer's copies, eight passes of its sixteen at a time: 525 TF/s at 128K against 497 with four
+// (bench/results/sm90-fwd-unroll-2026-12-01), in its 40 registers without spills
 #ifndef FA90_FWD_UNROLL
-#define FA90_FWD_UNROLL 4
+#define FA90_FWD_UNROLL 8
 #endif
 
 #ifndef FA90_V_LEAD
@@ -205,10 +212,11 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     extern __shared__ unsigned char smem_raw[];
     const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
     unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
-    const unsigned Qs = base, Kb = base + TILE_BYTES, Vb = base + 3 * TILE_BYTES;
-    int* ds_s = reinterpret_cast<int*>(base_ptr + 5 * TILE_BYTES);
-    // barrier of tile kind (0: K, 1: V) and stage: full_bar + 8 · (2 · kind + stage), empty_bar likewise
-    const unsigned full_bar = base + 5 * TILE_BYTES + BR * 4, empty_bar = full_bar + 32;
+    constexpr int S = FWD_STAGES;
+    const unsigned Qs = base, Kb = base + TILE_BYTES, Vb = base + (1 + S) * TILE_BYTES;
+    int* ds_s = reinterpret_cast<int*>(base_ptr + (1 + 2 * S) * TILE_BYTES);
+    // barrier of tile kind (0: K, 1: V) and stage: full_bar + 8 · (S · kind + stage), empty_bar likewise
+    const unsigned full_bar = base + (1 + 2 * S) * TILE_BYTES + BR * 4, empty_bar = full_bar + 2 * S * 8;
 
     const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     const int tile = gridDim.x - 1 - blockIdx.x;  // longest (last) query tiles first
@@ -226,7 +234,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     }
     cp_async_commit();
     if (threadIdx.x == 0) {
-        for (int b = 0; b < 4; b++) {
+        for (int b = 0; b < 2 * S; b++) {
             mbar_init(full_bar + 8 * b, 128);
             mbar_init(empty_bar + 8 * b, 8);
         }
@@ -244,10 +252,10 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         const int p = threadIdx.x - THREADS;
         // tile n = 2 · step + kind, in the order K(0), V(0), K(1), V(1), …; K(0) and V(0) went out with Q, as one
         // group. Two tiles in flight: once tile n is issued, tile n − 1 has landed and is handed over.
-        const auto hand_over = [&](int n) { mbar_arrive(full_bar + 8 * (2 * (n & 1) + ((n >> 1) & 1))); };
+        const auto hand_over = [&](int n) { mbar_arrive(full_bar + 8 * (S * (n & 1) + (n >> 1) % S)); };
         for (int n = 2; n < 2 * nsteps; n++) {
-            const int step = n >> 1, kind = n & 1, stg = step & 1;
-            if (step >= 2) mbar_wait(empty_bar + 8 * (2 * kind + stg), ((step >> 1) - 1) & 1);
+            const int step = n >> 1, kind = n & 1, stg = step % S;
+            if (step >= S) mbar_wait(empty_bar + 8 * (S * kind + stg), (step / S - 1) & 1);
             load_tile<128, 128, FA90_FWD_UNROLL>((kind ? Vb : Kb) + stg * TILE_BYTES, kind ? v : k, j_begin + step * BC,
                                                  t, hkv, g, p);
             cp_async_commit();
@@ -349,10 +357,10 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         }
     };
     // the step's K (kind 0) or V (kind 1) tile in stage stg has landed / this warp's wgmma have read it
-    const auto acquire = [&](int kind, int step) { mbar_wait(full_bar + 8 * (2 * kind + (step & 1)), (step >> 1) & 1); };
+    const auto acquire = [&](int kind, int step) { mbar_wait(full_bar + 8 * (S * kind + step % S), (step / S) & 1); };
     const auto release = [&](int kind, int stg) {
         __syncwarp();
-        if (lane == 0) mbar_arrive(empty_bar + 8 * (2 * kind + stg));
+        if (lane == 0) mbar_arrive(empty_bar + 8 * (S * kind + stg));
     };
     // Ping-pong: the warpgroups issue each step's wgmma in turn, so one's softmax runs while the other's matrix
     // products do. Warpgroup w waits at named barrier 2 + w until the other has issued its own, then lets the other
@@ -381,12 +389,12 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     };
     // step `step` ≥ 1: P(step) into pn while P(step − 1)·V(step − 1) runs from po
     const auto overlap_step = [&](int step, unsigned (&pn)[8][4], unsigned (&po)[8][4]) {
-        const int j0 = j_begin + step * BC, stg = step & 1;
+        const int j0 = j_begin + step * BC, stg = step % S, prev = (step - 1) % S;
         acquire(0, step);
         acquire(1, step - 1);
         turn_wait();
         issue_s(Kb + stg * TILE_BYTES);
-        issue_pv(po, Vb + (stg ^ 1) * TILE_BYTES);
+        issue_pv(po, Vb + prev * TILE_BYTES);
         turn_pass(step);
         wgmma_wait<1>();  // S(step); P(step − 1)·V(step − 1) may still run
         pin(s);
@@ -396,7 +404,7 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
         wgmma_wait_all();
         pin(o);
         pin_p(po);
-        release(1, stg ^ 1);
+        release(1, prev);
         rescale(a0, a1);
         pin(o);
     };
@@ -415,13 +423,14 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     }
     // the last P·V (its V tile is not released: nothing follows it)
     acquire(1, nsteps - 1);
+    const unsigned v_last = Vb + (nsteps - 1) % S * TILE_BYTES;
     if ((nsteps - 1) & 1) {
         wgmma_fence();
-        issue_pv(pb, Vb + TILE_BYTES);
+        issue_pv(pb, v_last);
         wgmma_wait_all();
     } else {
         wgmma_fence();
-        issue_pv(pa, Vb);
+        issue_pv(pa, v_last);
         wgmma_wait_all();
     }
     pin(o);

@@ -50,11 +50,13 @@ public record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
 
     /**
      * The Hopper forward (flash_attention_sm90.cu): 128 query rows per block as two MMA warpgroups and a producer
-     * warpgroup (384 threads); Q and two stages of a K and a V tile of 128 × 128 16-bit values, the rows' document
-     * starts, eight mbarriers (full and empty for each stage of K and of V), and 1024 bytes to align the swizzled tiles.
+     * warpgroup (384 threads); Q and three stages of a K and a V tile of 128 × 128 16-bit values, the rows' document
+     * starts, twelve mbarriers (full and empty for each stage of K and of V), and 1024 bytes to align the swizzled
+     * tiles: 231,008 bytes of the 232,448 (227 KiB) a block may have.
      */
     static FlashAttentionLaunch hopperForward() {
-        return new FlashAttentionLaunch(128, 384, 5 * 128 * 128 * 2 + 128 * 4 + 8 * 8 + 1024);
+        int stages = 3;
+        return new FlashAttentionLaunch(128, 384, (1 + 2 * stages) * 128 * 128 * 2 + 128 * 4 + 4 * stages * 8 + 1024);
     }
 
     /**
