@@ -93,7 +93,10 @@ class FA:
         self.sm90_fwd_smem, self.sm90_fwd_threads = SM90_FWD_SMEM, SM90_FWD_THREADS
         for d in self.sm90_defines:  # -DFA90_FWD_STAGES=N
             if d.replace(" ", "").startswith("-DFA90_FWD_STAGES="):
-                self.sm90_fwd_smem = sm90_fwd_smem(int(d.split("=")[1]))
+                stages = int(d.split("=")[1])
+                if stages < 2:
+                    raise SystemExit(f"{d}: the forward needs at least two stages (its hand-over deadlocks with one)")
+                self.sm90_fwd_smem = sm90_fwd_smem(stages)
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90

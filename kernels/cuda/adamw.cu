@@ -12,9 +12,10 @@
 // tensor in one pass, bit for bit what copying the gradient to fp32, scale_f32 by unscale, scale_f32 by clip (when
 // clip ≠ 1), adamw_step and cast_f32_to_{bf16,f16} of the parameters into weights do one after the other:
 // g = (g·unscale)·clip, each product rounded to float; then the update; then weights[i] = param[i] rounded to
-// weights_kind (0: no weights, 1: bf16, 2: f16). It reads 2–4 bytes of gradient and moves 24 of state per element
+// weights_kind (0: no weights, 1: bf16, 2: f16, 3: fp32 in other memory). It reads 2–4 bytes of gradient and moves 24 of state per element
 // instead of 60 through an fp32 copy of the gradient.
-// Launch: blockDim.x = 256, grid = ceil(n / 256) (any grid is correct: grid-stride), no dynamic shared memory.
+// Launch: blockDim.x = 256, grid = ceil(n / 1024) (a thread takes four elements a step where the pointers allow;
+// any grid is correct: grid-stride), no dynamic shared memory.
 #include "common.cuh"
 
 // The coefficients, rounded to float once per thread as AdamW.java rounds them, and one element's update.
@@ -40,6 +41,7 @@ struct AdamWCoefficients {
 __device__ __forceinline__ void store_weight(void* weights, int kind, long long i, float p) {
     if (kind == 1) Storage<bf16_t>::store(static_cast<bf16_t*>(weights), i, p);
     else if (kind == 2) Storage<f16_tag>::store(static_cast<f16_t*>(weights), i, p);
+    else if (kind == 3) static_cast<float*>(weights)[i] = p;
 }
 
 // four consecutive gradient elements from one 16-byte (fp32) or 8-byte (16-bit) load
@@ -72,7 +74,7 @@ __device__ void adamw_step_impl(float* param, const typename Carrier<T>::type* g
     const long long tid = (long long) blockIdx.x * blockDim.x + threadIdx.x, stride = (long long) gridDim.x * blockDim.x;
     const bool vector = aligned16(param) && aligned16(m) && aligned16(v)
                         && ((unsigned long long) grad & (4 * sizeof(*grad) - 1)) == 0
-                        && (weights_kind == 0 || ((unsigned long long) weights & 7) == 0);
+                        && (weights_kind == 0 || ((unsigned long long) weights & (weights_kind == 3 ? 15 : 7)) == 0);
     long long done = 0;
     if (vector) {
         const long long quads = n / 4;
@@ -96,6 +98,8 @@ __device__ void adamw_step_impl(float* param, const typename Carrier<T>::type* g
                 reinterpret_cast<uint2*>(weights)[q] = make_uint2(
                     float_to_f16(p4.x) | ((unsigned) float_to_f16(p4.y) << 16),
                     float_to_f16(p4.z) | ((unsigned) float_to_f16(p4.w) << 16));
+            } else if (weights_kind == 3) {
+                reinterpret_cast<float4*>(weights)[q] = p4;
             }
         }
         done = quads * 4;

@@ -30,6 +30,8 @@ constexpr int TILE_BYTES = 2 * HALF_BYTES;    // 32 KiB
 #define FA90_FWD_STAGES 3
 #endif
 constexpr int FWD_STAGES = FA90_FWD_STAGES;
+// one stage deadlocks: the producer would wait for V(j−1)'s release before handing K(j) over, which that release needs
+static_assert(FWD_STAGES >= 2, "the forward's lag-one hand-over needs at least two stages");
 // Q | K[stages] | V[stages] | document start of each query row | mbarriers full K[stages], V[stages], empty K[stages],
 // V[stages]; +1024 for aligning the dynamic shared memory base
 constexpr int FWD_SMEM = (1 + 2 * FWD_STAGES) * TILE_BYTES + BR * 4 + 4 * FWD_STAGES * 8 + 1024;  // FlashAttentionLaunch.hopperForward()
@@ -199,7 +201,7 @@ using fa_rows::doc_of;
 // m16n8 layout of mma.sync repeated, so P converts to A fragments in registers exactly as in flash_attention.cu.
 //
 // 384 threads: warpgroups 0 and 1 compute 64 query rows each, warpgroup 2 is a producer that copies every step's K
-// and V tiles into two stages each and hands them over through mbarriers, as the backward's does: "full" (its 128
+// and V tiles into FWD_STAGES stages each and hands them over through mbarriers, as the backward's does: "full" (its 128
 // threads arrive once a tile's copies have landed and are fenced for wgmma) and "empty" (each MMA warp arrives once
 // its wgmma have read the tile). K and V have barriers of their own, so a K tile is released as soon as S = Q·Kᵀ
 // is done, before the softmax, and the next K tile can go out while P·V still reads V. A stage is refilled once all

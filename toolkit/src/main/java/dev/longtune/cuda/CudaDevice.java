@@ -676,7 +676,7 @@ public final class CudaDevice implements Device {
         }
         long n = param.numel();
         double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
-        launch("adamw_step_" + suffix(grad.dtype()), elementGrid(n), 1, BLOCK, 0, param, grad, m, v, n, lr, beta1, beta2,
+        launch("adamw_step_" + suffix(grad.dtype()), elementGrid((n + 3) / 4), 1, BLOCK, 0, param, grad, m, v, n, lr, beta1, beta2,
                 eps, weightDecay, bc1, bc2);
     }
 
@@ -688,10 +688,18 @@ public final class CudaDevice implements Device {
     @Override
     public void adamwScaled(Tensor param, Tensor grad, Tensor m, Tensor v, float unscale, float clip, Tensor weights,
                             double lr, double beta1, double beta2, double eps, double weightDecay, int t) {
-        int weightsKind = weights == null ? 0 : weights.dtype() == DType.BF16 ? 1 : weights.dtype() == DType.FP16 ? 2 : -1;
-        boolean fused = param.onDevice() && grad.onDevice() && m.onDevice() && v.onDevice() && weightsKind >= 0
-                && (weights == null || weights.onDevice());
-        if (!fused) {
+        if (!param.onDevice() || !m.onDevice() || !v.onDevice()) {
+            throw new IllegalArgumentException("adamwScaled on the GPU updates state in GPU memory: " + param + ", " + m
+                    + ", " + v + " (the host's state steps with NativeAdamW, train/Optimizer)");
+        }
+        int weightsKind = weights == null ? 0 : switch (weights.dtype()) {
+            case BF16 -> 1;
+            case FP16 -> 2;
+            case FP32 -> 3;
+            case INT32 -> throw new IllegalArgumentException("adamwScaled: weights " + weights + " must be floating point");
+        };
+        if (!grad.onDevice() || (weights != null && !weights.onDevice())) {
+            // a gradient or weights in host memory: through the device copies (the planner counts no such case)
             Device.super.adamwScaled(param, grad, m, v, unscale, clip, weights, lr, beta1, beta2, eps, weightDecay, t);
             return;
         }
@@ -701,7 +709,7 @@ public final class CudaDevice implements Device {
                     + (weights != null ? ", " + weights : "") + " must have the same element count");
         }
         double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
-        launch("adamw_step_scaled_" + suffix(grad.dtype()), elementGrid(n), 1, BLOCK, 0, param, grad, m, v, n, lr,
+        launch("adamw_step_scaled_" + suffix(grad.dtype()), elementGrid((n + 3) / 4), 1, BLOCK, 0, param, grad, m, v, n, lr,
                 beta1, beta2, eps, weightDecay, bc1, bc2, unscale, clip, weights, weightsKind);
     }
 

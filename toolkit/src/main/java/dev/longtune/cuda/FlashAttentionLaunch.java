@@ -55,7 +55,7 @@ public record FlashAttentionLaunch(int tile, int threads, int sharedBytes) {
      * tiles: 231,008 bytes of the 232,448 (227 KiB) a block may have.
      */
     static FlashAttentionLaunch hopperForward() {
-        int stages = 3;
+        int stages = 3; // FA90_FWD_STAGES in flash_attention_sm90.cu (the kernel traps when given less)
         return new FlashAttentionLaunch(128, 384, (1 + 2 * stages) * 128 * 128 * 2 + 128 * 4 + 4 * stages * 8 + 1024);
     }
 

@@ -50,12 +50,13 @@ public final class MeasuredSteps {
         return List.of(
                 row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 32_768, 2 * 2_749),
                 row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 131_072, 2 * 2_202),
-                // 2026-11-30, the Hopper attention's first backward (bench/results/gpu-bench-2026-11-30-sm90,
-                // offload-8b-sweep-48gib-sm90): the model now carries the warp-specialised backward's rate (21% faster
-                // forward+backward), so these rows, not measured again, read high; the slice at 131,072 was last
-                // measured with kernel v2 and is left out
-                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 8_192, 57_260),
-                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 32_768, 52_584),
+                // 2026-12-01, the Hopper forward with three stages and the one-pass GPU AdamW (bench/results/
+                // gpu-bench-2026-12-01-train-step; the slice at 131,072 was last measured with kernel v2 and is left out)
+                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 8_192, 68_441),
+                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 32_768, 58_431),
+                // 2026-11-30, the Hopper attention's first backward (offload-8b-sweep-48gib-sm90): the model carries
+                // the kernels of 2026-12-01 (forward 18%, forward+backward 28% faster), so these rows, not measured
+                // again, read high
                 row("longtune offload, 8B, H200 (48 GiB cap)", full, h200, EngineProfile.LONGTUNE, oursOffload, 32_768, 4_756),
                 row("longtune offload, 8B, H200 (48 GiB cap)", full, h200, EngineProfile.LONGTUNE, oursOffload, 131_072, 2_100),
                 // the same with --keep-attention (offload-8b-{32k,128k}-48gib-keep-attention-h200.jsonl)
@@ -81,8 +82,9 @@ public final class MeasuredSteps {
                 row("longtune ZeRO-3 offload, attention kept in 28 layers, 3 layers resident, 8B, 2×H200", full, twoH200,
                         EngineProfile.LONGTUNE, oursOffload.withGpus(2).withKeptAttentionLayers(28).withResidentLayers(3)
                                 .withPrefetchCheckpoints(true), 131_072, 5_454),
-                row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 8_192, 66_918),
-                row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 32_768, 56_700));
+                // the same run as ours above
+                row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 8_192, 66_066),
+                row("Hugging Face, 2-layer slice, H200", slice, h200, EngineProfile.HF_DEEPSPEED, hf, 32_768, 55_949));
     }
 
     private static Row row(String setup, ModelConfig m, NodeProfile node, EngineProfile p, TechniqueSet s, long context,

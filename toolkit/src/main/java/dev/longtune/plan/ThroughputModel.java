@@ -35,12 +35,12 @@ public final class ThroughputModel {
     static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0;
     /**
      * Ours, by the kernel path a GPU runs (kernels/cuda/flash_attention*.md), measured on the H200 at 131,072 tokens:
-     * the Hopper (wgmma) kernels of sm_90: forward 470.8 (check_flash_attention.py,
-     * bench/results/sm90-bwd-bulk-2026-11-30/t/fa.json; 451 to 477 in later runs on other machines), forward+backward
-     * 481.6 with the warp-specialised backward (a producer warpgroup, one barrier a step;
-     * bench/results/sm90-bwd-ws-2026-12-01/r/fa.json). The backwards before it made 430.5 and 397.7.
+     * the Hopper (wgmma) kernels of sm_90, launched from Java (GpuBench, bench/results/gpu-bench-2026-12-01-attention-java):
+     * forward 554 (the warp-specialised forward: three K/V stages, intra-warpgroup overlap, ping-pong), forward+backward
+     * 515 (with the warp-specialised backward). Before them: 470.8 / 481.6 (2026-12-01, morning), 470.8 / 430.5 and
+     * 397.7; the 8B rows of MeasuredSteps were measured with the 470.8 / 481.6 kernels.
      */
-    static final double OURS_HOPPER_FWD = 470.8, OURS_HOPPER_FWD_BWD = 481.6;
+    static final double OURS_HOPPER_FWD = 554.0, OURS_HOPPER_FWD_BWD = 515.0;
     /** The mma.sync kernels (sm_80 and sm_100-class GPUs; v4, check_flash_attention.py) 321.7 / 274.8. */
     static final double OURS_MMA_FWD = 321.7, OURS_MMA_FWD_BWD = 274.8;
     /**
@@ -82,10 +82,13 @@ public final class ThroughputModel {
     /** Fused linear cross-entropy at 131,072 tokens, 6·V·h FLOPs per token: ours 557.0, PyTorch chunked 537.4. */
     static final double FLCE_OURS = 557.0, FLCE_TORCH = 537.4;
     /**
-     * AdamW on the GPU, parameters per second per TB/s of HBM: ours updated 1.49B parameters in 37.7 ms
-     * (2-layer step 909.8 ms − forward+backward 872.1 ms at 32K) on the H200's 4.8 TB/s.
+     * AdamW on the GPU, parameters per second per TB/s of HBM. Ours, one pass per tensor (adamw_step_scaled, about 30
+     * bytes per parameter): 1.49B parameters in 15.7 ms (2-layer step 119.7 ms − forward+backward 104.0 ms at 8K,
+     * bench/results/gpu-bench-2026-12-01-train-step) on the H200's 4.8 TB/s. Others (PyTorch's foreach AdamW, not
+     * timed alone): the rate ours had through FP32 copies of the gradients (about 60 bytes per parameter), 1.49B in
+     * 37.7 ms (2-layer step 909.8 ms − forward+backward 872.1 ms at 32K, 2026-11-28).
      */
-    static final double GPU_ADAM_PARAMS_PER_S_PER_TBPS = 1.49e9 / 0.0377 / 4.8;
+    static final double GPU_ADAM_PARAMS_PER_S_PER_TBPS = 1.49e9 / 0.0157 / 4.8, OTHERS_GPU_ADAM_PARAMS_PER_S_PER_TBPS = 1.49e9 / 0.0377 / 4.8;
     /**
      * PyTorch's CPU AdamW (foreach) in FSDP2 with CPU offload on the 2×H200 host: 5.1 s for a rank's
      * 4,015,130,624 parameters while the other rank updates its own (issue 10's 32K breakdown).
@@ -250,7 +253,8 @@ public final class ThroughputModel {
             optimizerExposed = optimizer;
         } else {
             int parts = s.zeroStage() >= 1 ? P : 1;
-            optimizer = n / parts / (GPU_ADAM_PARAMS_PER_S_PER_TBPS * gpu.hbmGBps() / 1000);
+            double rate = ours ? GPU_ADAM_PARAMS_PER_S_PER_TBPS : OTHERS_GPU_ADAM_PARAMS_PER_S_PER_TBPS;
+            optimizer = n / parts / (rate * gpu.hbmGBps() / 1000);
             optimizerExposed = optimizer;
         }
         int ga = s.gradientAccumulation();

@@ -94,7 +94,7 @@ class CudaDeviceTest {
         float unscale = 1f / 1024f;
         try (CudaDevice d = new CudaDevice()) {
             for (DType ge : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
-                for (DType we : new DType[] {null, DType.BF16, DType.FP16}) {
+                for (DType we : new DType[] {null, DType.BF16, DType.FP16, DType.FP32}) {
                     for (float clip : new float[] {1f, 0.37f}) {
                         String what = "grad " + ge.id + ", weights " + (we == null ? "none" : we.id) + ", clip " + clip;
                         try (Tensor g = d.allocate("g", ge, MemoryCategory.GRADS, n);

