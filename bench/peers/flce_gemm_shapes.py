@@ -8,24 +8,12 @@ Shapes (Llama 3.1 8B head: h = 4096, V = 128,256; bf16 inputs, fp32 accumulation
   dH     = dZ·W   (chunk × V)·(V × h)
   dW    += dZᵀ·H  (V × chunk)·(chunk × h), accumulated (beta = 1)
 Medians of CUDA-event times; no zeros as data."""
-import argparse, json, statistics
+import argparse, json
 import torch
 
+from sdpa_backends import timed  # median of CUDA-event times after a warm-up
+
 H, V = 4096, 128256
-
-
-def timed(fn, reps=15):
-    fn()
-    torch.cuda.synchronize()
-    ms = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ms.append(a.elapsed_time(b))
-    return statistics.median(ms)
 
 
 def main():
@@ -52,7 +40,7 @@ def main():
         except (TypeError, RuntimeError) as e:
             print("no out_dtype=float32 for torch.mm here:", e)
         for name, fn in ops.items():
-            ms = timed(fn)
+            ms = timed(fn, reps=15)
             rows.append({"chunk": c, "gemm": name, "ms": ms, "tflops": flops / (ms * 1e9)})
             print(f"chunk {c:5d} {name:16s} {ms:8.3f} ms {flops / (ms * 1e9):7.1f} TFLOP/s", flush=True)
         del h, dz
