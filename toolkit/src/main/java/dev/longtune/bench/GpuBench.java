@@ -245,9 +245,21 @@ public final class GpuBench {
             long peak = peakAdded(op);
             double ms = median(op);
             double flops = 3 * 2.0 * n * (double) h * v;
-            add(row("linear_cross_entropy", n, ms, flops / (ms * 1e9), peak, err,
+            // each pass alone over every chunk (the rest of the time: launches, allocation, the loss read-back)
+            Map<String, Object> stageMs = new java.util.LinkedHashMap<>();
+            for (CudaDevice.LossStage stage : CudaDevice.LossStage.values()) {
+                stageMs.put(stage.name().toLowerCase(java.util.Locale.ROOT), median(() ->
+                        dev.linearCrossEntropy(dh, dw, hidden, w, labels, n, h, v, 1f, java.util.EnumSet.of(stage))));
+            }
+            stageMs.put("none", median(() -> dev.linearCrossEntropy(dh, dw, hidden, w, labels, n, h, v, 1f,
+                    java.util.EnumSet.noneOf(CudaDevice.LossStage.class))));
+            System.out.println("linear_cross_entropy " + n + ": " + String.format(java.util.Locale.ROOT, "%.1f", ms)
+                    + " ms; each pass alone over all chunks (ms): " + stageMs);
+            Map<String, Object> r = row("linear_cross_entropy", n, ms, flops / (ms * 1e9), peak, err,
                     "chunked FLCE (cuBLAS bf16 GEMMs, fp32 logits chunk ≤1 GiB, gradients in forward); mean loss "
-                            + String.format(java.util.Locale.ROOT, "%.4f", loss) + "; rel_err of the loss on 16 rows vs fp64"));
+                            + String.format(java.util.Locale.ROOT, "%.4f", loss) + "; rel_err of the loss on 16 rows vs fp64");
+            r.put("stage_ms", stageMs);
+            add(r);
         }
     }
 

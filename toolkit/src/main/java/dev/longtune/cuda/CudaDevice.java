@@ -617,9 +617,22 @@ public final class CudaDevice implements Device {
         }
     }
 
+    /** The fused loss's passes over each chunk: logits GEMM, softmax rows, dH GEMM, dW GEMM. */
+    public enum LossStage { LOGITS, SOFTMAX, DHIDDEN, DWEIGHT }
+
     @Override
     public double linearCrossEntropy(Tensor dhidden, Tensor dweight, Tensor hidden, Tensor weight, int[] labels,
                                      int n, int h, int v, float gradientScale) {
+        return linearCrossEntropy(dhidden, dweight, hidden, weight, labels, n, h, v, gradientScale,
+                java.util.EnumSet.allOf(LossStage.class));
+    }
+
+    /**
+     * The fused loss running only {@code stages} in each chunk, so that GpuBench can time each alone; with fewer than
+     * all of them the loss and gradients are meaningless, only the time is.
+     */
+    public double linearCrossEntropy(Tensor dhidden, Tensor dweight, Tensor hidden, Tensor weight, int[] labels,
+                                     int n, int h, int v, float gradientScale, java.util.Set<LossStage> stages) {
         int valid = 0;
         for (int i = 0; i < n; i++) {
             if (labels[i] != -100) {
@@ -643,14 +656,18 @@ public final class CudaDevice implements Device {
             for (int r0 = 0; r0 < n; r0 += chunk) {
                 int rows = Math.min(chunk, n - r0);
                 long hiddenRows = hidden.address() + (long) r0 * h * eb;
-                blas.gemm(logits.address(), DType.FP32, hiddenRows, weight.address(), e, rows, v, h, false, true, 1f, 0f);
-                launch("cross_entropy_rows_" + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
-                        logits, CudaKernels.address(lab.address() + 4L * r0), rows, v, gradScale);
-                if (dhidden != null) {
+                if (stages.contains(LossStage.LOGITS)) {
+                    blas.gemm(logits.address(), DType.FP32, hiddenRows, weight.address(), e, rows, v, h, false, true, 1f, 0f);
+                }
+                if (stages.contains(LossStage.SOFTMAX)) {
+                    launch("cross_entropy_rows_" + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
+                            logits, CudaKernels.address(lab.address() + 4L * r0), rows, v, gradScale);
+                }
+                if (dhidden != null && stages.contains(LossStage.DHIDDEN)) {
                     blas.gemm(dhidden.address() + (long) r0 * h * eb, dhidden.dtype(), dlogits.address(), weight.address(), e,
                             rows, h, v, false, false, 1f, 1f);
                 }
-                if (dweight != null) {
+                if (dweight != null && stages.contains(LossStage.DWEIGHT)) {
                     blas.gemm(dweight.address(), dweight.dtype(), dlogits.address(), hiddenRows, e, v, h, rows, true, false, 1f, 1f);
                 }
             }
