@@ -61,10 +61,93 @@ __device__ void cross_entropy_rows_impl(typename Carrier<T>::type* dlogits, floa
     }
 }
 
+// cross_entropy_rows_online_{s} (same arguments and launch; CudaOptions.withOnlineSoftmaxLoss, not yet the
+// default: built 2026-12-01, not yet run on a GPU): two passes over a row instead of three, and 16-byte loads. At 128K
+// the three-pass kernel above took 143 of the fused loss's 745 ms on the H200 (GpuBench stage_ms): each 513 KB
+// FP32 row read three times, with ~1,000 rows in flight (far more than L2 holds), by scalar 4-byte loads. Pass one
+// keeps each thread's running max m_t and S_t = Σ exp(z − m_t) (terms in fp32 with expf, S_t in double, rescaled by
+// exp(m_old − m_new) in double when m_t grows); the block's max M = max m_t, S = Σ S_t·exp(m_t − M). Pass two is
+// the three-pass kernel's last, on float4 loads. The same formulas; S differs from the three-pass kernel's in rounding
+// (its terms are taken against m_t, not M), so loss and gradients agree to fp32 round-off, not bit for bit. NaN rows
+// stay NaN (ce_max propagates it; a NaN max makes every rescale NaN).
+template <typename T> struct CeStore4;
+template <> struct CeStore4<float> {
+    static __device__ __forceinline__ void store(float* p, long long q, float a, float b, float c, float d) {
+        reinterpret_cast<float4*>(p)[q] = make_float4(a, b, c, d);
+    }
+};
+template <typename T> struct CeStore4 {  // bf16_t, f16_tag: four 16-bit values, element 4q in the low half
+    static __device__ __forceinline__ void store(typename Carrier<T>::type* p, long long q, float a, float b, float c,
+                                                 float d) {
+        typename Carrier<T>::type h[4];
+        Storage<T>::store(h, 0, a);
+        Storage<T>::store(h, 1, b);
+        Storage<T>::store(h, 2, c);
+        Storage<T>::store(h, 3, d);
+        reinterpret_cast<uint2*>(p)[q] = make_uint2(h[0] | ((unsigned) h[1] << 16), h[2] | ((unsigned) h[3] << 16));
+    }
+};
+
+// one logit into a thread's running (m, S); mx: the new running max (ce_max of m and the logits being added)
+__device__ __forceinline__ void ce_online_rescale(float& m, double& s, float mx) {
+    if (mx != m) {  // also when mx is NaN (NaN != NaN): S becomes NaN and stays so
+        s = s == 0.0 ? 0.0 : s * exp((double) m - (double) mx);
+        m = mx;
+    }
+}
+
+template <typename T>
+__device__ void cross_entropy_rows_online_impl(typename Carrier<T>::type* dlogits, float* loss_rows, const float* logits,
+                                               const int* labels, int rows, int v, float grad_scale) {
+    typedef typename Carrier<T>::type C;
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const long long base = (long long) r * v;
+        const float* z = logits + base;
+        C* dz = dlogits + base;
+        const int label = labels[r];
+        if (label < 0 || label >= v) {  // IGNORE_INDEX (−100): no loss, no gradient
+            for (int j = threadIdx.x; j < v; j += blockDim.x) Storage<T>::store(dlogits, base + j, 0.f);
+            if (threadIdx.x == 0) loss_rows[r] = 0.f;
+            continue;
+        }
+        const bool vector = (v & 3) == 0 && aligned16(z) && ((unsigned long long) dz & (4 * sizeof(C) - 1)) == 0;
+        const int quads = vector ? v / 4 : 0;
+        float m = -__int_as_float(0x7f800000);
+        double s = 0.0;
+        for (int q = threadIdx.x; q < quads; q += blockDim.x) {
+            const float4 x = reinterpret_cast<const float4*>(z)[q];
+            ce_online_rescale(m, s, ce_max(ce_max(m, ce_max(x.x, x.y)), ce_max(x.z, x.w)));
+            s += (double) expf(__fsub_rn(x.x, m)) + (double) expf(__fsub_rn(x.y, m))
+                 + (double) expf(__fsub_rn(x.z, m)) + (double) expf(__fsub_rn(x.w, m));
+        }
+        for (int j = 4 * quads + threadIdx.x; j < v; j += blockDim.x) {
+            ce_online_rescale(m, s, ce_max(m, z[j]));
+            s += (double) expf(__fsub_rn(z[j], m));
+        }
+        const float mb = ce_block_max(m);
+        const double sum_exp = block_sum(s == 0.0 ? 0.0 : s * exp((double) m - (double) mb));
+        if (threadIdx.x == 0) loss_rows[r] = (float) ((double) mb + log(sum_exp) - (double) z[label]);
+        const double norm = (double) grad_scale / sum_exp;
+        const auto grad = [&](float zj, int j) {
+            float g = (float) ((double) expf(__fsub_rn(zj, mb)) * norm);
+            return j == label ? __fsub_rn(g, grad_scale) : g;
+        };
+        for (int q = threadIdx.x; q < quads; q += blockDim.x) {
+            const float4 x = reinterpret_cast<const float4*>(z)[q];
+            CeStore4<T>::store(dz, q, grad(x.x, 4 * q), grad(x.y, 4 * q + 1), grad(x.z, 4 * q + 2), grad(x.w, 4 * q + 3));
+        }
+        for (int j = 4 * quads + threadIdx.x; j < v; j += blockDim.x) Storage<T>::store(dlogits, base + j, grad(z[j], j));
+    }
+}
+
 #define CROSS_ENTROPY_KERNELS(S, T, C)                                                                              \
     extern "C" __global__ void cross_entropy_rows_##S(C* dlogits, float* loss_rows, const float* logits,          \
                                                       const int* labels, int rows, int v, float grad_scale) {      \
         cross_entropy_rows_impl<T>(dlogits, loss_rows, logits, labels, rows, v, grad_scale);                       \
+    }                                                                                                              \
+    extern "C" __global__ void cross_entropy_rows_online_##S(C* dlogits, float* loss_rows, const float* logits,   \
+                                                             const int* labels, int rows, int v, float grad_scale) { \
+        cross_entropy_rows_online_impl<T>(dlogits, loss_rows, logits, labels, rows, v, grad_scale);                \
     }
 
 DEFINE_FOR_ALL_TYPES(CROSS_ENTROPY_KERNELS)

@@ -63,7 +63,9 @@ public final class GpuBench {
                 default -> throw new IllegalArgumentException("unknown argument " + args[i] + " (use --out FILE --quick --only a,b --train-tokens 8192,32768)");
             }
         }
-        try (CudaDevice dev = new CudaDevice(CudaOptions.defaults())) {
+        // -Dlongtune.cuda.onlineSoftmaxLoss=true: the fused loss's two-pass softmax rows kernel (under test)
+        boolean onlineSoftmax = Boolean.getBoolean("longtune.cuda.onlineSoftmaxLoss");
+        try (CudaDevice dev = new CudaDevice(CudaOptions.defaults().withOnlineSoftmaxLoss(onlineSoftmax))) {
             System.out.println("device: " + dev.name());
             GpuBench b = new GpuBench(dev, out);
             List<String> sel = only;
@@ -256,7 +258,8 @@ public final class GpuBench {
             System.out.println("linear_cross_entropy " + n + ": " + String.format(java.util.Locale.ROOT, "%.1f", ms)
                     + " ms; each pass alone over all chunks (ms): " + stageMs);
             Map<String, Object> r = row("linear_cross_entropy", n, ms, flops / (ms * 1e9), peak, err,
-                    "chunked FLCE (cuBLAS bf16 GEMMs, fp32 logits chunk ≤1 GiB, gradients in forward); mean loss "
+                    "chunked FLCE (cuBLAS bf16 GEMMs, fp32 logits chunk ≤1 GiB, gradients in forward"
+                            + (Boolean.getBoolean("longtune.cuda.onlineSoftmaxLoss") ? ", two-pass softmax rows" : "") + "); mean loss "
                             + String.format(java.util.Locale.ROOT, "%.4f", loss) + "; rel_err of the loss on 16 rows vs fp64");
             r.put("stage_ms", stageMs);
             add(r);

@@ -53,6 +53,8 @@ public final class CudaDevice implements Device {
     private final CudaKernels kernels;
     /** What the fused loss's FP32 logits and dlogits chunk may take (CudaOptions.lossChunkBytes). */
     private final long lossChunkBytes;
+    /** The fused loss's softmax rows kernel, less its dtype suffix (CudaOptions.onlineSoftmaxLoss). */
+    private final String softmaxRowsKernel;
     private final int multiprocessors;
     private boolean closed;
 
@@ -64,6 +66,7 @@ public final class CudaDevice implements Device {
         }
         this.index = options.deviceIndex();
         this.lossChunkBytes = options.lossChunkBytes();
+        this.softmaxRowsKernel = options.onlineSoftmaxLoss() ? "cross_entropy_rows_online_" : "cross_entropy_rows_";
         Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
         Cuda.check(cudart.cudaFree(null), "creating the CUDA context");
         int[] v = new int[1];
@@ -660,7 +663,7 @@ public final class CudaDevice implements Device {
                     blas.gemm(logits.address(), DType.FP32, hiddenRows, weight.address(), e, rows, v, h, false, true, 1f, 0f);
                 }
                 if (stages.contains(LossStage.SOFTMAX)) {
-                    launch("cross_entropy_rows_" + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
+                    launch(softmaxRowsKernel + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
                             logits, CudaKernels.address(lab.address() + 4L * r0), rows, v, gradScale);
                 }
                 if (dhidden != null && stages.contains(LossStage.DHIDDEN)) {

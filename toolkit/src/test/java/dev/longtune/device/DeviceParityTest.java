@@ -78,7 +78,8 @@ class DeviceParityTest {
 
     /**
      * "cpu", "cuda", "cuda-wmma" (the GPU with FlashAttention forced onto its WMMA path), "cuda-a6000" (kernels
-     * chosen for 99 KiB of shared memory per block) or "cuda-small-loss-chunks" (the fused loss in many small chunks).
+     * chosen for 99 KiB of shared memory per block), "cuda-small-loss-chunks" (the fused loss in many small chunks) or
+     * "cuda-online-softmax-loss" (its two-pass softmax rows kernel).
      */
     static synchronized Device device(String name) {
         if (name.startsWith("cuda")) {
@@ -89,6 +90,7 @@ class DeviceParityTest {
             case "cuda-wmma" -> new CudaDevice(CudaOptions.defaults().withWmmaAttention());
             case "cuda-a6000" -> new CudaDevice(CudaOptions.defaults().withSharedMemoryLimit(CudaOptions.A6000_SHARED_PER_BLOCK));
             case "cuda-small-loss-chunks" -> new CudaDevice(CudaOptions.defaults().withLossChunkBytes(80_000));
+            case "cuda-online-softmax-loss" -> new CudaDevice(CudaOptions.defaults().withOnlineSoftmaxLoss(true));
             default -> new CpuDevice();
         });
     }
@@ -318,9 +320,33 @@ class DeviceParityTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource({"cases", "smallLossChunkCases"})
     void linearCrossEntropyWithIgnoredTokens(String dev, DType e) {
-        Device d = device(dev);
+        checkLinearCrossEntropy(device(dev), e, 1003);
+    }
+
+    /**
+     * The two-pass softmax rows kernel (CudaOptions.withOnlineSoftmaxLoss, under test) against the same fp64
+     * reference: a vocabulary of 1,004 takes its 16-byte path, 1,003 its scalar one.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("onlineSoftmaxCases")
+    void linearCrossEntropyWithTheTwoPassSoftmax(String dev, DType e) {
+        checkLinearCrossEntropy(device(dev), e, 1004);
+        checkLinearCrossEntropy(device(dev), e, 1003);
+    }
+
+    static List<Object[]> onlineSoftmaxCases() {
+        List<Object[]> out = new ArrayList<>();
+        if (GpuTests.devices().contains("cuda")) {
+            for (DType e : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
+                out.add(new Object[] {"cuda-online-softmax-loss", e});
+            }
+        }
+        return out;
+    }
+
+    private static void checkLinearCrossEntropy(Device d, DType e, int v) {
         Random r = new Random(7);
-        int n = 37, h = 64, v = 1003;
+        int n = 37, h = 64;
         int[] labels = new int[n];
         for (int i = 0; i < n; i++) {
             labels[i] = i % 6 == 0 ? -100 : r.nextInt(v);
