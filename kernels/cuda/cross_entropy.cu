@@ -69,7 +69,8 @@ __device__ void cross_entropy_rows_impl(typename Carrier<T>::type* dlogits, floa
 // exp(m_old − m_new) in double when m_t grows); the block's max M = max m_t, S = Σ S_t·exp(m_t − M). Pass two is
 // the three-pass kernel's last, on float4 loads. The same formulas; S differs from the three-pass kernel's in rounding
 // (its terms are taken against m_t, not M), so loss and gradients agree to fp32 round-off, not bit for bit. NaN rows
-// stay NaN (ce_max propagates it; a NaN max makes every rescale NaN).
+// stay NaN (ce_max propagates it; a NaN max makes every rescale NaN); −inf logits add nothing (a thread adds no term
+// while its running max is −inf), and a row of only −inf gives NaN, as the three-pass kernel does (log 0 − (−inf)).
 template <typename T> struct CeStore4;
 template <> struct CeStore4<float> {
     static __device__ __forceinline__ void store(float* p, long long q, float a, float b, float c, float d) {
@@ -117,12 +118,14 @@ __device__ void cross_entropy_rows_online_impl(typename Carrier<T>::type* dlogit
         for (int q = threadIdx.x; q < quads; q += blockDim.x) {
             const float4 x = reinterpret_cast<const float4*>(z)[q];
             ce_online_rescale(m, s, ce_max(ce_max(m, ce_max(x.x, x.y)), ce_max(x.z, x.w)));
-            s += (double) expf(__fsub_rn(x.x, m)) + (double) expf(__fsub_rn(x.y, m))
-                 + (double) expf(__fsub_rn(x.z, m)) + (double) expf(__fsub_rn(x.w, m));
+            if (m != -__int_as_float(0x7f800000)) {  // while all seen are −inf, exp(−inf − (−inf)) would be NaN
+                s += (double) expf(__fsub_rn(x.x, m)) + (double) expf(__fsub_rn(x.y, m))
+                     + (double) expf(__fsub_rn(x.z, m)) + (double) expf(__fsub_rn(x.w, m));
+            }
         }
         for (int j = 4 * quads + threadIdx.x; j < v; j += blockDim.x) {
             ce_online_rescale(m, s, ce_max(m, z[j]));
-            s += (double) expf(__fsub_rn(z[j], m));
+            if (m != -__int_as_float(0x7f800000)) s += (double) expf(__fsub_rn(z[j], m));
         }
         const float mb = ce_block_max(m);
         const double sum_exp = block_sum(s == 0.0 ? 0.0 : s * exp((double) m - (double) mb));
