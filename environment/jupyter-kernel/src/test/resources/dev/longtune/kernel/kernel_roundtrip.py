@@ -156,7 +156,9 @@ def main():
             reply = kc.get_shell_msg(timeout=TIMEOUT)
         say("train_interrupt_status", reply["content"]["status"])
         reply, outputs = run(kc, '(trainer.step() == done) + " " + (dev.memory().currentTotal() == held) + " " + done')
-        say("train_after_interrupt", result_text(outputs))
+        # the reply's error, if the cell failed, so that a failure says why (once seen as a bare None, 2026-12-01)
+        say("train_after_interrupt", result_text(outputs) if reply["status"] == "ok"
+            else f'{reply["status"]} {reply.get("ename")}: {reply.get("evalue")}')
     finally:
         kc.stop_channels()
         t = time.monotonic()
