@@ -53,11 +53,14 @@ class DeviceParityTest {
      * (v = 1003): a budget of 80,000 bytes instead of 1 GiB, so that the 37 tokens take several chunks, the last
      * one partial, and each chunk's gradient GEMMs add into dhidden's rows and dweight.
      */
-    static List<Object[]> smallLossChunkCases() {
+    static List<Object[]> smallLossChunkCases() { return gpuCasesInEveryDtype("cuda-small-loss-chunks"); }
+
+    /** A GPU device variant in FP32, BF16 and FP16 (none without a GPU). */
+    private static List<Object[]> gpuCasesInEveryDtype(String device) {
         List<Object[]> out = new ArrayList<>();
         if (GpuTests.devices().contains("cuda")) {
             for (DType e : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
-                out.add(new Object[] {"cuda-small-loss-chunks", e});
+                out.add(new Object[] {device, e});
             }
         }
         return out;
@@ -336,15 +339,7 @@ class DeviceParityTest {
         }
     }
 
-    static List<Object[]> onlineSoftmaxCases() {
-        List<Object[]> out = new ArrayList<>();
-        if (GpuTests.devices().contains("cuda")) {
-            for (DType e : new DType[] {DType.FP32, DType.BF16, DType.FP16}) {
-                out.add(new Object[] {"cuda-online-softmax-loss", e});
-            }
-        }
-        return out;
-    }
+    static List<Object[]> onlineSoftmaxCases() { return gpuCasesInEveryDtype("cuda-online-softmax-loss"); }
 
     private static void checkLinearCrossEntropy(Device d, DType e, int v) {
         Random r = new Random(7);
