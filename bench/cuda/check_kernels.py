@@ -13,7 +13,7 @@ normal number of the storage type (fp16 gradients underflow to subnormals). Tole
 output type (bf16 2^-7, fp16 2^-10), fp32 1e-5. Checks named `bits` count elements whose bits differ from an
 fp32 emulation of the Java op's exact operation order (torch eager fp32 ops round each step, like Java).
 
-    cd bench/cuda && python3 check_kernels.py
+    cd bench/cuda && python3 check_kernels.py [CHECK …]      (e.g. cross_entropy adamw; none: every check)
 """
 import math
 import pathlib
@@ -334,6 +334,15 @@ def embedding():
             for k in range(t):
                 emu[ids_cpu[k].item()] += dout[k].float()
             record(f"embedding_backward_{s}", s, shape, "bits", bits_differ(dtab, emu.to(dt)), 0)
+            # the forward's inverse over distinct rows (the fused loss's scatter of its valid tokens' dhidden rows)
+            rows_d = torch.randperm(V, generator=gen)[:t].to(torch.int32).to(DEV)
+            src = rnd((t, c), dt)
+            dst0 = rnd((V, c), dt)
+            dst = dst0.clone()
+            launch("embedding.cu", f"rows_scatter_{s}", 3, ptr(dst), ptr(rows_d), ptr(src), i32(t), i32(c))
+            want = dst0.clone()
+            want[rows_d.long()] = src
+            record(f"rows_scatter_{s}", s, shape, "bits", bits_differ(dst, want), 0)
 
 
 # ---------------------------------------------------------------------------------------------------- elementwise
@@ -401,17 +410,17 @@ def cross_entropy():
         loss_ref = torch.where(mask, loss_ref, torch.zeros_like(loss_ref))
         onehot = torch.zeros_like(e).scatter_(1, lab[:, None], 1.0)
         for s, dt in TYPES.items():
-            shape = f"rows={rows} v={v}"
             scale = (4096.0 if s == "f16" else 1.0) / valid
             scale32 = float(np.float32(scale))
-            dlog = torch.full((rows, v), float("nan"), dtype=torch.float32, device=DEV).to(dt)
-            loss = torch.full((rows,), float("nan"), dtype=torch.float32, device=DEV)
-            launch("cross_entropy.cu", f"cross_entropy_rows_{s}", rows, ptr(dlog), ptr(loss), ptr(logits), ptr(labels),
-                   i32(rows), i32(v), f32(scale32))
             ref = (e / S - onehot) * scale32
             ref = torch.where(mask[:, None], ref, torch.zeros_like(ref))
             # the label entry is judged against the scale (p − 1 cancels when p is near 1), the rest relative
             denom = onehot * scale32
+            shape = f"rows={rows} v={v}"
+            loss = torch.full((rows,), float("nan"), dtype=torch.float32, device=DEV)
+            dlog = torch.full((rows, v), float("nan"), dtype=torch.float32, device=DEV).to(dt)
+            launch("cross_entropy.cu", f"cross_entropy_rows_{s}", rows, ptr(dlog), ptr(loss), ptr(logits), ptr(labels),
+                   i32(rows), i32(v), f32(scale32))
             record(f"cross_entropy_rows_{s}", s, shape, "loss", rel_err(loss, loss_ref, "f32", floor=1e-2), 1e-6)
             record(f"cross_entropy_rows_{s}", s, shape, "dlogits", rel_err(dlog, ref, s, floor=0, denom=denom), TOL[s])
             ign = dlog[~mask].float()
@@ -464,8 +473,11 @@ def main():
             module(f.name)
             print(f"compiled {f.name}", flush=True)
     print(f"{'kernel':<26} {'type':<5} {'shape':<26} {'what':<14} {'max err':>11} {'tol':>9}", flush=True)
-    for c in (rms_norm, rope, swiglu, embedding, elementwise, cross_entropy, adamw):
-        c()
+    wanted = sys.argv[1:]  # check names (e.g. cross_entropy adamw); none: all
+    for name, c in (("rms_norm", rms_norm), ("rope", rope), ("swiglu", swiglu), ("embedding", embedding),
+                    ("elementwise", elementwise), ("cross_entropy", cross_entropy), ("adamw", adamw)):
+        if not wanted or name in wanted:
+            c()
     print(f"\n{len(ROWS)} checks, {len(FAILURES)} failed", flush=True)
     for f in FAILURES:
         print("FAILED:", f)

@@ -8,6 +8,14 @@
 // e_j is computed in fp32 with expf (full precision); the Java op evaluates exp in double and rounds e_j to float
 // before using it, so e_j may differ from Java's in the last bit or two. A NaN logit makes the row's loss and
 // gradient NaN, as in Java (Math.max propagates NaN).
+//
+// Two passes over a row (the three-pass kernel before it, max / sum / write, took 143 of the fused loss's 745 ms at
+// 128K on the H200: each 513 KB FP32 row read three times by scalar loads; this one 51 ms). Pass one keeps each
+// thread's running max m_t and S_t = Σ exp(z − m_t) (terms in fp32 with expf, S_t in double, rescaled by
+// exp(m_old − m_new) in double when m_t grows); the block's max M = max m_t, S = Σ S_t·exp(m_t − M). Pass two writes
+// the gradient, on float4 loads where v % 4 = 0. NaN rows stay NaN (ce_max propagates it; a NaN max makes every
+// rescale NaN); −inf logits add nothing (a thread adds no term while its running max is −inf), and a row of only
+// −inf gives NaN (log 0 − (−inf)).
 // Launch: blockDim.x = 256 (any multiple of 32 up to 1024), grid = rows (any grid is correct: rows are
 // grid-strided), no dynamic shared memory. v may be any size (odd too); rows·v may exceed 2^31.
 #include "common.cuh"
@@ -31,46 +39,6 @@ __device__ __forceinline__ float ce_block_max(float v) {
     return v;
 }
 
-// logits (rows, v) fp32, labels (rows) -> dlogits (rows, v) = (overwritten), loss_rows (rows) =
-template <typename T>
-__device__ void cross_entropy_rows_impl(typename Carrier<T>::type* dlogits, float* loss_rows, const float* logits,
-                                        const int* labels, int rows, int v, float grad_scale) {
-    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-        long long base = (long long) r * v;
-        const float* z = logits + base;
-        int label = labels[r];
-        if (label < 0 || label >= v) { // IGNORE_INDEX (−100): no loss, no gradient
-            for (int j = threadIdx.x; j < v; j += blockDim.x) Storage<T>::store(dlogits, base + j, 0.f);
-            if (threadIdx.x == 0) loss_rows[r] = 0.f;
-            continue;
-        }
-        float m = -__int_as_float(0x7f800000);
-        for (int j = threadIdx.x; j < v; j += blockDim.x) m = ce_max(m, z[j]);
-        m = ce_block_max(m);
-        double sum_exp = 0.0;
-        for (int j = threadIdx.x; j < v; j += blockDim.x) sum_exp += (double) expf(__fsub_rn(z[j], m));
-        sum_exp = block_sum(sum_exp);
-        if (threadIdx.x == 0) loss_rows[r] = (float) ((double) m + log(sum_exp) - (double) z[label]);
-        double norm = (double) grad_scale / sum_exp;
-        for (int j = threadIdx.x; j < v; j += blockDim.x) {
-            float e = expf(__fsub_rn(z[j], m));
-            float g = (float) ((double) e * norm);
-            if (j == label) g = __fsub_rn(g, grad_scale);
-            Storage<T>::store(dlogits, base + j, g);
-        }
-    }
-}
-
-// cross_entropy_rows_online_{s} (same arguments and launch; CudaOptions.withOnlineSoftmaxLoss, not yet the
-// default: built 2026-12-01, not yet run on a GPU): two passes over a row instead of three, and 16-byte loads. At 128K
-// the three-pass kernel above took 143 of the fused loss's 745 ms on the H200 (GpuBench stage_ms): each 513 KB
-// FP32 row read three times, with ~1,000 rows in flight (far more than L2 holds), by scalar 4-byte loads. Pass one
-// keeps each thread's running max m_t and S_t = Σ exp(z − m_t) (terms in fp32 with expf, S_t in double, rescaled by
-// exp(m_old − m_new) in double when m_t grows); the block's max M = max m_t, S = Σ S_t·exp(m_t − M). Pass two is
-// the three-pass kernel's last, on float4 loads. The same formulas; S differs from the three-pass kernel's in rounding
-// (its terms are taken against m_t, not M), so loss and gradients agree to fp32 round-off, not bit for bit. NaN rows
-// stay NaN (ce_max propagates it; a NaN max makes every rescale NaN); −inf logits add nothing (a thread adds no term
-// while its running max is −inf), and a row of only −inf gives NaN, as the three-pass kernel does (log 0 − (−inf)).
 template <typename T> struct CeStore4;
 template <> struct CeStore4<float> {
     static __device__ __forceinline__ void store(float* p, long long q, float a, float b, float c, float d) {
@@ -98,34 +66,34 @@ __device__ __forceinline__ void ce_online_rescale(float& m, double& s, float mx)
 }
 
 template <typename T>
-__device__ void cross_entropy_rows_online_impl(typename Carrier<T>::type* dlogits, float* loss_rows, const float* logits,
-                                               const int* labels, int rows, int v, float grad_scale) {
+__device__ void cross_entropy_rows_impl(typename Carrier<T>::type* dlogits, float* loss_rows, const float* logits,
+                                        const int* labels, int rows, int v, float grad_scale) {
     typedef typename Carrier<T>::type C;
+    const float neg_inf = -__int_as_float(0x7f800000);
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-        const long long base = (long long) r * v;
-        const float* z = logits + base;
-        C* dz = dlogits + base;
+        const float* z = logits + (long long) r * v;
+        C* dz = dlogits + (long long) r * v;
         const int label = labels[r];
         if (label < 0 || label >= v) {  // IGNORE_INDEX (−100): no loss, no gradient
-            for (int j = threadIdx.x; j < v; j += blockDim.x) Storage<T>::store(dlogits, base + j, 0.f);
+            for (int j = threadIdx.x; j < v; j += blockDim.x) Storage<T>::store(dz, j, 0.f);
             if (threadIdx.x == 0) loss_rows[r] = 0.f;
             continue;
         }
         const bool vector = (v & 3) == 0 && aligned16(z) && ((unsigned long long) dz & (4 * sizeof(C) - 1)) == 0;
         const int quads = vector ? v / 4 : 0;
-        float m = -__int_as_float(0x7f800000);
+        float m = neg_inf;
         double s = 0.0;
         for (int q = threadIdx.x; q < quads; q += blockDim.x) {
             const float4 x = reinterpret_cast<const float4*>(z)[q];
             ce_online_rescale(m, s, ce_max(ce_max(m, ce_max(x.x, x.y)), ce_max(x.z, x.w)));
-            if (m != -__int_as_float(0x7f800000)) {  // while all seen are −inf, exp(−inf − (−inf)) would be NaN
+            if (m != neg_inf) {  // while all seen are −inf, exp(−inf − (−inf)) would be NaN
                 s += (double) expf(__fsub_rn(x.x, m)) + (double) expf(__fsub_rn(x.y, m))
                      + (double) expf(__fsub_rn(x.z, m)) + (double) expf(__fsub_rn(x.w, m));
             }
         }
         for (int j = 4 * quads + threadIdx.x; j < v; j += blockDim.x) {
             ce_online_rescale(m, s, ce_max(m, z[j]));
-            if (m != -__int_as_float(0x7f800000)) s += (double) expf(__fsub_rn(z[j], m));
+            if (m != neg_inf) s += (double) expf(__fsub_rn(z[j], m));
         }
         const float mb = ce_block_max(m);
         const double sum_exp = block_sum(s == 0.0 ? 0.0 : s * exp((double) m - (double) mb));
@@ -139,7 +107,7 @@ __device__ void cross_entropy_rows_online_impl(typename Carrier<T>::type* dlogit
             const float4 x = reinterpret_cast<const float4*>(z)[q];
             CeStore4<T>::store(dz, q, grad(x.x, 4 * q), grad(x.y, 4 * q + 1), grad(x.z, 4 * q + 2), grad(x.w, 4 * q + 3));
         }
-        for (int j = 4 * quads + threadIdx.x; j < v; j += blockDim.x) Storage<T>::store(dlogits, base + j, grad(z[j], j));
+        for (int j = 4 * quads + threadIdx.x; j < v; j += blockDim.x) Storage<T>::store(dz, j, grad(z[j], j));
     }
 }
 
@@ -147,10 +115,6 @@ __device__ void cross_entropy_rows_online_impl(typename Carrier<T>::type* dlogit
     extern "C" __global__ void cross_entropy_rows_##S(C* dlogits, float* loss_rows, const float* logits,          \
                                                       const int* labels, int rows, int v, float grad_scale) {      \
         cross_entropy_rows_impl<T>(dlogits, loss_rows, logits, labels, rows, v, grad_scale);                       \
-    }                                                                                                              \
-    extern "C" __global__ void cross_entropy_rows_online_##S(C* dlogits, float* loss_rows, const float* logits,   \
-                                                             const int* labels, int rows, int v, float grad_scale) { \
-        cross_entropy_rows_online_impl<T>(dlogits, loss_rows, logits, labels, rows, v, grad_scale);                \
     }
 
 DEFINE_FOR_ALL_TYPES(CROSS_ENTROPY_KERNELS)

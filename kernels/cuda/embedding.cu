@@ -8,6 +8,7 @@
 // Launch: blockDim.x = 256, no dynamic shared memory.
 //   embedding_forward:  grid = ceil(t·c / 256) (any grid: grid-stride)
 //   embedding_backward: grid = u (one block per distinct id; any grid: grid-stride over segments), threads over c
+//   rows_scatter:       as embedding_forward
 // ids are trusted to lie in [0, V): the host checks them (Embedding.checkId) before launching.
 #include "common.cuh"
 
@@ -21,6 +22,20 @@ __device__ void embedding_forward_impl(typename Carrier<T>::type* out, const int
         long long tok = idx / c;
         long long j = idx - tok * c;
         out[idx] = table[(long long) ids[tok] * c + j]; // same storage type: a raw copy
+    }
+}
+
+// The forward's inverse, for distinct ids: src (t, c) -> out[ids[k]] = src[k] (a raw copy). With the forward as a
+// gather it lets the fused loss (CudaDevice.linearCrossEntropy) work on the rows of the tokens it trains on only.
+template <typename T>
+__device__ void rows_scatter_impl(typename Carrier<T>::type* out, const int* ids, const typename Carrier<T>::type* src,
+                                  int t, int c) {
+    long long total = (long long) t * c;
+    for (long long idx = (long long) blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+         idx += (long long) gridDim.x * blockDim.x) {
+        long long tok = idx / c;
+        long long j = idx - tok * c;
+        out[(long long) ids[tok] * c + j] = src[idx];
     }
 }
 
@@ -46,6 +61,9 @@ __device__ void embedding_backward_impl(typename Carrier<T>::type* dtable, const
     extern "C" __global__ void embedding_backward_##S(C* dtable, const C* dout, const int* order,                  \
                                                       const int* seg_start, const int* unique_ids, int u, int c) { \
         embedding_backward_impl<T>(dtable, dout, order, seg_start, unique_ids, u, c);                              \
+    }                                                                                                               \
+    extern "C" __global__ void rows_scatter_##S(C* out, const int* ids, const C* src, int t, int c) {              \
+        rows_scatter_impl<T>(out, ids, src, t, c);                                                                 \
     }
 
 DEFINE_FOR_ALL_TYPES(EMBEDDING_KERNELS)

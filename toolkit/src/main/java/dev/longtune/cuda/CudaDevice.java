@@ -53,8 +53,6 @@ public final class CudaDevice implements Device {
     private final CudaKernels kernels;
     /** What the fused loss's FP32 logits and dlogits chunk may take (CudaOptions.lossChunkBytes). */
     private final long lossChunkBytes;
-    /** The fused loss's softmax rows kernel, less its dtype suffix (CudaOptions.onlineSoftmaxLoss). */
-    private final String softmaxRowsKernel;
     private final int multiprocessors;
     private boolean closed;
 
@@ -66,7 +64,6 @@ public final class CudaDevice implements Device {
         }
         this.index = options.deviceIndex();
         this.lossChunkBytes = options.lossChunkBytes();
-        this.softmaxRowsKernel = options.onlineSoftmaxLoss() ? "cross_entropy_rows_online_" : "cross_entropy_rows_";
         Cuda.check(cudart.cudaSetDevice(index), "cudaSetDevice(" + index + ")");
         Cuda.check(cudart.cudaFree(null), "creating the CUDA context");
         int[] v = new int[1];
@@ -651,24 +648,69 @@ public final class CudaDevice implements Device {
         DType e = hidden.dtype();
         int chunk = dev.longtune.ops.FusedLinearCrossEntropy.gpuChunkRows(n, v, e.bytes, lossChunkBytes);
         float gradScale = gradientScale / valid;
-        long eb = e.bytes;
-        Tensor lab = batchInts("labels", labels);
-        try (Tensor lossRows = allocate("loss per token", DType.FP32, WORKSPACE, n);
+        long eb = e.bytes, gb = dhidden == null ? 0 : dhidden.dtype().bytes;
+        // Masked tokens (prompts, padding) cost nothing: the chunks run over the valid tokens only, as the CPU op
+        // does. Their hidden rows, and the rows of dhidden the dH GEMM accumulates into, are gathered into the tail
+        // of the FP32 logits buffer (and dhidden's scattered back), the chunk's logits taking fewer rows: the same
+        // memory as with every token valid.
+        long logitsBytes = 4L * chunk * v;
+        int rowsPerChunk = chunk;
+        if (valid < n) {
+            rowsPerChunk = (int) Math.min(valid, logitsBytes / (4L * v + (long) h * (eb + gb)));
+            while (rowsPerChunk > 0 && gatherOffset(rowsPerChunk, v) + (long) rowsPerChunk * h * (eb + gb) > logitsBytes) {
+                rowsPerChunk--;
+            }
+        }
+        boolean compact = valid < n && rowsPerChunk > 0;
+        if (!compact) {
+            rowsPerChunk = chunk;
+        }
+        int[] tokenRows = null, validLabels = labels;
+        if (compact) {
+            tokenRows = new int[valid];
+            validLabels = new int[valid];
+            for (int t = 0, i = 0; t < n; t++) {
+                if (labels[t] != -100) {
+                    tokenRows[i] = t;
+                    validLabels[i++] = labels[t];
+                }
+            }
+        }
+        int rowCount = compact ? valid : n, step = rowsPerChunk;
+        try (Tensor lossRows = allocate("loss per token", DType.FP32, WORKSPACE, rowCount);
              Tensor logits = allocate("logits chunk", DType.FP32, LOGITS, chunk, v);
-             Tensor dlogits = allocate("dlogits chunk", e, LOGITS, chunk, v)) {
-            for (int r0 = 0; r0 < n; r0 += chunk) {
-                int rows = Math.min(chunk, n - r0);
-                long hiddenRows = hidden.address() + (long) r0 * h * eb;
+             Tensor dlogits = allocate("dlogits chunk", e, LOGITS, chunk, v);
+             Tensor rowsOnGpu = compact ? ints("valid token rows", tokenRows) : null;
+             Tensor labelsOnGpu = compact ? ints("valid token labels", validLabels) : null) {
+            Tensor lab = compact ? labelsOnGpu : batchInts("labels", labels);
+            long gathered = logits.address() + gatherOffset(step, v), gatheredGrad = gathered + (long) step * h * eb;
+            for (int r0 = 0; r0 < rowCount; r0 += step) {
+                int rows = Math.min(step, rowCount - r0);
+                CudaKernels.Address rowIds = compact ? CudaKernels.address(rowsOnGpu.address() + 4L * r0) : null;
+                long hiddenRows = compact ? gathered : hidden.address() + (long) r0 * h * eb;
                 if (stages.contains(LossStage.LOGITS)) {
+                    if (compact) {
+                        launch("embedding_forward_" + suffix(e), elementGrid((long) rows * h), 1, BLOCK, 0,
+                                CudaKernels.address(gathered), rowIds, hidden, rows, h);
+                    }
                     blas.gemm(logits.address(), DType.FP32, hiddenRows, weight.address(), e, rows, v, h, false, true, 1f, 0f);
                 }
                 if (stages.contains(LossStage.SOFTMAX)) {
-                    launch(softmaxRowsKernel + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
+                    launch("cross_entropy_rows_" + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
                             logits, CudaKernels.address(lab.address() + 4L * r0), rows, v, gradScale);
                 }
                 if (dhidden != null && stages.contains(LossStage.DHIDDEN)) {
-                    blas.gemm(dhidden.address() + (long) r0 * h * eb, dhidden.dtype(), dlogits.address(), weight.address(), e,
-                            rows, h, v, false, false, 1f, 1f);
+                    String g = suffix(dhidden.dtype());
+                    if (compact) {
+                        launch("embedding_forward_" + g, elementGrid((long) rows * h), 1, BLOCK, 0,
+                                CudaKernels.address(gatheredGrad), rowIds, dhidden, rows, h);
+                    }
+                    long dhRows = compact ? gatheredGrad : dhidden.address() + (long) r0 * h * gb;
+                    blas.gemm(dhRows, dhidden.dtype(), dlogits.address(), weight.address(), e, rows, h, v, false, false, 1f, 1f);
+                    if (compact) {
+                        launch("rows_scatter_" + g, elementGrid((long) rows * h), 1, BLOCK, 0, dhidden, rowIds,
+                                CudaKernels.address(gatheredGrad), rows, h);
+                    }
                 }
                 if (dweight != null && stages.contains(LossStage.DWEIGHT)) {
                     blas.gemm(dweight.address(), dweight.dtype(), dlogits.address(), hiddenRows, e, v, h, rows, true, false, 1f, 1f);
@@ -682,6 +724,12 @@ public final class CudaDevice implements Device {
             return sum / valid;
         }
     }
+
+    /** Where the fused loss's gathered rows start in its FP32 logits buffer: after {@code rows} rows, on 256 bytes. */
+    private static long gatherOffset(int rows, int v) {
+        return (4L * rows * v + 255) / 256 * 256;
+    }
+
 
     /**
      * AdamW in GPU memory (the optimizer placed on the device); the kernel takes its hyperparameters as doubles,

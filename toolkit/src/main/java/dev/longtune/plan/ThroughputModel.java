@@ -79,8 +79,11 @@ public final class ThroughputModel {
             SDPA_DEFAULT_FWD_128K = 556.5, SDPA_DEFAULT_FWD_BWD_128K = 563.3;
     /** Eager attention was not timed: an allowance of 10% of the peak (it is bound by the s² score traffic). */
     static final double EAGER_FRACTION = 0.1;
-    /** Fused linear cross-entropy at 131,072 tokens, 6·V·h FLOPs per token: ours 557.0, PyTorch chunked 537.4. */
-    static final double FLCE_OURS = 557.0, FLCE_TORCH = 537.4;
+    /**
+     * Fused linear cross-entropy at 131,072 tokens with no token masked, 6·V·h FLOPs per token: ours 606.0 (681.8 ms,
+     * the two-pass softmax rows), PyTorch chunked 547.4 (754.7 ms), one run (bench/results/flce-masked-rows-2026-12-01).
+     */
+    static final double FLCE_OURS = 606.0, FLCE_TORCH = 547.4;
     /**
      * AdamW on the GPU, parameters per second per TB/s of HBM. Ours, one pass per tensor (adamw_step_scaled, about 30
      * bytes per parameter): 1.49B parameters in 15.7 ms (2-layer step 119.7 ms − forward+backward 104.0 ms at 8K,

@@ -81,8 +81,8 @@ class DeviceParityTest {
 
     /**
      * "cpu", "cuda", "cuda-wmma" (the GPU with FlashAttention forced onto its WMMA path), "cuda-a6000" (kernels
-     * chosen for 99 KiB of shared memory per block), "cuda-small-loss-chunks" (the fused loss in many small chunks) or
-     * "cuda-online-softmax-loss" (its two-pass softmax rows kernel).
+     * chosen for 99 KiB of shared memory per block), or "cuda-small-loss-chunks" (the fused loss in many
+     * small chunks).
      */
     static synchronized Device device(String name) {
         if (name.startsWith("cuda")) {
@@ -93,7 +93,6 @@ class DeviceParityTest {
             case "cuda-wmma" -> new CudaDevice(CudaOptions.defaults().withWmmaAttention());
             case "cuda-a6000" -> new CudaDevice(CudaOptions.defaults().withSharedMemoryLimit(CudaOptions.A6000_SHARED_PER_BLOCK));
             case "cuda-small-loss-chunks" -> new CudaDevice(CudaOptions.defaults().withLossChunkBytes(80_000));
-            case "cuda-online-softmax-loss" -> new CudaDevice(CudaOptions.defaults().withOnlineSoftmaxLoss(true));
             default -> new CpuDevice();
         });
     }
@@ -323,30 +322,38 @@ class DeviceParityTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource({"cases", "smallLossChunkCases"})
     void linearCrossEntropyWithIgnoredTokens(String dev, DType e) {
-        checkLinearCrossEntropy(device(dev), e, 1003);
+        checkLinearCrossEntropy(device(dev), e, 1003, true);
     }
 
     /**
-     * The two-pass softmax rows kernel (CudaOptions.withOnlineSoftmaxLoss, under test) against the same fp64
-     * reference: vocabularies of 1,004 and 4,100 take its 16-byte path (the larger with four quads a thread, so a
-     * thread's running max grows and its sum is rescaled), 1,003 and 4,099 its scalar one.
+     * The softmax rows kernel (kernels/cuda/cross_entropy.cu, two passes over a row) against the same fp64 reference:
+     * vocabularies of 1,004 and 4,100 take its 16-byte path (the larger with four quads a thread, so a thread's running
+     * max grows and its sum is rescaled), 1,003 and 4,099 its scalar one; in one chunk and in many (2 to 12 rows a
+     * chunk), with masked tokens (the valid tokens' rows gathered into the logits buffer's tail, dhidden's scattered
+     * back) and without.
      */
     @ParameterizedTest(name = "{0} {1}")
-    @MethodSource("onlineSoftmaxCases")
-    void linearCrossEntropyWithTheTwoPassSoftmax(String dev, DType e) {
+    @MethodSource("softmaxCases")
+    void linearCrossEntropyOverVocabulariesOfEveryAlignment(String dev, DType e) {
         for (int v : new int[] {1004, 4100, 1003, 4099}) {
-            checkLinearCrossEntropy(device(dev), e, v);
+            checkLinearCrossEntropy(device(dev), e, v, true);
+            checkLinearCrossEntropy(device(dev), e, v, false);
         }
     }
 
-    static List<Object[]> onlineSoftmaxCases() { return gpuCasesInEveryDtype("cuda-online-softmax-loss"); }
+    static List<Object[]> softmaxCases() {
+        List<Object[]> out = new ArrayList<>(gpuCasesInEveryDtype("cuda"));
+        out.addAll(smallLossChunkCases());
+        return out;
+    }
 
-    private static void checkLinearCrossEntropy(Device d, DType e, int v) {
+    /** masked: every sixth token's label is −100 (the GPU then runs the valid tokens' rows only); else none is. */
+    private static void checkLinearCrossEntropy(Device d, DType e, int v, boolean masked) {
         Random r = new Random(7);
         int n = 37, h = 64;
         int[] labels = new int[n];
         for (int i = 0; i < n; i++) {
-            labels[i] = i % 6 == 0 ? -100 : r.nextInt(v);
+            labels[i] = masked && i % 6 == 0 ? -100 : r.nextInt(v);
         }
         Input hidden = input(d, e, randn(r, n * h, 1), "hidden", n, h);
         Input w = input(d, e, randn(r, v * h, 0.1), "w", v, h);
@@ -363,8 +370,16 @@ class DeviceParityTest {
         }
         double loss = d.linearCrossEntropy(dh.t, dw.t, hidden.t, w.t, labels, n, h, v, 3f);
         assertThat(Math.abs(loss - refLoss) / refLoss).as("loss " + loss + " vs " + refLoss).isLessThan(e == DType.FP32 ? 1e-5 : e == DType.FP16 ? 2e-3 : 5e-3);
-        assertClose("flce dhidden", d.read(dh.t), refDh, 2 * tol(e));
+        float[] gotDh = d.read(dh.t);
+        assertClose("flce dhidden", gotDh, refDh, 2 * tol(e));
         assertClose("flce dweight", d.read(dw.t), refDw, 2 * tol(e));
+        for (int i = 0; i < n; i++) {
+            if (labels[i] == -100) { // a masked token's row of dhidden is left as it was
+                for (int j = 0; j < h; j++) {
+                    assertThat(gotDh[i * h + j]).as("dhidden of masked token " + i).isEqualTo((float) dh.exact[i * h + j]);
+                }
+            }
+        }
         close(hidden, w, dh, dw);
     }
 

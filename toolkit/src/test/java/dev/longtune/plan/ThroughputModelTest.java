@@ -34,7 +34,7 @@ class ThroughputModelTest {
         MeasuredSteps.Row r = MeasuredSteps.rows().get(1);
         double T = 131_072, layers = 6 * (8_030_261_248.0 - 2 * 525_336_576.0 - 65 * 4096);
         double gemm = layers * 4 / 3 * T / 790.3e12;
-        double loss = 6.0 * 128_256 * 4096 * T / 537.4e12;
+        double loss = 6.0 * 128_256 * 4096 * T / 547.4e12;
         double fwd = 2 * T * T * 4096 * 32;                            // causal forward FLOPs, all layers
         // SDPA's default dispatch on the H200 (cuDNN attention) at 131,072 tokens: 556.5 / 563.3 TFLOP/s
         double attention = fwd / 556.5e12 + 3.5 * fwd / 563.3e12;      // recomputed forward + forward and backward
