@@ -1,7 +1,7 @@
 """The three cuBLAS GEMMs of one fused-linear-cross-entropy chunk, timed alone through PyTorch at several chunk sizes,
 to see which of them keeps the fused loss below the GEMM row's rate (docs/benchmarks.md, issue 11's FLCE target).
 
-    python3 bench/peers/flce_gemm_shapes.py [--chunks 1280,2560,4096] [--json FILE]
+    python3 bench/peers/flce_gemm_shapes.py [--chunks 1280,2560,4096] [--blas cublas|cublaslt] [--json FILE]
 
 Shapes (Llama 3.1 8B head: h = 4096, V = 128,256; bf16 inputs, fp32 accumulation):
   logits = H·Wᵀ   (chunk × h)·(h × V), fp32 output as our kernel writes it (bf16 output beside it)
@@ -19,8 +19,13 @@ H, V = 4096, 128256
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", default="1280,2560,4096")
+    ap.add_argument("--blas", choices=("cublas", "cublaslt"), default=None,
+                    help="torch.backends.cuda.preferred_blas_library (default: PyTorch's own choice)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.blas:
+        torch.backends.cuda.preferred_blas_library(args.blas)
+    print("BLAS library:", torch.backends.cuda.preferred_blas_library(), flush=True)
     torch.manual_seed(0)
     w = torch.randn(V, H, device="cuda", dtype=torch.bfloat16) * 0.02
     dw = torch.randn(V, H, device="cuda", dtype=torch.bfloat16) * 0.01
@@ -46,7 +51,8 @@ def main():
         del h, dz
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"gpu": torch.cuda.get_device_name(), "rows": rows}, f, indent=1)
+            json.dump({"gpu": torch.cuda.get_device_name(), "blas": str(torch.backends.cuda.preferred_blas_library()),
+                       "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
