@@ -657,36 +657,28 @@ public final class CudaDevice implements Device {
         int rowsPerChunk = chunk;
         if (valid < n) {
             rowsPerChunk = (int) Math.min(valid, logitsBytes / (4L * v + (long) h * (eb + gb)));
-            while (rowsPerChunk > 0 && gatherOffset(rowsPerChunk, v) + (long) rowsPerChunk * h * (eb + gb) > logitsBytes) {
+            while (rowsPerChunk > 0 && gatheredEnd(rowsPerChunk, v, h, eb, gb) > logitsBytes) {
                 rowsPerChunk--;
             }
+            // not cut to a multiple of 128 (1,152 rows instead of 1,240 at 128K): more chunks, 665 against 643 ms
+            // (bench/results/flce-masked-rows-2026-12-01/chunk-rows-128-multiple)
         }
         boolean compact = valid < n && rowsPerChunk > 0;
         if (!compact) {
             rowsPerChunk = chunk;
         }
-        int[] tokenRows = null, validLabels = labels;
-        if (compact) {
-            tokenRows = new int[valid];
-            validLabels = new int[valid];
-            for (int t = 0, i = 0; t < n; t++) {
-                if (labels[t] != -100) {
-                    tokenRows[i] = t;
-                    validLabels[i++] = labels[t];
-                }
-            }
-        }
         int rowCount = compact ? valid : n, step = rowsPerChunk;
         try (Tensor lossRows = allocate("loss per token", DType.FP32, WORKSPACE, rowCount);
              Tensor logits = allocate("logits chunk", DType.FP32, LOGITS, chunk, v);
-             Tensor dlogits = allocate("dlogits chunk", e, LOGITS, chunk, v);
-             Tensor rowsOnGpu = compact ? ints("valid token rows", tokenRows) : null;
-             Tensor labelsOnGpu = compact ? ints("valid token labels", validLabels) : null) {
-            Tensor lab = compact ? labelsOnGpu : batchInts("labels", labels);
-            long gathered = logits.address() + gatherOffset(step, v), gatheredGrad = gathered + (long) step * h * eb;
+             Tensor dlogits = allocate("dlogits chunk", e, LOGITS, chunk, v)) {
+            // masked: the valid tokens' rows, then their labels, in one upload kept while the labels are the same
+            Tensor rowsAndLabels = compact ? validRowsAndLabels(labels, valid) : null;
+            Tensor lab = compact ? null : batchInts("labels", labels);
+            long labelsAt = compact ? rowsAndLabels.address() + 4L * valid : lab.address();
+            long gathered = logits.address() + gatherOffset(step, v), gatheredGrad = gathered + align256((long) step * h * eb);
             for (int r0 = 0; r0 < rowCount; r0 += step) {
                 int rows = Math.min(step, rowCount - r0);
-                CudaKernels.Address rowIds = compact ? CudaKernels.address(rowsOnGpu.address() + 4L * r0) : null;
+                CudaKernels.Address rowIds = compact ? CudaKernels.address(rowsAndLabels.address() + 4L * r0) : null;
                 long hiddenRows = compact ? gathered : hidden.address() + (long) r0 * h * eb;
                 if (stages.contains(LossStage.LOGITS)) {
                     if (compact) {
@@ -697,7 +689,7 @@ public final class CudaDevice implements Device {
                 }
                 if (stages.contains(LossStage.SOFTMAX)) {
                     launch("cross_entropy_rows_" + suffix(e), rows, 1, BLOCK, 0, dlogits, CudaKernels.address(lossRows.address() + 4L * r0),
-                            logits, CudaKernels.address(lab.address() + 4L * r0), rows, v, gradScale);
+                            logits, CudaKernels.address(labelsAt + 4L * r0), rows, v, gradScale);
                 }
                 if (dhidden != null && stages.contains(LossStage.DHIDDEN)) {
                     String g = suffix(dhidden.dtype());
@@ -726,8 +718,41 @@ public final class CudaDevice implements Device {
     }
 
     /** Where the fused loss's gathered rows start in its FP32 logits buffer: after {@code rows} rows, on 256 bytes. */
-    private static long gatherOffset(int rows, int v) {
-        return (4L * rows * v + 255) / 256 * 256;
+    private static long gatherOffset(int rows, int v) { return align256(4L * rows * v); }
+
+    /** The end of the gathered hidden rows (eb bytes an element) and, on 256 bytes after them, their gradient rows (gb). */
+    private static long gatheredEnd(int rows, int v, int h, long eb, long gb) {
+        return gatherOffset(rows, v) + align256((long) rows * h * eb) + (long) rows * h * gb;
+    }
+
+    private static long align256(long bytes) { return (bytes + 255) / 256 * 256; }
+
+    private int[] maskedLabels;
+    private Tensor maskedUpload;
+
+    /**
+     * The rows of the tokens a masked batch trains on, then their labels, on the GPU: one upload (one wait for the
+     * compute stream, as the labels' own upload costs) kept while the same labels come back (every step of a run
+     * that repeats its batch, each of the passes over one batch).
+     */
+    private Tensor validRowsAndLabels(int[] labels, int valid) {
+        if (maskedUpload != null && Arrays.equals(maskedLabels, labels)) {
+            return maskedUpload;
+        }
+        int[] both = new int[2 * valid];
+        for (int t = 0, i = 0; t < labels.length; t++) {
+            if (labels[t] != -100) {
+                both[i] = t;
+                both[valid + i++] = labels[t];
+            }
+        }
+        Tensor t = ints("valid token rows and labels", both);
+        if (maskedUpload != null) {
+            maskedUpload.close(); // freed in compute-stream order after the kernels that read it
+        }
+        maskedLabels = labels.clone();
+        maskedUpload = t;
+        return t;
     }
 
 
@@ -1010,6 +1035,10 @@ public final class CudaDevice implements Device {
         cudart.cudaDeviceSynchronize();
         uploads.values().forEach(u -> u.onGpu().close());
         uploads.clear();
+        if (maskedUpload != null) {
+            maskedUpload.close();
+            maskedUpload = null;
+        }
         kernels.close();
         blas.close();
         gpu.close();

@@ -347,17 +347,40 @@ class DeviceParityTest {
         return out;
     }
 
+    /**
+     * Masks as training data has them (the GPU then runs the valid tokens' rows only), FP32 gradients of 16-bit hidden
+     * states, and an odd hidden size (so that the gathered FP32 gradient rows must be placed on an aligned boundary in
+     * the logits buffer, not right after the gathered 16-bit hidden rows).
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("softmaxCases")
+    void linearCrossEntropyWithPromptMasksAndFp32Gradients(String dev, DType e) {
+        List<java.util.function.IntPredicate> masks = List.of(
+                i -> i < 30,       // a long prompt, then the answer
+                i -> i != 36,      // one trained token
+                i -> i % 6 == 0);  // scattered
+        for (java.util.function.IntPredicate masked : masks) {
+            checkLinearCrossEntropy(device(dev), e, DType.FP32, 1003, 63, masked);
+        }
+    }
+
     /** masked: every sixth token's label is −100 (the GPU then runs the valid tokens' rows only); else none is. */
     private static void checkLinearCrossEntropy(Device d, DType e, int v, boolean masked) {
+        checkLinearCrossEntropy(d, e, e, v, 64, i -> masked && i % 6 == 0);
+    }
+
+    /** hidden and weight in e, dhidden in g, h wide; the tokens where maskedAt holds get label −100. */
+    private static void checkLinearCrossEntropy(Device d, DType e, DType g, int v, int h,
+                                                java.util.function.IntPredicate maskedAt) {
         Random r = new Random(7);
-        int n = 37, h = 64;
+        int n = 37;
         int[] labels = new int[n];
         for (int i = 0; i < n; i++) {
-            labels[i] = masked && i % 6 == 0 ? -100 : r.nextInt(v);
+            labels[i] = maskedAt.test(i) ? -100 : r.nextInt(v);
         }
         Input hidden = input(d, e, randn(r, n * h, 1), "hidden", n, h);
         Input w = input(d, e, randn(r, v * h, 0.1), "w", v, h);
-        Input dh = input(d, e, randn(r, n * h, 0.01), "dh", n, h);
+        Input dh = input(d, g, randn(r, n * h, 0.01), "dh", n, h);
         Input dw = input(d, e, randn(r, v * h, 0.01), "dw", v, h);
         double refLoss = CrossEntropyReference.forward(hidden.exact, w.exact, labels, n, h, v);
         double[] refDh = new double[n * h], refDw = new double[v * h];
