@@ -365,16 +365,18 @@ def elementwise():
             record(f"scale_{s}", s, shape, "bits", bits_differ(x, (a.float() * np.float32(sc).item()).to(dt)), 0)
             # sum of squares: one double per block, the host adds them in order
             G = min(cdiv(n, BLOCK), 1024) if grid is None else grid
-            partial = torch.full((G,), float("nan"), dtype=torch.float64, device=DEV)
-            launch("elementwise.cu", f"sum_squares_{s}", G, ptr(partial), ptr(a), i64(n))
-            total = 0.0
-            for p in partial.cpu().tolist():
-                total += p
-            ref = (f64t(a) ** 2).sum().item()
-            record(f"sum_squares_{s}", s, shape + f" G={G}", "rel", abs(total - ref) / ref, 1e-12)
-            partial2 = torch.zeros_like(partial)
-            launch("elementwise.cu", f"sum_squares_{s}", G, ptr(partial2), ptr(a), i64(n))
-            record(f"sum_squares_{s}", s, shape, "repeat bits", int((partial2 != partial).sum().item()), 0)
+            for sq_scale in (1.0, 0.3721):  # x·scale rounded to float, then squared in double
+                partial = torch.full((G,), float("nan"), dtype=torch.float64, device=DEV)
+                launch("elementwise.cu", f"sum_squares_{s}", G, ptr(partial), ptr(a), i64(n), f32(sq_scale))
+                total = 0.0
+                for p in partial.cpu().tolist():
+                    total += p
+                ref = (f64t(a.float() * np.float32(sq_scale).item()) ** 2).sum().item()
+                what = f"{shape} G={G} scale={sq_scale}"
+                record(f"sum_squares_{s}", s, what, "rel", abs(total - ref) / ref, 1e-12)
+                partial2 = torch.zeros_like(partial)
+                launch("elementwise.cu", f"sum_squares_{s}", G, ptr(partial2), ptr(a), i64(n), f32(sq_scale))
+                record(f"sum_squares_{s}", s, what, "repeat bits", int((partial2 != partial).sum().item()), 0)
         # casts, with values that overflow fp16 and bf16-only range, subnormals too
         for ss, sdt in TYPES.items():
             src = rnd((n,), torch.float64, 1.0)
