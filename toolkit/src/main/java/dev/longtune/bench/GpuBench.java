@@ -245,7 +245,9 @@ public final class GpuBench {
             long peak = peakAdded(op);
             double ms = median(op);
             double flops = 3 * 2.0 * n * (double) h * v;
-            // each pass alone over every chunk (the rest of the time: launches, allocation, the loss read-back)
+            // each pass alone over every chunk (the rest of the time: launches, allocation, the loss read-back); with
+            // masked labels the logits pass includes the gather of the valid hidden rows, the dH pass its dhidden rows'
+            // gather and scatter, and the passes without the logits one read stale gathered rows (only the time counts)
             Map<String, Object> stageMs = new java.util.LinkedHashMap<>();
             for (CudaDevice.LossStage stage : CudaDevice.LossStage.values()) {
                 stageMs.put(stage.name().toLowerCase(java.util.Locale.ROOT), median(() ->
