@@ -43,6 +43,8 @@ public final class GpuBench {
     private final List<Map<String, Object>> rows = new ArrayList<>();
     private final File out;
     private final Random random = new Random(42);
+    /** The 2-layer step as `train` sets it up where the GPU has the room (false: every layer recomputed, in turn). */
+    private boolean trainChoices = true;
 
     GpuBench(CudaDevice dev, File out) {
         this.dev = dev;
@@ -54,18 +56,22 @@ public final class GpuBench {
         boolean quick = false;
         List<String> only = null;
         int[] trainTokens = null;
+        boolean recomputeEveryLayer = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--out" -> out = new File(args[++i]);
                 case "--quick" -> quick = true;
                 case "--only" -> only = Arrays.asList(args[++i].split(","));
                 case "--train-tokens" -> trainTokens = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
-                default -> throw new IllegalArgumentException("unknown argument " + args[i] + " (use --out FILE --quick --only a,b --train-tokens 8192,32768)");
+                case "--recompute-every-layer" -> recomputeEveryLayer = true;
+                default -> throw new IllegalArgumentException("unknown argument " + args[i] + " (use --out FILE --quick --only a,b "
+                        + "--train-tokens 8192,32768 --recompute-every-layer)");
             }
         }
         try (CudaDevice dev = new CudaDevice(CudaOptions.defaults())) {
             System.out.println("device: " + dev.name());
             GpuBench b = new GpuBench(dev, out);
+            b.trainChoices = !recomputeEveryLayer;
             List<String> sel = only;
             java.util.function.Predicate<String> want = op -> sel == null || sel.contains(op);
             int[] attention = quick ? new int[] {4096} : new int[] {4096, 16384, 65536, 131072};
@@ -376,6 +382,11 @@ public final class GpuBench {
         long before = dev.memory().currentTotal();
         try (LlamaModel model = new LlamaModel(two, dev, Precision.BF16, Checkpointing.OFFLOAD)) {
             model.setKeptAttentionLayers(keepAttention ? two.numLayers() : 0);
+            // what `train` turns on where the planner finds the GPU's room (it does here: under 30 of the H200's 131
+            // GiB at 32K): checkpoints brought back a layer ahead, and the last layer's saved tensors kept for its
+            // backward; --recompute-every-layer measures the step without them
+            model.setPrefetchCheckpoints(trainChoices);
+            model.setKeepLastLayer(trainChoices);
             long seed = 1;
             for (var w : model.weights().byName().entrySet()) { // initialize()'s sequential Random takes ~1 min here
                 float[] values = w.getKey().endsWith("norm.weight") ? ones((int) w.getValue().numel())
@@ -402,6 +413,8 @@ public final class GpuBench {
                 String op = host ? "train_step_2layer_offload" : keepAttention ? "train_step_2layer_keep_attention" : "train_step_2layer";
                 Map<String, Object> r = row(op, t, step[0], null, peak, null,
                         "2 Llama-3.1-8B layers, bf16, offloaded checkpoints" + (keepAttention ? " and attention outputs" : "")
+                                + (trainChoices ? " (brought back a layer ahead; the last layer kept, not recomputed)"
+                                        : " (every layer recomputed, its checkpoint brought back as it starts)")
                                 + ", FP32 master + AdamW "
                                 + (host ? "on the CPU (ZeRO-offload); " : "on the GPU; ")
                                 + String.format(java.util.Locale.ROOT, "forward+backward %.1f ms on the GPU", fb[0]));
@@ -409,6 +422,7 @@ public final class GpuBench {
                 r.put("peer_op", "train_step_2layer");
                 r.put("gpu_fwd_bwd_ms", fb[0]);
                 r.put("gpu_tokens_per_s", t / (fb[0] / 1000.0));
+                r.put("keep_last_layer", trainChoices);
                 add(r);
             }
         }

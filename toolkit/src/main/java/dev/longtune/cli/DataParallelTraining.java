@@ -118,6 +118,13 @@ final class DataParallelTraining {
                 c.spec.commandLine().getErr().println("longtune train: offloaded checkpoints come back a layer ahead in "
                         + "backward (each GPU has the room for one more, by the planner)");
             }
+            if (c.lastLayerFits(dp.rank(0).model(), cuda, p, tokens)) {
+                for (int r = 0; r < dp.ranks(); r++) {
+                    dp.rank(r).model().setKeepLastLayer(true);
+                }
+                c.spec.commandLine().getErr().println("longtune train: the last layer keeps its saved tensors for its "
+                        + "backward, which does not recompute it (each GPU has the room, by the planner)");
+            }
             if (run != null && writesRun) {
                 if (!run.started()) {
                     Map<String, Object> runConfig = c.runConfig(dp.rank(0), p, dp.rank(0).model().device());

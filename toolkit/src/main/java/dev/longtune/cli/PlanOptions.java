@@ -57,6 +57,8 @@ public class PlanOptions {
             + "the GPU with its optimizer state (the engine's train --resident-embedding)") boolean residentEmbedding;
     @Option(names = "--prefetch-checkpoints", description = "with offloaded checkpoints, the layer below's brought back while a "
             + "layer's backward runs (train does it where the GPU has the room)") boolean prefetchCheckpoints;
+    @Option(names = "--keep-last-layer", description = "under checkpointing, the last layer's saved tensors stay on the GPU "
+            + "through the loss and its backward does not recompute it (train does it where the GPU has the room)") boolean keepLastLayer;
     @Option(names = "--host-ram", description = "override the node's host RAM, e.g. 512GiB") String hostRam;
 
     ModelConfig model() { return ModelCatalog.get(model); }
@@ -95,6 +97,7 @@ public class PlanOptions {
         if (residentLayers != null) t = t.withResidentLayers(residentLayers);
         if (residentEmbedding) t = t.withResidentEmbedding(true);
         if (prefetchCheckpoints) t = t.withPrefetchCheckpoints(true);
+        if (keepLastLayer) t = t.withKeepLastLayer(true);
         return t;
     }
 

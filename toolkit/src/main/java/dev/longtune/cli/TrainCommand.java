@@ -120,6 +120,13 @@ public class TrainCommand implements Callable<Integer> {
                     + "host's memory holds by the planner (one GPU)")
     String keepAttention;
 
+    @Option(names = "--keep-last-layer", negatable = true,
+            description = "under checkpointing, the last layer's saved tensors stay on the GPU through the loss and its "
+                    + "backward does not recompute it (one layer's forward less a step, one layer's saved tensors more "
+                    + "during the loss); same results. Default: on where the GPU (or its --gpu-memory-cap) has the room "
+                    + "by the planner; --no-keep-last-layer turns it off")
+    Boolean keepLastLayer;
+
     @Option(names = "--resident-layers", paramLabel = "N|auto",
             description = "with --offload parameters: the first N decoder layers stay on the GPU with their AdamW state "
                     + "(with --gpus, each GPU's shards of them), updated there, so that the host AdamW has N fewer layers "
@@ -312,6 +319,11 @@ public class TrainCommand implements Callable<Integer> {
             trainer.model().setPrefetchCheckpoints(true);
             spec.commandLine().getErr().println("longtune train: offloaded checkpoints come back a layer ahead in backward "
                     + "(the GPU has the room for one more, by the planner)");
+        }
+        if (lastLayerFits(trainer.model(), device instanceof dev.longtune.cuda.CudaDevice, p, tokens)) {
+            trainer.model().setKeepLastLayer(true);
+            spec.commandLine().getErr().println("longtune train: the last layer keeps its saved tensors for its backward, "
+                    + "which does not recompute it (the GPU has the room, by the planner; --no-keep-last-layer to turn off)");
         }
         LayerProgress.setup(layers, started, "set up; training");
         try (trainer; StopSignal stop = StopSignal.install()) {
@@ -514,6 +526,7 @@ public class TrainCommand implements Callable<Integer> {
         c.put("resident_layers", trainer.model().residentLayers());
         c.put("resident_embedding", trainer.model().residentEmbedding());
         c.put("prefetch_checkpoints", trainer.model().prefetchCheckpoints());
+        c.put("keep_last_layer", trainer.model().keepLastLayer());
         c.put("device", device.name());
         c.put("init_from", initFrom == null ? null : initFrom.toString());
         c.put("parameters_count", trainer.model().config().totalParameters());
@@ -582,6 +595,33 @@ public class TrainCommand implements Callable<Integer> {
                         parametersOnHost, Checkpointing.OFFLOAD).withGpus(g)
                 .withKeptAttentionLayers(m.keptAttentionLayers()).withResidentLayers(m.residentLayers())
                 .withResidentEmbedding(m.residentEmbedding()).withPrefetchCheckpoints(true);
+        return ResidentLayers.fits(m.config(), node, stack, tokens);
+    }
+
+    /**
+     * Whether the last layer keeps its saved tensors through the loss: --keep-last-layer as given, or by default where
+     * the planner's GPU peak with it (with the prefetch already chosen; per GPU with {@code --gpus}) fits the GPU or
+     * its cap. Checkpointed runs on a GPU only; results are the same either way.
+     */
+    boolean lastLayerFits(LlamaModel m, boolean onGpu, Precision p, long tokens) {
+        if (m.checkpointing() == Checkpointing.NONE || Boolean.FALSE.equals(keepLastLayer)) {
+            return false;
+        }
+        if (Boolean.TRUE.equals(keepLastLayer)) {
+            return true;
+        }
+        if (!onGpu) {
+            return false;
+        }
+        int g = gpus == null ? 1 : gpus;
+        var node = PlannerAdvice.cappedNode(devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
+                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes(), g);
+        boolean parametersOnHost = m.parameterPlacement() == ParameterPlacement.HOST;
+        var stack = dev.longtune.config.Stacks.engineRun(node, p, parametersOnHost || optimizerPlacement() == Optimizer.Placement.HOST,
+                        parametersOnHost, m.checkpointing()).withGpus(g)
+                .withKeptAttentionLayers(m.keptAttentionLayers()).withResidentLayers(m.residentLayers())
+                .withResidentEmbedding(m.residentEmbedding()).withPrefetchCheckpoints(m.prefetchCheckpoints())
+                .withKeepLastLayer(true);
         return ResidentLayers.fits(m.config(), node, stack, tokens);
     }
 
@@ -656,6 +696,10 @@ public class TrainCommand implements Callable<Integer> {
         if (keepAttention != null && !keepAttention.trim().equals("0") && c != Checkpointing.OFFLOAD) {
             throw new IllegalArgumentException("--keep-attention offloads attention outputs with the layer inputs: add "
                     + "--offload checkpoints (checkpointing is " + c.id + ")");
+        }
+        if (Boolean.TRUE.equals(keepLastLayer) && c == Checkpointing.NONE) {
+            throw new IllegalArgumentException("--keep-last-layer is for checkpointed runs (with --checkpointing none every "
+                    + "layer keeps its saved tensors already): drop it or use --checkpointing device or offload");
         }
         return c;
     }

@@ -102,6 +102,6 @@ public final class Stacks {
         Precision precision = node.gpu().supportsBf16() ? Precision.BF16 : Precision.FP16;
         PinnedMemory pinned = profile == EngineProfile.LONGTUNE ? PinnedMemory.POOL : PinnedMemory.CACHING;
         return new TechniqueSet(precision, Checkpointing.NONE, Attention.EAGER, EnumSet.noneOf(LigerOp.class),
-                3, false, false, pinned, 1, 1, 0, 1, 0, 0, 0, false, false);
+                3, false, false, pinned, 1, 1, 0, 1, 0, 0, 0, false, false, false);
     }
 }

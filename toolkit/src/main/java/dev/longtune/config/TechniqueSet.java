@@ -28,6 +28,9 @@ import java.util.stream.Collectors;
  * @param prefetchCheckpoints with offloaded checkpoints, the engine brings the layer below's checkpoint back while a
  *                           layer's backward runs (one more layer input on the GPU at the backward's peak, for copies
  *                           off the critical path); train turns it on where the GPU has the room
+ * @param keepLastLayer      under checkpointing, the last layer's saved tensors and input stay on the GPU through the
+ *                           loss and its backward does not recompute it (one layer's saved tensors more in the loss
+ *                           phase, one layer's forward less a step); train turns it on where the GPU has the room
  */
 public record TechniqueSet(
         Precision precision,
@@ -46,7 +49,8 @@ public record TechniqueSet(
         int keptAttentionLayers,
         int residentLayers,
         boolean residentEmbedding,
-        boolean prefetchCheckpoints) {
+        boolean prefetchCheckpoints,
+        boolean keepLastLayer) {
 
     /** {@link #keptAttentionLayers} for every layer of whatever model the stack runs. */
     public static final int ALL_LAYERS = Integer.MAX_VALUE;
@@ -105,6 +109,10 @@ public record TechniqueSet(
             out.add("keeping attention outputs offloads them with the layer inputs: it needs --checkpointing offload, "
                     + "not " + checkpointing.id);
         }
+        if (keepLastLayer && checkpointing == Checkpointing.NONE) {
+            out.add("keeping the last layer's saved tensors is for checkpointed runs (with checkpointing none every layer "
+                    + "keeps them): use --checkpointing device or offload, or drop --keep-last-layer");
+        }
         return out;
     }
 
@@ -136,36 +144,50 @@ public record TechniqueSet(
                 + (keptAttentionLayers == ALL_LAYERS ? " keep-attn" : keepAttention() ? " keep-attn=" + keptAttentionLayers : "")
                 + (residentLayers > 0 ? " resident=" + residentLayers : "")
                 + (residentEmbedding ? " resident-embedding" : "")
-                + (prefetchCheckpoints ? " prefetch" : "");
+                + (prefetchCheckpoints ? " prefetch" : "")
+                + (keepLastLayer ? " keep-last-layer" : "");
     }
 
     /** Whether any layer keeps its attention output (see {@link #keptAttentionLayers}). */
     public boolean keepAttention() { return keptAttentionLayers > 0; }
 
+    /** How many of a model's {@code layers} go through a checkpoint (their forward runs again in backward). */
+    public int checkpointedLayers(int layers) {
+        return checkpointing == Checkpointing.NONE ? 0 : keepLastLayer ? Math.max(0, layers - 1) : layers;
+    }
+
+    /**
+     * How many of a model's {@code layers} send their attention output and lse to the host: the kept ones
+     * ({@link #keptAttentionLayers}) but the last layer where it keeps all its saved tensors on the GPU.
+     */
+    public int offloadedAttentionLayers(int layers) { return Math.min(checkpointedLayers(layers), keptAttentionLayers(layers)); }
+
     /** How many of a model's {@code layers} keep their attention output. */
     public int keptAttentionLayers(int layers) { return Math.min(layers, keptAttentionLayers); }
 
-    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
-    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withPrecision(Precision v) { return new TechniqueSet(v, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withCheckpointing(Checkpointing v) { return new TechniqueSet(precision, v, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withAttention(Attention v) { return new TechniqueSet(precision, checkpointing, v, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withLiger(Set<LigerOp> v) { return new TechniqueSet(precision, checkpointing, attention, v, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withZero(int stage, boolean optimizer, boolean parameters) { return new TechniqueSet(precision, checkpointing, attention, liger, stage, optimizer, parameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withPinnedMemory(PinnedMemory v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, v, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withMicroBatch(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, v, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withGradientAccumulation(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, v, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withGpus(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, v, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withNodes(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, v, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
+    public TechniqueSet withSequenceTile(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, v, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
     /** Each layer's attention output and lse offloaded with its input, so that backward's recompute skips attention. */
     public TechniqueSet withKeepAttention(boolean v) { return withKeptAttentionLayers(v ? ALL_LAYERS : 0); }
     /** The first {@code v} layers' attention outputs and lse kept ({@link #ALL_LAYERS}: every layer's). */
-    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v, residentLayers, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withKeptAttentionLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, v, residentLayers, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
     /** The first {@code v} decoder layers resident on the GPU with their optimizer state (see {@link #residentLayers}). */
-    public TechniqueSet withResidentLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, v, residentEmbedding, prefetchCheckpoints); }
+    public TechniqueSet withResidentLayers(int v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, v, residentEmbedding, prefetchCheckpoints, keepLastLayer); }
     /** Offloaded checkpoints brought back a layer ahead in backward (see {@link #prefetchCheckpoints}). */
-    public TechniqueSet withPrefetchCheckpoints(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, v); }
+    public TechniqueSet withPrefetchCheckpoints(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, v, keepLastLayer); }
+    /** The last layer's saved tensors kept on the GPU for its backward, not recomputed (see {@link #keepLastLayer}). */
+    public TechniqueSet withKeepLastLayer(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, residentEmbedding, prefetchCheckpoints, v); }
     /** The embedding matrix resident on the GPU with its optimizer state (see {@link #residentEmbedding}). */
-    public TechniqueSet withResidentEmbedding(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, v, prefetchCheckpoints); }
+    public TechniqueSet withResidentEmbedding(boolean v) { return new TechniqueSet(precision, checkpointing, attention, liger, zeroStage, offloadOptimizer, offloadParameters, pinnedMemory, microBatch, gradientAccumulation, gpus, nodes, sequenceTile, keptAttentionLayers, residentLayers, v, prefetchCheckpoints, keepLastLayer); }
 
     /** How many of a model's {@code layers} stay resident on the GPU. */
     public int residentLayers(int layers) { return Math.min(layers, residentLayers); }

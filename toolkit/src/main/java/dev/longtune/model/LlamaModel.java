@@ -243,6 +243,29 @@ public final class LlamaModel implements AutoCloseable {
 
     private int keptAttentionLayers;
     private boolean prefetchCheckpoints;
+    private boolean keepLastLayer;
+
+    /** Whether the last layer's saved tensors stay on the GPU for its backward: {@link #setKeepLastLayer}. */
+    public boolean keepLastLayer() { return keepLastLayer; }
+
+    /**
+     * Under checkpointing (device or offload), the last layer saves its tensors as it would without checkpointing:
+     * they and its input stay on the device through the loss, and its backward, which starts right after the loss,
+     * uses them instead of recomputing the layer from its input. The recompute would make the same tensors at that
+     * moment, so the backward's peak is unchanged; the loss holds one layer's saved tensors more (the planner's
+     * loss phase). Saves one layer's forward in every step; the results are bit for bit the same.
+     */
+    public LlamaModel setKeepLastLayer(boolean keep) {
+        if (keep && checkpointing == Checkpointing.NONE) {
+            throw new IllegalArgumentException("keeping the last layer's saved tensors is for checkpointed runs: with "
+                    + "checkpointing none every layer keeps them already");
+        }
+        this.keepLastLayer = keep;
+        return this;
+    }
+
+    /** Whether layer {@code i} keeps its saved tensors on the device from its forward to its backward. */
+    private boolean keptWhole(int i) { return keepLastLayer && checkpointing != Checkpointing.NONE && i == layers - 1; }
 
     /** Whether backward brings the layer below's offloaded checkpoint back while a layer computes: {@link #setPrefetchCheckpoints}. */
     public boolean prefetchCheckpoints() { return prefetchCheckpoints; }
@@ -572,7 +595,8 @@ public final class LlamaModel implements AutoCloseable {
             p.a = activations(t);
             int layer = i;
             List<Tensor> reading = new ArrayList<>();
-            if (checkpointing == Checkpointing.OFFLOAD) {
+            boolean whole = keptWhole(i);
+            if (checkpointing == Checkpointing.OFFLOAD && !whole) {
                 // the input goes to the host on its own stream while this layer computes (it is complete: the layer
                 // before wrote it; queued before the acquire, so it does not also wait for the layer's weights), and,
                 // where kept, the attention output and lse once the attention half has made them, under the MLP half;
@@ -587,13 +611,22 @@ public final class LlamaModel implements AutoCloseable {
             // inputs (this one's and the one before, or this one's and its output) at once
             Tensor out = layerForward(i, p.x, p.a, b, inputCategory, () -> {
                 settleOffload(p);
-                if (checkpointing == Checkpointing.OFFLOAD && layer < keptAttentionLayers) {
+                if (checkpointing == Checkpointing.OFFLOAD && layer < keptAttentionLayers && !whole) {
                     offloadAttention(p, layer, t);
                     reading.add(p.a.att);
                     reading.add(p.a.lse);
                 }
             });
             release(unit(i), false);
+            if (whole) {
+                // its input and saved tensors stay here for its backward, which follows the loss
+                p.inputs[i] = p.x;
+                p.kept[i] = p.a;
+                p.a = null;
+                p.x = out;
+                listener.layerDone("forward", i, layers);
+                continue;
+            }
             switch (checkpointing) {
                 case NONE -> {
                     p.inputs[i] = p.x;
@@ -617,7 +650,7 @@ public final class LlamaModel implements AutoCloseable {
             p.x = out;
             listener.layerDone("forward", i, layers);
         }
-        if (checkpointing == Checkpointing.OFFLOAD && prefetchCheckpoints && layers > 0) {
+        if (checkpointing == Checkpointing.OFFLOAD && prefetchCheckpoints && layers > 0 && !keptWhole(layers - 1)) {
             // where the GPU has the room, the last layer's checkpoint (its input; attention output and lse where kept)
             // stays on the device for that layer's backward, through the loss, instead of coming back from the host;
             // its copy to the host still ends here, as every layer's does
@@ -650,7 +683,10 @@ public final class LlamaModel implements AutoCloseable {
         for (int i = layers - 1; i >= 0; i--) {
             stopIfInterrupted("before layer " + i + "'s backward");
             boolean attentionKept = p.attentions[i] != null;
-            if (checkpointing == Checkpointing.OFFLOAD && !prefetchCheckpoints) {
+            if (keptWhole(i)) {
+                p.input = p.inputs[i]; // on the device since its forward, with its saved tensors (p.kept)
+                p.inputs[i] = null;
+            } else if (checkpointing == Checkpointing.OFFLOAD && !prefetchCheckpoints) {
                 // brought back as the layer starts, on the compute stream: one checkpoint on the device at a time
                 Tensor back = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
                 device.copy(back, p.inputs[i]);

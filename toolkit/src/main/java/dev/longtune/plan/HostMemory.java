@@ -124,12 +124,15 @@ final class HostMemory {
                 && (phase == Phase.FORWARD || phase == Phase.LOSS || phase == Phase.BACKWARD
                     || s.pinnedMemory() != PinnedMemory.PAGEABLE)) {
             long one = (long) s.microBatch() * contextTokens * m.hiddenSize() * e;
-            b.add(CHECKPOINTS, pinnable, "offloaded layer inputs", (long) G * m.numLayers() * pinned(one),
-                    "G·L·T·h·e = " + G + " × " + m.numLayers() + " × " + count(one) + roundingNote());
-            if (s.keepAttention()) {
+            // a last layer that keeps its saved tensors on the GPU sends nothing to the host (keepLastLayer)
+            int sent = profile == EngineProfile.LONGTUNE ? s.checkpointedLayers(m.numLayers()) : m.numLayers();
+            b.add(CHECKPOINTS, pinnable, "offloaded layer inputs", (long) G * sent * pinned(one),
+                    "G·L·T·h·e = " + G + " × " + sent + " × " + count(one) + roundingNote()
+                            + (sent < m.numLayers() ? " (the last layer keeps its tensors on the GPU)" : ""));
+            int kept = profile == EngineProfile.LONGTUNE ? s.offloadedAttentionLayers(m.numLayers()) : s.keptAttentionLayers(m.numLayers());
+            if (kept > 0) {
                 long att = (long) s.microBatch() * contextTokens * m.queryDim() * e;
                 long lse = 4L * s.microBatch() * contextTokens * m.numHeads();
-                int kept = s.keptAttentionLayers(m.numLayers());
                 b.add(CHECKPOINTS, pinnable, "offloaded attention outputs and lse (backward skips recomputing attention)",
                         (long) G * kept * (pinned(att) + pinned(lse)), "G·L′·(T·q·e + 4·H·T) = " + G + " × "
                                 + kept + " × (" + count(att) + " + " + count(lse) + ")"

@@ -342,15 +342,17 @@ public final class MemoryPlanner {
                 // model/LlamaModel brings the last layer's input back when that layer's backward starts: during
                 // the loss every checkpoint is on the host; where the GPU has the room (prefetchCheckpoints) the last
                 // layer's stays on the GPU through the loss instead, with its attention output and lse where kept
-                if (s.prefetchCheckpoints()) {
+                if (s.prefetchCheckpoints() || lastLayerKept()) {
                     b.add(CHECKPOINTS, "the last layer's input, kept for its backward", T * h * e, "T·h·e");
-                    if (s.keptAttentionLayers((int) L) == L) {
+                    if (s.keptAttentionLayers((int) L) == L && !lastLayerKept()) {
                         long att = T * m.queryDim() * e + 4 * T * m.numHeads();
                         b.add(ACTIVATIONS, "the last layer's attention output and lse, kept for its backward", att, "T·q·e + 4·H·T");
                     }
                 }
+                lastLayerSaved(b);
             } else if (act.checkpointing()) {
                 checkpointsOnGpu(b);
+                lastLayerSaved(b);
             } else {
                 allLayerActivations(b);
             }
@@ -390,6 +392,23 @@ public final class MemoryPlanner {
                 if (separateHeadGrad) {
                     b.add(GRADS, "LM head gradient", e * V * h, "e·V·h");
                 }
+            }
+        }
+
+        /** The engine keeps the last layer's saved tensors on the GPU from its forward to its backward (keepLastLayer). */
+        boolean lastLayerKept() {
+            return profile == EngineProfile.LONGTUNE && s.keepLastLayer() && act.checkpointing() && L > 0;
+        }
+
+        /**
+         * model/LlamaModel with keepLastLayer: the last layer's saved tensors stay through the loss (its backward then
+         * uses them, at the same peak as the recompute it skips).
+         */
+        void lastLayerSaved(Breakdown b) {
+            if (lastLayerKept()) {
+                long saved = act.layerSaved(microBatch, context);
+                b.add(ACTIVATIONS, "the last layer's saved tensors, kept for its backward (not recomputed)", saved,
+                        perTokenFormula(saved));
             }
         }
 

@@ -121,12 +121,15 @@ public final class ThroughputModel {
     public ThroughputModel(EngineProfile profile) { this.profile = profile; }
 
     public static double flopsPerToken(ModelConfig m, TechniqueSet s, long context) {
-        double recompute = recompute(s);
-        return layerGemmFlopsPerToken(m) * recompute + lossFlopsPerToken(m)
-                + attentionFlopsPerToken(m, context) * recompute + tiledMlpRecomputePerToken(m, s, (long) s.microBatch() * context);
+        return layerGemmFlopsPerToken(m) * recompute(m, s) + lossFlopsPerToken(m)
+                + attentionFlopsPerToken(m, context) * recompute(m, s) + tiledMlpRecomputePerToken(m, s, (long) s.microBatch() * context);
     }
 
-    static double recompute(TechniqueSet s) { return s.checkpointing() == Checkpointing.NONE ? 1 : 4.0 / 3; }
+    /** The layers' forward+backward work with the recompute: 1 + ⅓ of the share of layers that are checkpointed. */
+    static double recompute(ModelConfig m, TechniqueSet s) {
+        int layers = m.numLayers();
+        return layers == 0 ? 1 : 1 + (double) s.checkpointedLayers(layers) / layers / 3;
+    }
 
     /** 6 × the decoder layers' matmul weights. */
     static double layerGemmFlopsPerToken(ModelConfig m) {
@@ -180,8 +183,9 @@ public final class ThroughputModel {
         }
         // under checkpointing the forward runs again in backward, attention included in the layers that did not keep
         // their output
-        double recomputedShare = s.checkpointing() == Checkpointing.NONE ? 0
-                : 1.0 - (double) s.keptAttentionLayers(m.numLayers()) / m.numLayers();
+        int layers = m.numLayers();
+        double recomputedShare = layers == 0 ? 0
+                : (double) (s.checkpointedLayers(layers) - s.offloadedAttentionLayers(layers)) / layers;
         double recomputed = recomputedShare * forward / scaled(fwd, gpu, s.precision());
         return 3.5 * forward / scaled(fwdBwd, gpu, s.precision()) + recomputed;
     }
@@ -201,7 +205,7 @@ public final class ThroughputModel {
         boolean ours = profile == EngineProfile.LONGTUNE;
         double gemm = scaled(ours ? GEMM_OURS : GEMM_TORCH, gpu, s.precision());
         double loss = s.uses(LigerOp.FUSED_LINEAR_CROSS_ENTROPY) ? scaled(ours ? FLCE_OURS : FLCE_TORCH, gpu, s.precision()) : gemm;
-        double compute = (layerGemmFlopsPerToken(m) * recompute(s) + tiledMlpRecomputePerToken(m, s, tokens)) * tokens / gemm
+        double compute = (layerGemmFlopsPerToken(m) * recompute(m, s) + tiledMlpRecomputePerToken(m, s, tokens)) * tokens / gemm
                 + lossFlopsPerToken(m) * tokens / loss
                 + attentionSeconds(m, gpu, s, context);
 
@@ -223,9 +227,11 @@ public final class ThroughputModel {
             transfer += e * n / P / link + (s.offloadParameters() ? 0 : e * n / P / link); // grads out, weights back
         }
         if (s.checkpointing() == Checkpointing.OFFLOAD) {
-            transfer += 2.0 * m.numLayers() * tokens * m.hiddenSize() * e / link; // out in forward, back in backward
+            int offloaded = ours ? s.checkpointedLayers(m.numLayers()) : m.numLayers();
+            transfer += 2.0 * offloaded * tokens * m.hiddenSize() * e / link; // out in forward, back in backward
             if (s.keepAttention()) { // att and lse of the layers that keep them too
-                transfer += 2.0 * s.keptAttentionLayers(m.numLayers()) * tokens * (m.queryDim() * e + 4.0 * m.numHeads()) / link;
+                int kept = ours ? s.offloadedAttentionLayers(m.numLayers()) : s.keptAttentionLayers(m.numLayers());
+                transfer += 2.0 * kept * tokens * (m.queryDim() * e + 4.0 * m.numHeads()) / link;
             }
         }
         // copies run on their own streams, prefetched: hidden up to the compute time

@@ -85,6 +85,23 @@ class TrainOffloadCommandTest {
                 "--keep-attention", "--offload checkpoints");
     }
 
+    /**
+     * --keep-last-layer: the last layer's saved tensors stay for its backward, which does not recompute it: the same
+     * loss, and its input never goes to the host; refused where nothing is checkpointed.
+     */
+    @Test
+    void theLastLayerKeptTrainsAsRecomputed() throws Exception {
+        JsonNode recomputed = firstStep("--offload", "parameters,checkpoints");
+        JsonNode kept = firstStep("--offload", "parameters,checkpoints", "--keep-last-layer");
+        assertThat(kept.get("loss").asDouble()).isEqualTo(recomputed.get("loss").asDouble());
+        // the tiny model's layer input: 300 tokens × 32 hidden, bf16
+        assertThat(recomputed.at("/host_memory/checkpoints").asLong() - kept.at("/host_memory/checkpoints").asLong())
+                .isEqualTo(300L * 32 * 2);
+        assertThat(firstStep("--keep-last-layer").get("loss").asDouble()).isEqualTo(recomputed.get("loss").asDouble());
+        CommandLineErrorsTest.assertOneLine(CommandLineTest.run("train", "--device", "cpu", "--model", model.toString(),
+                "--checkpointing", "none", "--keep-last-layer", "--steps", "1"), "--keep-last-layer", "--checkpointing device or offload");
+    }
+
     @Test
     void attentionCanBeKeptForSomeLayersOrAsManyAsTheHostHolds() throws Exception {
         JsonNode recomputed = firstStep("--offload", "parameters,checkpoints");
