@@ -45,6 +45,7 @@ classes=(
   dev.longtune.model.InterruptedStepTest      # an interrupted step gives back its memory; the next steps match an uninterrupted run
   dev.longtune.model.HostOverheadGpuTest      # no host wait inside a layer's forward or backward; kernels and GEMMs per layer
   dev.longtune.model.KeptAttentionTest        # --keep-attention: bit-identical to recomputed attention, host bytes exact
+  dev.longtune.model.KeptLastLayerTest        # --keep-last-layer: bit-identical to recomputing the last layer, host bytes exact
   dev.longtune.report.MeasuredSweepGpuTest    # the study's measured sweep: the planner within 5% of the GPU's peaks
   dev.longtune.model.WholeModelOffloadGpuTest # skipped here (host memory): run with --whole-model on the 2-GPU machine
 )

@@ -399,10 +399,16 @@ public final class GpuBench {
                 trainer.step(List.of(b)); // warm-up
                 double[] fb = new double[2];
                 double[] step = new double[2];
+                double busy = 0;
+                Map<String, Double> idle = Map.of();
                 for (int i = 0; i < 2; i++) {
                     long s = System.nanoTime();
                     model.grads().zero();
+                    model.takeBusySeconds(); // what the warm-up's or the last step's pass left
+                    model.takeIdleSeconds();
                     fb[i] = dev.time(() -> model.forwardBackward(b, 1f));
+                    busy = model.takeBusySeconds() * 1e3; // the units' brackets (embedding, layers, head) of this pass
+                    idle = model.takeIdleSeconds();
                     trainer.step(List.of(b));
                     step[i] = (System.nanoTime() - s) / 1e6 - fb[i];
                 }
@@ -423,6 +429,12 @@ public final class GpuBench {
                 r.put("gpu_fwd_bwd_ms", fb[0]);
                 r.put("gpu_tokens_per_s", t / (fb[0] / 1000.0));
                 r.put("keep_last_layer", trainChoices);
+                // where the pass's time went besides the kernels: the device idle before each kind of unit (the host
+                // or a copy late), in ms, of the last timed pass
+                r.put("busy_ms_last_pass", busy);
+                Map<String, Double> idleMs = new java.util.TreeMap<>();
+                idle.forEach((k, v) -> idleMs.put(k, v * 1e3));
+                r.put("idle_ms_last_pass", idleMs);
                 add(r);
             }
         }

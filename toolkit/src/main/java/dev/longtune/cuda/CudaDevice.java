@@ -147,10 +147,15 @@ public final class CudaDevice implements Device {
 
     private Tensor allocateOn(CachingAllocator a, MemoryTracker t, String name, DType dtype, MemoryCategory category,
                               int... shape) {
+        return allocateOn(a, t, true, name, dtype, category, shape);
+    }
+
+    private Tensor allocateOn(CachingAllocator a, MemoryTracker t, boolean zeroed, String name, DType dtype,
+                              MemoryCategory category, int... shape) {
         long bytes = Tensor.numel(shape) * dtype.bytes;
         long address = a.allocate(Math.max(1, bytes), category, "'" + name + "' " + Arrays.toString(shape) + " " + dtype.id);
         Tensor tensor = Tensor.onDevice(name, dtype, category, t, new Block(a, address, Math.max(1, bytes)), shape);
-        if (bytes > 0) {
+        if (bytes > 0 && zeroed) {
             Cuda.check(cudart.cudaMemsetAsync(Cuda.at(address), 0, bytes, compute), "zeroing " + name);
         }
         return tensor;
@@ -164,6 +169,17 @@ public final class CudaDevice implements Device {
     @Override
     public Tensor allocateHost(String name, DType dtype, MemoryCategory category, int... shape) {
         return allocateOn(pinned, host, name, dtype, category, shape);
+    }
+
+    /** Pinned host memory left as it is: the copy that fills it is queued next, and the zeroing would cross PCIe. */
+    @Override
+    public Tensor allocateHostForOverwrite(String name, DType dtype, MemoryCategory category, int... shape) {
+        return allocateOn(pinned, host, false, name, dtype, category, shape);
+    }
+
+    @Override
+    public Tensor allocateForOverwrite(String name, DType dtype, MemoryCategory category, int... shape) {
+        return allocateOn(gpu, memory, false, name, dtype, category, shape);
     }
 
     @Override

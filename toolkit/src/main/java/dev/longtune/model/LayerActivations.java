@@ -15,23 +15,25 @@ final class LayerActivations implements AutoCloseable {
     // tokens when the MLP runs in sequence tiles; rstd (T); lse (Hq, T)
     final Tensor n1, rstd1, q, k, v, att, lse, h1, n2, rstd2, gate, up, act;
 
+    // allocated for overwrite (not zeroed): the forward's ops write each whole (the MLP's wide tensors one tile's
+    // rows at a time) before anything reads it
     LayerActivations(Device d, DType e, int t, int mlpRows, int h, int q, int kv, int f, int heads) {
         // a failure part-way (out of memory) gives back what was allocated before it
         java.util.List<Tensor> made = new java.util.ArrayList<>();
         try {
-            n1 = add(made, d.allocate("n1", e, ACTIVATIONS, t, h));
-            rstd1 = add(made, d.allocate("rstd1", DType.FP32, ACTIVATIONS, t));
-            this.q = add(made, d.allocate("q", e, ACTIVATIONS, t, q));
-            k = add(made, d.allocate("k", e, ACTIVATIONS, t, kv));
-            v = add(made, d.allocate("v", e, ACTIVATIONS, t, kv));
-            att = add(made, d.allocate("att", e, ACTIVATIONS, t, q));
-            lse = add(made, d.allocate("lse", DType.FP32, ACTIVATIONS, heads, t));
-            h1 = add(made, d.allocate("h1", e, ACTIVATIONS, t, h));
-            n2 = add(made, d.allocate("n2", e, ACTIVATIONS, t, h));
-            rstd2 = add(made, d.allocate("rstd2", DType.FP32, ACTIVATIONS, t));
-            gate = add(made, d.allocate("gate", e, ACTIVATIONS, mlpRows, f));
-            up = add(made, d.allocate("up", e, ACTIVATIONS, mlpRows, f));
-            act = add(made, d.allocate("act", e, ACTIVATIONS, mlpRows, f));
+            n1 = add(made, d.allocateForOverwrite("n1", e, ACTIVATIONS, t, h));
+            rstd1 = add(made, d.allocateForOverwrite("rstd1", DType.FP32, ACTIVATIONS, t));
+            this.q = add(made, d.allocateForOverwrite("q", e, ACTIVATIONS, t, q));
+            k = add(made, d.allocateForOverwrite("k", e, ACTIVATIONS, t, kv));
+            v = add(made, d.allocateForOverwrite("v", e, ACTIVATIONS, t, kv));
+            att = add(made, d.allocateForOverwrite("att", e, ACTIVATIONS, t, q));
+            lse = add(made, d.allocateForOverwrite("lse", DType.FP32, ACTIVATIONS, heads, t));
+            h1 = add(made, d.allocateForOverwrite("h1", e, ACTIVATIONS, t, h));
+            n2 = add(made, d.allocateForOverwrite("n2", e, ACTIVATIONS, t, h));
+            rstd2 = add(made, d.allocateForOverwrite("rstd2", DType.FP32, ACTIVATIONS, t));
+            gate = add(made, d.allocateForOverwrite("gate", e, ACTIVATIONS, mlpRows, f));
+            up = add(made, d.allocateForOverwrite("up", e, ACTIVATIONS, mlpRows, f));
+            act = add(made, d.allocateForOverwrite("act", e, ACTIVATIONS, mlpRows, f));
         } catch (RuntimeException | Error failure) {
             made.forEach(Tensor::close);
             throw failure;

@@ -601,7 +601,7 @@ public final class LlamaModel implements AutoCloseable {
                 // before wrote it; queued before the acquire, so it does not also wait for the layer's weights), and,
                 // where kept, the attention output and lse once the attention half has made them, under the MLP half;
                 // what the copies read is given back during the next layer (settleOffload)
-                p.inputs[i] = device.allocateHost("layer " + i + " input", e, CHECKPOINTS, t, h);
+                p.inputs[i] = device.allocateHostForOverwrite("layer " + i + " input", e, CHECKPOINTS, t, h);
                 device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
                 device.copyAsync(p.inputs[i], p.x, Device.Stream.DEVICE_TO_HOST);
                 reading.add(p.x);
@@ -688,7 +688,7 @@ public final class LlamaModel implements AutoCloseable {
                 p.inputs[i] = null;
             } else if (checkpointing == Checkpointing.OFFLOAD && !prefetchCheckpoints) {
                 // brought back as the layer starts, on the compute stream: one checkpoint on the device at a time
-                Tensor back = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
+                Tensor back = device.allocateForOverwrite("layer " + i + " input", e, CHECKPOINTS, t, h);
                 device.copy(back, p.inputs[i]);
                 p.inputs[i].close();
                 p.inputs[i] = null;
@@ -756,8 +756,8 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Queues the copies of layer {@code i}'s attention output and lse (made by the compute queued so far) to the host. */
     private void offloadAttention(Pass p, int i, int t) {
-        p.attentions[i] = device.allocateHost("layer " + i + " attention output", e, CHECKPOINTS, t, q);
-        p.lses[i] = device.allocateHost("layer " + i + " attention lse", DType.FP32, CHECKPOINTS, heads, t);
+        p.attentions[i] = device.allocateHostForOverwrite("layer " + i + " attention output", e, CHECKPOINTS, t, q);
+        p.lses[i] = device.allocateHostForOverwrite("layer " + i + " attention lse", DType.FP32, CHECKPOINTS, heads, t);
         device.waitFor(Device.Stream.DEVICE_TO_HOST, device.record(Device.Stream.COMPUTE));
         device.copyAsync(p.attentions[i], p.a.att, Device.Stream.DEVICE_TO_HOST);
         device.copyAsync(p.lses[i], p.a.lse, Device.Stream.DEVICE_TO_HOST);
@@ -783,10 +783,10 @@ public final class LlamaModel implements AutoCloseable {
      * tensors of its own, copied on the device into the layer's recomputed activations (a fraction of a millisecond).
      */
     private void bringBack(Pass p, int i, int t) {
-        p.nextInput = device.allocate("layer " + i + " input", e, CHECKPOINTS, t, h);
+        p.nextInput = device.allocateForOverwrite("layer " + i + " input", e, CHECKPOINTS, t, h);
         if (p.attentions[i] != null) {
-            p.nextAtt = device.allocate("layer " + i + " attention output", e, ACTIVATIONS, t, q);
-            p.nextLse = device.allocate("layer " + i + " attention lse", DType.FP32, ACTIVATIONS, heads, t);
+            p.nextAtt = device.allocateForOverwrite("layer " + i + " attention output", e, ACTIVATIONS, t, q);
+            p.nextLse = device.allocateForOverwrite("layer " + i + " attention lse", DType.FP32, ACTIVATIONS, heads, t);
         }
         device.waitFor(Stream.HOST_TO_DEVICE, device.record(Stream.COMPUTE));
         device.copyAsync(p.nextInput, p.inputs[i], Stream.HOST_TO_DEVICE);
