@@ -50,11 +50,14 @@ public final class MeasuredSteps {
         return List.of(
                 row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 32_768, 2 * 2_749),
                 row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 131_072, 2 * 2_202),
-                // 2026-12-01, the Hopper forward with three stages, the one-pass GPU AdamW and the two-pass softmax rows of
-                // the fused loss (bench/results/flce-masked-rows-2026-12-01; the slice at 131,072 was last measured with
-                // kernel v2 and is left out)
-                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 8_192, 71_728),
-                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE, ours, 32_768, 60_884),
+                // 2026-12-01 evening, as `train` sets the slice up: checkpoints brought back a layer ahead and the last
+                // layer's saved tensors kept through the loss (no recompute of it), buffers allocated for overwrite
+                // (bench/results/keep-last-layer-2026-12-01; the slice at 131,072 was last measured with kernel v2 and
+                // is left out)
+                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE,
+                        ours.withPrefetchCheckpoints(true).withKeepLastLayer(true), 8_192, 77_971),
+                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE,
+                        ours.withPrefetchCheckpoints(true).withKeepLastLayer(true), 32_768, 68_230),
                 // 2026-11-30, the Hopper attention's first backward (offload-8b-sweep-48gib-sm90): the model carries
                 // the kernels of 2026-12-01 (forward 18%, forward+backward 28% faster), so these rows, not measured
                 // again, read high
