@@ -52,12 +52,13 @@ public final class MeasuredSteps {
                 row("FSDP2 CPU offload, 8B, 2×H200", full, twoH200, EngineProfile.HF_DEEPSPEED, fsdp2, 131_072, 2 * 2_202),
                 // 2026-12-01 evening, as `train` sets the slice up: checkpoints brought back a layer ahead and the last
                 // layer's saved tensors kept through the loss (no recompute of it), buffers allocated for overwrite
-                // (bench/results/keep-last-layer-2026-12-01; the slice at 131,072 was last measured with kernel v2 and
-                // is left out)
-                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE,
+                // (bench/results/keep-last-layer-2026-12-01; at 131,072 bench/results/offload-8b-128k-resident20-2026-12-02)
+                row("longtune, 2-layer slice, H200 (last layer kept)", slice, h200, EngineProfile.LONGTUNE,
                         ours.withPrefetchCheckpoints(true).withKeepLastLayer(true), 8_192, 77_971),
-                row("longtune, 2-layer slice, H200", slice, h200, EngineProfile.LONGTUNE,
+                row("longtune, 2-layer slice, H200 (last layer kept)", slice, h200, EngineProfile.LONGTUNE,
                         ours.withPrefetchCheckpoints(true).withKeepLastLayer(true), 32_768, 68_230),
+                row("longtune, 2-layer slice, H200 (last layer kept)", slice, h200, EngineProfile.LONGTUNE,
+                        ours.withPrefetchCheckpoints(true).withKeepLastLayer(true), 131_072, 37_715),
                 // 2026-11-30, the Hopper attention's first backward (offload-8b-sweep-48gib-sm90): the model carries
                 // the kernels of 2026-12-01 (forward 18%, forward+backward 28% faster), so these rows, not measured
                 // again, read high
@@ -77,6 +78,11 @@ public final class MeasuredSteps {
                 row("longtune offload, kept attention, 7 layers + embedding resident, 8B, H200", full, h200,
                         EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true).withResidentLayers(7).withResidentEmbedding(true)
                                 .withPrefetchCheckpoints(true), 32_768, 5_834),
+                // the one-GPU machine with no cap below the H200's own memory: 20 layers and the embedding resident,
+                // the last layer kept (bench/results/offload-8b-128k-resident20-2026-12-02; median of steps 2-3)
+                row("longtune offload, kept attention, 20 layers + embedding resident, 8B, H200", full, h200,
+                        EngineProfile.LONGTUNE, oursOffload.withKeepAttention(true).withResidentLayers(20).withResidentEmbedding(true)
+                                .withPrefetchCheckpoints(true).withKeepLastLayer(true), 131_072, 3_107),
                 // ZeRO-3 over the 2-GPU machine's two H200s, each GPU's shards of the first layers (and of the
                 // embedding) resident, node tokens/s (bench/results/sm90-bwd-ws-2026-12-01/d; median of steps 2-4,
                 // and the second step at 128K): the model leaves out the collectives' share of the SMs
