@@ -337,9 +337,14 @@ final class DataParallelTraining {
                 String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
                 String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile), String.valueOf(c.keepAttention),
                 String.valueOf(c.initFrom), String.valueOf(c.save), String.valueOf(c.resume), String.valueOf(c.evalEvery),
-                String.valueOf(c.evalCitations), String.valueOf(c.residentLayers), String.valueOf(c.residentEmbedding));
+                String.valueOf(c.evalCitations), String.valueOf(c.residentLayers), String.valueOf(c.residentEmbedding),
+                // what changes the data split, the collectives every node must issue alike (held-out passes, the
+                // run folder's saves and their timing) or the kernels: the folder's path may differ between nodes
+                String.valueOf(c.evalExamples), String.valueOf(c.runDir != null), String.valueOf(c.saveEvery),
+                String.valueOf(c.saveEveryMinutes), String.valueOf(c.keep), String.valueOf(c.keepLastLayer),
+                String.valueOf(c.devices.kernelsAs));
         byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,
-                java.time.Duration.ofSeconds(Long.parseLong(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600"))));
+                rendezvousTimeout(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600")));
         try {
             // --resume and --save: a folder every node reaches (a shared filesystem)
             return c.resume != null
@@ -349,6 +354,20 @@ final class DataParallelTraining {
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("--resume " + c.resume + ": " + e.getMessage(), e);
         }
+    }
+
+    /** LONGTUNE_RENDEZVOUS_TIMEOUT: how long node 0 waits for the others, and they for it, in seconds. */
+    static java.time.Duration rendezvousTimeout(String seconds) {
+        try {
+            long s = Long.parseLong(seconds.strip());
+            if (s > 0) {
+                return java.time.Duration.ofSeconds(s);
+            }
+        } catch (NumberFormatException e) {
+            // the message below
+        }
+        throw new IllegalArgumentException("LONGTUNE_RENDEZVOUS_TIMEOUT=" + seconds + ": give the seconds the nodes wait "
+                + "for each other, a positive whole number (default 600)");
     }
 
     /** Each rank's device and host peaks by category in the step (and its GPU allocator's figures). */

@@ -28,6 +28,13 @@ public interface Communicator extends AutoCloseable {
     /** Each value summed over the ranks in rank order; every rank gets the sums (losses, norms, token counts). */
     double[] allReduceSum(double... values);
 
+    /**
+     * Tells this rank's group that {@code cause} stopped this rank: the peers' pending and later collectives throw a
+     * {@link PeerFailedException} at once instead of waiting for a rank that will not come. Safe from any thread.
+     * Implementations that cannot interrupt a collective in flight do nothing.
+     */
+    default void abort(Throwable cause) { }
+
     @Override
     void close();
 

@@ -5,28 +5,28 @@ import dev.longtune.tensor.Tensor;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.BrokenBarrierException;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * Ranks as threads of one process sharing CPU tensors: what CI tests data parallelism with, no GPU needed. Each
  * collective is two barriers: every rank posts its input, each computes its own output from all the inputs in rank
  * order (so results are bit-for-bit reproducible), and none posts the next input before all have read. A rank that
- * does not arrive within the timeout fails every rank with an error naming the collective.
+ * does not arrive within the timeout fails every rank with an error naming the collective; a rank that fails
+ * elsewhere ({@link #abort}) stops its peers at once.
  */
 public final class LocalCommunicator implements Communicator {
     /** What the ranks of one group share. */
     private static final class Group {
         final int size;
-        final CyclicBarrier barrier;
+        int arrived;       // ranks at the barrier now (guarded by the group)
+        long generation;   // barriers passed so far
         final Object[] posted;
         final Duration timeout;
+        /** The first rank that failed and why (set by {@link #abort}); every collective after it fails too. */
+        volatile Throwable failure;
+        volatile int failedRank = -1;
 
         Group(int size, Duration timeout) {
             this.size = size;
-            this.barrier = new CyclicBarrier(size);
             this.posted = new Object[size];
             this.timeout = timeout;
         }
@@ -131,20 +131,61 @@ public final class LocalCommunicator implements Communicator {
     /** Holds every rank until all have read the inputs, so no input is replaced while another rank reads it. */
     private void done(String op) { await(op); }
 
+    /**
+     * A barrier over the group's ranks that also ends when a rank aborts (then every waiting rank throws a
+     * {@link PeerFailedException}) or after the timeout (then the waiting ranks fail, and so do the late ones).
+     */
     private void await(String op) {
-        try {
-            group.barrier.await(group.timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (TimeoutException e) {
-            throw new IllegalStateException(op + ": rank " + rank + " waited " + group.timeout.toSeconds()
-                    + " s for the other ranks of " + group.size + "; one of them failed or stopped", e);
-        } catch (BrokenBarrierException e) {
-            throw new IllegalStateException(op + ": another rank failed or timed out (rank " + rank + " of " + group.size + ")", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            group.barrier.reset(); // the peers fail too instead of waiting for the timeout
-            throw new IllegalStateException(op + ": rank " + rank + " was interrupted", e);
+        long deadline = System.nanoTime() + group.timeout.toNanos();
+        synchronized (group) {
+            requireNoFailure(op);
+            long generation = group.generation;
+            if (++group.arrived == group.size) {
+                group.arrived = 0;
+                group.generation++;
+                group.notifyAll();
+                return;
+            }
+            while (generation == group.generation) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    IllegalStateException e = new IllegalStateException(op + ": rank " + rank + " waited "
+                            + group.timeout.toSeconds() + " s for the other ranks of " + group.size + "; one of them failed or stopped");
+                    fail(e);
+                    throw e;
+                }
+                try {
+                    group.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    IllegalStateException stop = new IllegalStateException(op + ": rank " + rank + " was interrupted", e);
+                    fail(stop); // the peers fail too instead of waiting for the timeout
+                    throw stop;
+                }
+                requireNoFailure(op);
+            }
         }
     }
+
+    private void requireNoFailure(String op) {
+        Throwable f = group.failure;
+        if (f != null) {
+            throw new PeerFailedException(op, rank, group.failedRank, f);
+        }
+    }
+
+    private void fail(Throwable cause) {
+        synchronized (group) {
+            if (group.failure == null) {
+                group.failedRank = rank;
+                group.failure = cause;
+            }
+            group.notifyAll();
+        }
+    }
+
+    @Override
+    public void abort(Throwable cause) { fail(cause); }
 
     @Override
     public void close() { }

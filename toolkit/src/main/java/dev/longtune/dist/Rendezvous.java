@@ -40,7 +40,7 @@ public final class Rendezvous {
          * node's GPU count when GPUS_PER_NODE is not set.
          */
         public static Node fromEnvironment(Map<String, String> env, int gpus) {
-            int nodes = Integer.parseInt(env.getOrDefault("NNODES", "1").strip());
+            int nodes = number(env, "NNODES", "1");
             if (nodes <= 1) {
                 return null;
             }
@@ -50,13 +50,24 @@ public final class Rendezvous {
                             + "MASTER_ADDR, MASTER_PORT, NNODES, NODE_RANK (and GPUS_PER_NODE, else --gpus) on every node");
                 }
             }
-            return new Node(env.get("MASTER_ADDR").strip(), Integer.parseInt(env.get("MASTER_PORT").strip()), nodes,
-                    Integer.parseInt(env.get("NODE_RANK").strip()),
-                    Integer.parseInt(env.getOrDefault("GPUS_PER_NODE", String.valueOf(gpus)).strip()));
+            return new Node(env.get("MASTER_ADDR").strip(), number(env, "MASTER_PORT", null), nodes,
+                    number(env, "NODE_RANK", null), number(env, "GPUS_PER_NODE", String.valueOf(gpus)));
+        }
+
+        private static int number(Map<String, String> env, String name, String otherwise) {
+            String v = env.getOrDefault(name, otherwise);
+            try {
+                return Integer.parseInt(v.strip());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(name + "=" + v + " is not a whole number (a multi-node run reads "
+                        + "MASTER_PORT, NNODES, NODE_RANK and GPUS_PER_NODE as numbers)");
+            }
         }
     }
 
-    private static final int VERSION = 1;
+    /** The first bytes of every hello ("LTRV"): a connection that starts otherwise is not a longtune node. */
+    private static final int MAGIC = 0x4c545256;
+    private static final int VERSION = 2;
 
     private Rendezvous() {}
 
@@ -74,12 +85,13 @@ public final class Rendezvous {
         }
     }
 
-    private record Hello(int nodeRank, int gpus, String digest, Socket socket) {}
+    private record Hello(int version, int nodeRank, int gpus, String digest, Socket socket) {}
 
     private static byte[] host(Node node, String digest, byte[] secret, Duration timeout) throws IOException {
         Map<Integer, Hello> joined = new TreeMap<>();
         String problem = null;
         long deadline = System.nanoTime() + timeout.toNanos();
+        boolean ended = false; // the loop ran to its end (every node joined, or the reason it cannot start is known)
         try (ServerSocket server = new ServerSocket()) {
             server.setReuseAddress(true);
             server.bind(new InetSocketAddress(node.masterPort()));
@@ -99,40 +111,75 @@ public final class Rendezvous {
                 } catch (SocketTimeoutException e) {
                     continue;
                 }
-                s.setSoTimeout((int) Math.min(Math.max(left, 1000), Integer.MAX_VALUE));
-                DataInputStream in = new DataInputStream(s.getInputStream());
-                int version = in.readInt(), rank = in.readInt(), gpus = in.readInt();
-                String theirs = in.readUTF();
-                Hello h = new Hello(rank, gpus, theirs, s);
-                if (version != VERSION) {
-                    problem = "node " + rank + " runs another longtune version of the rendezvous (" + version + ", node 0 " + VERSION + ")";
-                } else if (rank <= 0 || rank >= node.nodes()) {
-                    problem = "a node says NODE_RANK=" + rank + ", outside 1.." + (node.nodes() - 1) + " (NNODES=" + node.nodes() + ")";
-                } else if (joined.containsKey(rank)) {
-                    problem = "two nodes say NODE_RANK=" + rank;
-                } else if (gpus != node.gpusPerNode()) {
-                    problem = "node " + rank + " has GPUS_PER_NODE=" + gpus + ", node 0 " + node.gpusPerNode() + ": give every node the same";
-                } else if (!theirs.equals(digest)) {
-                    problem = "node " + rank + " runs another configuration than node 0 (model, data, context, precision, "
-                            + "stack, seed, steps must agree): digest " + theirs + " against " + digest;
+                Hello h = hello(s, Math.max(left, 1000));
+                if (h == null) {
+                    continue; // not a longtune node (a port scan, a health check): ignored
                 }
-                joined.putIfAbsent(rank, h);
-                if (problem != null && h != joined.get(rank)) {
-                    answer(s, problem, null);
+                String wrong = null; // a problem with this hello that keeps it out of the run
+                if (h.version() != VERSION) {
+                    wrong = "node " + h.nodeRank() + " runs another version of longtune's rendezvous (" + h.version()
+                            + ", node 0 " + VERSION + "): run the same longtune on every node";
+                } else if (h.nodeRank() <= 0 || h.nodeRank() >= node.nodes()) {
+                    wrong = "a node says NODE_RANK=" + h.nodeRank() + ", outside 1.." + (node.nodes() - 1) + " (NNODES="
+                            + node.nodes() + " on node 0): give every node the same NNODES and its own NODE_RANK";
+                } else if (joined.containsKey(h.nodeRank())) {
+                    wrong = "two nodes say NODE_RANK=" + h.nodeRank() + ": give each node its own";
                 }
-                if (problem != null) {
-                    // tell the nodes already on their way too, for a moment, rather than leave them to time out
+                if (wrong != null) {
+                    answer(s, wrong, null);
+                } else {
+                    joined.put(h.nodeRank(), h);
+                    if (h.gpus() != node.gpusPerNode()) {
+                        wrong = "node " + h.nodeRank() + " has GPUS_PER_NODE=" + h.gpus() + ", node 0 " + node.gpusPerNode()
+                                + ": give every node the same";
+                    } else if (!h.digest().equals(digest)) {
+                        wrong = "node " + h.nodeRank() + " runs another configuration than node 0 (model, data, context, "
+                                + "precision, stack, seed, steps must agree): digest " + h.digest() + " against " + digest;
+                    }
+                }
+                if (wrong != null && problem == null) {
+                    problem = wrong;
+                    // tell the nodes still on their way too, for a moment, rather than leave them to time out
                     deadline = Math.min(deadline, System.nanoTime() + 2_000_000_000L);
                 }
             }
+            ended = true;
+        } finally {
+            // every node that joined gets the answer, also when node 0 itself failed here
+            String toAll = problem != null ? problem : ended ? null : "node 0 failed while the nodes met: its error says why";
             for (Hello h : joined.values()) {
-                answer(h.socket(), problem, secret);
+                try {
+                    answer(h.socket(), toAll, secret);
+                } catch (IOException e) {
+                    // that node is gone; the others still get their answer
+                }
             }
         }
         if (problem != null) {
             throw new IllegalStateException(problem);
         }
         return secret.clone();
+    }
+
+    /** A node's hello from {@code s}, or null (the socket closed) when what arrives is not one. */
+    private static Hello hello(Socket s, long timeoutMillis) {
+        try {
+            s.setSoTimeout((int) Math.min(timeoutMillis, Integer.MAX_VALUE));
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            if (in.readInt() != MAGIC) {
+                s.close();
+                return null;
+            }
+            int version = in.readInt(), rank = in.readInt(), gpus = in.readInt();
+            return new Hello(version, rank, gpus, in.readUTF(), s);
+        } catch (IOException e) {
+            try {
+                s.close();
+            } catch (IOException ignored) {
+                // nothing to do: it was not a node
+            }
+            return null;
+        }
     }
 
     private static String missing(Node node, Map<Integer, Hello> joined) {
@@ -167,6 +214,7 @@ public final class Rendezvous {
                 s.connect(new InetSocketAddress(node.masterAddress(), node.masterPort()), 2000);
                 s.setSoTimeout((int) Math.min(Math.max(1000, (deadline - System.nanoTime()) / 1_000_000 + 5000), Integer.MAX_VALUE));
                 DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                out.writeInt(MAGIC);
                 out.writeInt(VERSION);
                 out.writeInt(node.nodeRank());
                 out.writeInt(node.gpusPerNode());

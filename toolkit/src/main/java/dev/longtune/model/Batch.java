@@ -22,6 +22,25 @@ public record Batch(int[] ids, int[] targets, int[] positions, int[] cuSeqlens) 
 
     public int tokens() { return ids.length; }
 
+    /**
+     * Fails, naming the first offending position, unless every id is a token of a {@code vocab}-token vocabulary and
+     * every target one too or -100: ids from another tokenizer would otherwise index past the embedding (on a GPU, an
+     * illegal memory access that ends the process).
+     */
+    public void requireVocabulary(int vocab) {
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= vocab) {
+                throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " of a " + ids.length
+                        + "-token batch is outside the model's vocabulary (0.." + (vocab - 1) + "): tokenize the data "
+                        + "with this model's tokenizer");
+            }
+            if (targets[i] != -100 && (targets[i] < 0 || targets[i] >= vocab)) {
+                throw new IllegalArgumentException("target " + targets[i] + " at position " + i + " of a " + ids.length
+                        + "-token batch is outside the model's vocabulary (0.." + (vocab - 1) + ") and is not -100 (no loss)");
+            }
+        }
+    }
+
     /** A single document: positions 0…T−1, targets the next token, the last one ignored. */
     public static Batch ofDocument(int[] ids) {
         int t = ids.length;

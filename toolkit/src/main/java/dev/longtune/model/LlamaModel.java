@@ -419,6 +419,7 @@ public final class LlamaModel implements AutoCloseable {
      * step by step; the caller closes it.
      */
     public Tensor hiddenAfter(int n, Batch b) {
+        b.requireVocabulary(vocab);
         if (n < 0 || n > layers) {
             throw new IllegalArgumentException("the model has " + layers + " layers; asked for the state after " + n);
         }
@@ -462,6 +463,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Mean loss over the batch's valid targets, without gradients and without keeping activations. */
     public double loss(Batch b) {
+        b.requireVocabulary(vocab);
         int t = b.tokens();
         Tensor x = embed(b, ACTIVATIONS, layers > 0 ? unit(0) : head());
         for (int i = 0; i < layers; i++) {
@@ -490,6 +492,7 @@ public final class LlamaModel implements AutoCloseable {
      * 1/micro-batches).
      */
     public double forwardBackward(Batch b, float gradientScale) {
+        b.requireVocabulary(vocab);
         Pass p = new Pass(layers);
         try {
             return forwardBackward(b, gradientScale, p);

@@ -5,6 +5,7 @@ import dev.longtune.config.ModelConfig;
 import dev.longtune.config.Precision;
 import dev.longtune.device.Device;
 import dev.longtune.dist.Communicator;
+import dev.longtune.dist.PeerFailedException;
 import dev.longtune.dist.LocalCommunicator;
 import dev.longtune.model.Batch;
 import dev.longtune.model.LlamaModel;
@@ -17,6 +18,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.IntFunction;
 
 /**
@@ -106,12 +108,17 @@ public final class DataParallel implements AutoCloseable {
                 commByRank[rank] = setup.communicator();
                 LlamaModel m = new LlamaModel(job.config(), setup.device(), job.precision(), job.checkpointing(),
                         job.shards(), setup.communicator(), job.residentLayers(), job.residentEmbedding());
-                if (resumeFrom == null && job.initFrom() != null) {
-                    TrainingCheckpoint.loadWeights(m, job.initFrom()); // each rank keeps its slices of every tensor
-                } else if (resumeFrom == null) {
-                    m.initialize(job.seed()); // before the trainer, which takes its FP32 master copy from these weights
+                try {
+                    if (resumeFrom == null && job.initFrom() != null) {
+                        TrainingCheckpoint.loadWeights(m, job.initFrom()); // each rank keeps its slices of every tensor
+                    } else if (resumeFrom == null) {
+                        m.initialize(job.seed()); // before the trainer, which takes its FP32 master copy from these weights
+                    }
+                    byRank[rank] = new Trainer(m, job.training(), job.precision());
+                } catch (RuntimeException | Error e) {
+                    m.close(); // no trainer holds it, so close() below would not
+                    throw e;
                 }
-                byRank[rank] = new Trainer(m, job.training(), job.precision());
                 byRank[rank].optimizer().shareHostCores(n); // the ranks' host AdamWs run at once
                 if (resumeFrom != null) {
                     TrainingCheckpoint.resumeRank(byRank[rank], resumeFrom,
@@ -309,6 +316,10 @@ public final class DataParallel implements AutoCloseable {
             throw new IllegalArgumentException(batches.size() + " sequences do not split evenly over " + world
                     + " ranks: give a multiple of " + world + " (ranks × micro-batches)");
         }
+        int vocab = job.config().vocabSize();
+        for (Batch b : batches) {
+            b.requireVocabulary(vocab); // here, before any rank starts, rather than on one rank mid-step
+        }
         int per = batches.size() / world;
         return onEveryRank(ranks(), local -> {
             int rank = firstRank + local;
@@ -394,32 +405,52 @@ public final class DataParallel implements AutoCloseable {
         T run(int rank) throws Exception;
     }
 
-    /** Runs {@code work} on every rank's thread at once and returns the results in rank order; a failure is rethrown. */
+    /**
+     * Runs {@code work} on every rank's thread at once and returns the results in rank order. A rank that fails tells
+     * its peers at once ({@link Communicator#abort}), so they stop at their next collective instead of waiting for
+     * it; what is thrown is the first rank's own failure, with every other rank's attached as suppressed.
+     */
     private <T> List<T> onEveryRank(int n, RankWork<T> work) {
+        AtomicReference<Throwable> first = new AtomicReference<>();
         List<Future<T>> futures = new ArrayList<>();
         for (int r = 0; r < n; r++) {
             int rank = r;
-            futures.add(threads.get(r).submit(() -> work.run(rank)));
+            futures.add(threads.get(r).submit(() -> {
+                try {
+                    return work.run(rank);
+                } catch (Exception | Error e) {
+                    Communicator mine = communicators.get(rank);
+                    if (!(e instanceof PeerFailedException) && first.compareAndSet(null, e) && mine != null) {
+                        mine.abort(e); // this rank's group: its peers here and, where the communicator can, elsewhere
+                    }
+                    throw e;
+                }
+            }));
         }
         List<T> out = new ArrayList<>();
-        RuntimeException failure = null;
+        List<Throwable> failures = new ArrayList<>();
         for (Future<T> f : futures) {
             try {
                 out.add(f.get());
             } catch (ExecutionException e) {
-                Throwable cause = e.getCause();
-                if (failure == null) {
-                    failure = cause instanceof RuntimeException re ? re : new IllegalStateException(cause);
-                }
+                failures.add(e.getCause());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while the ranks ran", e);
             }
         }
-        if (failure != null) {
-            throw failure;
+        if (failures.isEmpty()) {
+            return out;
         }
-        return out;
+        Throwable root = first.get() != null ? first.get() : failures.get(0);
+        RuntimeException thrown = root instanceof RuntimeException re ? re
+                : root instanceof Error err ? new IllegalStateException(err.toString(), err) : new IllegalStateException(root);
+        for (Throwable f : failures) {
+            if (f != root) {
+                thrown.addSuppressed(f);
+            }
+        }
+        throw thrown;
     }
 
     @Override

@@ -49,6 +49,88 @@ class RendezvousTest {
         }
     }
 
+    /** Each node's secret or what it threw, for nodes each with its own view of the run (NNODES, GPUS_PER_NODE). */
+    static List<Object> meetAs(List<java.util.function.IntFunction<Rendezvous.Node>> nodes, Duration timeout,
+                               Runnable beforeNodes, int port) throws Exception {
+        ExecutorService pool = Executors.newCachedThreadPool();
+        try {
+            List<Future<Object>> fs = new ArrayList<>();
+            fs.add(pool.submit(() -> {
+                try {
+                    return Rendezvous.meet(nodes.get(0).apply(port), "abc", new byte[] {9, 9}, timeout);
+                } catch (RuntimeException e) {
+                    return e;
+                }
+            }));
+            beforeNodes.run();
+            for (var n : nodes.subList(1, nodes.size())) {
+                Thread.sleep(700); // the nodes arrive in the order given
+                fs.add(pool.submit(() -> {
+                    try {
+                        return Rendezvous.meet(n.apply(port), "abc", null, timeout);
+                    } catch (RuntimeException e) {
+                        return e;
+                    }
+                }));
+            }
+            List<Object> out = new ArrayList<>();
+            for (Future<Object> f : fs) {
+                out.add(f.get());
+            }
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aNodeThatCountsMoreNodesDoesNotTakeTheRealNodesPlace() throws Exception {
+        // node 0 and node 1 say NNODES=2; a third process says NNODES=3, NODE_RANK=2: every one of them is told why
+        List<Object> got = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1),
+                p -> new Rendezvous.Node("127.0.0.1", p, 3, 2, 1), p -> new Rendezvous.Node("127.0.0.1", p, 2, 1, 1)),
+                Duration.ofSeconds(20), () -> { }, freePort());
+        assertThat(got).allSatisfy(g -> assertThat(g).isInstanceOf(IllegalStateException.class)
+                .asInstanceOf(org.assertj.core.api.InstanceOfAssertFactories.THROWABLE)
+                .hasMessageContaining("a node says NODE_RANK=2, outside 1..1"));
+    }
+
+    @Test
+    void aRepeatedNodeRankAndAnotherGpuCountAreNamed() throws Exception {
+        List<Object> twice = meet(3, List.of(0, 1, 1), Map.of(), Duration.ofSeconds(20));
+        assertThat(twice).allSatisfy(g -> assertThat(((Throwable) g).getMessage()).contains("two nodes say NODE_RANK=1"));
+        List<Object> gpus = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 2),
+                p -> new Rendezvous.Node("127.0.0.1", p, 2, 1, 4)), Duration.ofSeconds(20), () -> { }, freePort());
+        assertThat(gpus).allSatisfy(g -> assertThat(((Throwable) g).getMessage())
+                .contains("node 1 has GPUS_PER_NODE=4, node 0 2"));
+    }
+
+    @Test
+    void connectionsThatAreNotNodesAreIgnored() throws Exception {
+        int port = freePort();
+        // a half-sent hello and a stranger's bytes reach node 0 before node 1 does: the run still starts
+        Runnable strangers = () -> {
+            for (byte[] bytes : List.of(new byte[] {0x4c, 0x54}, "GET / HTTP/1.0\r\n\r\n".getBytes())) {
+                for (int attempt = 0; attempt < 50; attempt++) {
+                    try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                        s.getOutputStream().write(bytes);
+                        s.getOutputStream().flush();
+                        break;
+                    } catch (java.io.IOException notYet) {
+                        try {
+                            Thread.sleep(100);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        List<Object> got = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1),
+                p -> new Rendezvous.Node("127.0.0.1", p, 2, 1, 1)), Duration.ofSeconds(20), strangers, port);
+        assertThat(got).allSatisfy(g -> assertThat(g).isEqualTo(new byte[] {9, 9}));
+    }
+
     @Test
     void everyNodeGetsNodeZerosSecret() throws Exception {
         List<Object> got = meet(3, List.of(2, 0, 1), Map.of(), Duration.ofSeconds(20));
@@ -82,6 +164,10 @@ class RendezvousTest {
                 .hasMessageContaining("MASTER_ADDR is not set");
         assertThatThrownBy(() -> Rendezvous.Node.fromEnvironment(Map.of("NNODES", "2", "NODE_RANK", "2", "MASTER_ADDR",
                 "h", "MASTER_PORT", "1"), 4)).hasMessageContaining("NODE_RANK (2) < NNODES (2)");
+        assertThatThrownBy(() -> Rendezvous.Node.fromEnvironment(Map.of("NNODES", "two"), 4))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("NNODES=two is not a whole number");
+        assertThatThrownBy(() -> Rendezvous.Node.fromEnvironment(Map.of("NNODES", "2", "NODE_RANK", "1", "MASTER_ADDR",
+                "h", "MASTER_PORT", "29500x"), 4)).hasMessageContaining("MASTER_PORT=29500x is not a whole number");
         assertThat(Rendezvous.digest("a")).hasSize(16).isNotEqualTo(Rendezvous.digest("b"));
     }
 

@@ -52,9 +52,17 @@ class DataParallelTest {
     }
 
     static Run train(int ranks, int sequences, Precision p, boolean tied, ParameterPlacement shards) throws Exception {
+        return train(ranks, sequences, p, tied, shards, false);
+    }
+
+    static Run train(int ranks, int sequences, Precision p, boolean tied, ParameterPlacement shards, boolean keepLastLayer)
+            throws Exception {
         TrainingConfig tc = TrainingConfig.defaults(6).withLearningRate(5e-3, 5e-4).withGradientAccumulation(sequences / ranks);
         DataParallel.Job job = new DataParallel.Job(config(tied), p, Checkpointing.DEVICE, shards, tc, 9);
         try (DataParallel dp = DataParallel.onCpu(job, ranks)) {
+            for (int r = 0; r < ranks; r++) {
+                dp.rank(r).model().setKeepLastLayer(keepLastLayer);
+            }
             assertThat(dp.rank(0).overlapsUpdate()).as("the host AdamW overlaps the next step").isEqualTo(shards == ParameterPlacement.HOST);
             List<StepResult> steps = new ArrayList<>();
             for (int s = 0; s < 3; s++) {
@@ -67,7 +75,7 @@ class DataParallelTest {
     }
 
     @ParameterizedTest(name = "{0} ranks, {1}, tied={2}")
-    @CsvSource({"2, fp32, false", "3, fp32, true", "2, bf16, false", "4, bf16, true"})
+    @CsvSource({"2, fp32, false", "3, fp32, true", "2, bf16, false", "4, bf16, true", "2, fp16, false", "3, fp16, true"})
     void nRanksWithOneMicroBatchEachMatchOneRankWithNMicroBatchesBitForBit(int ranks, String precision, boolean tied)
             throws Exception {
         Precision p = Precision.parse(precision);
@@ -370,6 +378,55 @@ class DataParallelTest {
                     }
                 }
             }
+        }
+    }
+
+    @Test
+    void theLastLayerKeptTrainsAsRecomputedOnEveryRankBitForBit() throws Exception {
+        // what `train --gpus N` turns on where the planner finds the room: the same bits as recomputing the last layer
+        Run kept = train(2, 4, Precision.BF16, false, ParameterPlacement.DEVICE, true);
+        Run recomputed = train(2, 4, Precision.BF16, false, ParameterPlacement.DEVICE, false);
+        for (int s = 0; s < 3; s++) {
+            assertThat(kept.steps().get(s).loss()).as("step %d", s + 1).isEqualTo(recomputed.steps().get(s).loss());
+        }
+        recomputed.weights().forEach((name, w) -> assertThat(kept.weights().get(name)).as(name).containsExactly(w));
+    }
+
+    @Test
+    void aRankThatFailsStopsItsPeersAtOnceWithItsOwnError() throws Exception {
+        // rank 1's held-out sequence holds a token the model does not have: it fails before its first collective,
+        // while rank 0 waits in its first gather; the group's timeout is 10 minutes, so only the abort ends the wait
+        TrainingConfig tc = TrainingConfig.defaults(2);
+        try (DataParallel dp = DataParallel.onCpu(config(false), Precision.FP32, Checkpointing.DEVICE, tc, 2, 1)) {
+            List<Batch> heldOut = new ArrayList<>(batches(0, 2));
+            int[] bad = heldOut.get(1).ids().clone();
+            bad[0] = 40;
+            heldOut.set(1, Batch.ofDocument(bad));
+            long start = System.nanoTime();
+            Throwable t = org.assertj.core.api.Assertions.catchThrowable(() -> dp.meanLoss(heldOut));
+            assertThat((System.nanoTime() - start) / 1e9).as("seconds until the error").isLessThan(60);
+            assertThat(t).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("token id 40 at position 0").hasMessageContaining("vocabulary (0..36)");
+            assertThat(t.getSuppressed()).singleElement().isInstanceOf(dev.longtune.dist.PeerFailedException.class)
+                    .satisfies(peer -> assertThat(((dev.longtune.dist.PeerFailedException) peer).failedRank()).isEqualTo(1));
+            // the ranks' states may now differ: the run refuses to go on rather than hang or mix them
+            assertThatThrownBy(() -> dp.step(batches(1, 2))).isInstanceOf(dev.longtune.dist.PeerFailedException.class)
+                    .hasMessageContaining("rank 1 failed").hasMessageContaining("start it from its last save");
+        }
+    }
+
+    @Test
+    void aStepWithATokenOutsideTheVocabularyIsRefusedBeforeAnyRankStarts() throws Exception {
+        TrainingConfig tc = TrainingConfig.defaults(3);
+        try (DataParallel dp = DataParallel.onCpu(config(false), Precision.FP32, Checkpointing.DEVICE, tc, 2, 1)) {
+            List<Batch> step = new ArrayList<>(batches(0, 2));
+            int[] bad = step.get(1).ids().clone();
+            bad[0] = -3;
+            step.set(1, Batch.ofDocument(bad));
+            assertThatThrownBy(() -> dp.step(step)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("token id -3 at position 0");
+            // nothing ran, so the ranks go on together
+            assertThat(dp.step(batches(0, 2)).loss()).isFinite().isPositive();
         }
     }
 
