@@ -333,17 +333,7 @@ final class DataParallelTraining {
             throw new IllegalArgumentException("GPUS_PER_NODE=" + node.gpusPerNode() + " but --gpus " + gpus + ": give the same");
         }
         byte[] mine = node.nodeRank() == 0 ? NcclCommunicator.bytes(NcclCommunicator.newId()) : null;
-        String configuration = String.join("|", c.model, c.data, c.context, c.precision, String.valueOf(c.offload),
-                String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
-                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile), String.valueOf(c.keepAttention),
-                String.valueOf(c.initFrom), String.valueOf(c.save), String.valueOf(c.resume), String.valueOf(c.evalEvery),
-                String.valueOf(c.evalCitations), String.valueOf(c.residentLayers), String.valueOf(c.residentEmbedding),
-                // what changes the data split, the collectives every node must issue alike (held-out passes, the
-                // run folder's saves and their timing) or the kernels: the folder's path may differ between nodes
-                String.valueOf(c.evalExamples), String.valueOf(c.runDir != null), String.valueOf(c.saveEvery),
-                String.valueOf(c.saveEveryMinutes), String.valueOf(c.keep), String.valueOf(c.keepLastLayer),
-                String.valueOf(c.devices.kernelsAs));
-        byte[] id = Rendezvous.meet(node, Rendezvous.digest(configuration), mine,
+        byte[] id = Rendezvous.meet(node, configurationDigest(c, gpus), mine,
                 rendezvousTimeout(System.getenv().getOrDefault("LONGTUNE_RENDEZVOUS_TIMEOUT", "600")));
         try {
             // --resume and --save: a folder every node reaches (a shared filesystem)
@@ -354,6 +344,22 @@ final class DataParallelTraining {
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("--resume " + c.resume + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * A digest of what every node of a run must agree on: what it trains and how (the data split, the stack, the
+     * collectives every node must issue alike: held-out passes, the run folder's saves and their timing, the
+     * kernels). The run folder's path may differ between nodes, its presence may not.
+     */
+    static String configurationDigest(TrainCommand c, int gpus) {
+        return Rendezvous.digest(String.join("|", c.model, c.data, c.context, c.precision, String.valueOf(c.offload),
+                String.valueOf(c.checkpointing), String.valueOf(c.seed), String.valueOf(c.steps), String.valueOf(c.microBatches),
+                String.valueOf(c.lr), String.valueOf(c.examples), String.valueOf(gpus), String.valueOf(c.tile), String.valueOf(c.keepAttention),
+                String.valueOf(c.initFrom), String.valueOf(c.save), String.valueOf(c.resume), String.valueOf(c.evalEvery),
+                String.valueOf(c.evalCitations), String.valueOf(c.residentLayers), String.valueOf(c.residentEmbedding),
+                String.valueOf(c.evalExamples), String.valueOf(c.runDir != null), String.valueOf(c.saveEvery),
+                String.valueOf(c.saveEveryMinutes), String.valueOf(c.keep), String.valueOf(c.keepLastLayer),
+                String.valueOf(c.devices.kernelsAs)));
     }
 
     /** LONGTUNE_RENDEZVOUS_TIMEOUT: how long node 0 waits for the others, and they for it, in seconds. */

@@ -271,4 +271,30 @@ class DataParallelCommandTest {
         all.addAll(List.of(extra));
         return all.toArray(String[]::new);
     }
+
+    @Test
+    void nodesMustAgreeOnWhatChangesTheRunButNotOnWhereTheirRunFolderIs() {
+        java.util.function.Function<String[], String> digest = args -> {
+            TrainCommand c = new TrainCommand();
+            new picocli.CommandLine(c).parseArgs(args);
+            return DataParallelTraining.configurationDigest(c, 2);
+        };
+        String base = digest.apply(new String[] {"--run-dir", "/a/run"});
+        assertThat(digest.apply(new String[] {"--run-dir", "/b/elsewhere"})).isEqualTo(base);
+        for (String[] other : List.of(new String[] {}, new String[] {"--run-dir", "/a/run", "--eval-examples", "7"},
+                new String[] {"--run-dir", "/a/run", "--save-every", "5"}, new String[] {"--run-dir", "/a/run", "--keep", "1"},
+                new String[] {"--run-dir", "/a/run", "--no-keep-last-layer"}, new String[] {"--run-dir", "/a/run", "--kernels-as", "v100"},
+                new String[] {"--run-dir", "/a/run", "--save-every-minutes", "30"})) {
+            assertThat(digest.apply(other)).as(String.join(" ", other)).isNotEqualTo(base);
+        }
+    }
+
+    @Test
+    void aRendezvousTimeoutThatIsNotAPositiveNumberIsNamed() {
+        assertThat(DataParallelTraining.rendezvousTimeout(" 30 ")).isEqualTo(java.time.Duration.ofSeconds(30));
+        for (String bad : List.of("ten", "0", "-5")) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> DataParallelTraining.rendezvousTimeout(bad))
+                    .hasMessageContaining("LONGTUNE_RENDEZVOUS_TIMEOUT=" + bad);
+        }
+    }
 }
