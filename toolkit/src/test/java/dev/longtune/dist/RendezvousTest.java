@@ -23,21 +23,20 @@ class RendezvousTest {
         }
     }
 
-    /** Each node's secret, or what it threw. */
-    static List<Object> meet(int nodes, List<Integer> started, Map<Integer, String> digests, Duration timeout) throws Exception {
-        int port = freePort();
+    /** What each of {@code nodes} returned or threw, started {@code gapMillis} apart in the order given. */
+    static List<Object> run(long gapMillis, List<java.util.concurrent.Callable<Object>> nodes) throws Exception {
         ExecutorService pool = Executors.newCachedThreadPool();
         try {
             List<Future<Object>> fs = new ArrayList<>();
-            for (int r : started) {
-                Rendezvous.Node node = new Rendezvous.Node("127.0.0.1", port, nodes, r, 2);
+            for (var node : nodes) {
                 fs.add(pool.submit(() -> {
                     try {
-                        return Rendezvous.meet(node, digests.getOrDefault(r, "abc"), new byte[] {7, 1, 2, (byte) r}, timeout);
+                        return node.call();
                     } catch (RuntimeException e) {
                         return e;
                     }
                 }));
+                Thread.sleep(gapMillis);
             }
             List<Object> out = new ArrayList<>();
             for (Future<Object> f : fs) {
@@ -49,38 +48,35 @@ class RendezvousTest {
         }
     }
 
-    /** Each node's secret or what it threw, for nodes each with its own view of the run (NNODES, GPUS_PER_NODE). */
+    /** Each node's secret, or what it threw: nodes of one run started at once, each with its digest. */
+    static List<Object> meet(int nodes, List<Integer> started, Map<Integer, String> digests, Duration timeout) throws Exception {
+        int port = freePort();
+        List<java.util.concurrent.Callable<Object>> all = new ArrayList<>();
+        for (int r : started) {
+            Rendezvous.Node node = new Rendezvous.Node("127.0.0.1", port, nodes, r, 2);
+            all.add(() -> Rendezvous.meet(node, digests.getOrDefault(r, "abc"), new byte[] {7, 1, 2, (byte) r}, timeout));
+        }
+        return run(0, all);
+    }
+
+    /**
+     * Each node's secret or what it threw, for nodes each with its own view of the run (NNODES, GPUS_PER_NODE), started
+     * in the order given (node 0 first), after node 0 anything {@code beforeNodes} does.
+     */
     static List<Object> meetAs(List<java.util.function.IntFunction<Rendezvous.Node>> nodes, Duration timeout,
                                Runnable beforeNodes, int port) throws Exception {
-        ExecutorService pool = Executors.newCachedThreadPool();
-        try {
-            List<Future<Object>> fs = new ArrayList<>();
-            fs.add(pool.submit(() -> {
-                try {
-                    return Rendezvous.meet(nodes.get(0).apply(port), "abc", new byte[] {9, 9}, timeout);
-                } catch (RuntimeException e) {
-                    return e;
-                }
-            }));
+        List<java.util.concurrent.Callable<Object>> all = new ArrayList<>();
+        all.add(() -> Rendezvous.meet(nodes.get(0).apply(port), "abc", new byte[] {9, 9}, timeout));
+        all.add(() -> {
             beforeNodes.run();
-            for (var n : nodes.subList(1, nodes.size())) {
-                Thread.sleep(700); // the nodes arrive in the order given
-                fs.add(pool.submit(() -> {
-                    try {
-                        return Rendezvous.meet(n.apply(port), "abc", null, timeout);
-                    } catch (RuntimeException e) {
-                        return e;
-                    }
-                }));
-            }
-            List<Object> out = new ArrayList<>();
-            for (Future<Object> f : fs) {
-                out.add(f.get());
-            }
-            return out;
-        } finally {
-            pool.shutdownNow();
+            return null;
+        });
+        for (var n : nodes.subList(1, nodes.size())) {
+            all.add(() -> Rendezvous.meet(n.apply(port), "abc", null, timeout));
         }
+        List<Object> got = run(700, all);
+        got.remove(1);
+        return got;
     }
 
     @Test

@@ -392,16 +392,22 @@ class DataParallelTest {
         recomputed.weights().forEach((name, w) -> assertThat(kept.weights().get(name)).as(name).containsExactly(w));
     }
 
+    /** {@code batches} with sequence {@code which} made one document whose first token is {@code id}. */
+    static List<Batch> withFirstToken(List<Batch> batches, int which, int id) {
+        List<Batch> out = new ArrayList<>(batches);
+        int[] ids = out.get(which).ids().clone();
+        ids[0] = id;
+        out.set(which, Batch.ofDocument(ids));
+        return out;
+    }
+
     @Test
     void aRankThatFailsStopsItsPeersAtOnceWithItsOwnError() throws Exception {
         // rank 1's held-out sequence holds a token the model does not have: it fails before its first collective,
         // while rank 0 waits in its first gather; the group's timeout is 10 minutes, so only the abort ends the wait
         TrainingConfig tc = TrainingConfig.defaults(2);
         try (DataParallel dp = DataParallel.onCpu(config(false), Precision.FP32, Checkpointing.DEVICE, tc, 2, 1)) {
-            List<Batch> heldOut = new ArrayList<>(batches(0, 2));
-            int[] bad = heldOut.get(1).ids().clone();
-            bad[0] = 40;
-            heldOut.set(1, Batch.ofDocument(bad));
+            List<Batch> heldOut = withFirstToken(batches(0, 2), 1, 40);
             long start = System.nanoTime();
             Throwable t = org.assertj.core.api.Assertions.catchThrowable(() -> dp.meanLoss(heldOut));
             assertThat((System.nanoTime() - start) / 1e9).as("seconds until the error").isLessThan(60);
@@ -419,10 +425,7 @@ class DataParallelTest {
     void aStepWithATokenOutsideTheVocabularyIsRefusedBeforeAnyRankStarts() throws Exception {
         TrainingConfig tc = TrainingConfig.defaults(3);
         try (DataParallel dp = DataParallel.onCpu(config(false), Precision.FP32, Checkpointing.DEVICE, tc, 2, 1)) {
-            List<Batch> step = new ArrayList<>(batches(0, 2));
-            int[] bad = step.get(1).ids().clone();
-            bad[0] = -3;
-            step.set(1, Batch.ofDocument(bad));
+            List<Batch> step = withFirstToken(batches(0, 2), 1, -3);
             assertThatThrownBy(() -> dp.step(step)).isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("token id -3 at position 0");
             // nothing ran, so the ranks go on together
