@@ -587,15 +587,23 @@ public class TrainCommand implements Callable<Integer> {
         if (!onGpu || m.checkpointing() != Checkpointing.OFFLOAD) {
             return false;
         }
-        int g = gpus == null ? 1 : gpus;
-        var node = PlannerAdvice.cappedNode(devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
-                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes(), g);
+        var node = plannerNode();
+        return ResidentLayers.fits(m.config(), node, runStack(m, node, p).withPrefetchCheckpoints(true), tokens);
+    }
+
+    /** The node the planner checks this run against: the GPU (or its cap) and the host, per GPU with {@code --gpus}. */
+    private dev.longtune.config.NodeProfile plannerNode() {
+        return PlannerAdvice.cappedNode(devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
+                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes(), gpus == null ? 1 : gpus);
+    }
+
+    /** The planner's stack for model {@code m} as this run set it up so far (kept attention, resident layers). */
+    private dev.longtune.config.TechniqueSet runStack(LlamaModel m, dev.longtune.config.NodeProfile node, Precision p) {
         boolean parametersOnHost = m.parameterPlacement() == ParameterPlacement.HOST;
-        var stack = dev.longtune.config.Stacks.engineRun(node, p, parametersOnHost || optimizerPlacement() == Optimizer.Placement.HOST,
-                        parametersOnHost, Checkpointing.OFFLOAD).withGpus(g)
+        return dev.longtune.config.Stacks.engineRun(node, p, parametersOnHost || optimizerPlacement() == Optimizer.Placement.HOST,
+                        parametersOnHost, m.checkpointing()).withGpus(gpus == null ? 1 : gpus)
                 .withKeptAttentionLayers(m.keptAttentionLayers()).withResidentLayers(m.residentLayers())
-                .withResidentEmbedding(m.residentEmbedding()).withPrefetchCheckpoints(true);
-        return ResidentLayers.fits(m.config(), node, stack, tokens);
+                .withResidentEmbedding(m.residentEmbedding());
     }
 
     /**
@@ -613,16 +621,9 @@ public class TrainCommand implements Callable<Integer> {
         if (!onGpu) {
             return false;
         }
-        int g = gpus == null ? 1 : gpus;
-        var node = PlannerAdvice.cappedNode(devices.capBytes(), hostRam != null ? Units.parseBytes(hostRam)
-                : dev.longtune.config.NodeCatalog.cpu().hostRamBytes(), g);
-        boolean parametersOnHost = m.parameterPlacement() == ParameterPlacement.HOST;
-        var stack = dev.longtune.config.Stacks.engineRun(node, p, parametersOnHost || optimizerPlacement() == Optimizer.Placement.HOST,
-                        parametersOnHost, m.checkpointing()).withGpus(g)
-                .withKeptAttentionLayers(m.keptAttentionLayers()).withResidentLayers(m.residentLayers())
-                .withResidentEmbedding(m.residentEmbedding()).withPrefetchCheckpoints(m.prefetchCheckpoints())
-                .withKeepLastLayer(true);
-        return ResidentLayers.fits(m.config(), node, stack, tokens);
+        var node = plannerNode();
+        return ResidentLayers.fits(m.config(), node, runStack(m, node, p).withPrefetchCheckpoints(m.prefetchCheckpoints())
+                .withKeepLastLayer(true), tokens);
     }
 
     /** --resident-layers as resolved by {@link #resolveResidentLayers} (0 when not given). */
