@@ -43,8 +43,11 @@ class MeasuredOffloadTest {
     /** Attention backward's FP32 dQ accumulator and row deltas at 32,768 tokens: T·(hq·d + hq)·4 bytes. */
     static final long ATTENTION_WORKSPACE = 32_768L * (32 * 128 + 32) * 4;
 
-    static JsonNode step(int n) {
-        Path p = Path.of("..", "bench", "results", "offload-8b-32k-16gib-h200.jsonl");
+    static JsonNode step(int n) { return step("offload-8b-32k-16gib-h200.jsonl", n); }
+
+    /** Step {@code n}'s JSON line of a run's file under bench/results. */
+    static JsonNode step(String file, int n) {
+        Path p = Path.of("..", "bench", "results", file);
         try {
             ObjectMapper json = new ObjectMapper();
             for (String line : Files.readAllLines(p)) {
@@ -150,5 +153,43 @@ class MeasuredOffloadTest {
         // only after it)
         assertThat(step(2).get("memory")).isEqualTo(step(3).get("memory"));
         assertThat(step(1).get("host_memory")).isEqualTo(step(3).get("host_memory"));
+    }
+
+    @Test
+    void theWhole8bAt128kWith20LayersResidentAgreesWithThePlannerCategoryByCategory() {
+        // one H200 of the one-GPU machine (125 GiB host), no cap below the GPU's own: kept attention, 20 layers and the
+        // embedding resident, checkpoints back a layer ahead, the last layer kept (bench/results/
+        // offload-8b-128k-resident20-2026-12-02: `plan ... --keep-attention --resident-layers 20 --resident-embedding
+        // --prefetch-checkpoints --keep-last-layer --host-ram 125GiB`)
+        JsonNode step = step("offload-8b-128k-resident20-2026-12-02/m/train-131072.jsonl", 2);
+        NodeProfile node = NodeCatalog.get("1xH200").withHostRam(125 * GIB);
+        TechniqueSet s = Stacks.named("zero-offload", node, EngineProfile.LONGTUNE)
+                .withCheckpointing(Checkpointing.OFFLOAD).withAttention(Attention.FLASH_ATTENTION_2)
+                .withLiger(EnumSet.allOf(LigerOp.class)).withPrecision(Precision.BF16).withKeepAttention(true)
+                .withResidentLayers(20).withResidentEmbedding(true).withPrefetchCheckpoints(true).withKeepLastLayer(true);
+        MemoryPlan plan = new MemoryPlanner(EngineProfile.LONGTUNE).plan(ModelCatalog.get("llama-3.1-8b"), node, s, 131_072);
+        Map<MemoryCategory, Long> gpu = plannedPeaks(plan.gpu()), host = plannedPeaks(plan.host());
+        // on the GPU: the 20 resident layers' and the embedding's weights, gradients and FP32 state, the slots of the
+        // offloaded ones, checkpoints in flight, the kept and recomputed layers' tensors and the loss's logits: exact
+        for (MemoryCategory c : EnumSet.of(MemoryCategory.WEIGHTS, MemoryCategory.GRADS, MemoryCategory.OPTIMIZER,
+                MemoryCategory.CHECKPOINTS, MemoryCategory.ACTIVATIONS, MemoryCategory.LOGITS)) {
+            assertThat(gpu.get(c)).as("GPU " + c).isEqualTo(measured(step, "memory", c));
+        }
+        // workspace: the attention moment's dQ accumulator (not a planned moment, as at 32K) and the micro-batch's
+        // arrays; cuBLAS's 32 MiB is planned, not tracked
+        long accumulator = 131_072L * (32 * 128 + 32) * 4;
+        assertThat(measured(step, "memory", MemoryCategory.WORKSPACE) - accumulator).isBetween(0L, 4L << 20);
+        // on the host, every category as planned: the 12 offloaded layers' (and the head's) 16-bit weights, gradients
+        // and FP32 state, all 32 layers' checkpoints with their kept attention; the loss read-back holds the valid
+        // tokens only (the document's last token predicts nothing: 4 bytes fewer than the planner's 4·T)
+        for (MemoryCategory c : EnumSet.of(MemoryCategory.WEIGHTS, MemoryCategory.GRADS, MemoryCategory.OPTIMIZER,
+                MemoryCategory.CHECKPOINTS, MemoryCategory.ACTIVATIONS)) {
+            assertThat(host.get(c)).as("host " + c).isEqualTo(measured(step, "host_memory", c));
+        }
+        assertThat(host.get(MemoryCategory.WORKSPACE) - measured(step, "host_memory", MemoryCategory.WORKSPACE)).isEqualTo(4L);
+        // the simultaneous peak lies below what the allocator reserved, which lies below the GPU
+        long reserved = step.get("gpu_allocator").get("peak_reserved").asLong();
+        assertThat(plan.gpuReservedBytes()).isLessThanOrEqualTo(reserved);
+        assertThat(reserved).isLessThanOrEqualTo(node.gpu().memoryBytes());
     }
 }
