@@ -151,7 +151,7 @@ public final class LocalCommunicator implements Communicator {
                 if (left <= 0) {
                     IllegalStateException e = new IllegalStateException(op + ": rank " + rank + " waited "
                             + group.timeout.toSeconds() + " s for the other ranks of " + group.size + "; one of them failed or stopped");
-                    fail(e);
+                    fail(e, -1); // not this rank's failure: one that did not arrive
                     throw e;
                 }
                 try {
@@ -159,7 +159,7 @@ public final class LocalCommunicator implements Communicator {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     IllegalStateException stop = new IllegalStateException(op + ": rank " + rank + " was interrupted", e);
-                    fail(stop); // the peers fail too instead of waiting for the timeout
+                    fail(stop, rank); // the peers fail too instead of waiting for the timeout
                     throw stop;
                 }
                 requireNoFailure(op);
@@ -174,10 +174,10 @@ public final class LocalCommunicator implements Communicator {
         }
     }
 
-    private void fail(Throwable cause) {
+    private void fail(Throwable cause, int failedRank) {
         synchronized (group) {
             if (group.failure == null) {
-                group.failedRank = rank;
+                group.failedRank = failedRank;
                 group.failure = cause;
             }
             group.notifyAll();
@@ -185,7 +185,7 @@ public final class LocalCommunicator implements Communicator {
     }
 
     @Override
-    public void abort(Throwable cause) { fail(cause); }
+    public void abort(Throwable cause) { fail(cause, rank); }
 
     @Override
     public void close() { }

@@ -8,11 +8,11 @@ public final class PeerFailedException extends IllegalStateException {
     private final int failedRank;
 
     public PeerFailedException(String op, int rank, int failedRank, Throwable cause) {
-        super(op + ": rank " + rank + " stopped because rank " + failedRank + " failed (" + cause
-                + "); the ranks cannot meet again: close the run and start it from its last save", cause);
+        super(op + ": rank " + rank + " stopped because " + (failedRank >= 0 ? "rank " + failedRank + " failed" : "a rank did not arrive")
+                + " (" + cause + "); the ranks cannot meet again: close the run and start it from its last save", cause);
         this.failedRank = failedRank;
     }
 
-    /** The rank whose failure stopped the group. */
+    /** The rank whose failure stopped the group, or -1 when a rank did not arrive in time. */
     public int failedRank() { return failedRank; }
 }

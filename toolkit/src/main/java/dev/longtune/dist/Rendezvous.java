@@ -9,7 +9,9 @@ import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -68,6 +70,10 @@ public final class Rendezvous {
     /** The first bytes of every hello ("LTRV"): a connection that starts otherwise is not a longtune node. */
     private static final int MAGIC = 0x4c545256;
     private static final int VERSION = 2;
+    /** How long a connection may take to send its hello (a node sends it at once). */
+    private static final long HELLO_MILLIS = 10_000;
+    /** How long node 0 goes on telling late nodes why the run cannot start, at most. */
+    private static final long LATE_MILLIS = 30_000;
 
     private Rendezvous() {}
 
@@ -89,9 +95,11 @@ public final class Rendezvous {
 
     private static byte[] host(Node node, String digest, byte[] secret, Duration timeout) throws IOException {
         Map<Integer, Hello> joined = new TreeMap<>();
+        java.util.Set<Integer> answered = new java.util.HashSet<>();
         String problem = null;
         long deadline = System.nanoTime() + timeout.toNanos();
         boolean ended = false; // the loop ran to its end (every node joined, or the reason it cannot start is known)
+        List<Integer> lost = new ArrayList<>(); // nodes that went away before they took their answer
         try (ServerSocket server = new ServerSocket()) {
             server.setReuseAddress(true);
             server.bind(new InetSocketAddress(node.masterPort()));
@@ -111,11 +119,11 @@ public final class Rendezvous {
                 } catch (SocketTimeoutException e) {
                     continue;
                 }
-                Hello h = hello(s, Math.max(left, 1000));
+                Hello h = hello(s, Math.min(left, HELLO_MILLIS));
                 if (h == null) {
-                    continue; // not a longtune node (a port scan, a health check): ignored
+                    continue; // not a longtune node (a port scan, a health check, a silent connection): ignored
                 }
-                String wrong = null; // a problem with this hello that keeps it out of the run
+                String wrong = null; // a problem with this hello; a node with a bad or repeated rank is not joined
                 if (h.version() != VERSION) {
                     wrong = "node " + h.nodeRank() + " runs another version of longtune's rendezvous (" + h.version()
                             + ", node 0 " + VERSION + "): run the same longtune on every node";
@@ -126,7 +134,7 @@ public final class Rendezvous {
                     wrong = "two nodes say NODE_RANK=" + h.nodeRank() + ": give each node its own";
                 }
                 if (wrong != null) {
-                    answer(s, wrong, null);
+                    answerQuietly(s, wrong, null);
                 } else {
                     joined.put(h.nodeRank(), h);
                     if (h.gpus() != node.gpusPerNode()) {
@@ -139,8 +147,15 @@ public final class Rendezvous {
                 }
                 if (wrong != null && problem == null) {
                     problem = wrong;
-                    // tell the nodes still on their way too, for a moment, rather than leave them to time out
-                    deadline = Math.min(deadline, System.nanoTime() + 2_000_000_000L);
+                    // the nodes still on their way (launches start nodes seconds apart) are told as they come, for a while
+                    deadline = Math.min(deadline, System.nanoTime() + Math.min(LATE_MILLIS, timeout.toMillis() / 4) * 1_000_000L);
+                }
+                if (problem != null) {
+                    for (Hello j : joined.values()) {
+                        if (answered.add(j.nodeRank()) && !answerQuietly(j.socket(), problem, null)) {
+                            lost.add(j.nodeRank());
+                        }
+                    }
                 }
             }
             ended = true;
@@ -148,17 +163,29 @@ public final class Rendezvous {
             // every node that joined gets the answer, also when node 0 itself failed here
             String toAll = problem != null ? problem : ended ? null : "node 0 failed while the nodes met: its error says why";
             for (Hello h : joined.values()) {
-                try {
-                    answer(h.socket(), toAll, secret);
-                } catch (IOException e) {
-                    // that node is gone; the others still get their answer
+                if (answered.add(h.nodeRank()) && !answerQuietly(h.socket(), toAll, secret)) {
+                    lost.add(h.nodeRank());
                 }
             }
         }
         if (problem != null) {
             throw new IllegalStateException(problem);
         }
+        if (!lost.isEmpty()) {
+            // the others have the secret and will wait in NCCL's set-up for these: better they time out than this hang
+            throw new IllegalStateException("nodes " + lost + " went away before they took node 0's answer: start the run again");
+        }
         return secret.clone();
+    }
+
+    /** {@link #answer}, false instead of an exception when the node has gone. */
+    private static boolean answerQuietly(Socket s, String problem, byte[] secret) {
+        try {
+            answer(s, problem, secret);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** A node's hello from {@code s}, or null (the socket closed) when what arrives is not one. */
@@ -166,11 +193,12 @@ public final class Rendezvous {
         try {
             s.setSoTimeout((int) Math.min(timeoutMillis, Integer.MAX_VALUE));
             DataInputStream in = new DataInputStream(s.getInputStream());
-            if (in.readInt() != MAGIC) {
+            int first = in.readInt();
+            if (first != MAGIC && first != 1) { // version 1 sent no magic number: its nodes are told to upgrade
                 s.close();
                 return null;
             }
-            int version = in.readInt(), rank = in.readInt(), gpus = in.readInt();
+            int version = first == 1 ? 1 : in.readInt(), rank = in.readInt(), gpus = in.readInt();
             return new Hello(version, rank, gpus, in.readUTF(), s);
         } catch (IOException e) {
             try {

@@ -34,6 +34,8 @@ public record Batch(int[] ids, int[] targets, int[] positions, int[] cuSeqlens) 
                         + "-token batch is outside the model's vocabulary (0.." + (vocab - 1) + "): tokenize the data "
                         + "with this model's tokenizer");
             }
+        }
+        for (int i = 0; i < ids.length; i++) { // after the ids: a bad id is also the previous position's target
             if (targets[i] != -100 && (targets[i] < 0 || targets[i] >= vocab)) {
                 throw new IllegalArgumentException("target " + targets[i] + " at position " + i + " of a " + ids.length
                         + "-token batch is outside the model's vocabulary (0.." + (vocab - 1) + ") and is not -100 (no loss)");

@@ -115,7 +115,7 @@ public final class DataParallel implements AutoCloseable {
                         m.initialize(job.seed()); // before the trainer, which takes its FP32 master copy from these weights
                     }
                     byRank[rank] = new Trainer(m, job.training(), job.precision());
-                } catch (RuntimeException | Error e) {
+                } catch (Exception | Error e) {
                     m.close(); // no trainer holds it, so close() below would not
                     throw e;
                 }
@@ -241,6 +241,7 @@ public final class DataParallel implements AutoCloseable {
      * their places in the files; no tensor is assembled whole.
      */
     public void save(java.nio.file.Path dir) throws java.io.IOException {
+        requireNotFailed();
         dev.longtune.model.ShardLayout layout = new dev.longtune.model.ShardLayout(job.config(), worldSize);
         // several nodes: every node calls save at once, on a filesystem they share; node 0 creates and completes the files
         TrainingCheckpoint.Nodes nodes = worldSize == ranks() ? TrainingCheckpoint.Nodes.ONE : new TrainingCheckpoint.Nodes() {
@@ -316,10 +317,7 @@ public final class DataParallel implements AutoCloseable {
             throw new IllegalArgumentException(batches.size() + " sequences do not split evenly over " + world
                     + " ranks: give a multiple of " + world + " (ranks × micro-batches)");
         }
-        int vocab = job.config().vocabSize();
-        for (Batch b : batches) {
-            b.requireVocabulary(vocab); // here, before any rank starts, rather than on one rank mid-step
-        }
+        requireVocabulary(batches);
         int per = batches.size() / world;
         return onEveryRank(ranks(), local -> {
             int rank = firstRank + local;
@@ -336,6 +334,7 @@ public final class DataParallel implements AutoCloseable {
         if (batches.isEmpty()) {
             throw new IllegalArgumentException("no held-out sequences to evaluate");
         }
+        requireVocabulary(batches);
         int world = worldSize, rounds = (batches.size() + world - 1) / world;
         List<Double> totals = onEveryRank(ranks(), local -> {
             int rank = firstRank + local;
@@ -359,6 +358,9 @@ public final class DataParallel implements AutoCloseable {
      * Stops at the Llama 3 chat stop tokens or after {@code maxNewTokens}.
      */
     public int[] generate(int[] prompt, int maxNewTokens) {
+        if (prompt.length > 0) {
+            requireVocabulary(List.of(Batch.ofDocument(prompt)));
+        }
         List<int[]> byRank = onEveryRank(ranks(), local ->
                 dev.longtune.model.Generator.forChat(trainers.get(local).model()).generate(prompt, maxNewTokens).tokens());
         for (int r = 1; r < byRank.size(); r++) {
@@ -401,8 +403,27 @@ public final class DataParallel implements AutoCloseable {
         return out;
     }
 
-    private interface RankWork<T> {
+    interface RankWork<T> {
         T run(int rank) throws Exception;
+    }
+
+    /** Bad data fails the call here, before any rank starts, rather than one rank mid-way (which ends the run). */
+    private void requireVocabulary(List<Batch> batches) {
+        int vocab = job.config().vocabSize();
+        for (Batch b : batches) {
+            b.requireVocabulary(vocab);
+        }
+    }
+
+    /** The failure that ended this run's ranks' meeting (their states may differ since), or null. */
+    private volatile RuntimeException failed;
+
+    private void requireNotFailed() {
+        RuntimeException f = failed;
+        if (f != null) {
+            throw new IllegalStateException("an earlier call failed on a rank (" + f + "): the ranks' states may differ "
+                    + "and they cannot meet again; close this run and start again from its last save", f);
+        }
     }
 
     /**
@@ -410,7 +431,8 @@ public final class DataParallel implements AutoCloseable {
      * its peers at once ({@link Communicator#abort}), so they stop at their next collective instead of waiting for
      * it; what is thrown is the first rank's own failure, with every other rank's attached as suppressed.
      */
-    private <T> List<T> onEveryRank(int n, RankWork<T> work) {
+    <T> List<T> onEveryRank(int n, RankWork<T> work) {
+        requireNotFailed();
         AtomicReference<Throwable> first = new AtomicReference<>();
         List<Future<T>> futures = new ArrayList<>();
         for (int r = 0; r < n; r++) {
@@ -449,6 +471,9 @@ public final class DataParallel implements AutoCloseable {
             if (f != root) {
                 thrown.addSuppressed(f);
             }
+        }
+        if (first.get() != null) {
+            failed = thrown; // the group was aborted: no later call may run collectives, nor save mixed states
         }
         throw thrown;
     }

@@ -128,6 +128,66 @@ class RendezvousTest {
     }
 
     @Test
+    void aSilentConnectionDoesNotKeepTheNodesApart() throws Exception {
+        int port = freePort();
+        java.net.Socket[] silent = new java.net.Socket[1];
+        Runnable connectAndSayNothing = () -> {
+            for (int attempt = 0; attempt < 50 && silent[0] == null; attempt++) {
+                try {
+                    silent[0] = new java.net.Socket("127.0.0.1", port);
+                } catch (java.io.IOException notYet) {
+                    try {
+                        Thread.sleep(100);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+            }
+        };
+        try {
+            List<Object> got = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1),
+                    p -> new Rendezvous.Node("127.0.0.1", p, 2, 1, 1)), Duration.ofSeconds(40), connectAndSayNothing, port);
+            assertThat(got).allSatisfy(g -> assertThat(g).isEqualTo(new byte[] {9, 9}));
+        } finally {
+            if (silent[0] != null) {
+                silent[0].close();
+            }
+        }
+    }
+
+    @Test
+    void aNodeOfTheFirstVersionIsToldToUpgrade() throws Exception {
+        int port = freePort();
+        String[] told = new String[1];
+        Runnable oldNode = () -> {
+            for (int attempt = 0; attempt < 50 && told[0] == null; attempt++) {
+                try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                    var out = new java.io.DataOutputStream(s.getOutputStream());
+                    out.writeInt(1); // version 1's hello: version, node rank, GPUs, digest
+                    out.writeInt(1);
+                    out.writeInt(1);
+                    out.writeUTF("abc");
+                    out.flush();
+                    var in = new java.io.DataInputStream(s.getInputStream());
+                    told[0] = in.readBoolean() ? "the secret" : in.readUTF();
+                } catch (java.io.IOException notYet) {
+                    try {
+                        Thread.sleep(100);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+            }
+        };
+        List<Object> got = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1)), Duration.ofSeconds(8),
+                oldNode, port);
+        assertThat(told[0]).contains("node 1 runs another version of longtune's rendezvous (1, node 0 2)");
+        assertThat(((Throwable) got.get(0)).getMessage()).contains("another version");
+    }
+
+    @Test
     void everyNodeGetsNodeZerosSecret() throws Exception {
         List<Object> got = meet(3, List.of(2, 0, 1), Map.of(), Duration.ofSeconds(20));
         assertThat(got).allSatisfy(g -> assertThat(g).isEqualTo(new byte[] {7, 1, 2, 0}));

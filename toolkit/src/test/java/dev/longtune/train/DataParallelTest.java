@@ -402,22 +402,29 @@ class DataParallelTest {
     }
 
     @Test
-    void aRankThatFailsStopsItsPeersAtOnceWithItsOwnError() throws Exception {
-        // rank 1's held-out sequence holds a token the model does not have: it fails before its first collective,
-        // while rank 0 waits in its first gather; the group's timeout is 10 minutes, so only the abort ends the wait
+    void aRankThatFailsStopsItsPeersAtOnceWithItsOwnError(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        // rank 1 fails before its first collective while rank 0 waits in its first gather; the group's timeout is 10
+        // minutes, so only the abort ends the wait
         TrainingConfig tc = TrainingConfig.defaults(2);
         try (DataParallel dp = DataParallel.onCpu(config(false), Precision.FP32, Checkpointing.DEVICE, tc, 2, 1)) {
-            List<Batch> heldOut = withFirstToken(batches(0, 2), 1, 40);
+            Batch heldOut = batches(0, 1).get(0);
             long start = System.nanoTime();
-            Throwable t = org.assertj.core.api.Assertions.catchThrowable(() -> dp.meanLoss(heldOut));
+            Throwable t = org.assertj.core.api.Assertions.catchThrowable(() -> dp.onEveryRank(2, rank -> {
+                if (rank == 1) {
+                    throw new java.io.UncheckedIOException(new java.io.IOException("rank 1's disk is gone"));
+                }
+                return dp.rank(rank).model().loss(heldOut);
+            }));
             assertThat((System.nanoTime() - start) / 1e9).as("seconds until the error").isLessThan(60);
-            assertThat(t).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("token id 40 at position 0").hasMessageContaining("vocabulary (0..36)");
+            assertThat(t).isInstanceOf(java.io.UncheckedIOException.class).hasMessageContaining("rank 1's disk is gone");
             assertThat(t.getSuppressed()).singleElement().isInstanceOf(dev.longtune.dist.PeerFailedException.class)
                     .satisfies(peer -> assertThat(((dev.longtune.dist.PeerFailedException) peer).failedRank()).isEqualTo(1));
-            // the ranks' states may now differ: the run refuses to go on rather than hang or mix them
-            assertThatThrownBy(() -> dp.step(batches(1, 2))).isInstanceOf(dev.longtune.dist.PeerFailedException.class)
-                    .hasMessageContaining("rank 1 failed").hasMessageContaining("start it from its last save");
+            // the ranks' states may now differ: the run refuses to go on, or to save, rather than hang or mix them
+            assertThatThrownBy(() -> dp.step(batches(1, 2))).hasMessageContaining("rank 1's disk is gone")
+                    .hasMessageContaining("start again from its last save");
+            assertThatThrownBy(() -> dp.save(dir.resolve("mixed"))).hasMessageContaining("start again from its last save");
+            assertThat(dir.resolve("mixed")).doesNotExist();
         }
     }
 
@@ -428,6 +435,11 @@ class DataParallelTest {
             List<Batch> step = withFirstToken(batches(0, 2), 1, -3);
             assertThatThrownBy(() -> dp.step(step)).isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("token id -3 at position 0");
+            // nor a held-out set or a prompt with such a token
+            assertThatThrownBy(() -> dp.meanLoss(withFirstToken(batches(1, 3), 2, 37)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 37 at position 0");
+            assertThatThrownBy(() -> dp.generate(new int[] {1, 2, 999}, 2))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 999 at position 2");
             // nothing ran, so the ranks go on together
             assertThat(dp.step(batches(0, 2)).loss()).isFinite().isPositive();
         }
