@@ -100,59 +100,64 @@ class RendezvousTest {
                 .contains("node 1 has GPUS_PER_NODE=4, node 0 2"));
     }
 
+    interface Talk {
+        void with(java.net.Socket s) throws java.io.IOException;
+    }
+
+    /** Connects to node 0 once it listens (retrying for 5 s) and runs {@code talk}; the socket is then closed. */
+    static void onceListening(int port, Talk talk) {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                talk.with(s);
+                return;
+            } catch (java.io.IOException notYet) {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    static List<Object> twoNodes(Duration timeout, Runnable beforeNode1, int port) throws Exception {
+        return meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1), p -> new Rendezvous.Node("127.0.0.1", p, 2, 1, 1)),
+                timeout, beforeNode1, port);
+    }
+
     @Test
     void connectionsThatAreNotNodesAreIgnored() throws Exception {
         int port = freePort();
         // a half-sent hello and a stranger's bytes reach node 0 before node 1 does: the run still starts
         Runnable strangers = () -> {
             for (byte[] bytes : List.of(new byte[] {0x4c, 0x54}, "GET / HTTP/1.0\r\n\r\n".getBytes())) {
-                for (int attempt = 0; attempt < 50; attempt++) {
-                    try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
-                        s.getOutputStream().write(bytes);
-                        s.getOutputStream().flush();
-                        break;
-                    } catch (java.io.IOException notYet) {
-                        try {
-                            Thread.sleep(100);
-                        } catch (InterruptedException e) {
-                            Thread.currentThread().interrupt();
-                            return;
-                        }
-                    }
-                }
+                onceListening(port, s -> {
+                    s.getOutputStream().write(bytes);
+                    s.getOutputStream().flush();
+                });
             }
         };
-        List<Object> got = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1),
-                p -> new Rendezvous.Node("127.0.0.1", p, 2, 1, 1)), Duration.ofSeconds(20), strangers, port);
-        assertThat(got).allSatisfy(g -> assertThat(g).isEqualTo(new byte[] {9, 9}));
+        assertThat(twoNodes(Duration.ofSeconds(20), strangers, port)).allSatisfy(g -> assertThat(g).isEqualTo(new byte[] {9, 9}));
     }
 
     @Test
     void aSilentConnectionDoesNotKeepTheNodesApart() throws Exception {
         int port = freePort();
-        java.net.Socket[] silent = new java.net.Socket[1];
-        Runnable connectAndSayNothing = () -> {
-            for (int attempt = 0; attempt < 50 && silent[0] == null; attempt++) {
-                try {
-                    silent[0] = new java.net.Socket("127.0.0.1", port);
-                } catch (java.io.IOException notYet) {
-                    try {
-                        Thread.sleep(100);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
+        // connects and says nothing for longer than the nodes' timeout: node 0 gives up on it after 10 s
+        Thread silent = new Thread(() -> onceListening(port, s -> {
+            try {
+                Thread.sleep(60_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
-        };
+        }));
+        silent.start();
         try {
-            List<Object> got = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1),
-                    p -> new Rendezvous.Node("127.0.0.1", p, 2, 1, 1)), Duration.ofSeconds(40), connectAndSayNothing, port);
-            assertThat(got).allSatisfy(g -> assertThat(g).isEqualTo(new byte[] {9, 9}));
+            assertThat(twoNodes(Duration.ofSeconds(25), () -> { }, port)).allSatisfy(g -> assertThat(g).isEqualTo(new byte[] {9, 9}));
         } finally {
-            if (silent[0] != null) {
-                silent[0].close();
-            }
+            silent.interrupt();
+            silent.join();
         }
     }
 
@@ -160,27 +165,16 @@ class RendezvousTest {
     void aNodeOfTheFirstVersionIsToldToUpgrade() throws Exception {
         int port = freePort();
         String[] told = new String[1];
-        Runnable oldNode = () -> {
-            for (int attempt = 0; attempt < 50 && told[0] == null; attempt++) {
-                try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
-                    var out = new java.io.DataOutputStream(s.getOutputStream());
-                    out.writeInt(1); // version 1's hello: version, node rank, GPUs, digest
-                    out.writeInt(1);
-                    out.writeInt(1);
-                    out.writeUTF("abc");
-                    out.flush();
-                    var in = new java.io.DataInputStream(s.getInputStream());
-                    told[0] = in.readBoolean() ? "the secret" : in.readUTF();
-                } catch (java.io.IOException notYet) {
-                    try {
-                        Thread.sleep(100);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
-            }
-        };
+        Runnable oldNode = () -> onceListening(port, s -> {
+            var out = new java.io.DataOutputStream(s.getOutputStream());
+            out.writeInt(1); // version 1's hello: version, node rank, GPUs, digest
+            out.writeInt(1);
+            out.writeInt(1);
+            out.writeUTF("abc");
+            out.flush();
+            var in = new java.io.DataInputStream(s.getInputStream());
+            told[0] = in.readBoolean() ? "the secret" : in.readUTF();
+        });
         List<Object> got = meetAs(List.of(p -> new Rendezvous.Node("127.0.0.1", p, 2, 0, 1)), Duration.ofSeconds(8),
                 oldNode, port);
         assertThat(told[0]).contains("node 1 runs another version of longtune's rendezvous (1, node 0 2)");
