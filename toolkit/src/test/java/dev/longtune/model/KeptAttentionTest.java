@@ -99,17 +99,7 @@ class KeptAttentionTest {
         ModelConfig c = ModelOnDevicesTest.config();
         int[] calls = {0};
         try (Device inner = ModelOnDevicesTest.open(dev)) {
-            Device counting = (Device) java.lang.reflect.Proxy.newProxyInstance(Device.class.getClassLoader(),
-                    new Class<?>[] {Device.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("attentionForward")) {
-                            calls[0]++;
-                        }
-                        try {
-                            return method.invoke(inner, args);
-                        } catch (java.lang.reflect.InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
+            Device counting = KeptLastLayerTest.counting(inner, calls);
             try (LlamaModel m = new LlamaModel(c, counting, Precision.FP32, Checkpointing.OFFLOAD)) {
                 m.initialize(9);
                 Batch b = SequenceTilingTest.batch();
