@@ -35,6 +35,7 @@ bundle_runtime "$bundle" "$work" || exit 2
 
 classes=(
   dev.longtune.cuda.CudaDeviceTest          # AdamW and norm kernels, the memory cap, release on close, NVRTC errors
+  dev.longtune.cuda.NcclAbortGpuTest        # a rank's NCCL communicator aborted from another thread: refusals, one destroy
   dev.longtune.cuda.KernelArchitectureTest  # every kernel for every architecture; the Volta path stays Volta
   dev.longtune.device.DeviceParityTest      # every op in FP32, BF16, FP16 against fp64; copies; forced WMMA attention
   dev.longtune.model.ModelOnDevicesTest     # the model: gradients, training in BF16/FP16, optimizer placements, generation

@@ -22,6 +22,13 @@ public final class NcclCommunicator implements Communicator {
     private final ncclComm comm = new ncclComm();
     private final CudaDevice device;
     private final int rank, size;
+    /**
+     * Guards the communicator between its rank's thread (queuing collectives) and a thread that aborts it: once
+     * {@link #abort} has run ncclCommAbort, no NCCL call may use it, nor may close destroy it again.
+     */
+    private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
+    private volatile Throwable aborted;
+    private volatile int abortedBy = -1;
 
     private NcclCommunicator(CudaDevice device, ncclUniqueId id, int size, int rank) {
         this.device = device;
@@ -65,15 +72,27 @@ public final class NcclCommunicator implements Communicator {
     @Override
     public void allGather(Tensor send, Tensor recv) {
         requireSizes("allGather", send, recv, recv.numel() == send.numel() * size);
-        check(nccl.ncclAllGather(Cuda.at(send.address()), Cuda.at(recv.address()), send.numel(), type(send.dtype()), comm,
-                device.communicationStream()), "allGather of " + send.name());
+        lock.lock();
+        try {
+            requireNotAborted("allGather");
+            check(nccl.ncclAllGather(Cuda.at(send.address()), Cuda.at(recv.address()), send.numel(), type(send.dtype()), comm,
+                    device.communicationStream()), "allGather of " + send.name());
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
     public void reduceScatter(Tensor send, Tensor recv) {
         requireSizes("reduceScatter", send, recv, send.numel() == recv.numel() * size);
-        check(nccl.ncclReduceScatter(Cuda.at(send.address()), Cuda.at(recv.address()), recv.numel(), type(send.dtype()),
-                nccl.ncclSum, comm, device.communicationStream()), "reduceScatter of " + send.name());
+        lock.lock();
+        try {
+            requireNotAborted("reduceScatter");
+            check(nccl.ncclReduceScatter(Cuda.at(send.address()), Cuda.at(recv.address()), recv.numel(), type(send.dtype()),
+                    nccl.ncclSum, comm, device.communicationStream()), "reduceScatter of " + send.name());
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
@@ -85,11 +104,18 @@ public final class NcclCommunicator implements Communicator {
             device.waitFor(dev.longtune.device.Device.Stream.COMMUNICATION, device.record(dev.longtune.device.Device.Stream.COMPUTE));
             Cuda.check(cudart.cudaMemcpyAsync(Cuda.at(buffer.address()), host, 8L * n, cudart.cudaMemcpyHostToDevice,
                     device.communicationStream()), "all-reduce upload");
-            check(nccl.ncclAllReduce(Cuda.at(buffer.address()), Cuda.at(buffer.address()), n, nccl.ncclFloat64, nccl.ncclSum,
-                    comm, device.communicationStream()), "allReduceSum of " + n + " values");
+            lock.lock();
+            try {
+                requireNotAborted("allReduceSum");
+                check(nccl.ncclAllReduce(Cuda.at(buffer.address()), Cuda.at(buffer.address()), n, nccl.ncclFloat64, nccl.ncclSum,
+                        comm, device.communicationStream()), "allReduceSum of " + n + " values");
+            } finally {
+                lock.unlock();
+            }
             Cuda.check(cudart.cudaMemcpyAsync(host, Cuda.at(buffer.address()), 8L * n, cudart.cudaMemcpyDeviceToHost,
                     device.communicationStream()), "all-reduce download");
-            Cuda.check(cudart.cudaStreamSynchronize(device.communicationStream()), "all-reduce");
+            Cuda.check(cudart.cudaStreamSynchronize(device.communicationStream()), "all-reduce"); // not under the lock:
+            requireNotAborted("allReduceSum"); // an abort ends the wait, and what arrived is not the sum
             double[] out = new double[n];
             host.get(out);
             return out;
@@ -119,6 +145,54 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
+    private void requireNotAborted(String op) {
+        Throwable a = aborted;
+        if (a != null) {
+            throw new dev.longtune.dist.PeerFailedException(op, rank, abortedBy, a);
+        }
+    }
+
+    /**
+     * ncclCommAbort: this rank's collectives in flight end (their kernels stop waiting for the failed rank), and every
+     * later one throws. Only ranks of this process are aborted so; ranks of other nodes wait until they fail too.
+     */
     @Override
-    public void close() { nccl.ncclCommDestroy(comm); }
+    public void abort(int failedRank, Throwable cause) {
+        boolean held = false;
+        try {
+            // a collective being queued holds the lock briefly; one stuck inside NCCL (connecting to the failed rank)
+            // does not let go, and ncclCommAbort is what unsticks it
+            held = lock.tryLock(2, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        try {
+            synchronized (this) {
+                if (aborted == null) {
+                    abortedBy = failedRank;
+                    aborted = cause;
+                    nccl.ncclCommAbort(comm);
+                }
+            }
+        } finally {
+            if (held) {
+                lock.unlock();
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            synchronized (this) {
+                if (aborted == null) {
+                    aborted = new IllegalStateException("the communicator is closed");
+                    nccl.ncclCommDestroy(comm);
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
 }

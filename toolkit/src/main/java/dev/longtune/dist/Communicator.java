@@ -29,11 +29,11 @@ public interface Communicator extends AutoCloseable {
     double[] allReduceSum(double... values);
 
     /**
-     * Tells this rank's group that {@code cause} stopped this rank: the peers' pending and later collectives throw a
-     * {@link PeerFailedException} at once instead of waiting for a rank that will not come. Safe from any thread.
-     * Implementations that cannot interrupt a collective in flight do nothing.
+     * Tells this rank that {@code cause} stopped rank {@code failedRank} of its group: its pending and later collectives
+     * end and throw a {@link PeerFailedException} instead of waiting for a rank that will not come. Safe from any
+     * thread; called on every rank of the process that failed. The run cannot go on after it.
      */
-    default void abort(Throwable cause) { }
+    default void abort(int failedRank, Throwable cause) { }
 
     @Override
     void close();

@@ -185,7 +185,7 @@ public final class LocalCommunicator implements Communicator {
     }
 
     @Override
-    public void abort(Throwable cause) { fail(cause, rank); }
+    public void abort(int failedRank, Throwable cause) { fail(cause, failedRank); }
 
     @Override
     public void close() { }

@@ -441,9 +441,12 @@ public final class DataParallel implements AutoCloseable {
                 try {
                     return work.run(rank);
                 } catch (Exception | Error e) {
-                    Communicator mine = communicators.get(rank);
-                    if (!(e instanceof PeerFailedException) && first.compareAndSet(null, e) && mine != null) {
-                        mine.abort(e); // this rank's group: its peers here and, where the communicator can, elsewhere
+                    if (!(e instanceof PeerFailedException) && first.compareAndSet(null, e)) {
+                        for (Communicator c : communicators) { // every rank of this process, whatever it waits on
+                            if (c != null) {
+                                c.abort(firstRank + rank, e);
+                            }
+                        }
                     }
                     throw e;
                 }
