@@ -19,6 +19,7 @@ them with 120 KiB so that one block runs per SM, as the A6000's 100 KiB per SM a
 needs). --hopper-variant "A=1,B=2;C=3" adds builds with those -D defines (experiments).
 """
 import argparse
+import ctypes
 import math
 import os
 import subprocess
@@ -80,6 +81,49 @@ SM90_BWD_THREADS = 384  # two MMA warpgroups and a producer
 
 SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
 
+_libcuda = None
+
+
+def libcuda():
+    """The driver, for what CuPy's kernel call cannot pass: a tensor map by value."""
+    global _libcuda
+    if _libcuda is None:
+        _libcuda = ctypes.CDLL("libcuda.so.1")
+        _libcuda.cuTensorMapEncodeTiled.argtypes = [
+            ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64),
+            ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+            ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        _libcuda.cuLaunchKernel.argtypes = [
+            ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
+            ctypes.c_uint, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+    return _libcuda
+
+
+class TensorMap:
+    """The backward's tensor map of a (t, heads, 128) 16-bit tensor: boxes of 64 dims × 1 head × 64 rows, 128-byte
+    swizzle, zero fill past t (kernels/cuda/flash_attention_sm90.md; the Java side encodes the same in CudaAttention)."""
+
+    def __init__(self, x):
+        t, h, d = x.shape
+        self.buf = (ctypes.c_uint8 * 192)()
+        self.addr = (ctypes.addressof(self.buf) + 63) & ~63
+        dims = (ctypes.c_uint64 * 3)(d, h, t)
+        strides = (ctypes.c_uint64 * 2)(d * 2, h * d * 2)
+        box = (ctypes.c_uint32 * 3)(64, 1, 64)
+        ones = (ctypes.c_uint32 * 3)(1, 1, 1)
+        # UINT16, no interleave, 128-byte swizzle, 256-byte L2 promotion, zero fill
+        r = libcuda().cuTensorMapEncodeTiled(self.addr, 1, 3, x.data_ptr(), dims, strides, box, ones, 0, 3, 3, 0)
+        if r != 0:
+            raise RuntimeError(f"cuTensorMapEncodeTiled: CUresult {r}")
+
+
+def launch_raw(f, grid, block, smem, args):
+    """cuLaunchKernel of a CuPy RawKernel, each argument a ctypes value or a TensorMap passed by value."""
+    ptrs = (ctypes.c_void_p * len(args))(*[a.addr if isinstance(a, TensorMap) else ctypes.addressof(a) for a in args])
+    r = libcuda().cuLaunchKernel(f.kernel.ptr, grid[0], grid[1], 1, block, 1, 1, smem, None, ptrs, None)
+    if r != 0:
+        raise RuntimeError(f"cuLaunchKernel: CUresult {r}")
+
 
 class FA:
     """Launches the kernels with the launch configuration documented in flash_attention.md."""
@@ -97,6 +141,9 @@ class FA:
                 if stages < 2:
                     raise SystemExit(f"{d}: the forward needs at least two stages (its hand-over deadlocks with one)")
                 self.sm90_fwd_smem = sm90_fwd_smem(stages)
+            if d.replace(" ", "").startswith("-DFA90_BWD_STAGES="):
+                stages = int(d.split("=")[1])
+                self.sm90_bwd_smem = SM90_BWD_SMEM + (stages - 2) * (2 * 64 * 128 * 2 + 3 * 64 * 4 + 2 * 8) - (1024 if stages > 2 else 0)
         self.small = small
         self.smem_floor = smem_floor
         self.sm90 = sm90
@@ -175,10 +222,12 @@ class FA:
         suf = SUFFIX[q.dtype]
         if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
             f = self.fn90(f"flash_attention_backward_sm90_{suf}_d128", self.sm90_bwd_smem)
-            f(((t + 127) // 128, hkv), (self.sm90_bwd_threads,),
-              (self.ptr(dq_accum), self.ptr(dk), self.ptr(dv), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(dout),
-               self.ptr(lse), self.ptr(delta), self.ptr(cu), np.int32(cu.numel() - 1), np.int32(t), np.int32(hq),
-               np.int32(hkv), np.float32(scale)), shared_mem=self.sm90_bwd_smem)
+            p = ctypes.c_uint64
+            launch_raw(f, ((t + 127) // 128, hkv), self.sm90_bwd_threads, self.sm90_bwd_smem,
+                       [p(dq_accum.data_ptr()), p(dk.data_ptr()), p(dv.data_ptr()), p(q.data_ptr()), p(k.data_ptr()),
+                        p(v.data_ptr()), p(dout.data_ptr()), p(lse.data_ptr()), p(delta.data_ptr()), p(cu.data_ptr()),
+                        ctypes.c_int32(cu.numel() - 1), ctypes.c_int32(t), ctypes.c_int32(hq), ctypes.c_int32(hkv),
+                        ctypes.c_float(scale), TensorMap(q), TensorMap(dout)])
             return
         bc, threads = (16, 256) if q.dtype == torch.float32 else ((128, 256) if self.mma else (64, 128))
         sm = self.smem("bwd", d, q.dtype)

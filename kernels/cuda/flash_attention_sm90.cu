@@ -8,6 +8,12 @@
 
 namespace fa90 {
 
+// A TMA tensor map (CUtensorMap, 128 bytes, 64-byte aligned) as the host encodes it with cuTensorMapEncodeTiled;
+// passed by value as a __grid_constant__ kernel parameter, so the copy engine reads it from the parameter space.
+struct alignas(64) TensorMap {
+    unsigned long long bits[16];
+};
+
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define FA90_ENABLED 1
 
@@ -80,6 +86,17 @@ __device__ __forceinline__ void mbar_arrive(unsigned bar) {
 __device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
     asm volatile("{\n.reg .pred done;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
                  "@!done bra WAIT;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+// arrives on the barrier and adds bytes to the transaction count its current phase also waits for
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
+}
+// one box of a 3-d tensor map (coordinates innermost first) into shared memory by the copy engine, with the map's
+// swizzle, zero-filled out of bounds; its bytes complete the barrier's transaction count when they have landed
+__device__ __forceinline__ void tma_load_3d(unsigned dst, const TensorMap& map, int c0, int c1, int c2, unsigned bar) {
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
+                 :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+                 : "memory");
 }
 __device__ __forceinline__ void mma_barrier() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 
@@ -457,9 +474,10 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
 // Backward (FA-2's Algorithm 2 on wgmma): one block per 128 keys of a KV head, looping over every query head of the
 // group and every 64-query step from the block's first key to the end of its last key's document. 384 threads in
 // three warpgroups (flash_attention_sm90.md "Backward"): warpgroups 0 and 1 compute (64 keys each), warpgroup 2 is a
-// producer that copies each step's Q and dO tiles (cp.async) and stages its lse, delta and document starts a step
-// ahead, handing the two stages over through mbarriers: "full" (its 128 threads arrive once their copies have landed
-// and are fenced for wgmma) and "empty" (each MMA warp arrives once its wgmma have read the stage). The producer gives
+// producer that has the copy engine fetch each step's Q and dO tiles (TMA, from tensor maps the host encodes) and
+// stages its lse, delta and document starts, handing the two stages over through mbarriers: "full" (64 producer
+// threads arrive once the rows are written, and the tiles' bytes complete it) and "empty" (each MMA warp arrives once
+// its wgmma have read the stage). The producer gives
 // its registers to the MMA warpgroups (setmaxnreg: 24 for it, 240 for them: 384 × 168 = 2 × 128 × 240 + 128 × 24).
 // Per step and MMA warpgroup: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (m64n64, K/V rows of the warpgroup against the Q/dO tile,
 // both K-major), scale·Pᵀ and dSᵀ = scale·Pᵀ∘(dPᵀ − δ) in registers, dV += (scale·P)ᵀ·dO and dK += dSᵀ·Q (m64n128
@@ -476,12 +494,15 @@ constexpr int QTILE_BYTES = BWD_BR * 128 * 2;   // a 64-row tile: two halves of 
 // thread, which stalled the MMA warps; dq_accum is therefore laid out by tiles (dq_tile_index) and
 // flash_attention_dq_finish_sm90 adds it to dq in (t, hq, D) order.
 constexpr int DQ_STAGE_BYTES = 64 * 64 * 4;
-constexpr int BWD_STAGES = 2, BWD_DST = 2;
+#ifndef FA90_BWD_STAGES
+#define FA90_BWD_STAGES 2
+#endif
+constexpr int BWD_STAGES = FA90_BWD_STAGES, BWD_DST = 2;
 constexpr int BWD_STAGE_BYTES = 2 * QTILE_BYTES;  // Q | dO
 constexpr int BWD_ROWS_BYTES = 3 * 64 * 4;        // lse (log2 domain, less log2 scale) | delta | document start
 // K | V | stages (Q, dO) | dSᵀ tiles | staged dQ [2] | rows of each stage | mbarriers full, empty | align
 constexpr int BWD_SMEM = 2 * TILE_BYTES + BWD_STAGES * BWD_STAGE_BYTES + BWD_DST * BWD_BC * 128 + 2 * DQ_STAGE_BYTES
-                         + BWD_STAGES * BWD_ROWS_BYTES + 2 * BWD_STAGES * 8 + 1024;  // FlashAttentionLaunch.hopperBackward()
+                         + BWD_STAGES * BWD_ROWS_BYTES + 2 * BWD_STAGES * 8 + (BWD_STAGES > 2 ? 0 : 1024);  // FlashAttentionLaunch.hopperBackward()
 static_assert(BWD_SMEM <= 227 * 1024, "more shared memory than an H100/H200 block may have");
 
 __device__ __forceinline__ void pin32(float (&d)[32]) {
@@ -558,10 +579,12 @@ template <typename Tag>
 __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, unsigned short* dv,
                                          const unsigned short* q, const unsigned short* k, const unsigned short* v,
                                          const unsigned short* dout, const float* lse, const float* delta,
-                                         const int* cu, int num_seqs, int t, int hq, int hkv, float scale) {
-    check_launch(384, BWD_SMEM);
+                                         const int* cu, int num_seqs, int t, int hq, int hkv, float scale,
+                                         const TensorMap& q_map, const TensorMap& do_map) {
     extern __shared__ unsigned char smem_raw[];
     const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
+    // three stages leave no room for the alignment pad: they run only where the base is aligned already
+    check_launch(384, BWD_STAGES > 2 ? BWD_SMEM + (int) (base - smem_u32(smem_raw)) : BWD_SMEM);
     unsigned char* base_ptr = smem_raw + (base - smem_u32(smem_raw));
     const unsigned Ks = base, Vs = base + TILE_BYTES, stages = base + 2 * TILE_BYTES;
     const unsigned dSb = stages + BWD_STAGES * BWD_STAGE_BYTES, dqs = dSb + BWD_DST * BWD_BC * 128;
@@ -578,7 +601,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
 
     if (threadIdx.x == 0) {
         for (int s = 0; s < BWD_STAGES; s++) {
-            mbar_init(full_bar + 8 * s, 128);
+            mbar_init(full_bar + 8 * s, 64);
             mbar_init(empty_bar + 8 * s, 8);
         }
     }
@@ -596,35 +619,37 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
         const int p = threadIdx.x - 256;
         const float log2_scale = log2f(scale);
         int h = g * group, i0 = j0, doc = 0;
-        // per step: hand the previous step's stage over once its copies have landed (issued a step or more ago),
-        // then wait until this step's stage is free and issue its copies, so they get the longest possible lead
-        for (int step = 0; step <= total; step++) {
-            if (step > 0) {
-                cp_async_wait_all();
-                fence_proxy_async();
-                mbar_arrive(full_bar + 8 * ((step - 1) % BWD_STAGES));
-            }
-            if (step == total) break;
+        // per step, once its stage is free: the producer's first 64 threads write the step's rows and arrive on its
+        // full barrier; thread 0 also adds the tiles' bytes to it and has the copy engine (TMA) fetch Q and dO, two
+        // 64-dim halves each, so the barrier completes once rows and tiles are in. Its other two warps have no work.
+        // TMA instead of 16 cp.async per thread and their wait: 507 → 522 TF/s at 128K
+        // (bench/results/sm90-bwd-tma-2026-12-02)
+        if (p >= 64) return;
+        for (int step = 0; step < total; step++) {
             const int s = step % BWD_STAGES;
             if (step >= BWD_STAGES) mbar_wait(empty_bar + 8 * s, (step / BWD_STAGES - 1) & 1);
-            const unsigned qs = stages + s * BWD_STAGE_BYTES;
-            load_tile<64, 128>(qs, q, i0, t, hq, h, p);
-            load_tile<64, 128>(qs + QTILE_BYTES, dout, i0, t, hq, h, p);
-            cp_async_commit();
-            if (p < 64) {  // the step's rows: lse in the log2 domain less log2(scale), delta, document start
-                const int i = i0 + p;
-                float* r = rows + s * 192;
-                if (i < t) {
-                    if (i0 == j0) doc = doc_of(cu, num_seqs, i);  // a new head starts over
-                    else while (doc + 1 < num_seqs && __ldg(cu + doc + 1) <= i) doc++;
-                    r[p] = fmaf(__ldg(lse + (long long) h * t + i), FA90_LOG2E, -log2_scale);
-                    r[64 + p] = __ldg(delta + (long long) h * t + i);
-                    reinterpret_cast<int*>(r)[128 + p] = __ldg(cu + doc);
-                } else {
-                    r[p] = 0.f;
-                    r[64 + p] = 0.f;
-                    reinterpret_cast<int*>(r)[128 + p] = FA90_BIG;
-                }
+            const unsigned qs = stages + s * BWD_STAGE_BYTES, bar = full_bar + 8 * s;
+            const int i = i0 + p;
+            float* r = rows + s * 192;
+            if (i < t) {
+                if (i0 == j0) doc = doc_of(cu, num_seqs, i);  // a new head starts over
+                else while (doc + 1 < num_seqs && __ldg(cu + doc + 1) <= i) doc++;
+                r[p] = fmaf(__ldg(lse + (long long) h * t + i), FA90_LOG2E, -log2_scale);
+                r[64 + p] = __ldg(delta + (long long) h * t + i);
+                reinterpret_cast<int*>(r)[128 + p] = __ldg(cu + doc);
+            } else {
+                r[p] = 0.f;
+                r[64 + p] = 0.f;
+                reinterpret_cast<int*>(r)[128 + p] = FA90_BIG;
+            }
+            if (p == 0) {
+                mbar_arrive_expect_tx(bar, BWD_STAGE_BYTES);
+                tma_load_3d(qs, q_map, 0, h, i0, bar);
+                tma_load_3d(qs + QTILE_BYTES / 2, q_map, 64, h, i0, bar);
+                tma_load_3d(qs + QTILE_BYTES, do_map, 0, h, i0, bar);
+                tma_load_3d(qs + QTILE_BYTES + QTILE_BYTES / 2, do_map, 64, h, i0, bar);
+            } else {
+                mbar_arrive(bar);
             }
             i0 += BWD_BR;
             if (i0 >= j0 + nsteps * BWD_BR) {
@@ -797,9 +822,10 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
     extern "C" __global__ void __launch_bounds__(384, 1) flash_attention_backward_sm90_##SUF##_d128(                \
         float* dq_accum, unsigned short* dk, unsigned short* dv, const unsigned short* q, const unsigned short* k,  \
         const unsigned short* v, const unsigned short* dout, const float* lse, const float* delta,                 \
-        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
+        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale,                          \
+        const __grid_constant__ fa90::TensorMap q_map, const __grid_constant__ fa90::TensorMap do_map) {           \
         FA90_BODY((fa90::backward<TAG>(dq_accum, dk, dv, q, k, v, dout, lse, delta, cu_seqlens, num_seqs, t, hq,  \
-                                       hkv, softmax_scale)))                                                       \
+                                       hkv, softmax_scale, q_map, do_map)))                                        \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(256) flash_attention_dq_finish_sm90_##SUF##_d128(                  \
         CARRIER* dq, const float* dq_accum, int t, int hq) {                                                       \

@@ -50,8 +50,15 @@ final class CudaAttention {
                     : FlashAttentionLaunch.backward(e, d, dev.kernels().attentionPath());
             String kernel = hopper ? "flash_attention_backward_sm90_" + CudaDevice.suffix(e) + "_d128" : name("backward", e, d);
             l.prepare(dev.kernels(), kernel);
-            dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),
-                    dqAccum, dk, dv, q, k, v, dout, lse, delta, cu, seqs, t, hq, hkv, scale);
+            if (hopper) { // Q and dO come in by TMA: 64 dims × 64 rows of one head a box
+                dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),
+                        dqAccum, dk, dv, q, k, v, dout, lse, delta, cu, seqs, t, hq, hkv, scale,
+                        TensorMap.rowsOfHeads16("q", q.address(), t, hq, d, 64, 64),
+                        TensorMap.rowsOfHeads16("dout", dout.address(), t, hq, d, 64, 64));
+            } else {
+                dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hkv, l.threads(), l.sharedBytes(),
+                        dqAccum, dk, dv, q, k, v, dout, lse, delta, cu, seqs, t, hq, hkv, scale);
+            }
             if (hopper) { // its dq_accum is laid out by 64-query tiles (flash_attention_sm90.md): its own finish
                 long threads = (long) t * hq * (d / 8);
                 dev.launchKernel("flash_attention_dq_finish_sm90_" + CudaDevice.suffix(e) + "_d128",

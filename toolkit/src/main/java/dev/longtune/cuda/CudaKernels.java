@@ -18,7 +18,8 @@ import java.util.Map;
  * The kernels of kernels/cuda, compiled by NVRTC for this GPU's architecture and loaded as modules; entry
  * points are found by name and launched on a stream. Arguments are passed as Java values: a
  * {@link Tensor} (its device address), a {@link Long} (a pointer or a 64-bit count: see
- * {@link #address(long)}), {@link Integer}, {@link Float}, {@link Double}, or null (a null pointer).
+ * {@link #address(long)}), {@link Integer}, {@link Float}, {@link Double}, a {@link TensorMap} (by value), or null (a
+ * null pointer).
  */
 public final class CudaKernels implements AutoCloseable {
     private final int arch;
@@ -125,9 +126,21 @@ public final class CudaKernels implements AutoCloseable {
         launched.incrementAndGet();
         BytePointer slots = new BytePointer(8L * Math.max(1, args.length));
         PointerPointer<?> params = new PointerPointer<>(Math.max(1, args.length));
+        // tensor maps are passed by value, 128 bytes each, from 64-byte aligned host memory
+        long mapCount = java.util.Arrays.stream(args).filter(TensorMap.class::isInstance).count();
+        BytePointer maps = mapCount == 0 ? null : new BytePointer(TensorMap.BYTES * mapCount + 64);
+        long mapAt = maps == null ? 0 : (64 - maps.address() % 64) % 64;
         for (int i = 0; i < args.length; i++) {
             long at = 8L * i;
             Object a = args[i];
+            if (a instanceof TensorMap m) {
+                for (int w = 0; w < m.bits().length; w++) {
+                    maps.putLong(mapAt + 8L * w, m.bits()[w]);
+                }
+                params.put(i, Cuda.at(maps.address() + mapAt));
+                mapAt += TensorMap.BYTES;
+                continue;
+            }
             if (a == null) {
                 slots.putLong(at, 0L);
             } else if (a instanceof Tensor t) {
@@ -152,6 +165,9 @@ public final class CudaKernels implements AutoCloseable {
                 sharedBytes, stream, params, (PointerPointer<?>) null), "launching " + name);
         slots.close();
         params.close();
+        if (maps != null) {
+            maps.close();
+        }
     }
 
     @Override
