@@ -100,16 +100,17 @@ def libcuda():
 
 
 class TensorMap:
-    """The backward's tensor map of a (t, heads, 128) 16-bit tensor: boxes of 64 dims × 1 head × 64 rows, 128-byte
-    swizzle, zero fill past t (kernels/cuda/flash_attention_sm90.md; the Java side encodes the same in CudaAttention)."""
+    """A tensor map of a (t, heads, 128) 16-bit tensor: boxes of 64 dims × 1 head × `rows` rows (the backward's Q and dO:
+    64, the forward's K and V: 128), 128-byte
+    swizzle, zero fill past t (kernels/cuda/flash_attention_sm90.md; the Java side's TensorMap.rowsOfHeads16)."""
 
-    def __init__(self, x):
+    def __init__(self, x, rows=64):
         t, h, d = x.shape
         self.buf = (ctypes.c_uint8 * 192)()
         self.addr = (ctypes.addressof(self.buf) + 63) & ~63
         dims = (ctypes.c_uint64 * 3)(d, h, t)
         strides = (ctypes.c_uint64 * 2)(d * 2, h * d * 2)
-        box = (ctypes.c_uint32 * 3)(64, 1, 64)
+        box = (ctypes.c_uint32 * 3)(64, 1, rows)
         ones = (ctypes.c_uint32 * 3)(1, 1, 1)
         # UINT16, no interleave, 128-byte swizzle, 256-byte L2 promotion, zero fill
         r = libcuda().cuTensorMapEncodeTiled(self.addr, 1, 3, x.data_ptr(), dims, strides, box, ones, 0, 3, 3, 0)
@@ -199,10 +200,11 @@ class FA:
         suf = SUFFIX[q.dtype]
         if self.sm90 is not None and d == 128 and q.dtype != torch.float32:
             f = self.fn90(f"flash_attention_forward_sm90_{suf}_d128", self.sm90_fwd_smem)
-            f(((t + 127) // 128, hq), (self.sm90_fwd_threads,),
-              (self.ptr(out), self.ptr(lse), self.ptr(q), self.ptr(k), self.ptr(v), self.ptr(cu),
-               np.int32(cu.numel() - 1), np.int32(t), np.int32(hq), np.int32(hkv), np.float32(scale)),
-              shared_mem=self.sm90_fwd_smem)
+            p = ctypes.c_uint64
+            launch_raw(f, ((t + 127) // 128, hq), self.sm90_fwd_threads, self.sm90_fwd_smem,
+                       [p(out.data_ptr()), p(lse.data_ptr()), p(q.data_ptr()), p(k.data_ptr()), p(v.data_ptr()),
+                        p(cu.data_ptr()), ctypes.c_int32(cu.numel() - 1), ctypes.c_int32(t), ctypes.c_int32(hq),
+                        ctypes.c_int32(hkv), ctypes.c_float(scale), TensorMap(k, 128), TensorMap(v, 128)])
             return
         br, threads = (16, 256) if q.dtype == torch.float32 else ((128, 128) if self.mma else (64, 128))
         sm = self.smem("fwd", d, q.dtype)

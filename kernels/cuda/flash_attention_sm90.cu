@@ -92,12 +92,16 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned byt
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
 }
 // one box of a 3-d tensor map (coordinates innermost first) into shared memory by the copy engine, with the map's
-// swizzle, zero-filled out of bounds; its bytes complete the barrier's transaction count when they have landed
+// swizzle, zero-filled out of bounds; its bytes complete the barrier's transaction count when they have landed. The
+// map must be the __grid_constant__ parameter itself, passed by reference: a copy would sit in local memory, which
+// the copy engine cannot read.
 __device__ __forceinline__ void tma_load_3d(unsigned dst, const TensorMap& map, int c0, int c1, int c2, unsigned bar) {
     asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
                  :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(&map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
                  : "memory");
 }
+// makes this thread's mbarrier.init visible to the copy engine's complete_tx (before the block-wide barrier)
+__device__ __forceinline__ void fence_barrier_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
 __device__ __forceinline__ void mma_barrier() { asm volatile("bar.sync 1, 256;\n" ::: "memory"); }
 
 __device__ __forceinline__ float ex2(float x) {
@@ -114,12 +118,6 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
     return (unsigned long long) ((addr & 0x3FFFF) >> 4) | ((unsigned long long) (lead >> 4) << 16)
            | ((unsigned long long) (stride >> 4) << 32) | (1ull << 62);
 }
-
-// the producer's copies, eight passes of its sixteen at a time: 525 TF/s at 128K against 497 with four
-// (bench/results/sm90-fwd-unroll-2026-12-01), in its 40 registers without spills
-#ifndef FA90_FWD_UNROLL
-#define FA90_FWD_UNROLL 8
-#endif
 
 #ifndef FA90_V_LEAD
 #define FA90_V_LEAD HALF_BYTES
@@ -217,16 +215,17 @@ using fa_rows::doc_of;
 // holds rows 16w+g (elements 4j, 4j+1) and 16w+g+8 (4j+2, 4j+3) at columns 8j + 2q + {0, 1}, j = 0..15 — the
 // m16n8 layout of mma.sync repeated, so P converts to A fragments in registers exactly as in flash_attention.cu.
 //
-// 384 threads: warpgroups 0 and 1 compute 64 query rows each, warpgroup 2 is a producer that copies every step's K
-// and V tiles into FWD_STAGES stages each and hands them over through mbarriers, as the backward's does: "full" (its 128
-// threads arrive once a tile's copies have landed and are fenced for wgmma) and "empty" (each MMA warp arrives once
-// its wgmma have read the tile). K and V have barriers of their own, so a K tile is released as soon as S = Q·Kᵀ
+// 384 threads: warpgroups 0 and 1 compute 64 query rows each, warpgroup 2 is a producer whose first thread has the
+// copy engine (TMA, from tensor maps the host encodes) fetch every step's K and V tiles into FWD_STAGES stages each,
+// handed over through mbarriers, as the backward's are: "full" (the thread's arrival with the tile's byte count; the
+// tile's bytes complete it) and "empty" (each MMA warp arrives once its wgmma have read the tile). K and V have barriers of their own, so a K tile is released as soon as S = Q·Kᵀ
 // is done, before the softmax, and the next K tile can go out while P·V still reads V. A stage is refilled once all
 // eight MMA warps have released it; the MMA warpgroups meet only at the ping-pong barriers that order their wgmma.
 template <typename Tag>
 __device__ __forceinline__ void forward(unsigned short* out, float* lse, const unsigned short* q,
                                         const unsigned short* k, const unsigned short* v, const int* cu,
-                                        int num_seqs, int t, int hq, int hkv, float scale) {
+                                        int num_seqs, int t, int hq, int hkv, float scale,
+                                        const TensorMap& k_map, const TensorMap& v_map) {
     check_launch(FWD_THREADS, FWD_SMEM);
     extern __shared__ unsigned char smem_raw[];
     const unsigned base = (smem_u32(smem_raw) + 1023) & ~1023u;
@@ -244,19 +243,17 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     const int j_begin = cu[doc_of(cu, num_seqs, i0)];
     const int nsteps = (i_last - j_begin) / BC + 1;
 
-    // Q by the MMA warpgroups; the first K and V tiles by the producer, with Q
+    // Q by the MMA warpgroups
     if (threadIdx.x < THREADS) {
         load_tile<128>(Qs, q, i0, t, hq, h);
-    } else {
-        load_tile<128, 128, FA90_FWD_UNROLL>(Kb, k, j_begin, t, hkv, g, threadIdx.x - THREADS);
-        load_tile<128, 128, FA90_FWD_UNROLL>(Vb, v, j_begin, t, hkv, g, threadIdx.x - THREADS);
+        cp_async_commit();
     }
-    cp_async_commit();
     if (threadIdx.x == 0) {
         for (int b = 0; b < 2 * S; b++) {
-            mbar_init(full_bar + 8 * b, 128);
+            mbar_init(full_bar + 8 * b, 1);
             mbar_init(empty_bar + 8 * b, 8);
         }
+        fence_barrier_init();
     }
     for (int r = threadIdx.x; r < BR; r += FWD_THREADS) ds_s[r] = i0 + r < t ? cu[doc_of(cu, num_seqs, i0 + r)] : FA90_BIG;
     if (threadIdx.x < THREADS) {
@@ -269,24 +266,18 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     if (threadIdx.x >= THREADS) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int p = threadIdx.x - THREADS;
-        // tile n = 2 · step + kind, in the order K(0), V(0), K(1), V(1), …; K(0) and V(0) went out with Q, as one
-        // group. Two tiles in flight: once tile n is issued, tile n − 1 has landed and is handed over.
-        const auto hand_over = [&](int n) { mbar_arrive(full_bar + 8 * (S * (n & 1) + (n >> 1) % S)); };
-        for (int n = 2; n < 2 * nsteps; n++) {
-            const int step = n >> 1, kind = n & 1, stg = step % S;
-            if (step >= S) mbar_wait(empty_bar + 8 * (S * kind + stg), (step / S - 1) & 1);
-            load_tile<128, 128, FA90_FWD_UNROLL>((kind ? Vb : Kb) + stg * TILE_BYTES, kind ? v : k, j_begin + step * BC,
-                                                 t, hkv, g, p);
-            cp_async_commit();
-            cp_async_wait<1>();
-            fence_proxy_async();
-            if (n == 2) hand_over(0);
-            hand_over(n - 1);
+        // one thread has the copy engine (TMA) fetch every tile, K(0), V(0), K(1), V(1), …, each as two 64-dim halves,
+        // once its stage is free; the tile's bytes complete its full barrier. Against 128 threads issuing cp.async and
+        // handing each tile over once it had landed: 541 → 597 TF/s at 128K (bench/results/sm90-bwd-tma-2026-12-02)
+        if (p != 0) return;
+        for (int n = 0; n < 2 * nsteps; n++) {
+            const int step = n >> 1, kind = n & 1, stg = step % S, b = S * kind + stg;
+            if (step >= S) mbar_wait(empty_bar + 8 * b, (step / S - 1) & 1);
+            const unsigned dst = (kind ? Vb : Kb) + stg * TILE_BYTES, bar = full_bar + 8 * b;
+            mbar_arrive_expect_tx(bar, TILE_BYTES);
+            tma_load_3d(dst, kind ? v_map : k_map, 0, g, j_begin + step * BC, bar);
+            tma_load_3d(dst + HALF_BYTES, kind ? v_map : k_map, 64, g, j_begin + step * BC, bar);
         }
-        cp_async_wait_all();
-        fence_proxy_async();
-        if (nsteps == 1) hand_over(0);
-        hand_over(2 * nsteps - 1);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
@@ -604,6 +595,7 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
             mbar_init(full_bar + 8 * s, 64);
             mbar_init(empty_bar + 8 * s, 8);
         }
+        fence_barrier_init();
     }
     if (threadIdx.x < 256) {
         load_tile<128>(Ks, k, j0, t, hkv, g);
@@ -816,8 +808,9 @@ __device__ __forceinline__ void backward(float* dq_accum, unsigned short* dk, un
 #define FA90_ENTRY(SUF, TAG, CARRIER)                                                                              \
     extern "C" __global__ void __launch_bounds__(384, 1) flash_attention_forward_sm90_##SUF##_d128(    \
         unsigned short* out, float* lse, const unsigned short* q, const unsigned short* k, const unsigned short* v, \
-        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale) {                        \
-        FA90_BODY((fa90::forward<TAG>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale)))       \
+        const int* cu_seqlens, int num_seqs, int t, int hq, int hkv, float softmax_scale,                          \
+        const __grid_constant__ fa90::TensorMap k_map, const __grid_constant__ fa90::TensorMap v_map) {            \
+        FA90_BODY((fa90::forward<TAG>(out, lse, q, k, v, cu_seqlens, num_seqs, t, hq, hkv, softmax_scale, k_map, v_map))) \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(384, 1) flash_attention_backward_sm90_##SUF##_d128(                \
         float* dq_accum, unsigned short* dk, unsigned short* dv, const unsigned short* q, const unsigned short* k,  \

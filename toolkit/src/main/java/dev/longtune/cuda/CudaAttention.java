@@ -8,7 +8,8 @@ import static dev.longtune.tensor.MemoryCategory.WORKSPACE;
 /**
  * Launches kernels/cuda/flash_attention.cu (FlashAttention-2: tiles of queries against tiles of keys with an
  * online softmax, only the log-sum-exp kept for backward); on Hopper, head dim 128 runs
- * kernels/cuda/flash_attention_sm90.cu (wgmma) with the same arguments. Launch shapes follow kernels/cuda/flash_attention*.md.
+ * kernels/cuda/flash_attention_sm90.cu (wgmma) with the same arguments and two TMA tensor maps after them (K and V in
+ * the forward, Q and dO in the backward). Launch shapes follow kernels/cuda/flash_attention*.md.
  */
 final class CudaAttention {
     private CudaAttention() {}
@@ -32,8 +33,15 @@ final class CudaAttention {
         String kernel = hopper ? "flash_attention_forward_sm90_" + CudaDevice.suffix(q.dtype()) + "_d128"
                 : name("forward", q.dtype(), d);
         l.prepare(dev.kernels(), kernel);
-        dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hq, l.threads(), l.sharedBytes(),
-                out, lse, q, k, v, cu, seqs, t, hq, hkv, (float) (1.0 / Math.sqrt(d)));
+        if (hopper) { // K and V come in by TMA: 64 dims × 128 rows of one head a box
+            dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hq, l.threads(), l.sharedBytes(),
+                    out, lse, q, k, v, cu, seqs, t, hq, hkv, (float) (1.0 / Math.sqrt(d)),
+                    TensorMap.rowsOfHeads16("k", k.address(), t, hkv, d, 64, 128),
+                    TensorMap.rowsOfHeads16("v", v.address(), t, hkv, d, 64, 128));
+        } else {
+            dev.launchKernel(kernel, (t + l.tile() - 1) / l.tile(), hq, l.threads(), l.sharedBytes(),
+                    out, lse, q, k, v, cu, seqs, t, hq, hkv, (float) (1.0 / Math.sqrt(d)));
+        }
     }
 
     static void backward(CudaDevice dev, Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v,

@@ -2,6 +2,7 @@ package dev.longtune.cuda;
 
 import org.bytedeco.cuda.cudart.CUtensorMap;
 import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.BytePointer;
 
 /**
  * A TMA tensor map (the driver's {@code CUtensorMap}): 128 bytes the host encodes and a kernel takes by value, from
@@ -25,11 +26,15 @@ public record TensorMap(long[] bits) {
      * the last row. {@code boxDims} × 2 bytes may be at most 128 (the swizzle's span).
      */
     static TensorMap rowsOfHeads16(String name, long address, int rows, int heads, int dim, int boxDims, int boxRows) {
-        if (boxDims * 2 > 128 || address % 16 != 0 || dim * 2 % 16 != 0) {
-            throw new IllegalArgumentException("no tensor map for " + name + ": box of " + boxDims + " values, address "
-                    + address + ", dim " + dim + " (boxes of at most 64 16-bit values, 16-byte aligned rows)");
+        if (boxDims < 8 || boxDims * 2 > 128 || boxDims % 8 != 0 || boxRows < 1 || boxRows > 256 || rows < 1 || heads < 1
+                || address % 16 != 0 || dim * 2 % 16 != 0) {
+            throw new IllegalArgumentException("no tensor map for " + name + " (" + rows + " rows × " + heads + " heads × "
+                    + dim + " at address " + address + ") with boxes of " + boxDims + " values × " + boxRows + " rows: "
+                    + "a box row must be 16 to 128 bytes in steps of 16, at most 256 rows, the tensor 16-byte aligned");
         }
-        try (CUtensorMap map = new CUtensorMap()) {
+        // the driver wants the map 64-byte aligned; JavaCPP's new CUtensorMap() is only 16-byte aligned
+        try (BytePointer raw = new BytePointer(BYTES + 64)) {
+            CUtensorMap map = new CUtensorMap(Cuda.at(raw.address() + (64 - raw.address() % 64) % 64));
             Cuda.check(cudart.cuTensorMapEncodeTiled(map, cudart.CU_TENSOR_MAP_DATA_TYPE_UINT16, 3, Cuda.at(address),
                     new long[] {dim, heads, rows}, new long[] {2L * dim, 2L * dim * heads},
                     new int[] {boxDims, 1, boxRows}, new int[] {1, 1, 1}, cudart.CU_TENSOR_MAP_INTERLEAVE_NONE,

@@ -35,12 +35,13 @@ public final class ThroughputModel {
     static final double SDPA_FWD = 331.6, SDPA_FWD_BWD = 326.0;
     /**
      * Ours, by the kernel path a GPU runs (kernels/cuda/flash_attention*.md), measured on the H200 at 131,072 tokens:
-     * the Hopper (wgmma) kernels of sm_90, launched from Java (GpuBench, bench/results/gpu-bench-2026-12-01-attention-java):
-     * forward 554 (the warp-specialised forward: three K/V stages, intra-warpgroup overlap, ping-pong), forward+backward
-     * 515 (with the warp-specialised backward). Before them: 470.8 / 481.6 (2026-12-01, morning), 470.8 / 430.5 and
-     * 397.7; the 8B rows of MeasuredSteps were measured with the 470.8 / 481.6 kernels.
+     * the Hopper (wgmma) kernels of sm_90, launched from Java (GpuBench, bench/results/sm90-fwd-tma-2026-12-02):
+     * forward 597 (warp-specialised, K and V by TMA, three stages, intra-warpgroup overlap, ping-pong),
+     * forward+backward 544 (the warp-specialised backward, Q and dO by TMA). Before them: 554 / 515 (cp.async
+     * producers, 2026-12-01 evening), 470.8 / 481.6 (2026-12-01, morning), 470.8 / 430.5 and 397.7; MeasuredSteps
+     * says which kernels each 8B row was measured with.
      */
-    static final double OURS_HOPPER_FWD = 554.0, OURS_HOPPER_FWD_BWD = 515.0;
+    static final double OURS_HOPPER_FWD = 597.0, OURS_HOPPER_FWD_BWD = 544.0;
     /** The mma.sync kernels (sm_80 and sm_100-class GPUs; v4, check_flash_attention.py) 321.7 / 274.8. */
     static final double OURS_MMA_FWD = 321.7, OURS_MMA_FWD_BWD = 274.8;
     /**

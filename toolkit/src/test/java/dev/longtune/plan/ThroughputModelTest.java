@@ -95,7 +95,7 @@ class ThroughputModelTest {
         // output and lse cross PCIe twice instead, hidden behind compute; the host holds L·T·(q·e + 4·H) more
         var node = NodeCatalog.get("1xH200");
         TechniqueSet offload = MeasuredSteps.rows().stream().filter(r -> r.setup().startsWith("longtune offload"))
-                .findFirst().orElseThrow().stack();
+                .findFirst().orElseThrow().stack().withKeepAttention(false);
         TechniqueSet kept = offload.withKeepAttention(true);
         var model = new ThroughputModel(EngineProfile.LONGTUNE);
         double recomputedAttention = 2.0 * 131_072 * llama.queryDim() * 131_072 * llama.numLayers()
