@@ -24,14 +24,15 @@ struct alignas(64) TensorMap {
 
 // Geometry: 128 query rows per block as two warpgroups of 64 rows, 128 keys per step, head dim 128.
 // A 128 × 128 tile of 16-bit values is stored as two column halves (dims 0–63, 64–127) of 128 rows × 128 bytes,
-// each row's eight 16-byte chunks XOR-swizzled by (row mod 8): the 128-byte swizzle wgmma reads, which also keeps
-// the cp.async stores free of bank conflicts. Halves are 1024-byte aligned (the swizzle repeats every 8 rows).
+// each row's eight 16-byte chunks XOR-swizzled by (row mod 8): the 128-byte swizzle wgmma reads and TMA writes, which
+// also keeps the cp.async stores free of bank conflicts. Halves are 1024-byte aligned (the swizzle repeats every 8 rows).
 // THREADS: the two MMA warpgroups of either kernel; both add a producer warpgroup (FWD_THREADS, BWD's 384).
 constexpr int D = 128, BR = 128, BC = 128, THREADS = 256, FWD_THREADS = 384;
 constexpr int HALF_BYTES = 128 * 128;         // one column half of a 128-row tile
 constexpr int TILE_BYTES = 2 * HALF_BYTES;    // 32 KiB
-// stages of the forward's K and V tiles: three (they fit in 227 KiB) give the producer a step more lead than two:
-// 554 against 526 TF/s at 128K (bench/results/sm90-fwd-stages-2026-12-01)
+// stages of the forward's K and V tiles: three (they fit in 227 KiB) gave the cp.async producer a step more lead than
+// two: 554 against 526 TF/s at 128K (bench/results/sm90-fwd-stages-2026-12-01); with TMA three and two are even:
+// 597 against 599 at 128K, 648 against 631 at 16K (bench/results/sm90-fwd-tma-2026-12-02)
 #ifndef FA90_FWD_STAGES
 #define FA90_FWD_STAGES 3
 #endif
@@ -126,7 +127,8 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned addr, unsigned
 
 // ROWS × 128 dims of x (T, heads, D) from token r0, head h, into a swizzled tile (two column halves of ROWS × 128
 // bytes); rows past t are zero-filled. Thread tid of NT copies 16-byte chunk tid % 16 of rows tid / 16 + (NT / 16)·n,
-// UNROLL passes at a time (a producer warpgroup's few registers cannot hold every pass's address at once).
+// UNROLL passes at a time (the cp.async producers this was written for had too few registers for every pass's
+// address at once; its callers now, the MMA warpgroups, take the default: all passes).
 template <int ROWS, int NT = THREADS, int UNROLL = ROWS / (NT / 16)>
 __device__ __forceinline__ void load_tile(unsigned dst, const unsigned short* src, int r0, int t, int heads, int h,
                                           int tid = threadIdx.x) {
@@ -262,13 +264,14 @@ __device__ __forceinline__ void forward(unsigned short* out, float* lse, const u
     }
     __syncthreads();  // Q, the rows' document starts and the mbarriers
     // The producer splits off here, before the MMA warpgroups' state exists. Registers: the MMA warpgroups need about
-    // 200, so the producer gets 40 (384 × 168 = 2 × 128 × 232 + 128 × 40; with 24 its address arithmetic spills).
+    // 200, so the producer gets 40 (384 × 168 = 2 × 128 × 232 + 128 × 40; with 24 the cp.async producer's address
+    // arithmetic spilled; 24 for the one-thread TMA producer is not tried).
     if (threadIdx.x >= THREADS) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int p = threadIdx.x - THREADS;
         // one thread has the copy engine (TMA) fetch every tile, K(0), V(0), K(1), V(1), …, each as two 64-dim halves,
         // once its stage is free; the tile's bytes complete its full barrier. Against 128 threads issuing cp.async and
-        // handing each tile over once it had landed: 541 → 597 TF/s at 128K (bench/results/sm90-bwd-tma-2026-12-02)
+        // handing each tile over once it had landed: 541 → 597 TF/s at 128K (bench/results/sm90-fwd-tma-2026-12-02)
         if (p != 0) return;
         for (int n = 0; n < 2 * nsteps; n++) {
             const int step = n >> 1, kind = n & 1, stg = step % S, b = S * kind + stg;

@@ -7,7 +7,8 @@ import org.bytedeco.javacpp.BytePointer;
 /**
  * A TMA tensor map (the driver's {@code CUtensorMap}): 128 bytes the host encodes and a kernel takes by value, from
  * which the copy engine fetches boxes of a tensor into shared memory. {@link CudaKernels#launch} passes it as a
- * {@code __grid_constant__} parameter; the Hopper attention backward fetches its Q and dO tiles this way
+ * {@code __grid_constant__} parameter; the Hopper attention forward fetches its K and V tiles this way, the backward
+ * its Q and dO
  * (kernels/cuda/flash_attention_sm90.md).
  */
 public record TensorMap(long[] bits) {
